@@ -1,0 +1,71 @@
+"""One place that turns HTTP outcomes into the pipeline's error vocabulary.
+
+Every client sends through `send_json`, so a 429 means the same thing for discovery, email lookup
+and the LLM: transient, with the server's Retry-After when it gave one.
+"""
+
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import TypeVar
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from jobs.errors import PermanentError, RateLimited, TransientError
+
+USER_AGENT = "prospect-worker/0.1 (+https://github.com/prospect-worker)"
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date (RFC 9110)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+def raise_for_status(response: httpx.Response, service: str) -> None:
+    status = response.status_code
+    if status < 400:
+        return
+    where = f"{service}: HTTP {status} from {response.request.method} {response.request.url.path}"
+    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    if status == 429:
+        raise RateLimited(where, retry_after=retry_after)
+    if status >= 500:
+        raise TransientError(where, retry_after=retry_after)
+    raise PermanentError(where)
+
+
+async def send_json(
+    client: httpx.AsyncClient,
+    request: httpx.Request,
+    model: type[Model],
+    *,
+    service: str,
+) -> Model:
+    """Send, classify the outcome, and validate the JSON body into `model`."""
+    try:
+        response = await client.send(request)
+    except httpx.TimeoutException as exc:
+        raise TransientError(f"{service}: timed out ({type(exc).__name__})") from exc
+    except httpx.TransportError as exc:
+        raise TransientError(f"{service}: {type(exc).__name__}: {exc}") from exc
+    raise_for_status(response, service)
+    try:
+        return model.model_validate_json(response.content)
+    except ValidationError as exc:
+        # A 2xx we cannot read is the provider's bug; retrying the same call will not fix it.
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        raise PermanentError(f"{service}: malformed response ({where}: {first['msg']})") from exc

@@ -1,0 +1,136 @@
+"""Typed records that cross a boundary: provider answers, pipeline state, job payloads, results."""
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --- what the providers tell us -------------------------------------------------------------
+
+
+class Company(Frozen):
+    """One company as discovery returns it (normalised from the provider's shape)."""
+
+    id: str = Field(min_length=1, max_length=128)
+    name: str
+    domain: str
+    website: str | None = None  # URL as the provider gave it; untrusted
+    industry: str | None = None
+    employee_count: int | None = Field(default=None, ge=0)
+    country: str | None = None
+    region: str | None = None
+    founded: int | None = None
+    tags: tuple[str, ...] = ()
+
+
+class Contact(Frozen):
+    email: str
+    first_name: str | None = None
+    last_name: str | None = None
+    position: str | None = None
+    confidence: int = Field(default=0, ge=0, le=100)
+    source: Literal["email_finder", "website"] = "email_finder"
+
+
+class WebsiteInfo(Frozen):
+    """What one fetch of a company's site told us."""
+
+    url: str  # final URL after redirects
+    status: int
+    title: str | None = None
+    description: str | None = None
+    has_contact_form: bool = False
+    emails: tuple[str, ...] = ()
+
+
+class Enrichment(Frozen):
+    website: WebsiteInfo | None = None
+    website_error: str | None = None  # why the site could not be read; enrichment goes on
+    contact: Contact | None = None
+
+
+class ScoreFactor(Frozen):
+    name: Literal["industry", "size", "region", "signals", "website"]
+    points: float  # earned, 0..weight
+    weight: float  # the most this factor can give
+    reason: str
+
+
+class Score(Frozen):
+    total: int = Field(ge=0, le=100)
+    factors: tuple[ScoreFactor, ...]
+
+
+class Draft(Frozen):
+    to: str
+    subject: str
+    body: str
+    writer: str  # "template" or "llm:<model>"
+
+
+# --- job payloads and results ---------------------------------------------------------------
+
+
+class DailyRunRequest(Frozen):
+    """Arguments of daily_prospect_queue; every field is optional so a bare enqueue works."""
+
+    run_date: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+
+
+class ProspectJob(Frozen):
+    """Arguments of process_prospect: everything it needs, so it never re-asks discovery."""
+
+    run_id: str
+    company: Company
+    rank: int = Field(ge=1)
+
+
+SkipReason = Literal[
+    "already_contacted",
+    "already_in_flight",
+    "no_contact_email",
+    "below_min_score",
+    "quota_reached",
+]
+
+
+class ProspectResult(Frozen):
+    company_id: str
+    outcome: Literal["queued", "skipped"]
+    skip_reason: SkipReason | None = None
+    score: int | None = None
+    draft_id: str | None = None  # approval stream entry id
+    duration_s: float
+
+
+class DailyRunResult(Frozen):
+    run_id: str
+    quota_limit: int
+    quota_used_before: int
+    discovered: int
+    fanned_out: int
+    skipped: dict[str, int]
+    duration_s: float
+    started_at: datetime
+
+
+class RunSummary(Frozen):
+    """The daily run seen whole: the fan-out plus what its per-prospect jobs did so far."""
+
+    run_id: str
+    state: Literal["running", "complete"]
+    discovered: int
+    total: int  # per-prospect jobs fanned out
+    done: int  # of those, finished either way
+    enriched: int
+    scored: int
+    drafted: int
+    queued: int
+    failed: int
+    skipped: dict[str, int]
+    duration_s: float | None  # from the first fan-out to the last job's end, once complete
