@@ -1,0 +1,86 @@
+"""What a job body is handed: typed dependencies, built once per worker process.
+
+The engine (worker/) builds these from settings and implements the two engine-side protocols,
+`Enqueuer` and `Progress`, so job bodies never import arq.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Literal, Protocol
+from zoneinfo import ZoneInfo
+
+from redis.asyncio import Redis
+
+from jobs.clients.discovery import CompanySearchClient
+from jobs.clients.email_finder import EmailFinderClient
+from jobs.icp import IcpProfile
+from jobs.keys import Keys
+from jobs.outreach import DraftWriter
+from jobs.runs import RunLedger
+from jobs.store import ProspectStore
+from jobs.web import WebsiteFetcher
+
+
+@dataclass(frozen=True)
+class FanoutJob:
+    job_id: str
+    function: str
+    payload: dict[str, Any]
+    # Held while the job lives, so another run cannot start the same prospect meanwhile.
+    claim_key: str | None = None
+
+
+FanoutOutcome = Literal["added", "duplicate", "claimed"]
+
+
+class Enqueuer(Protocol):
+    async def enqueue_many(self, jobs: Sequence[FanoutJob]) -> list[FanoutOutcome]: ...
+
+
+class Progress(Protocol):
+    async def update(
+        self,
+        stage: str,
+        *,
+        done: int | None = None,
+        total: int | None = None,
+        **counters: Any,
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class Sender:
+    name: str
+    company: str
+    value_proposition: str
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    tz: ZoneInfo
+    daily_limit: int
+    discovery_cap: int
+    fanout_headroom: float
+    claim_ttl_s: int
+    sender: Sender
+
+
+@dataclass(frozen=True)
+class Deps:
+    redis: Redis  # decode_responses=True
+    keys: Keys
+    store: ProspectStore
+    ledger: RunLedger
+    config: PipelineConfig
+    icp: IcpProfile
+    discovery: CompanySearchClient
+    email_finder: EmailFinderClient
+    fetcher: WebsiteFetcher
+    writer: DraftWriter
+    enqueuer: Enqueuer
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
+
+    def today(self) -> str:
+        """The local calendar day the quota and run ids are counted in."""
+        return self.clock().astimezone(self.config.tz).date().isoformat()

@@ -1,0 +1,102 @@
+"""process_prospect: one prospect from enrichment to the approval queue.
+
+One job per prospect rather than a chain of jobs: the stages share one payload and one slot,
+and each finished stage is checkpointed in Redis, so a retry resumes where the last try stopped
+(the LLM is not asked twice for the same draft) and the daily run tallies one outcome per
+prospect.
+"""
+
+import time
+
+from jobs.deps import Deps, Progress
+from jobs.enrich import enrich
+from jobs.models import Draft, Enrichment, ProspectJob, ProspectResult, Score, SkipReason
+from jobs.outreach import OutreachBrief
+from jobs.score import score_company
+from jobs.store import now_ms
+
+STAGES = ("enrich", "score", "draft", "queue")
+
+
+async def process_prospect(deps: Deps, job: ProspectJob, progress: Progress) -> ProspectResult:
+    started = time.monotonic()
+    company, run_id, store = job.company, job.run_id, deps.store
+    counts = {"enriched": 0, "scored": 0, "drafted": 0, "queued": 0}
+
+    await progress.update("enrich", done=0, total=len(STAGES))
+    enrichment = await store.load_checkpoint(run_id, company.id, "enrichment", Enrichment)
+    if enrichment is None:
+        enrichment = await enrich(company, fetcher=deps.fetcher, email_finder=deps.email_finder)
+        await store.save_checkpoint(run_id, company.id, "enrichment", enrichment)
+    counts["enriched"] = 1
+
+    await progress.update("score", done=1, total=len(STAGES))
+    score = score_company(company, enrichment, deps.icp)
+    await store.save_checkpoint(run_id, company.id, "score", score)
+    counts["scored"] = 1
+
+    skip: SkipReason | None = None
+    draft_id: str | None = None
+    if enrichment.contact is None:
+        skip = "no_contact_email"
+    elif score.total < deps.icp.min_score:
+        skip = "below_min_score"
+    else:
+        await progress.update("draft", done=2, total=len(STAGES))
+        draft = await store.load_checkpoint(run_id, company.id, "draft", Draft)
+        if draft is None:
+            draft = await deps.writer.write(_brief(deps, job, enrichment, score))
+            await store.save_checkpoint(run_id, company.id, "draft", draft)
+        counts["drafted"] = 1
+
+        await progress.update("queue", done=3, total=len(STAGES))
+        outcome, draft_id = await store.queue_draft(
+            run_id=run_id,
+            company_id=company.id,
+            draft=draft,
+            score=score.total,
+            day=run_id,
+            limit=deps.config.daily_limit,
+        )
+        if outcome == "quota_reached":
+            skip = "quota_reached"
+        else:
+            counts["queued"] = 1
+
+    increments = dict(counts)
+    if skip is not None:
+        increments[f"skipped:{skip}"] = 1
+        await store.track("prospect_skipped", company_id=company.id, run_id=run_id, reason=skip)
+    await deps.ledger.tally(run_id, company.id, increments, now_ms=now_ms())
+    await store.release_claim(company.id)
+    await progress.update("done", done=len(STAGES), total=len(STAGES), **counts)
+    return ProspectResult(
+        company_id=company.id,
+        outcome="skipped" if skip else "queued",
+        skip_reason=skip,
+        score=score.total,
+        draft_id=draft_id,
+        duration_s=round(time.monotonic() - started, 3),
+    )
+
+
+async def prospect_failed(deps: Deps, job: ProspectJob, reason: str) -> None:
+    """Called by the runtime once the job has failed for good: the run still gets its tally."""
+    await deps.ledger.tally(job.run_id, job.company.id, {"failed": 1}, now_ms=now_ms())
+    await deps.store.release_claim(job.company.id)
+    await deps.store.track(
+        "prospect_failed", company_id=job.company.id, run_id=job.run_id, reason=reason[:500]
+    )
+
+
+def _brief(deps: Deps, job: ProspectJob, enrichment: Enrichment, score: Score) -> OutreachBrief:
+    sender = deps.config.sender
+    return OutreachBrief(
+        company=job.company,
+        contact=enrichment.contact,
+        score=score,
+        website=enrichment.website,
+        sender_name=sender.name,
+        sender_company=sender.company,
+        value_proposition=sender.value_proposition,
+    )

@@ -1,0 +1,187 @@
+"""Settings: the only place the environment is read.
+
+Built once at start (`load_settings`) and passed down. A bad value stops the process with one line
+naming the variable. Secrets are `SecretStr`, so neither repr nor logs ever show them.
+"""
+
+import re
+from datetime import time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as SourceError
+
+from jobs.icp import IcpProfile
+
+ENV_PREFIX = "PW_"
+NESTED = "__"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServiceSettings(Section):
+    """An HTTP provider. No base_url means the bundled offline stand-in answers instead."""
+
+    base_url: HttpUrl | None = None
+    api_key: SecretStr | None = None
+    timeout_s: float = Field(default=10.0, gt=0, le=300)
+
+    @model_validator(mode="after")
+    def _key_with_url(self) -> "ServiceSettings":
+        if self.base_url is not None and self.api_key is None and self.base_url.host not in (
+            "localhost",
+            "127.0.0.1",
+            "::1",
+            "[::1]",
+        ):
+            raise ValueError("api_key is required when base_url points at a remote provider")
+        return self
+
+
+class LlmSettings(ServiceSettings):
+    model: str = "gpt-4o-mini"
+    timeout_s: float = Field(default=30.0, gt=0, le=300)
+
+
+class SmtpSettings(Section):
+    """Where approved drafts are sent. No host means sending is off (drafts wait in approval)."""
+
+    host: str | None = None
+    port: int = Field(default=587, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    starttls: bool = True
+    timeout_s: float = Field(default=20.0, gt=0, le=300)
+
+
+class WebSettings(Section):
+    """Fetching prospect websites: untrusted URLs, so every cap is on by default."""
+
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+    max_bytes: int = Field(default=512_000, ge=1_024, le=10_000_000)
+    max_redirects: int = Field(default=3, ge=0, le=10)
+    # Opt-out for local development only: still refuses cloud metadata addresses.
+    allow_private: bool = False
+
+
+class SenderSettings(Section):
+    name: str = "Alex Rivera"
+    company: str = "Prospect Worker Demo Co"
+    value_proposition: str = "we help revenue teams book more meetings with less manual research"
+
+
+class JobLimits(Section):
+    """Jobs of one type allowed in flight at once in one worker process."""
+
+    daily_prospect_queue: int = Field(default=1, ge=1)
+    process_prospect: int = Field(default=20, ge=1)
+
+
+class JobTimeouts(Section):
+    """Seconds one try of a job may run before it counts as a transient failure."""
+
+    daily_prospect_queue: float = Field(default=300.0, gt=0)
+    process_prospect: float = Field(default=120.0, gt=0)
+
+
+class RetrySettings(Section):
+    max_tries: int = Field(default=5, ge=1, le=50)
+    base_delay_s: float = Field(default=2.0, gt=0)
+    max_delay_s: float = Field(default=300.0, gt=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=NESTED,
+        extra="ignore",
+        frozen=True,
+    )
+
+    redis_url: str = Field(
+        default="redis://localhost:6379/0",
+        validation_alias=AliasChoices("REDIS_URL", "PW_REDIS_URL"),
+    )
+    queue_name: str = "arq:queue"  # arq's default, so a plain arq client reaches the worker
+    key_prefix: str = Field(default="pw", pattern=r"^[A-Za-z0-9_.-]+$")
+    timezone: str = "America/New_York"
+    daily_run_at: time = time(8, 0)
+    daily_limit: int = Field(default=50, ge=0, le=100_000)
+    discovery_cap: int = Field(default=500, ge=1, le=100_000)
+    # Extra prospects fanned out beyond the remaining quota, since some will be skipped.
+    fanout_headroom: float = Field(default=0.5, ge=0, le=10)
+    max_jobs: int = Field(default=50, ge=1, le=10_000)
+    job_limits: JobLimits = JobLimits()
+    job_timeouts: JobTimeouts = JobTimeouts()
+    retry: RetrySettings = RetrySettings()
+    keep_result_s: int = Field(default=86_400, ge=60)
+    poll_delay_s: float = Field(default=0.05, gt=0, le=5)
+    discovery: ServiceSettings = ServiceSettings()
+    email_finder: ServiceSettings = ServiceSettings()
+    llm: LlmSettings = LlmSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    web: WebSettings = WebSettings()
+    sender: SenderSettings = SenderSettings()
+    icp: IcpProfile = IcpProfile()
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class SettingsError(Exception):
+    """Raised by load_settings with a one-line, secret-free message."""
+
+
+def env_name(loc: tuple[int | str, ...]) -> str:
+    """The environment variable a validation error location came from."""
+    head = str(loc[0])
+    if head.upper() == "REDIS_URL" or head == "redis_url":
+        return "REDIS_URL"
+    parts = [str(part) for part in loc if not isinstance(part, int)]
+    return ENV_PREFIX + NESTED.join(parts).upper()
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_input=False, include_url=False):
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"{env_name(error['loc'])}: {message}")
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None
+    except SourceError as exc:
+        # Raised before validation when a nested variable holds malformed JSON.
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = ENV_PREFIX + field.group(1).upper() if field else "settings"
+        raise SettingsError(f"invalid settings: {name}: not valid JSON") from None

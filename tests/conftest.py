@@ -1,0 +1,34 @@
+"""Shared fixtures. Integration tests get a throwaway redis-server for the whole session."""
+
+import shutil
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from redis.asyncio import Redis
+
+from worker.embedded import EmbeddedRedis, free_port, redis_server
+
+
+@pytest.fixture(scope="session")
+def redis_instance() -> Iterator[EmbeddedRedis]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed (python3 dev.py test installs it)")
+    with redis_server(binary, free_port()) as server:
+        yield server
+
+
+@pytest.fixture
+async def redis_url(redis_instance: EmbeddedRedis) -> AsyncIterator[str]:
+    """The session's Redis, emptied before each test so no state leaks between tests."""
+    client = Redis.from_url(redis_instance.url)
+    await client.flushall()
+    await client.aclose()
+    yield redis_instance.url
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    await client.aclose()

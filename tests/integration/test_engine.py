@@ -1,0 +1,183 @@
+"""The engine on a real Redis with test jobs: retries, poison payloads, progress, fan-out."""
+
+import asyncio
+from typing import Any, cast
+
+import orjson
+from arq.worker import Worker
+from pydantic import BaseModel
+from redis.asyncio import Redis
+
+from jobs.deps import Deps, FanoutJob, Progress
+from jobs.errors import PermanentError, TransientError
+from jobs.keys import Keys
+from worker.client import QueueClient
+from worker.fanout import BulkEnqueuer
+from worker.progress import read_progress
+from worker.runtime import JobSpec, RetryPolicy, Runtime, arq_function
+from worker.serializer import deserialize, serialize
+
+from .conftest import make_settings
+
+KEYS = Keys()
+
+
+class Echo(BaseModel):
+    text: str
+    fail_times: int = 0
+    permanent: bool = False
+
+
+class Echoed(BaseModel):
+    text: str
+    tries: int
+
+
+def echo_spec(attempts: dict[str, int], gate: asyncio.Event | None = None) -> JobSpec:
+    async def body(deps: Deps, payload: Echo, progress: Progress) -> Echoed:
+        attempts[payload.text] = attempts.get(payload.text, 0) + 1
+        await progress.update("working", done=1, total=2, seen=attempts[payload.text])
+        if gate is not None:
+            await gate.wait()
+        if payload.permanent:
+            raise PermanentError("the far side said 404")
+        if attempts[payload.text] <= payload.fail_times:
+            raise TransientError("flaky", retry_after=0.05)
+        return Echoed(text=payload.text, tries=attempts[payload.text])
+
+    return JobSpec(name="echo", body=body, payload=Echo, timeout_s=5, max_tries=3, limit=2)
+
+
+def echo_worker(redis_url: str, redis: Redis, spec: JobSpec, *, burst: bool = True) -> Worker:
+    settings = make_settings(redis_url)
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        policy = RetryPolicy(base_delay_s=0.01, max_delay_s=0.05)
+        ctx["runtime"] = Runtime(cast(Deps, None), redis, KEYS, policy)
+
+    from worker.app import redis_settings
+
+    return Worker(
+        functions=[arq_function(spec)],
+        redis_settings=redis_settings(settings),
+        on_startup=startup,
+        burst=burst,
+        poll_delay=0.01,
+        handle_signals=False,
+        job_serializer=serialize,
+        job_deserializer=deserialize,
+    )
+
+
+async def enqueue_echo(client: QueueClient, **payload: Any) -> str:
+    job = await client._arq.enqueue_job("echo", payload)  # noqa: SLF001 - test-only shortcut
+    assert job is not None
+    return job.job_id
+
+
+async def test_transient_errors_retry_with_backoff_then_succeed(
+    redis_url: str, redis: Redis, client: QueueClient
+) -> None:
+    attempts: dict[str, int] = {}
+    job_id = await enqueue_echo(client, text="a", fail_times=2)
+    worker = echo_worker(redis_url, redis, echo_spec(attempts))
+    await worker.main()
+    await worker.close()
+    report = await client.report(job_id)
+    assert report.state == "complete"
+    assert report.result == {"text": "a", "tries": 3}
+    assert worker.jobs_retried == 2
+    assert await redis.xlen(KEYS.dead_letters) == 0
+
+
+async def test_retries_spent_and_permanent_errors_dead_letter(
+    redis_url: str, redis: Redis, client: QueueClient
+) -> None:
+    attempts: dict[str, int] = {}
+    flaky = await enqueue_echo(client, text="flaky", fail_times=10)
+    gone = await enqueue_echo(client, text="gone", permanent=True)
+    worker = echo_worker(redis_url, redis, echo_spec(attempts))
+    await worker.main()
+    await worker.close()
+
+    assert attempts == {"flaky": 3, "gone": 1}  # max_tries 3; a permanent error is not retried
+    flaky_report, gone_report = await client.report(flaky), await client.report(gone)
+    assert flaky_report.state == gone_report.state == "failed"
+    assert gone_report.error == "PermanentError: the far side said 404"
+    letters = {f["job_id"]: f for _, f in await redis.xrange(KEYS.dead_letters)}
+    assert set(letters) == {flaky, gone}
+    assert letters[flaky]["tries"] == "3"
+    assert orjson.loads(letters[gone]["payload"])["text"] == "gone"
+
+
+async def test_a_poison_payload_fails_at_once_and_is_kept(
+    redis_url: str, redis: Redis, client: QueueClient
+) -> None:
+    attempts: dict[str, int] = {}
+    job_id = await enqueue_echo(client, wrong_field=1)
+    worker = echo_worker(redis_url, redis, echo_spec(attempts))
+    await worker.main()
+    await worker.close()
+
+    assert attempts == {}
+    report = await client.report(job_id)
+    assert report.state == "failed"
+    assert report.error.startswith("InvalidPayload: ")
+    assert "text" in report.error
+    [(_, letter)] = await redis.xrange(KEYS.dead_letters)
+    assert orjson.loads(letter["payload"]) == {"args": [{"wrong_field": 1}], "kwargs": {}}
+
+
+async def test_an_unknown_job_name_fails_clearly(
+    redis_url: str, redis: Redis, client: QueueClient
+) -> None:
+    job = await client._arq.enqueue_job("no_such_job")  # noqa: SLF001
+    worker = echo_worker(redis_url, redis, echo_spec({}))
+    await worker.main()
+    await worker.close()
+    report = await client.report(job.job_id)
+    assert report.state == "failed"
+    assert "no_such_job" in report.error
+
+
+async def test_progress_is_readable_while_the_job_runs(
+    redis_url: str, redis: Redis, client: QueueClient
+) -> None:
+    gate = asyncio.Event()
+    job_id = await enqueue_echo(client, text="slow")
+    worker = echo_worker(redis_url, redis, echo_spec({}, gate))
+    running = asyncio.create_task(worker.main())
+    try:
+        for _ in range(500):
+            progress = await read_progress(redis, KEYS, job_id)
+            if progress is not None and progress.stage == "working":
+                break
+            await asyncio.sleep(0.01)
+        report = await client.report(job_id)
+        assert report.state == "in_progress"
+        assert report.progress is not None
+        assert (report.progress.stage, report.progress.done, report.progress.total) == (
+            "working", 1, 2)
+        assert report.progress.counters == {"seen": 1}
+    finally:
+        gate.set()
+        await running
+        await worker.close()
+    final = await client.report(job_id)
+    assert final.state == "complete"
+    assert final.progress is not None and final.progress.stage == "complete"
+
+
+async def test_bulk_enqueue_is_atomic_per_job_and_deduplicates(redis: Redis) -> None:
+    enqueuer = BulkEnqueuer(redis, queue_name="arq:queue", serializer=serialize, expires_ms=60_000)
+    first = FanoutJob("p:1", "process_prospect", {"x": 1}, claim_key="pw:inflight:c1")
+    same_id = FanoutJob("p:1", "process_prospect", {"x": 2}, claim_key="pw:inflight:c1")
+    same_claim = FanoutJob("p:other-day:1", "process_prospect", {"x": 3}, claim_key="pw:inflight:c1")
+    fresh = FanoutJob("p:2", "process_prospect", {"x": 4})
+
+    assert await enqueuer.enqueue_many([first, same_id, same_claim, fresh]) == [
+        "added", "duplicate", "claimed", "added"]
+    assert await redis.zcard("arq:queue") == 2
+    stored = deserialize((await redis.get("arq:job:p:1")).encode())
+    assert stored["f"] == "process_prospect" and stored["a"] == [{"x": 1}]
+    assert await redis.get("pw:inflight:c1") == "p:1"

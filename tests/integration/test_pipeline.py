@@ -1,0 +1,107 @@
+"""The daily pipeline end to end on a real Redis, with the offline stand-ins answering."""
+
+from redis.asyncio import Redis
+
+from jobs.clients.discovery import icp_query
+from jobs.clients.standins import load_sample_data, matches
+from jobs.keys import Keys
+from settings import Settings
+from worker.client import QueueClient
+from worker.registry import DAILY_JOB
+
+from .conftest import drain, make_settings
+
+KEYS = Keys()
+
+
+async def run_daily(client: QueueClient, settings: Settings) -> dict:
+    job_id = await client.enqueue(DAILY_JOB)
+    await drain(settings)
+    report = await client.report(job_id)
+    assert report.state == "complete", report
+    assert report.run is not None
+    return {"report": report, "run": report.run, "result": report.result}
+
+
+async def test_sample_data_reaches_the_approval_stream(
+    client: QueueClient, settings: Settings, redis: Redis
+) -> None:
+    outcome = await run_daily(client, settings)
+    run, result = outcome["run"], outcome["result"]
+
+    query = icp_query(**settings.icp.discovery_filter())
+    fitting = [c for c in load_sample_data().companies if matches(c.record, query)]
+    assert len(load_sample_data().companies) >= 200
+    assert result["discovered"] == len(fitting) >= 100
+    assert result["fanned_out"] == run.total > 0
+    assert run.state == "complete" and run.done == run.total
+    assert run.failed == 0
+    assert run.queued == settings.daily_limit  # headroom covers the skipped ones
+    assert run.enriched == run.scored == run.total
+    assert sum(v for k, v in run.skipped.items() if k in ("no_contact_email", "below_min_score",
+                                                        "quota_reached")) == run.total - run.queued
+
+    # The tally matches what Redis holds, read independently.
+    entries = await redis.xrange(KEYS.approvals)
+    assert len(entries) == run.queued
+    assert int(await redis.get(KEYS.quota(run.run_id))) == run.queued
+    assert await redis.scard(KEYS.contacted) == run.queued
+    for entry_id, fields in entries:
+        draft = await redis.hgetall(KEYS.draft(fields["company_id"]))
+        assert draft["stream_id"] == entry_id
+        assert draft["status"] == "pending_approval"
+        assert fields["to"].endswith(".example")
+        assert fields["writer"] == "template"
+        assert int(fields["score"]) >= settings.icp.min_score
+    events = await redis.xrange(KEYS.events)
+    assert sum(1 for _, e in events if e["type"] == "draft_queued") == run.queued
+    # The score breakdown is kept with the prospect.
+    company_id = entries[0][1]["company_id"]
+    score = await redis.hget(KEYS.prospect(run.run_id, company_id), "score")
+    assert '"factors"' in score
+
+
+async def test_second_run_same_day_enqueues_nothing(
+    client: QueueClient, settings: Settings, redis: Redis
+) -> None:
+    first = await run_daily(client, settings)
+    approvals = await redis.xlen(KEYS.approvals)
+
+    second = await run_daily(client, settings)
+
+    assert second["result"]["fanned_out"] == 0
+    assert second["result"]["quota_used_before"] == settings.daily_limit
+    assert await redis.xlen(KEYS.approvals) == approvals
+    assert second["run"].total == first["run"].total
+
+
+async def test_a_later_run_skips_companies_already_contacted(
+    redis_url: str, redis: Redis
+) -> None:
+    # A big limit: the first run drafts for every prospect it can, so a second run with a
+    # fresh quota day finds them all contacted.
+    settings = make_settings(redis_url, daily_limit=1000)
+    client = await QueueClient.connect(settings)
+    try:
+        first = await run_daily(client, settings)
+        queued = first["run"].queued
+        # Simulate the next day: a new run id, the same companies.
+        job_id = await client.enqueue(DAILY_JOB, {"run_date": "2099-01-01"})
+        await drain(settings)
+        report = await client.report(job_id)
+    finally:
+        await client.close()
+    assert report.result["skipped"]["already_contacted"] == queued
+    assert report.result["fanned_out"] == first["run"].total - queued
+
+
+async def test_quota_spent_elsewhere_limits_the_run(
+    client: QueueClient, settings: Settings, redis: Redis
+) -> None:
+    today = (await client.report(await client.enqueue(DAILY_JOB, {"run_date": "2030-05-05"})))
+    assert today.state == "queued"
+    await redis.set(KEYS.quota("2030-05-05"), settings.daily_limit - 3)
+    await drain(settings)
+    run = (await client.report(today.job_id)).run
+    assert run is not None and run.queued == 3
+    assert await redis.xlen(KEYS.approvals) == 3

@@ -1,0 +1,139 @@
+"""Real processes: `arq worker.WorkerSettings`, a plain arq client, the CLI, cron across replicas."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import orjson
+from arq import create_pool
+from arq.connections import RedisSettings
+from redis.asyncio import Redis
+
+from jobs.keys import Keys
+from jobs.runs import RunLedger
+
+from .conftest import make_settings, make_worker
+
+ROOT = Path(__file__).resolve().parents[2]
+KEYS = Keys()
+
+
+def env_for(redis_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PW_") and k != "REDIS_URL"}
+    return {**env, "REDIS_URL": redis_url, "PW_POLL_DELAY_S": "0.01"}
+
+
+async def wait_for_run(redis: Redis, run_id: str, timeout_s: float = 120) -> None:
+    ledger = RunLedger(redis, KEYS)
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while (summary := await ledger.summary(run_id)) is None or summary.state != "complete":
+        assert asyncio.get_running_loop().time() < deadline, summary
+        await asyncio.sleep(0.1)
+
+
+async def test_a_plain_arq_client_triggers_a_run_on_a_running_worker(
+    redis_url: str, redis: Redis
+) -> None:
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "arq", "worker.WorkerSettings"],
+        cwd=ROOT, env=env_for(redis_url), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        pool = await create_pool(
+            RedisSettings.from_dsn(redis_url),
+            job_serializer=orjson.dumps,
+            job_deserializer=orjson.loads,
+        )
+        job = await pool.enqueue_job("daily_prospect_queue")
+        assert job is not None
+        result = await job.result(timeout=120, poll_delay=0.1)
+        await pool.aclose()
+        assert result["fanned_out"] > 0
+        await wait_for_run(redis, result["run_id"])
+        assert await redis.xlen(KEYS.approvals) == 50
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        output = worker.communicate(timeout=30)[0].decode()
+    assert worker.returncode == 0, output
+    assert "prospect-worker ready" in output
+
+
+def test_cli_enqueue_wait_and_status(redis_url: str) -> None:
+    env = env_for(redis_url)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "arq", "worker.WorkerSettings"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "worker", "enqueue", "daily_prospect_queue", "--wait"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
+        )
+        assert done.returncode == 0, done.stderr
+        job_id = done.stdout.splitlines()[0]
+        status = subprocess.run(
+            [sys.executable, "-m", "worker", "status", job_id],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        )
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=30)
+    assert status.returncode == 0, status.stderr
+    report = orjson.loads(status.stdout[: status.stdout.rindex("}") + 1])
+    assert report["state"] == "complete"
+    assert report["run"]["state"] == "complete"
+    assert report["run"]["queued"] == 50
+    assert "queued for approval 50" in status.stdout
+
+
+def test_cli_rejects_an_unknown_job_name_and_id(redis_url: str) -> None:
+    env = env_for(redis_url)
+    unknown = subprocess.run(
+        [sys.executable, "-m", "worker", "enqueue", "daily_prospect_qeue"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert unknown.returncode == 2
+    assert "unknown job 'daily_prospect_qeue'; known jobs: daily_prospect_queue" in unknown.stderr
+    missing = subprocess.run(
+        [sys.executable, "-m", "worker", "status", "no-such-id"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert missing.returncode == 1
+    assert "no job with id 'no-such-id'" in missing.stderr
+
+
+def test_cli_run_prints_a_summary_matching_redis(redis_url: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "worker", "run"],
+        cwd=ROOT, env=env_for(redis_url), capture_output=True, text=True, timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "queued for approval 50" in done.stdout
+    assert "approval stream entries: 50" in done.stdout
+    assert "drafts counted against today's quota: 50" in done.stdout
+    assert "dead letters: 0" in done.stdout
+
+
+async def test_one_cron_run_per_tick_with_two_workers(redis_url: str, redis: Redis) -> None:
+    settings = make_settings(redis_url)
+    tick = (datetime.now(settings.tz) + timedelta(seconds=2)).replace(microsecond=0)
+    settings = settings.model_copy(update={"daily_run_at": tick.time()})
+    workers = [make_worker(settings, burst=False) for _ in range(2)]
+    tasks = [asyncio.create_task(worker.main()) for worker in workers]
+    try:
+        run_id = tick.date().isoformat()
+        await wait_for_run(redis, run_id, timeout_s=60)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for worker in workers:
+            await worker.close()
+    cron_results = [key async for key in redis.scan_iter("arq:result:cron:daily_prospect_queue:*")]
+    assert len(cron_results) == 1
+    assert sum(worker.jobs_complete for worker in workers) >= 2
+    assert await redis.xlen(KEYS.approvals) == settings.daily_limit

@@ -1,0 +1,55 @@
+"""Pure parts of the engine: backoff, payload parsing, the JSON serializer."""
+
+import orjson
+import pytest
+
+from jobs.errors import InvalidPayload
+from jobs.models import DailyRunRequest
+from worker.runtime import RetryPolicy, parse_payload
+from worker.serializer import JobFailed, deserialize, serialize
+
+
+def test_backoff_grows_exponentially_within_its_jitter_band() -> None:
+    low = RetryPolicy(base_delay_s=2, max_delay_s=60, rand=lambda: 0.0)
+    high = RetryPolicy(base_delay_s=2, max_delay_s=60, rand=lambda: 1.0)
+    assert [low.delay(n, None) for n in (1, 2, 3, 4)] == [1, 2, 4, 8]
+    assert [high.delay(n, None) for n in (1, 2, 3, 4)] == [2, 4, 8, 16]
+    assert high.delay(10, None) == 60  # capped
+
+
+def test_backoff_never_retries_before_retry_after() -> None:
+    policy = RetryPolicy(base_delay_s=1, max_delay_s=60, rand=lambda: 0.5)
+    assert policy.delay(1, retry_after=30) == 30
+    assert policy.delay(1, retry_after=0.1) == 0.75
+
+
+def test_payload_from_dict_kwargs_or_nothing() -> None:
+    assert parse_payload(DailyRunRequest, (), {}) == DailyRunRequest()
+    assert parse_payload(DailyRunRequest, ({"run_date": "2026-11-22"},), {}).run_date == "2026-11-22"
+    assert parse_payload(DailyRunRequest, (), {"run_date": "2026-11-23"}).run_date == "2026-11-23"
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "says"),
+    [
+        (("2026-11-22",), {}, "expected one JSON object argument"),
+        (({}, {}), {}, "got 2 argument(s)"),
+        (({"run_date": "yesterday"},), {}, "run_date: String should match pattern"),
+        ((), {"surprise": 1}, "surprise: Extra inputs are not permitted"),
+    ],
+)
+def test_bad_payloads_are_permanent(args: tuple, kwargs: dict, says: str) -> None:
+    with pytest.raises(InvalidPayload, match=None) as caught:
+        parse_payload(DailyRunRequest, args, kwargs)
+    assert says in str(caught.value)
+
+
+def test_serializer_is_plain_json_and_carries_failures() -> None:
+    job = {"t": 1, "f": "daily_prospect_queue", "a": [], "k": {}, "et": 1}
+    assert orjson.loads(serialize(job)) == job  # what a plain arq client with orjson reads
+    failed = deserialize(serialize({"s": False, "r": ValueError("boom")}))
+    assert isinstance(failed["r"], JobFailed)
+    assert str(failed["r"]) == "ValueError: boom"
+    # A successful result that happens to look like an error stays data.
+    ok = deserialize(serialize({"s": True, "r": {"error": {"type": "x", "message": "y"}}}))
+    assert ok["r"] == {"error": {"type": "x", "message": "y"}}

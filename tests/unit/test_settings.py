@@ -1,0 +1,93 @@
+"""Settings: defaults, nested variables, and one clear line for a bad value."""
+
+import subprocess
+import sys
+from datetime import time
+from pathlib import Path
+
+import pytest
+
+from settings import SettingsError, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("PW_") or name == "REDIS_URL":
+            monkeypatch.delenv(name)
+
+
+def test_defaults_run_offline_at_eight_new_york() -> None:
+    settings = load_settings()
+    assert settings.redis_url == "redis://localhost:6379/0"
+    assert settings.timezone == "America/New_York"
+    assert settings.daily_run_at == time(8, 0)
+    assert settings.daily_limit == 50
+    assert settings.discovery.base_url is None and settings.llm.base_url is None
+
+
+def test_nested_and_secret_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_URL", "rediss://:s3cret-pass@cache.internal:6380/2")
+    monkeypatch.setenv("PW_DISCOVERY__BASE_URL", "https://api.peopledatalabs.com")
+    monkeypatch.setenv("PW_DISCOVERY__API_KEY", "pdl-key-123")
+    monkeypatch.setenv("PW_JOB_LIMITS__PROCESS_PROSPECT", "7")
+    monkeypatch.setenv("PW_DAILY_RUN_AT", "07:30")
+    settings = load_settings()
+    assert settings.job_limits.process_prospect == 7
+    assert settings.daily_run_at == time(7, 30)
+    assert settings.discovery.api_key is not None
+    assert settings.discovery.api_key.get_secret_value() == "pdl-key-123"
+    assert "pdl-key-123" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("PW_DAILY_LIMIT", "lots", "PW_DAILY_LIMIT: Input should be a valid integer"),
+        ("PW_DAILY_LIMIT", "-1", "PW_DAILY_LIMIT: Input should be greater than or equal to 0"),
+        ("PW_TIMEZONE", "Mars/Olympus", "PW_TIMEZONE: unknown time zone 'Mars/Olympus'"),
+        ("REDIS_URL", "http://localhost", "REDIS_URL: must start with redis://"),
+        ("PW_JOB_TIMEOUTS__PROCESS_PROSPECT", "0", "PW_JOB_TIMEOUTS__PROCESS_PROSPECT: "),
+        ("PW_ICP", "{not json", "PW_ICP: not valid JSON"),
+    ],
+)
+def test_a_bad_value_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, says: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert says in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_remote_provider_needs_its_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PW_EMAIL_FINDER__BASE_URL", "https://api.hunter.io")
+    with pytest.raises(SettingsError, match="PW_EMAIL_FINDER: api_key is required"):
+        load_settings()
+
+
+def test_a_secret_never_appears_in_the_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PW_LLM__API_KEY", "sk-very-secret")
+    monkeypatch.setenv("PW_LLM__TIMEOUT_S", "soon")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert "sk-very-secret" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [[sys.executable, "-m", "worker", "status", "x"],
+     [sys.executable, "-m", "arq", "worker.WorkerSettings"]],
+)
+def test_the_process_stops_at_start_with_one_line(command: list[str]) -> None:
+    env = {"PATH": "/usr/bin:/bin", "PW_MAX_JOBS": "many", "PW_LLM__API_KEY": "sk-hidden"}
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert lines == ["prospect-worker: invalid settings: PW_MAX_JOBS: "
+                     "Input should be a valid integer, unable to parse string as an integer"]

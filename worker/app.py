@@ -1,0 +1,196 @@
+"""Wiring: settings in, an arq WorkerSettings class out, and the per-process dependencies that
+on_startup builds and on_shutdown closes."""
+
+import logging
+import os
+import socket
+from contextlib import AsyncExitStack
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from arq import cron
+from arq.connections import RedisSettings
+from redis.asyncio import Redis
+
+from jobs.clients.discovery import CompanySearchClient
+from jobs.clients.email_finder import EmailFinderClient
+from jobs.clients.http import USER_AGENT
+from jobs.clients.llm import ChatClient
+from jobs.clients.standins import (
+    DISCOVERY_BASE_URL,
+    EMAIL_FINDER_BASE_URL,
+    load_sample_data,
+    sample_transport,
+)
+from jobs.deps import Deps, PipelineConfig, Sender
+from jobs.keys import Keys
+from jobs.netguard import guarded_transport
+from jobs.outreach import DraftWriter, LlmWriter, TemplateWriter
+from jobs.runs import RunLedger
+from jobs.store import ProspectStore
+from jobs.web import WebsiteFetcher
+from settings import ServiceSettings, Settings
+from worker.fanout import BulkEnqueuer
+from worker.registry import DAILY_JOB, job_specs
+from worker.runtime import RetryPolicy, Runtime, arq_function
+from worker.serializer import deserialize, serialize
+
+log = logging.getLogger("prospect_worker")
+
+# `.example` is reserved (RFC 2606) and never resolves, so routing it to the bundled stand-in
+# is safe in production too: it is how the offline default and the sample websites answer.
+SAMPLE_MOUNT = "all://*.example"
+# A fanned-out job must start within this long or it expires (arq's job key TTL).
+JOB_EXPIRES_MS = 24 * 3600 * 1000
+
+
+def redis_settings(settings: Settings) -> RedisSettings:
+    return RedisSettings.from_dsn(settings.redis_url)
+
+
+def _base_url(service: ServiceSettings, offline: str) -> str:
+    return str(service.base_url).rstrip("/") if service.base_url else offline
+
+
+def _key(service: ServiceSettings) -> str | None:
+    return service.api_key.get_secret_value() if service.api_key else None
+
+
+async def build_deps(settings: Settings, stack: AsyncExitStack) -> tuple[Deps, Redis]:
+    """Everything a job body needs, built once per process; `stack` closes it at shutdown."""
+    keys = Keys(settings.key_prefix)
+    redis = Redis.from_url(settings.redis_url, decode_responses=True)
+    stack.push_async_callback(redis.aclose)
+    standin = sample_transport(load_sample_data())
+    common: dict[str, Any] = {
+        "headers": {"User-Agent": USER_AGENT},
+        "limits": httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        "mounts": {SAMPLE_MOUNT: standin},
+    }
+    providers = await stack.enter_async_context(httpx.AsyncClient(**common))
+    web = await stack.enter_async_context(
+        httpx.AsyncClient(
+            transport=guarded_transport(allow_private=settings.web.allow_private), **common
+        )
+    )
+    writer: DraftWriter = TemplateWriter()
+    if settings.llm.base_url is not None:
+        chat = ChatClient(
+            providers,
+            base_url=str(settings.llm.base_url).rstrip("/"),
+            api_key=_key(settings.llm),
+            model=settings.llm.model,
+            timeout=settings.llm.timeout_s,
+        )
+        writer = LlmWriter(chat)
+    deps = Deps(
+        redis=redis,
+        keys=keys,
+        store=ProspectStore(redis, keys),
+        ledger=RunLedger(redis, keys),
+        config=PipelineConfig(
+            tz=settings.tz,
+            daily_limit=settings.daily_limit,
+            discovery_cap=settings.discovery_cap,
+            fanout_headroom=settings.fanout_headroom,
+            claim_ttl_s=JOB_EXPIRES_MS // 1000,
+            sender=Sender(**settings.sender.model_dump()),
+        ),
+        icp=settings.icp,
+        discovery=CompanySearchClient(
+            providers,
+            base_url=_base_url(settings.discovery, DISCOVERY_BASE_URL),
+            api_key=_key(settings.discovery),
+            timeout=settings.discovery.timeout_s,
+        ),
+        email_finder=EmailFinderClient(
+            providers,
+            base_url=_base_url(settings.email_finder, EMAIL_FINDER_BASE_URL),
+            api_key=_key(settings.email_finder),
+            timeout=settings.email_finder.timeout_s,
+        ),
+        fetcher=WebsiteFetcher(
+            web,
+            max_bytes=settings.web.max_bytes,
+            max_redirects=settings.web.max_redirects,
+            timeout=settings.web.timeout_s,
+        ),
+        writer=writer,
+        enqueuer=BulkEnqueuer(
+            redis, queue_name=settings.queue_name, serializer=serialize, expires_ms=JOB_EXPIRES_MS
+        ),
+    )
+    return deps, redis
+
+
+def describe_sources(settings: Settings) -> str:
+    """One log line saying which providers are real and which are the offline stand-ins."""
+
+    def where(service: ServiceSettings) -> str:
+        return service.base_url.host if service.base_url else "offline stand-in"
+
+    writer = f"llm {settings.llm.model}@{where(settings.llm)}" if settings.llm.base_url else "template"
+    return (
+        f"discovery={where(settings.discovery)} email_finder={where(settings.email_finder)} "
+        f"writer={writer} daily_limit={settings.daily_limit} max_jobs={settings.max_jobs}"
+    )
+
+
+def worker_settings(
+    settings: Settings, *, adjust_deps: Callable[[Deps], Deps] | None = None
+) -> type:
+    """The class `arq worker.WorkerSettings` loads; arq reads its attributes.
+
+    `adjust_deps` lets a test swap one dependency (a gated writer, say) on a real worker."""
+    specs = job_specs(settings)
+
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        # Per worker instance (in ctx), so two workers built from one class never share clients.
+        ctx["exit_stack"] = stack = AsyncExitStack()
+        deps, redis = await build_deps(settings, stack)
+        if adjust_deps is not None:
+            deps = adjust_deps(deps)
+        retry = settings.retry
+        ctx["runtime"] = Runtime(
+            deps, redis, deps.keys, RetryPolicy(retry.base_delay_s, retry.max_delay_s)
+        )
+        log.info("prospect-worker ready: %s", describe_sources(settings))
+
+    async def on_shutdown(ctx: dict[str, Any]) -> None:
+        if "exit_stack" in ctx:
+            await ctx["exit_stack"].aclose()
+
+    run_at = settings.daily_run_at
+    daily = arq_function(specs[DAILY_JOB])
+    attrs = {
+        "functions": [arq_function(spec) for spec in specs.values()],
+        "cron_jobs": [
+            cron(
+                daily.coroutine,
+                name=f"cron:{DAILY_JOB}",
+                hour=run_at.hour,
+                minute=run_at.minute,
+                second=run_at.second,
+                # One run per tick however many replicas: arq's cron job id is name + tick, and
+                # the kept result key stops a replica that comes late to the tick.
+                unique=True,
+                keep_result=settings.keep_result_s,
+                timeout=daily.timeout_s,
+                max_tries=daily.max_tries,
+            )
+        ],
+        "timezone": settings.tz,
+        "redis_settings": redis_settings(settings),
+        "queue_name": settings.queue_name,
+        "max_jobs": settings.max_jobs,
+        "keep_result": settings.keep_result_s,
+        "poll_delay": settings.poll_delay_s,
+        "job_serializer": serialize,
+        "job_deserializer": deserialize,
+        "on_startup": on_startup,
+        "on_shutdown": on_shutdown,
+        # arq's default key is shared by every replica; one per process tells them apart.
+        "health_check_key": f"{settings.key_prefix}:health-check:{socket.gethostname()}:{os.getpid()}",
+    }
+    return type("WorkerSettings", (), attrs)

@@ -1,0 +1,64 @@
+"""Progress records: a small hash per job id, readable by anyone while the job runs."""
+
+import time
+from typing import Any
+
+import orjson
+from pydantic import BaseModel
+from redis.asyncio import Redis
+
+from jobs.keys import Keys
+
+PROGRESS_TTL_S = 7 * 86_400
+
+
+class ProgressRecord(BaseModel):
+    stage: str
+    done: int | None = None
+    total: int | None = None
+    job_try: int | None = None
+    counters: dict[str, Any] = {}
+    updated_ms: int
+
+
+class JobProgress:
+    """The `Progress` a job body is handed; each update is one HSET."""
+
+    def __init__(self, redis: Redis, keys: Keys, job_id: str, job_try: int) -> None:
+        self._redis = redis
+        self._key = keys.progress(job_id)
+        self._job_try = job_try
+        self._counters: dict[str, Any] = {}
+
+    async def update(
+        self, stage: str, *, done: int | None = None, total: int | None = None, **counters: Any
+    ) -> None:
+        self._counters.update(counters)
+        fields: dict[str, str | int] = {
+            "stage": stage,
+            "job_try": self._job_try,
+            "counters": orjson.dumps(self._counters).decode(),
+            "updated_ms": int(time.time() * 1000),
+        }
+        if done is not None:
+            fields["done"] = done
+        if total is not None:
+            fields["total"] = total
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._key, mapping=fields)
+            pipe.expire(self._key, PROGRESS_TTL_S)
+            await pipe.execute()
+
+
+async def read_progress(redis: Redis, keys: Keys, job_id: str) -> ProgressRecord | None:
+    raw = await redis.hgetall(keys.progress(job_id))
+    if not raw:
+        return None
+    return ProgressRecord(
+        stage=raw["stage"],
+        done=int(raw["done"]) if "done" in raw else None,
+        total=int(raw["total"]) if "total" in raw else None,
+        job_try=int(raw["job_try"]) if "job_try" in raw else None,
+        counters=orjson.loads(raw.get("counters", "{}")),
+        updated_ms=int(raw["updated_ms"]),
+    )

@@ -1,0 +1,35 @@
+"""The job types this worker runs, with their limits, timeouts and failure hooks from settings."""
+
+from typing import Any
+
+from jobs.daily import PROSPECT_JOB, daily_prospect_queue
+from jobs.models import DailyRunRequest, ProspectJob
+from jobs.prospect import process_prospect, prospect_failed
+from settings import Settings
+from worker.runtime import JobSpec
+
+DAILY_JOB = "daily_prospect_queue"
+
+
+def job_specs(settings: Settings) -> dict[str, JobSpec[Any, Any]]:
+    limits, timeouts, tries = settings.job_limits, settings.job_timeouts, settings.retry.max_tries
+    specs: list[JobSpec[Any, Any]] = [
+        JobSpec(
+            name=DAILY_JOB,
+            body=daily_prospect_queue,
+            payload=DailyRunRequest,
+            timeout_s=timeouts.daily_prospect_queue,
+            max_tries=tries,
+            limit=limits.daily_prospect_queue,
+        ),
+        JobSpec(
+            name=PROSPECT_JOB,
+            body=process_prospect,
+            payload=ProspectJob,
+            timeout_s=timeouts.process_prospect,
+            max_tries=tries,
+            limit=limits.process_prospect,
+            on_failure=prospect_failed,
+        ),
+    ]
+    return {spec.name: spec for spec in specs}
