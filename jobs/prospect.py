@@ -41,6 +41,9 @@ async def process_prospect(deps: Deps, job: ProspectJob, progress: Progress) -> 
         skip = "no_contact_email"
     elif score.total < deps.icp.min_score:
         skip = "below_min_score"
+    elif await store.quota_used(run_id) >= deps.config.daily_limit:
+        # Spares the LLM a draft nobody may send today; queue_draft still enforces it exactly.
+        skip = "quota_reached"
     else:
         await progress.update("draft", done=2, total=len(STAGES))
         draft = await store.load_checkpoint(run_id, company.id, "draft", Draft)

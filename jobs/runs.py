@@ -8,6 +8,7 @@ stamp are one atomic step even with many replicas ending jobs at once.
 from collections.abc import Mapping
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 
 from jobs.keys import Keys
 from jobs.models import RunSummary
@@ -36,7 +37,11 @@ local run = KEYS[1]
 redis.call('HSETNX', run, 'started_ms', ARGV[1])
 local added = tonumber(ARGV[2])
 redis.call('HINCRBY', run, 'total', added)
-redis.call('HSET', run, 'discovered', ARGV[3], 'fanout_closed', '1')
+redis.call('HSET', run, 'fanout_closed', '1')
+-- A later run on the same day may discover fewer (already contacted): keep the largest.
+if tonumber(redis.call('HGET', run, 'discovered') or '0') < tonumber(ARGV[3]) then
+  redis.call('HSET', run, 'discovered', ARGV[3])
+end
 for i = 4, #ARGV, 2 do
   redis.call('HINCRBY', run, 'skipped:' .. ARGV[i], ARGV[i + 1])
 end
@@ -59,6 +64,10 @@ class RunLedger:
         self._keys = keys
         self._tally = redis.register_script(_TALLY)
         self._close = redis.register_script(_CLOSE_FANOUT)
+
+    @property
+    def scripts(self) -> tuple[AsyncScript, ...]:
+        return (self._tally, self._close,)
 
     async def open(self, run_id: str, now_ms: int) -> None:
         key = self._keys.run(run_id)

@@ -121,7 +121,17 @@ async def build_deps(settings: Settings, stack: AsyncExitStack) -> tuple[Deps, R
             redis, queue_name=settings.queue_name, serializer=serialize, expires_ms=JOB_EXPIRES_MS
         ),
     )
+    await preload_scripts(redis, deps.store, deps.ledger, deps.enqueuer)
     return deps, redis
+
+
+async def preload_scripts(redis: Redis, *owners: Any) -> None:
+    """Load every Lua script once at start: a Redis that cannot run them fails here, at once,
+    and fakeredis's in-process server (which drops the connection on a NOSCRIPT reply instead
+    of letting the client load the script) never sees an unknown EVALSHA."""
+    for owner in owners:
+        for script in owner.scripts:
+            await redis.script_load(script.script)
 
 
 def describe_sources(settings: Settings) -> str:
