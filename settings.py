@@ -128,6 +128,8 @@ class Settings(BaseSettings):
     job_timeouts: JobTimeouts = JobTimeouts()
     retry: RetrySettings = RetrySettings()
     keep_result_s: int = Field(default=86_400, ge=60)
+    # On SIGTERM, running jobs get this long to finish before they are cancelled and re-queued.
+    shutdown_grace_s: int = Field(default=20, ge=0, le=3_600)
     poll_delay_s: float = Field(default=0.05, gt=0, le=5)
     discovery: ServiceSettings = ServiceSettings()
     email_finder: ServiceSettings = ServiceSettings()

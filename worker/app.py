@@ -194,6 +194,7 @@ def worker_settings(
         "redis_settings": redis_settings(settings),
         "queue_name": settings.queue_name,
         "max_jobs": settings.max_jobs,
+        "job_completion_wait": settings.shutdown_grace_s,
         "keep_result": settings.keep_result_s,
         "poll_delay": settings.poll_delay_s,
         "job_serializer": serialize,

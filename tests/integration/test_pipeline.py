@@ -1,10 +1,15 @@
 """The daily pipeline end to end on a real Redis, with the offline stand-ins answering."""
 
+import asyncio
+from dataclasses import replace
+
 from redis.asyncio import Redis
 
 from jobs.clients.discovery import icp_query
 from jobs.clients.standins import load_sample_data, matches
 from jobs.keys import Keys
+from jobs.models import Draft
+from jobs.outreach import OutreachBrief, TemplateWriter
 from settings import Settings
 from worker.client import QueueClient
 from worker.registry import DAILY_JOB
@@ -105,3 +110,43 @@ async def test_quota_spent_elsewhere_limits_the_run(
     run = (await client.report(today.job_id)).run
     assert run is not None and run.queued == 3
     assert await redis.xlen(KEYS.approvals) == 3
+
+
+class GatedWriter:
+    """The template writer, held at a gate after `let_through` drafts."""
+
+    def __init__(self, let_through: int) -> None:
+        self.inner = TemplateWriter()
+        self.let_through = let_through
+        self.gate = asyncio.Event()
+
+    async def write(self, brief: OutreachBrief) -> Draft:
+        if self.let_through <= 0:
+            await self.gate.wait()
+        self.let_through -= 1
+        return await self.inner.write(brief)
+
+
+async def test_the_daily_run_reports_progress_while_its_jobs_run(
+    client: QueueClient, settings: Settings
+) -> None:
+    writer = GatedWriter(let_through=10)
+    job_id = await client.enqueue(DAILY_JOB)
+    draining = asyncio.create_task(drain(settings, lambda deps: replace(deps, writer=writer)))
+    try:
+        for _ in range(1000):
+            report = await client.report(job_id)
+            if report.run is not None and report.run.queued >= 10:
+                break
+            await asyncio.sleep(0.01)
+        assert report.state == "complete"  # the fan-out itself is done...
+        assert report.run is not None and report.run.state == "running"  # ...its jobs are not
+        assert 0 < report.run.done < report.run.total
+        assert report.run.queued == 10
+    finally:
+        writer.gate.set()
+        await draining
+    final = await client.report(job_id)
+    assert final.run is not None and final.run.state == "complete"
+    assert final.run.done == final.run.total and final.run.queued == settings.daily_limit
+    assert final.run.duration_s is not None

@@ -1,0 +1,106 @@
+"""Faults on real processes: a worker killed mid-run loses nothing and repeats no side effect."""
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import orjson
+import pytest
+from arq import create_pool
+from arq.connections import RedisSettings
+from redis.asyncio import Redis
+
+from jobs.keys import Keys
+from jobs.runs import RunLedger
+
+from .test_processes import ROOT, env_for, wait_for_run
+
+KEYS = Keys()
+
+
+class SlowChat(BaseHTTPRequestHandler):
+    """A loopback OpenAI-compatible endpoint that takes its time, so a kill lands mid-run."""
+
+    calls: list[str] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        SlowChat.calls.append(body["model"])
+        time.sleep(0.15)
+        answer = "Subject: A quick idea for your team\n\nHi there, " + "we help teams grow. " * 5
+        payload = {"choices": [{"index": 0, "message": {"role": "assistant", "content": answer}}]}
+        data = json.dumps(payload).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def slow_llm() -> Iterator[str]:
+    SlowChat.calls = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowChat)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "arq", "worker.WorkerSettings"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+
+
+@pytest.mark.timeout(180)
+async def test_sigterm_mid_run_then_restart_loses_nothing_and_sends_nothing_twice(
+    redis_url: str, redis: Redis, slow_llm: str
+) -> None:
+    env = {**env_for(redis_url), "PW_LLM__BASE_URL": slow_llm, "PW_LLM__MODEL": "slow-test",
+           "PW_SHUTDOWN_GRACE_S": "0", "PW_JOB_LIMITS__PROCESS_PROSPECT": "8"}
+    first = start_worker(env)
+    pool = await create_pool(RedisSettings.from_dsn(redis_url), job_serializer=orjson.dumps,
+                             job_deserializer=orjson.loads)
+    job = await pool.enqueue_job("daily_prospect_queue")
+    run_id = (await job.result(timeout=60, poll_delay=0.05))["run_id"]
+    await pool.aclose()
+
+    ledger = RunLedger(redis, KEYS)
+    while (summary := await ledger.summary(run_id)) is None or summary.queued < 10:
+        await asyncio.sleep(0.02)
+    first.send_signal(signal.SIGTERM)  # jobs are mid-draft: 8 in flight, each 150 ms
+    output = first.communicate(timeout=30)[0].decode()
+    assert first.returncode == 0, output
+    interrupted = await ledger.summary(run_id)
+    assert interrupted is not None and interrupted.state == "running"
+
+    second = start_worker(env)
+    try:
+        await wait_for_run(redis, run_id, timeout_s=120)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.communicate(timeout=30)
+
+    final = await ledger.summary(run_id)
+    assert final is not None
+    assert final.done == final.total and final.failed == 0
+    entries = await redis.xrange(KEYS.approvals)
+    companies = [fields["company_id"] for _, fields in entries]
+    assert len(companies) == len(set(companies)) == final.queued == 50
+    assert int(await redis.get(KEYS.quota(run_id))) == 50
+    assert all(fields["writer"] == "llm:slow-test" for _, fields in entries)
+    # A draft checkpointed before the kill is not asked for again: at most the drafts that
+    # were in flight at the kill (8) were requested twice.
+    assert final.drafted <= len(SlowChat.calls) <= final.drafted + 8
