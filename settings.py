@@ -56,17 +56,6 @@ class LlmSettings(ServiceSettings):
     timeout_s: float = Field(default=30.0, gt=0, le=300)
 
 
-class SmtpSettings(Section):
-    """Where approved drafts are sent. No host means sending is off (drafts wait in approval)."""
-
-    host: str | None = None
-    port: int = Field(default=587, ge=1, le=65535)
-    username: str | None = None
-    password: SecretStr | None = None
-    starttls: bool = True
-    timeout_s: float = Field(default=20.0, gt=0, le=300)
-
-
 class WebSettings(Section):
     """Fetching prospect websites: untrusted URLs, so every cap is on by default."""
 
@@ -134,7 +123,6 @@ class Settings(BaseSettings):
     discovery: ServiceSettings = ServiceSettings()
     email_finder: ServiceSettings = ServiceSettings()
     llm: LlmSettings = LlmSettings()
-    smtp: SmtpSettings = SmtpSettings()
     web: WebSettings = WebSettings()
     sender: SenderSettings = SenderSettings()
     icp: IcpProfile = IcpProfile()
