@@ -10,8 +10,6 @@ from datetime import datetime, timezone
 from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
-from redis.asyncio import Redis
-
 from jobs.clients.discovery import CompanySearchClient
 from jobs.clients.email_finder import EmailFinderClient
 from jobs.icp import IcpProfile
@@ -62,13 +60,11 @@ class PipelineConfig:
     daily_limit: int
     discovery_cap: int
     fanout_headroom: float
-    claim_ttl_s: int
     sender: Sender
 
 
 @dataclass(frozen=True)
 class Deps:
-    redis: Redis  # decode_responses=True
     keys: Keys
     store: ProspectStore
     ledger: RunLedger

@@ -13,6 +13,8 @@ from redis.commands.core import AsyncScript
 from jobs.keys import Keys
 from jobs.models import RunSummary
 
+RUN_TTL_S = 14 * 86_400
+
 # KEYS[1] run hash, KEYS[2] set of tallied members; ARGV[1] now_ms, ARGV[2] member, then
 # field/increment pairs. A member already tallied (a job that ran twice) counts nothing again.
 _TALLY = """
@@ -29,7 +31,7 @@ if redis.call('HGET', run, 'fanout_closed') == '1' and done >= total
   redis.call('HSET', run, 'finished_ms', ARGV[1])
 end
 return done
-""" % {"ttl": 14 * 86_400}
+""" % {"ttl": RUN_TTL_S}
 
 # KEYS[1] run hash; ARGV: now_ms, jobs added, discovered, then skip-reason/count pairs.
 _CLOSE_FANOUT = """
@@ -54,7 +56,6 @@ end
 return total
 """
 
-RUN_TTL_S = 14 * 86_400
 COUNTERS = ("enriched", "scored", "drafted", "queued", "failed")
 
 

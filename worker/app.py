@@ -85,7 +85,6 @@ async def build_deps(settings: Settings, stack: AsyncExitStack) -> tuple[Deps, R
         )
         writer = LlmWriter(chat)
     deps = Deps(
-        redis=redis,
         keys=keys,
         store=ProspectStore(redis, keys),
         ledger=RunLedger(redis, keys),
@@ -94,7 +93,6 @@ async def build_deps(settings: Settings, stack: AsyncExitStack) -> tuple[Deps, R
             daily_limit=settings.daily_limit,
             discovery_cap=settings.discovery_cap,
             fanout_headroom=settings.fanout_headroom,
-            claim_ttl_s=JOB_EXPIRES_MS // 1000,
             sender=Sender(**settings.sender.model_dump()),
         ),
         icp=settings.icp,

@@ -88,7 +88,7 @@ class Runtime:
         except InvalidPayload as exc:
             # A poison message: no retry can fix it, and the failure hook cannot read it.
             raw = {"args": list(args), "kwargs": dict(kwargs)}
-            raise await self._fail(spec, None, job_id, job_try, raw, exc, progress) from None
+            raise await self._fail(spec, job_id, job_try, exc, progress, raw=raw) from None
 
         await progress.update("waiting_for_slot")
         try:
@@ -97,7 +97,7 @@ class Runtime:
                 async with asyncio.timeout(spec.timeout_s):
                     result = await spec.body(self.deps, payload, progress)
         except PermanentError as exc:
-            raise await self._fail(spec, payload, job_id, job_try, payload, exc, progress) from exc
+            raise await self._fail(spec, job_id, job_try, exc, progress, payload=payload) from exc
         except (TransientError, TimeoutError, ConnectionError, OSError) as exc:
             raise await self._retry_or_fail(spec, payload, job_id, job_try, exc, progress) from exc
         except Exception as exc:  # noqa: BLE001 - an unexpected bug: retried, then dead-lettered
@@ -117,7 +117,7 @@ class Runtime:
     ) -> Exception:
         """The exception to raise: arq's Retry, or JobFailed once the tries are spent."""
         if job_try >= spec.max_tries:
-            return await self._fail(spec, payload, job_id, job_try, payload, exc, progress)
+            return await self._fail(spec, job_id, job_try, exc, progress, payload=payload)
         retry_after = exc.retry_after if isinstance(exc, TransientError) else None
         delay = self._retry.delay(job_try, retry_after)
         log.warning(
@@ -130,17 +130,20 @@ class Runtime:
     async def _fail(
         self,
         spec: JobSpec[Payload, Any],
-        payload: Payload | None,
         job_id: str,
         job_try: int,
-        raw_payload: Any,
         exc: Exception,
         progress: JobProgress,
+        *,
+        payload: Payload | None = None,
+        raw: Any = None,
     ) -> JobFailed:
-        """Record a final failure everywhere it must show, and return the error to raise."""
+        """Record a final failure everywhere it must show, and return the error to raise.
+
+        `payload` when it validated (the failure hook gets it), else the `raw` arguments."""
         reason = describe(exc)
         log.error("%s %s failed for good after %d tries: %s", spec.name, job_id, job_try, reason)
-        entry = raw_payload.model_dump(mode="json") if isinstance(raw_payload, BaseModel) else raw_payload
+        entry = payload.model_dump(mode="json") if payload is not None else raw
         await add_dead_letter(
             self._redis, self._keys, job_id=job_id, function=spec.name, payload=entry,
             error=reason, tries=job_try,
