@@ -30,7 +30,8 @@ log = logging.getLogger("prospect_worker.runtime")
 Payload = TypeVar("Payload", bound=BaseModel)
 Result = TypeVar("Result", bound=BaseModel)
 
-# arq's own timeout is a backstop only: ours fires first and is classified as transient.
+# arq's own timeout is a backstop only: ours (slot wait, then the run) fire first and are
+# classified as transient.
 ARQ_TIMEOUT_GRACE_S = 5.0
 
 
@@ -92,10 +93,16 @@ class Runtime:
 
         await progress.update("waiting_for_slot")
         try:
-            async with self._limit(spec):
+            # Waiting for the job type's slot is bounded too: a job that cannot get one in time
+            # is retried later rather than left for arq's backstop timeout, which never retries.
+            async with asyncio.timeout(spec.timeout_s):
+                await self._limit(spec).acquire()
+            try:
                 await progress.update("started")
                 async with asyncio.timeout(spec.timeout_s):
                     result = await spec.body(self.deps, payload, progress)
+            finally:
+                self._limit(spec).release()
         except PermanentError as exc:
             raise await self._fail(spec, job_id, job_try, exc, progress, payload=payload) from exc
         except (TransientError, TimeoutError, ConnectionError, OSError) as exc:
@@ -190,6 +197,6 @@ def arq_function(spec: JobSpec[Any, Any]) -> Function:
     return func(
         run,
         name=spec.name,
-        timeout=spec.timeout_s + ARQ_TIMEOUT_GRACE_S,
+        timeout=2 * spec.timeout_s + ARQ_TIMEOUT_GRACE_S,
         max_tries=spec.max_tries + 1,
     )

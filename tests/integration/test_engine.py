@@ -4,6 +4,8 @@ import asyncio
 from typing import Any, cast
 
 import orjson
+import pytest
+from arq import Retry
 from arq.worker import Worker
 from pydantic import BaseModel
 from redis.asyncio import Redis
@@ -33,7 +35,13 @@ class Echoed(BaseModel):
     tries: int
 
 
-def echo_spec(attempts: dict[str, int], gate: asyncio.Event | None = None) -> JobSpec:
+def echo_spec(
+    attempts: dict[str, int],
+    gate: asyncio.Event | None = None,
+    *,
+    limit: int = 2,
+    timeout_s: float = 5,
+) -> JobSpec:
     async def body(deps: Deps, payload: Echo, progress: Progress) -> Echoed:
         attempts[payload.text] = attempts.get(payload.text, 0) + 1
         await progress.update("working", done=1, total=2, seen=attempts[payload.text])
@@ -45,7 +53,9 @@ def echo_spec(attempts: dict[str, int], gate: asyncio.Event | None = None) -> Jo
             raise TransientError("flaky", retry_after=0.05)
         return Echoed(text=payload.text, tries=attempts[payload.text])
 
-    return JobSpec(name="echo", body=body, payload=Echo, timeout_s=5, max_tries=3, limit=2)
+    return JobSpec(
+        name="echo", body=body, payload=Echo, timeout_s=timeout_s, max_tries=3, limit=limit
+    )
 
 
 def echo_worker(redis_url: str, redis: Redis, spec: JobSpec, *, burst: bool = True) -> Worker:
@@ -181,3 +191,20 @@ async def test_bulk_enqueue_is_atomic_per_job_and_deduplicates(redis: Redis) -> 
     stored = deserialize((await redis.get("arq:job:p:1")).encode())
     assert stored["f"] == "process_prospect" and stored["a"] == [{"x": 1}]
     assert await redis.get("pw:inflight:c1") == "p:1"
+
+
+async def test_waiting_for_a_type_slot_is_bounded_and_retried(redis: Redis) -> None:
+    attempts: dict[str, int] = {}
+    spec = echo_spec(attempts, limit=1, timeout_s=0.2)
+    runtime = Runtime(cast(Deps, None), redis, KEYS, RetryPolicy(0.01, 0.05))
+    slot = runtime._limit(spec)  # noqa: SLF001 - hold the type's only slot, as a running job would
+    await slot.acquire()
+    with pytest.raises(Retry):
+        await runtime.execute(spec, job_id="w", job_try=1, args=({"text": "waiter"},), kwargs={})
+    assert attempts == {}  # it never ran
+    progress = await read_progress(redis, KEYS, "w")
+    assert progress is not None and progress.stage == "retrying"
+    assert progress.counters["error"] == "TimeoutError"
+    slot.release()
+    result = await runtime.execute(spec, job_id="w", job_try=2, args=({"text": "w"},), kwargs={})
+    assert result == {"text": "w", "tries": 1}
