@@ -49,6 +49,11 @@ def redis_settings(settings: Settings) -> RedisSettings:
     return RedisSettings.from_dsn(settings.redis_url)
 
 
+def redis_client(settings: Settings) -> Redis:
+    """The pipeline's own client, with str replies (arq's pool stays on bytes)."""
+    return Redis.from_url(settings.redis_url, decode_responses=True)
+
+
 def _base_url(service: ServiceSettings, offline: str) -> str:
     return str(service.base_url).rstrip("/") if service.base_url else offline
 
@@ -60,7 +65,7 @@ def _key(service: ServiceSettings) -> str | None:
 async def build_deps(settings: Settings, stack: AsyncExitStack) -> tuple[Deps, Redis]:
     """Everything a job body needs, built once per process; `stack` closes it at shutdown."""
     keys = Keys(settings.key_prefix)
-    redis = Redis.from_url(settings.redis_url, decode_responses=True)
+    redis = redis_client(settings)
     stack.push_async_callback(redis.aclose)
     standin = sample_transport(load_sample_data())
     common: dict[str, Any] = {

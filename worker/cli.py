@@ -11,6 +11,8 @@ from unittest.mock import patch
 
 import orjson
 from arq.worker import Worker, get_kwargs
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from tqdm import tqdm
 
 from jobs.keys import Keys
@@ -65,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     except UnknownJob as exc:
         print(f"prospect-worker: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (ConnectionError, OSError) as exc:
+    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
         print(f"prospect-worker: cannot reach Redis: {exc}", file=sys.stderr)
         return EXIT_FAILED
 

@@ -13,7 +13,7 @@ from jobs.keys import Keys
 from jobs.models import RunSummary
 from jobs.runs import RunLedger
 from settings import Settings
-from worker.app import redis_settings
+from worker.app import redis_client, redis_settings
 from worker.progress import ProgressRecord, read_progress
 from worker.registry import job_specs
 from worker.serializer import deserialize, serialize
@@ -52,7 +52,7 @@ class QueueClient:
             job_deserializer=deserialize,
             default_queue_name=settings.queue_name,
         )
-        return cls(settings, arq, Redis.from_url(settings.redis_url, decode_responses=True))
+        return cls(settings, arq, redis_client(settings))
 
     @property
     def redis(self) -> Redis:

@@ -17,6 +17,8 @@ from arq import Retry
 from arq.worker import Function, func
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from jobs.deps import Deps, Progress
 from jobs.errors import InvalidPayload, PermanentError, TransientError
@@ -105,7 +107,7 @@ class Runtime:
                 self._limit(spec).release()
         except PermanentError as exc:
             raise await self._fail(spec, job_id, job_try, exc, progress, payload=payload) from exc
-        except (TransientError, TimeoutError, ConnectionError, OSError) as exc:
+        except (TransientError, TimeoutError, OSError, RedisConnectionError, RedisTimeoutError) as exc:
             raise await self._retry_or_fail(spec, payload, job_id, job_try, exc, progress) from exc
         except Exception as exc:  # noqa: BLE001 - an unexpected bug: retried, then dead-lettered
             log.exception("%s %s raised unexpectedly", spec.name, job_id)
