@@ -41,11 +41,16 @@ class ServiceSettings(Section):
 
     @model_validator(mode="after")
     def _key_with_url(self) -> "ServiceSettings":
-        if self.base_url is not None and self.api_key is None and self.base_url.host not in (
-            "localhost",
-            "127.0.0.1",
-            "::1",
-            "[::1]",
+        if (
+            self.base_url is not None
+            and self.api_key is None
+            and self.base_url.host
+            not in (
+                "localhost",
+                "127.0.0.1",
+                "::1",
+                "[::1]",
+            )
         ):
             raise ValueError("api_key is required when base_url points at a remote provider")
         return self

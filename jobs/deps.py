@@ -6,7 +6,7 @@ The engine (worker/) builds these from settings and implements the two engine-si
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
@@ -75,7 +75,7 @@ class Deps:
     fetcher: WebsiteFetcher
     writer: DraftWriter
     enqueuer: Enqueuer
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     def today(self) -> str:
         """The local calendar day the quota and run ids are counted in."""

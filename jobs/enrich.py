@@ -12,7 +12,9 @@ from jobs.web import WebsiteFetcher
 WEBSITE_EMAIL_CONFIDENCE = 30
 
 
-async def read_website(fetcher: WebsiteFetcher, company: Company) -> tuple[WebsiteInfo | None, str | None]:
+async def read_website(
+    fetcher: WebsiteFetcher, company: Company
+) -> tuple[WebsiteInfo | None, str | None]:
     """The site's facts, or why it could not be read.
 
     A site that is down, refused or slow is information about the prospect, not a reason to

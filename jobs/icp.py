@@ -158,7 +158,7 @@ class IcpProfile(_Section):
     @classmethod
     def _bands(cls, bands: tuple[SizeBand, ...]) -> tuple[SizeBand, ...]:
         ordered = tuple(sorted(bands, key=lambda band: band.min))
-        for before, after in zip(ordered, ordered[1:]):
+        for before, after in zip(ordered, ordered[1:], strict=False):
             if before.max is None or before.max >= after.min:
                 raise ValueError(f"size bands {before.label()} and {after.label()} overlap")
         return ordered

@@ -17,7 +17,7 @@ from jobs.models import Company, Contact, Draft, Frozen, Score, ScoreFactor, Web
 SUBJECT_MAX = 120
 BODY_MAX = 1_500  # characters of the body proper, before the opt-out line
 MIN_BODY = 20  # an LLM "body" shorter than this is not an email
-OPT_OUT = "Not relevant? Reply \"unsubscribe\" and I won't email you again."
+OPT_OUT = 'Not relevant? Reply "unsubscribe" and I won\'t email you again.'
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _SPACES = re.compile(r"[ \t]+")

@@ -68,7 +68,10 @@ class RunLedger:
 
     @property
     def scripts(self) -> tuple[AsyncScript, ...]:
-        return (self._tally, self._close,)
+        return (
+            self._tally,
+            self._close,
+        )
 
     async def open(self, run_id: str, now_ms: int) -> None:
         key = self._keys.run(run_id)

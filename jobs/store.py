@@ -83,10 +83,24 @@ class ProspectStore:
     ) -> tuple[QueueOutcome, str | None]:
         keys = self._keys
         outcome, entry_id = await self._queue_draft(
-            keys=[keys.draft(company_id), keys.quota(day), keys.approvals, keys.events,
-                  keys.contacted],
-            args=[company_id, run_id, limit, now_ms(), draft.to, draft.subject, draft.body, score,
-                  draft.writer],
+            keys=[
+                keys.draft(company_id),
+                keys.quota(day),
+                keys.approvals,
+                keys.events,
+                keys.contacted,
+            ],
+            args=[
+                company_id,
+                run_id,
+                limit,
+                now_ms(),
+                draft.to,
+                draft.subject,
+                draft.body,
+                score,
+                draft.writer,
+            ],
         )
         return outcome, entry_id or None
 

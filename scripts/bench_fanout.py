@@ -30,13 +30,17 @@ from worker.embedded import free_port, redis_server  # noqa: E402
 from worker.fanout import BulkEnqueuer  # noqa: E402
 from worker.serializer import deserialize, serialize  # noqa: E402
 
-PAYLOAD = {"run_id": "2026-11-22", "rank": 1,
-           "company": {"id": "cmp", "name": "Bench Co", "domain": "bench.example"}}
+PAYLOAD = {
+    "run_id": "2026-11-22",
+    "rank": 1,
+    "company": {"id": "cmp", "name": "Bench Co", "domain": "bench.example"},
+}
 
 
 async def arq_one_by_one(url: str, n: int, tag: str) -> float:
-    pool = await create_pool(RedisSettings.from_dsn(url), job_serializer=serialize,
-                             job_deserializer=deserialize)
+    pool = await create_pool(
+        RedisSettings.from_dsn(url), job_serializer=serialize, job_deserializer=deserialize
+    )
     start = time.perf_counter()
     for i in range(n):
         await pool.enqueue_job("process_prospect", PAYLOAD, _job_id=f"{tag}:{i}")
@@ -47,10 +51,13 @@ async def arq_one_by_one(url: str, n: int, tag: str) -> float:
 
 async def bulk(url: str, n: int, tag: str) -> float:
     redis = Redis.from_url(url, decode_responses=True)
-    enqueuer = BulkEnqueuer(redis, queue_name="arq:queue", serializer=serialize,
-                            expires_ms=86_400_000)
-    jobs = [FanoutJob(f"{tag}:{i}", "process_prospect", PAYLOAD, f"pw:inflight:{tag}:{i}")
-            for i in range(n)]
+    enqueuer = BulkEnqueuer(
+        redis, queue_name="arq:queue", serializer=serialize, expires_ms=86_400_000
+    )
+    jobs = [
+        FanoutJob(f"{tag}:{i}", "process_prospect", PAYLOAD, f"pw:inflight:{tag}:{i}")
+        for i in range(n)
+    ]
     start = time.perf_counter()
     outcomes = await enqueuer.enqueue_many(jobs)
     elapsed = time.perf_counter() - start
@@ -63,8 +70,14 @@ async def pipeline(url: str) -> tuple[float, int]:
     """One daily run on the sample data, enqueue to the last prospect's tally."""
     settings = Settings(REDIS_URL=url)
     client = await QueueClient.connect(settings)
-    worker = Worker(**{**get_kwargs(worker_settings(settings)), "burst": True,
-                       "handle_signals": False, "poll_delay": 0.01})
+    worker = Worker(
+        **{
+            **get_kwargs(worker_settings(settings)),
+            "burst": True,
+            "handle_signals": False,
+            "poll_delay": 0.01,
+        }
+    )
     start = time.perf_counter()
     job_id = await client.enqueue("daily_prospect_queue")
     await worker.main()
@@ -84,8 +97,10 @@ async def main(n: int, rounds: int) -> None:
         flush = Redis.from_url(server.url)
         times: dict[str, list[float]] = {"arq enqueue_job, one call per job": [], "bulk Lua": []}
         for r in range(rounds):
-            for name, method in (("arq enqueue_job, one call per job", arq_one_by_one),
-                                 ("bulk Lua", bulk)):
+            for name, method in (
+                ("arq enqueue_job, one call per job", arq_one_by_one),
+                ("bulk Lua", bulk),
+            ):
                 await flush.flushall()
                 times[name].append(await method(server.url, n, f"r{r}"))
         runs = []
@@ -98,14 +113,18 @@ async def main(n: int, rounds: int) -> None:
     medians = {}
     for name, samples in times.items():
         medians[name] = statistics.median(samples)
-        print(f"  {name:36s} {medians[name]:7.3f} s  ({min(samples):.3f}-{max(samples):.3f})"
-              f"  {n / medians[name]:9.0f} jobs/s")
+        print(
+            f"  {name:36s} {medians[name]:7.3f} s  ({min(samples):.3f}-{max(samples):.3f})"
+            f"  {n / medians[name]:9.0f} jobs/s"
+        )
     ratio = medians["arq enqueue_job, one call per job"] / medians["bulk Lua"]
     print(f"  bulk is {ratio:.1f}x faster")
     seconds = statistics.median(t for t, _ in runs)
     prospects = runs[0][1]
-    print(f"offline pipeline: {prospects} prospects end to end, median {seconds:.3f} s "
-          f"({prospects / seconds:.0f} prospects/s) over {rounds} runs")
+    print(
+        f"offline pipeline: {prospects} prospects end to end, median {seconds:.3f} s "
+        f"({prospects / seconds:.0f} prospects/s) over {rounds} runs"
+    )
 
 
 if __name__ == "__main__":

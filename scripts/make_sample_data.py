@@ -13,34 +13,151 @@ from pathlib import Path
 OUT = Path(__file__).resolve().parents[1] / "jobs" / "sample_data" / "companies.json"
 COUNT = 240
 
-PREFIXES = ["north", "blue", "bright", "clear", "iron", "silver", "swift", "true", "lumen",
-            "cedar", "harbor", "summit", "pixel", "quanta", "vertex", "orbit", "willow",
-            "granite", "signal", "copper", "meadow", "nova", "atlas", "beacon"]
-SUFFIXES = ["wind", "stack", "loop", "forge", "field", "path", "works", "grid", "line",
-            "point", "ware", "mind", "leaf", "bridge", "scale", "craft"]
-KINDS = ["Analytics", "Labs", "Systems", "Cloud", "Software", "Health", "Logistics",
-         "Partners", "Group", "Digital", "Robotics", "Finance"]
+PREFIXES = [
+    "north",
+    "blue",
+    "bright",
+    "clear",
+    "iron",
+    "silver",
+    "swift",
+    "true",
+    "lumen",
+    "cedar",
+    "harbor",
+    "summit",
+    "pixel",
+    "quanta",
+    "vertex",
+    "orbit",
+    "willow",
+    "granite",
+    "signal",
+    "copper",
+    "meadow",
+    "nova",
+    "atlas",
+    "beacon",
+]
+SUFFIXES = [
+    "wind",
+    "stack",
+    "loop",
+    "forge",
+    "field",
+    "path",
+    "works",
+    "grid",
+    "line",
+    "point",
+    "ware",
+    "mind",
+    "leaf",
+    "bridge",
+    "scale",
+    "craft",
+]
+KINDS = [
+    "Analytics",
+    "Labs",
+    "Systems",
+    "Cloud",
+    "Software",
+    "Health",
+    "Logistics",
+    "Partners",
+    "Group",
+    "Digital",
+    "Robotics",
+    "Finance",
+]
 INDUSTRIES = [
-    ("computer software", 24), ("information technology and services", 18),
-    ("internet", 10), ("marketing and advertising", 10), ("financial services", 9),
-    ("hospital & health care", 8), ("retail", 7), ("construction", 6),
+    ("computer software", 24),
+    ("information technology and services", 18),
+    ("internet", 10),
+    ("marketing and advertising", 10),
+    ("financial services", 9),
+    ("hospital & health care", 8),
+    ("retail", 7),
+    ("construction", 6),
     ("logistics and supply chain", 8),
 ]
 PLACES = [
-    ("united states", ["new york", "california", "massachusetts", "texas", "illinois",
-                       "washington", "colorado", "georgia"], 70),
+    (
+        "united states",
+        [
+            "new york",
+            "california",
+            "massachusetts",
+            "texas",
+            "illinois",
+            "washington",
+            "colorado",
+            "georgia",
+        ],
+        70,
+    ),
     ("canada", ["ontario", "british columbia", "quebec"], 10),
     ("united kingdom", ["england", "scotland"], 12),
     ("germany", ["berlin", "bavaria"], 8),
 ]
-SIGNALS = ["hiring", "series a", "series b", "recently funded", "new cto", "expanding",
-           "remote-first"]
-FIRST = ["Avery", "Jordan", "Riley", "Morgan", "Casey", "Quinn", "Harper", "Rowan", "Sasha",
-         "Emerson", "Devon", "Kai", "Noor", "Mateo", "Ines", "Priya", "Tomas", "Lena"]
-LAST = ["Okafor", "Lindqvist", "Moreau", "Castillo", "Nakamura", "Brennan", "Haddad", "Novak",
-        "Fischer", "Adeyemi", "Sorensen", "Varga", "Kowalski", "Ibarra", "Chen", "Duarte"]
-POSITIONS = ["VP Sales", "Head of Growth", "CTO", "CEO", "Director of Marketing",
-             "Head of Revenue Operations", "COO"]
+SIGNALS = [
+    "hiring",
+    "series a",
+    "series b",
+    "recently funded",
+    "new cto",
+    "expanding",
+    "remote-first",
+]
+FIRST = [
+    "Avery",
+    "Jordan",
+    "Riley",
+    "Morgan",
+    "Casey",
+    "Quinn",
+    "Harper",
+    "Rowan",
+    "Sasha",
+    "Emerson",
+    "Devon",
+    "Kai",
+    "Noor",
+    "Mateo",
+    "Ines",
+    "Priya",
+    "Tomas",
+    "Lena",
+]
+LAST = [
+    "Okafor",
+    "Lindqvist",
+    "Moreau",
+    "Castillo",
+    "Nakamura",
+    "Brennan",
+    "Haddad",
+    "Novak",
+    "Fischer",
+    "Adeyemi",
+    "Sorensen",
+    "Varga",
+    "Kowalski",
+    "Ibarra",
+    "Chen",
+    "Duarte",
+]
+AUDIENCES = ["finance teams", "clinics", "retailers", "builders", "marketers", "fleets"]
+POSITIONS = [
+    "VP Sales",
+    "Head of Growth",
+    "CTO",
+    "CEO",
+    "Director of Marketing",
+    "Head of Revenue Operations",
+    "COO",
+]
 
 
 def weighted(rng: random.Random, pairs: list[tuple[str, int]]) -> str:
@@ -67,15 +184,18 @@ def company(rng: random.Random, index: int, taken: set[str]) -> dict:
         for _ in range(rng.randint(1, 3)):
             first, last = rng.choice(FIRST), rng.choice(LAST)
             personal = rng.random() < 0.8
-            people.append({
-                "value": f"{first.lower()}.{last.lower()}@{domain}" if personal
-                else f"{rng.choice(['hello', 'sales', 'info'])}@{domain}",
-                "type": "personal" if personal else "generic",
-                "confidence": rng.randint(40, 99),
-                "first_name": first if personal else None,
-                "last_name": last if personal else None,
-                "position": rng.choice(POSITIONS) if personal else None,
-            })
+            people.append(
+                {
+                    "value": f"{first.lower()}.{last.lower()}@{domain}"
+                    if personal
+                    else f"{rng.choice(['hello', 'sales', 'info'])}@{domain}",
+                    "type": "personal" if personal else "generic",
+                    "confidence": rng.randint(40, 99),
+                    "first_name": first if personal else None,
+                    "last_name": last if personal else None,
+                    "position": rng.choice(POSITIONS) if personal else None,
+                }
+            )
     name = f"{word.capitalize()} {kind}"
     return {
         "record": {
@@ -93,7 +213,7 @@ def company(rng: random.Random, index: int, taken: set[str]) -> dict:
         "site": {
             "variant": site_variant,
             "tagline": f"{name} builds {rng.choice(['tools', 'platforms', 'services'])} for "
-                       f"{rng.choice(['finance teams', 'clinics', 'retailers', 'builders', 'marketers', 'fleets'])}.",
+            f"{rng.choice(AUDIENCES)}.",
             "page_emails": [f"contact@{domain}"] if site_variant == "emails_on_page" else [],
         },
         "people": people,

@@ -4,8 +4,8 @@ on_startup builds and on_shutdown closes."""
 import logging
 import os
 import socket
-from contextlib import AsyncExitStack
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from typing import Any
 
 import httpx
@@ -43,6 +43,11 @@ log = logging.getLogger("prospect_worker")
 SAMPLE_MOUNT = "all://*.example"
 # A fanned-out job must start within this long or it expires (arq's job key TTL).
 JOB_EXPIRES_MS = 24 * 3600 * 1000
+
+
+def replica_name() -> str:
+    """Tells replicas apart: the pod's host name and the process id."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def redis_settings(settings: Settings) -> RedisSettings:
@@ -143,7 +148,9 @@ def describe_sources(settings: Settings) -> str:
     def where(service: ServiceSettings) -> str:
         return service.base_url.host if service.base_url else "offline stand-in"
 
-    writer = f"llm {settings.llm.model}@{where(settings.llm)}" if settings.llm.base_url else "template"
+    writer = (
+        f"llm {settings.llm.model}@{where(settings.llm)}" if settings.llm.base_url else "template"
+    )
     return (
         f"discovery={where(settings.discovery)} email_finder={where(settings.email_finder)} "
         f"writer={writer} daily_limit={settings.daily_limit} max_jobs={settings.max_jobs}"
@@ -205,6 +212,6 @@ def worker_settings(
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,
         # arq's default key is shared by every replica; one per process tells them apart.
-        "health_check_key": f"{settings.key_prefix}:health-check:{socket.gethostname()}:{os.getpid()}",
+        "health_check_key": f"{settings.key_prefix}:health-check:{replica_name()}",
     }
     return type("WorkerSettings", (), attrs)

@@ -80,12 +80,17 @@ def reachable_redis(settings: Settings) -> Iterator[tuple[Settings, str | None]]
         yield settings, None
         return
     with embedded_redis() as redis:
-        print(f"REDIS_URL is unset and nothing answers on localhost:{DEFAULT_PORT}: "
-              f"started an embedded Redis ({redis.kind}) at {redis.url}", file=sys.stderr)
+        print(
+            f"REDIS_URL is unset and nothing answers on localhost:{DEFAULT_PORT}: "
+            f"started an embedded Redis ({redis.kind}) at {redis.url}",
+            file=sys.stderr,
+        )
         yield settings.model_copy(update={"redis_url": redis.url}), redis.kind
 
 
-async def enqueue(settings: Settings, name: str, payload: dict[str, Any] | None, *, wait: bool) -> int:
+async def enqueue(
+    settings: Settings, name: str, payload: dict[str, Any] | None, *, wait: bool
+) -> int:
     client = await QueueClient.connect(settings)
     try:
         job_id = await client.enqueue(name, payload)
@@ -107,8 +112,10 @@ async def status(settings: Settings, job_id: str) -> int:
     finally:
         await client.close()
     if report.state == "not_found" and report.progress is None:
-        print(f"prospect-worker: no job with id {job_id!r} (unknown, or its result expired)",
-              file=sys.stderr)
+        print(
+            f"prospect-worker: no job with id {job_id!r} (unknown, or its result expired)",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     print_report(report)
     return EXIT_OK
@@ -189,8 +196,10 @@ class ProgressBar:
         failed = run.failed if run else 0
         if not sys.stderr.isatty():
             if (stage, done, failed) != self._last and (done == total or done % 25 == 0):
-                print(f"{report.state} {stage}: {done} of {total} done, {failed} failed",
-                      file=sys.stderr)
+                print(
+                    f"{report.state} {stage}: {done} of {total} done, {failed} failed",
+                    file=sys.stderr,
+                )
             self._last = (stage, done, failed)
             return
         if self._bar is None:
@@ -208,10 +217,12 @@ def print_report(report: JobReport) -> None:
     if run is not None:
         took = f"{run.duration_s:.2f} s" if run.duration_s is not None else "still running"
         skipped = ", ".join(f"{k} {v}" for k, v in run.skipped.items()) or "none"
-        print(f"run {run.run_id} ({run.state}): discovered {run.discovered}, fanned out "
-              f"{run.total}, enriched {run.enriched}, scored {run.scored}, drafted {run.drafted}, "
-              f"queued for approval {run.queued}, failed {run.failed}; skipped: {skipped}; "
-              f"took {took}")
+        print(
+            f"run {run.run_id} ({run.state}): discovered {run.discovered}, fanned out "
+            f"{run.total}, enriched {run.enriched}, scored {run.scored}, drafted {run.drafted}, "
+            f"queued for approval {run.queued}, failed {run.failed}; skipped: {skipped}; "
+            f"took {took}"
+        )
 
 
 def print_redis_check(check: dict[str, int]) -> None:

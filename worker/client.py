@@ -71,8 +71,9 @@ class QueueClient:
         return job.job_id
 
     async def report(self, job_id: str) -> JobReport:
-        job = Job(job_id, self._arq, _queue_name=self._settings.queue_name,
-                  _deserializer=deserialize)
+        job = Job(
+            job_id, self._arq, _queue_name=self._settings.queue_name, _deserializer=deserialize
+        )
         status, info, progress = await asyncio.gather(
             job.status(), job.info(), read_progress(self._redis, self._keys, job_id)
         )
@@ -104,7 +105,9 @@ class QueueClient:
             on_update(report)
             if report.state in ("failed", "not_found"):
                 return report
-            if report.state == "complete" and (report.run is None or report.run.state == "complete"):
+            if report.state == "complete" and (
+                report.run is None or report.run.state == "complete"
+            ):
                 return report
             await asyncio.sleep(poll_s)
 
@@ -115,4 +118,3 @@ def _run_id(report: JobReport) -> str | None:
     if report.progress is not None and "run_id" in report.progress.counters:
         return str(report.progress.counters["run_id"])
     return None
-

@@ -41,8 +41,19 @@ def free_port() -> int:
 def redis_server(binary: str, port: int) -> Iterator[EmbeddedRedis]:
     with tempfile.TemporaryDirectory(prefix="pw-redis-") as workdir:
         process = subprocess.Popen(
-            [binary, "--bind", DEFAULT_HOST, "--port", str(port), "--save", "",
-             "--appendonly", "no", "--dir", workdir],
+            [
+                binary,
+                "--bind",
+                DEFAULT_HOST,
+                "--port",
+                str(port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                workdir,
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -75,5 +86,5 @@ def fake_server(port: int) -> Iterator[EmbeddedRedis]:
 @contextmanager
 def embedded_redis(prefer_server: bool = True) -> Iterator[EmbeddedRedis]:
     binary = shutil.which("redis-server") if prefer_server else None
-    with (redis_server(binary, free_port()) if binary else fake_server(free_port())) as redis:
+    with redis_server(binary, free_port()) if binary else fake_server(free_port()) as redis:
         yield redis

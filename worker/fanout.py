@@ -72,7 +72,11 @@ class BulkEnqueuer:
         keys: list[str] = [self._queue]
         args: list[str | int | bytes] = [enqueue_ms, self._expires_ms]
         for job in jobs:
-            keys += [JOB_KEY_PREFIX + job.job_id, RESULT_KEY_PREFIX + job.job_id, job.claim_key or ""]
+            keys += [
+                JOB_KEY_PREFIX + job.job_id,
+                RESULT_KEY_PREFIX + job.job_id,
+                job.claim_key or "",
+            ]
             # arq's job record: try, function, args, kwargs, enqueue time.
             body = {"t": None, "f": job.function, "a": [job.payload], "k": {}, "et": enqueue_ms}
             args += [job.job_id, self._serialize(body)]

@@ -107,7 +107,13 @@ class Runtime:
                 self._limit(spec).release()
         except PermanentError as exc:
             raise await self._fail(spec, job_id, job_try, exc, progress, payload=payload) from exc
-        except (TransientError, TimeoutError, OSError, RedisConnectionError, RedisTimeoutError) as exc:
+        except (
+            TransientError,
+            TimeoutError,
+            OSError,
+            RedisConnectionError,
+            RedisTimeoutError,
+        ) as exc:
             raise await self._retry_or_fail(spec, payload, job_id, job_try, exc, progress) from exc
         except Exception as exc:  # noqa: BLE001 - an unexpected bug: retried, then dead-lettered
             log.exception("%s %s raised unexpectedly", spec.name, job_id)
@@ -131,7 +137,12 @@ class Runtime:
         delay = self._retry.delay(job_try, retry_after)
         log.warning(
             "%s %s try %d/%d failed (%s), retrying in %.1fs",
-            spec.name, job_id, job_try, spec.max_tries, describe(exc), delay,
+            spec.name,
+            job_id,
+            job_try,
+            spec.max_tries,
+            describe(exc),
+            delay,
         )
         await progress.update("retrying", error=describe(exc), retry_in_s=round(delay, 3))
         return Retry(defer=delay)
@@ -154,8 +165,13 @@ class Runtime:
         log.error("%s %s failed for good after %d tries: %s", spec.name, job_id, job_try, reason)
         entry = payload.model_dump(mode="json") if payload is not None else raw
         await add_dead_letter(
-            self._redis, self._keys, job_id=job_id, function=spec.name, payload=entry,
-            error=reason, tries=job_try,
+            self._redis,
+            self._keys,
+            job_id=job_id,
+            function=spec.name,
+            payload=entry,
+            error=reason,
+            tries=job_try,
         )
         if spec.on_failure is not None and payload is not None:
             await spec.on_failure(self.deps, payload, reason)

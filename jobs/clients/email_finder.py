@@ -58,9 +58,7 @@ class EmailFinderClient:
         params = {"domain": domain, "limit": "10"}
         if self._api_key:
             params["api_key"] = self._api_key
-        request = self._http.build_request(
-            "GET", self._url, params=params, timeout=self._timeout
-        )
+        request = self._http.build_request("GET", self._url, params=params, timeout=self._timeout)
         return await send_json(self._http, request, DomainSearch, service=SERVICE)
 
     async def best_contact(self, domain: str) -> Contact | None:

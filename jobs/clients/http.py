@@ -4,7 +4,7 @@ Every client sends through `send_json`, so a 429 means the same thing for discov
 and the LLM: transient, with the server's Retry-After when it gave one.
 """
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from jobs.errors import PermanentError, RateLimited, TransientError
 
-USER_AGENT = "prospect-worker/0.1 (+https://github.com/prospect-worker)"
+USER_AGENT = "prospect-worker/0.1"
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -30,8 +30,8 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def raise_for_status(response: httpx.Response, service: str) -> None:

@@ -87,8 +87,9 @@ def _company_search(data: SampleData, request: httpx.Request) -> httpx.Response:
     try:
         body = json.loads(request.content)
         size = int(body.get("size", 10))
-        offset = int(base64.urlsafe_b64decode(body["scroll_token"])) if body.get(
-            "scroll_token") else 0
+        offset = (
+            int(base64.urlsafe_b64decode(body["scroll_token"])) if body.get("scroll_token") else 0
+        )
     except (ValueError, TypeError, KeyError):
         return _error(400, "malformed request body")
     if not 1 <= size <= 100:
@@ -97,8 +98,11 @@ def _company_search(data: SampleData, request: httpx.Request) -> httpx.Response:
     hits = [c.record for c in data.companies if matches(c.record, query)]
     page = hits[offset : offset + size]
     following = offset + len(page)
-    token = base64.urlsafe_b64encode(str(following).encode()).decode() if following < len(
-        hits) else None
+    token = (
+        base64.urlsafe_b64encode(str(following).encode()).decode()
+        if following < len(hits)
+        else None
+    )
     return httpx.Response(
         200, json={"status": 200, "data": page, "scroll_token": token, "total": len(hits)}
     )
@@ -113,10 +117,13 @@ def _domain_search(data: SampleData, request: httpx.Request) -> httpx.Response:
     company = data.by_domain().get(domain)
     people = list(company.people) if company else []
     name = company.record["name"] if company else None
-    return httpx.Response(200, json={
-        "data": {"domain": domain, "organization": name, "emails": people},
-        "meta": {"results": len(people), "limit": 10, "offset": 0},
-    })
+    return httpx.Response(
+        200,
+        json={
+            "data": {"domain": domain, "organization": name, "emails": people},
+            "meta": {"results": len(people), "limit": 10, "offset": 0},
+        },
+    )
 
 
 PAGE = """<!doctype html>
@@ -145,8 +152,12 @@ def _website(company: SampleCompany, request: httpx.Request) -> httpx.Response:
         links = " ".join(f'<a href="mailto:{e}">{html.escape(e)}</a>' for e in site.page_emails)
         extra += f"<p>Write to us: {links}</p>"
     industry = (company.record.get("industry") or "business").title()
-    page = PAGE.format(name=name, headline=html.escape(f"{industry}, done well"),
-                       tagline=html.escape(site.tagline), extra=extra)
+    page = PAGE.format(
+        name=name,
+        headline=html.escape(f"{industry}, done well"),
+        tagline=html.escape(site.tagline),
+        extra=extra,
+    )
     return httpx.Response(200, html=page)
 
 

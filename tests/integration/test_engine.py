@@ -167,7 +167,10 @@ async def test_progress_is_readable_while_the_job_runs(
         assert report.state == "in_progress"
         assert report.progress is not None
         assert (report.progress.stage, report.progress.done, report.progress.total) == (
-            "working", 1, 2)
+            "working",
+            1,
+            2,
+        )
         assert report.progress.counters == {"seen": 1}
     finally:
         gate.set()
@@ -182,11 +185,17 @@ async def test_bulk_enqueue_is_atomic_per_job_and_deduplicates(redis: Redis) -> 
     enqueuer = BulkEnqueuer(redis, queue_name="arq:queue", serializer=serialize, expires_ms=60_000)
     first = FanoutJob("p:1", "process_prospect", {"x": 1}, claim_key="pw:inflight:c1")
     same_id = FanoutJob("p:1", "process_prospect", {"x": 2}, claim_key="pw:inflight:c1")
-    same_claim = FanoutJob("p:other-day:1", "process_prospect", {"x": 3}, claim_key="pw:inflight:c1")
+    same_claim = FanoutJob(
+        "p:other-day:1", "process_prospect", {"x": 3}, claim_key="pw:inflight:c1"
+    )
     fresh = FanoutJob("p:2", "process_prospect", {"x": 4})
 
     assert await enqueuer.enqueue_many([first, same_id, same_claim, fresh]) == [
-        "added", "duplicate", "claimed", "added"]
+        "added",
+        "duplicate",
+        "claimed",
+        "added",
+    ]
     assert await redis.zcard("arq:queue") == 2
     stored = deserialize((await redis.get("arq:job:p:1")).encode())
     assert stored["f"] == "process_prospect" and stored["a"] == [{"x": 1}]

@@ -60,7 +60,10 @@ def slow_llm() -> Iterator[str]:
 def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "arq", "worker.WorkerSettings"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
 
 
@@ -68,11 +71,19 @@ def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
 async def test_sigterm_mid_run_then_restart_loses_nothing_and_drafts_nothing_twice(
     redis_url: str, redis: Redis, slow_llm: str
 ) -> None:
-    env = {**env_for(redis_url), "PW_LLM__BASE_URL": slow_llm, "PW_LLM__MODEL": "slow-test",
-           "PW_SHUTDOWN_GRACE_S": "5", "PW_JOB_LIMITS__PROCESS_PROSPECT": "8"}
+    env = {
+        **env_for(redis_url),
+        "PW_LLM__BASE_URL": slow_llm,
+        "PW_LLM__MODEL": "slow-test",
+        "PW_SHUTDOWN_GRACE_S": "5",
+        "PW_JOB_LIMITS__PROCESS_PROSPECT": "8",
+    }
     first = start_worker(env)
-    pool = await create_pool(RedisSettings.from_dsn(redis_url), job_serializer=orjson.dumps,
-                             job_deserializer=orjson.loads)
+    pool = await create_pool(
+        RedisSettings.from_dsn(redis_url),
+        job_serializer=orjson.dumps,
+        job_deserializer=orjson.loads,
+    )
     job = await pool.enqueue_job("daily_prospect_queue")
     run_id = (await job.result(timeout=60, poll_delay=0.05))["run_id"]
     await pool.aclose()
@@ -105,4 +116,3 @@ async def test_sigterm_mid_run_then_restart_loses_nothing_and_drafts_nothing_twi
     assert all(fields["writer"] == "llm:slow-test" for _, fields in entries)
     # Nothing in flight was cut off, so no draft was asked for twice.
     assert len(SlowChat.calls) == final.drafted
-

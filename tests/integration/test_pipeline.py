@@ -43,8 +43,14 @@ async def test_sample_data_reaches_the_approval_stream(
     assert run.failed == 0
     assert run.queued == settings.daily_limit  # headroom covers the skipped ones
     assert run.enriched == run.scored == run.total
-    assert sum(v for k, v in run.skipped.items() if k in ("no_contact_email", "below_min_score",
-                                                        "quota_reached")) == run.total - run.queued
+    assert (
+        sum(
+            v
+            for k, v in run.skipped.items()
+            if k in ("no_contact_email", "below_min_score", "quota_reached")
+        )
+        == run.total - run.queued
+    )
 
     # The tally matches what Redis holds, read independently.
     entries = await redis.xrange(KEYS.approvals)
@@ -80,9 +86,7 @@ async def test_second_run_same_day_enqueues_nothing(
     assert second["run"].total == first["run"].total
 
 
-async def test_a_later_run_skips_companies_already_contacted(
-    redis_url: str, redis: Redis
-) -> None:
+async def test_a_later_run_skips_companies_already_contacted(redis_url: str, redis: Redis) -> None:
     # A big limit: the first run drafts for every prospect it can, so a second run with a
     # fresh quota day finds them all contacted.
     settings = make_settings(redis_url, daily_limit=1000)
@@ -103,7 +107,7 @@ async def test_a_later_run_skips_companies_already_contacted(
 async def test_quota_spent_elsewhere_limits_the_run(
     client: QueueClient, settings: Settings, redis: Redis
 ) -> None:
-    today = (await client.report(await client.enqueue(DAILY_JOB, {"run_date": "2030-05-05"})))
+    today = await client.report(await client.enqueue(DAILY_JOB, {"run_date": "2030-05-05"}))
     assert today.state == "queued"
     await redis.set(KEYS.quota("2030-05-05"), settings.daily_limit - 3)
     await drain(settings)

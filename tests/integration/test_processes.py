@@ -1,4 +1,4 @@
-"""Real processes: `arq worker.WorkerSettings`, a plain arq client, the CLI, cron across replicas."""
+"""Real processes: `arq worker.WorkerSettings`, a plain arq client, the CLI, cron on replicas."""
 
 import asyncio
 import os
@@ -40,7 +40,10 @@ async def test_a_plain_arq_client_triggers_a_run_on_a_running_worker(
 ) -> None:
     worker = subprocess.Popen(
         [sys.executable, "-m", "arq", "worker.WorkerSettings"],
-        cwd=ROOT, env=env_for(redis_url), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env=env_for(redis_url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         pool = await create_pool(
@@ -66,18 +69,29 @@ def test_cli_enqueue_wait_and_status(redis_url: str) -> None:
     env = env_for(redis_url)
     worker = subprocess.Popen(
         [sys.executable, "-m", "arq", "worker.WorkerSettings"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         done = subprocess.run(
             [sys.executable, "-m", "worker", "enqueue", "daily_prospect_queue", "--wait"],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
         )
         assert done.returncode == 0, done.stderr
         job_id = done.stdout.splitlines()[0]
         status = subprocess.run(
             [sys.executable, "-m", "worker", "status", job_id],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     finally:
         worker.send_signal(signal.SIGTERM)
@@ -94,13 +108,21 @@ def test_cli_rejects_an_unknown_job_name_and_id(redis_url: str) -> None:
     env = env_for(redis_url)
     unknown = subprocess.run(
         [sys.executable, "-m", "worker", "enqueue", "daily_prospect_qeue"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert unknown.returncode == 2
     assert "unknown job 'daily_prospect_qeue'; known jobs: daily_prospect_queue" in unknown.stderr
     missing = subprocess.run(
         [sys.executable, "-m", "worker", "status", "no-such-id"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert missing.returncode == 1
     assert "no job with id 'no-such-id'" in missing.stderr
@@ -109,7 +131,11 @@ def test_cli_rejects_an_unknown_job_name_and_id(redis_url: str) -> None:
 def test_cli_run_prints_a_summary_matching_redis(redis_url: str) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "worker", "run"],
-        cwd=ROOT, env=env_for(redis_url), capture_output=True, text=True, timeout=180,
+        cwd=ROOT,
+        env=env_for(redis_url),
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert done.returncode == 0, done.stderr
     assert "queued for approval 50" in done.stdout

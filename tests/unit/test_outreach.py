@@ -178,8 +178,14 @@ async def test_llm_writer_parses_a_good_answer(answering) -> None:
     assert [m["role"] for m in messages] == ["system", "user"]
     assert "Subject:" in messages[0]["content"] and "Alex Rivera" in messages[0]["content"]
     user = messages[1]["content"]
-    for fact in ("Acme Analytics (acme.example)", "Recipient first name: Jo", "hiring, series a",
-                 "Website title: Acme | Analytics for dentists", "VP Sales", "Demo Co"):
+    for fact in (
+        "Acme Analytics (acme.example)",
+        "Recipient first name: Jo",
+        "hiring, series a",
+        "Website title: Acme | Analytics for dentists",
+        "VP Sales",
+        "Demo Co",
+    ):
         assert fact in user
 
 

@@ -1,7 +1,7 @@
 """Discovery and email-finder clients on mocked transports, and the HTTP error mapping."""
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -13,10 +13,17 @@ from jobs.errors import PermanentError, RateLimited, TransientError
 
 
 def record(n: int, **extra: object) -> dict:
-    return {"id": f"c{n}", "name": f"Company {n}", "website": f"https://www.c{n}.example/about",
-            "industry": "computer software", "employee_count": 40,
-            "location": {"country": "united states", "region": "ohio"}, "tags": ["hiring"],
-            "unknown_field": True, **extra}
+    return {
+        "id": f"c{n}",
+        "name": f"Company {n}",
+        "website": f"https://www.c{n}.example/about",
+        "industry": "computer software",
+        "employee_count": 40,
+        "location": {"country": "united states", "region": "ohio"},
+        "tags": ["hiring"],
+        "unknown_field": True,
+        **extra,
+    }
 
 
 def search_client(handler) -> CompanySearchClient:
@@ -26,8 +33,9 @@ def search_client(handler) -> CompanySearchClient:
 
 def finder(handler) -> EmailFinderClient:
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    return EmailFinderClient(http, base_url="https://hunter.test", api_key="hunter-secret",
-                             timeout=3)
+    return EmailFinderClient(
+        http, base_url="https://hunter.test", api_key="hunter-secret", timeout=3
+    )
 
 
 async def test_discovery_pages_with_scroll_token_up_to_the_limit() -> None:
@@ -35,12 +43,20 @@ async def test_discovery_pages_with_scroll_token_up_to_the_limit() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
-        seen.append({"body": body, "key": request.headers.get("X-Api-Key"),
-                     "url": str(request.url)})
+        seen.append(
+            {"body": body, "key": request.headers.get("X-Api-Key"), "url": str(request.url)}
+        )
         start = int(body.get("scroll_token") or 0)
         data = [record(n) for n in range(start, start + body["size"])]
-        return httpx.Response(200, json={"status": 200, "data": data,
-                                         "scroll_token": str(start + body["size"]), "total": 999})
+        return httpx.Response(
+            200,
+            json={
+                "status": 200,
+                "data": data,
+                "scroll_token": str(start + body["size"]),
+                "total": 999,
+            },
+        )
 
     companies = await search_client(handler).discover({"bool": {"must": []}}, limit=250)
     assert len(companies) == 250
@@ -100,17 +116,36 @@ async def test_email_finder_prefers_a_named_person_then_confidence() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         asked.append(request.url)
-        return httpx.Response(200, json={"data": {"domain": "acme.example", "emails": [
-            {"value": "info@acme.example", "type": "generic", "confidence": 99},
-            {"value": "Ann.Lee@acme.example", "type": "personal", "confidence": 80,
-             "first_name": "Ann", "last_name": "Lee", "position": "CTO"},
-            {"value": "bo@acme.example", "type": "personal", "confidence": 60},
-        ]}, "meta": {}})
+        return httpx.Response(
+            200,
+            json={
+                "data": {
+                    "domain": "acme.example",
+                    "emails": [
+                        {"value": "info@acme.example", "type": "generic", "confidence": 99},
+                        {
+                            "value": "Ann.Lee@acme.example",
+                            "type": "personal",
+                            "confidence": 80,
+                            "first_name": "Ann",
+                            "last_name": "Lee",
+                            "position": "CTO",
+                        },
+                        {"value": "bo@acme.example", "type": "personal", "confidence": 60},
+                    ],
+                },
+                "meta": {},
+            },
+        )
 
     contact = await finder(handler).best_contact("acme.example")
     assert contact is not None
     assert (contact.email, contact.first_name, contact.position, contact.confidence) == (
-        "ann.lee@acme.example", "Ann", "CTO", 80)
+        "ann.lee@acme.example",
+        "Ann",
+        "CTO",
+        80,
+    )
     assert asked[0].path == "/v2/domain-search"
     assert asked[0].params["domain"] == "acme.example"
     assert asked[0].params["api_key"] == "hunter-secret"
@@ -127,20 +162,25 @@ async def test_email_finder_none_found_and_key_kept_out_of_errors() -> None:
 
 
 def test_icp_query_and_domains() -> None:
-    query = icp_query(industries=["b", "a"], countries=["canada"], min_employees=10,
-                      max_employees=None)
-    assert query == {"bool": {"must": [
-        {"terms": {"industry": ["a", "b"]}},
-        {"terms": {"location.country": ["canada"]}},
-        {"range": {"employee_count": {"gte": 10}}},
-    ]}}
+    query = icp_query(
+        industries=["b", "a"], countries=["canada"], min_employees=10, max_employees=None
+    )
+    assert query == {
+        "bool": {
+            "must": [
+                {"terms": {"industry": ["a", "b"]}},
+                {"terms": {"location.country": ["canada"]}},
+                {"range": {"employee_count": {"gte": 10}}},
+            ]
+        }
+    }
     assert domain_of("HTTPS://WWW.Acme.Example./x") == "acme.example"
     assert domain_of("acme.example") == "acme.example"
     assert domain_of("") is None
 
 
 def test_retry_after_seconds_or_http_date() -> None:
-    now = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
     assert parse_retry_after("120") == 120
     assert parse_retry_after("Sun, 22 Nov 2026 12:00:30 GMT", now=now) == 30
     assert parse_retry_after("Sun, 22 Nov 2026 11:00:00 GMT", now=now) == 0

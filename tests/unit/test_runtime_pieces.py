@@ -25,7 +25,9 @@ def test_backoff_never_retries_before_retry_after() -> None:
 
 def test_payload_from_dict_kwargs_or_nothing() -> None:
     assert parse_payload(DailyRunRequest, (), {}) == DailyRunRequest()
-    assert parse_payload(DailyRunRequest, ({"run_date": "2026-11-22"},), {}).run_date == "2026-11-22"
+    assert (
+        parse_payload(DailyRunRequest, ({"run_date": "2026-11-22"},), {}).run_date == "2026-11-22"
+    )
     assert parse_payload(DailyRunRequest, (), {"run_date": "2026-11-23"}).run_date == "2026-11-23"
 
 

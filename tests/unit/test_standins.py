@@ -45,8 +45,12 @@ async def test_discovery_serves_every_company_in_pages(http: httpx.AsyncClient) 
 
 async def test_discovery_filters_like_the_provider(http: httpx.AsyncClient) -> None:
     client = CompanySearchClient(http, base_url=DISCOVERY_BASE_URL, api_key=None, timeout=1)
-    query = icp_query(industries=["retail"], countries=["canada", "united states"],
-                      min_employees=20, max_employees=300)
+    query = icp_query(
+        industries=["retail"],
+        countries=["canada", "united states"],
+        min_employees=20,
+        max_employees=300,
+    )
     companies = await client.discover(query, limit=1000)
     assert companies
     for company in companies:

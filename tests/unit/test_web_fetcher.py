@@ -228,9 +228,7 @@ async def test_charset_from_the_header() -> None:
 
 async def test_charset_from_meta_when_the_header_has_none() -> None:
     body = '<meta charset="windows-1252"><title>Señor €</title>'.encode("cp1252")
-    fetch, _ = fetcher(
-        lambda r: streamed(body, headers={"Content-Type": "text/html"})
-    )
+    fetch, _ = fetcher(lambda r: streamed(body, headers={"Content-Type": "text/html"}))
     assert "Señor €" in (await fetch.fetch("acme.example")).text
 
 
@@ -298,9 +296,7 @@ async def test_slow_body_hits_the_whole_fetch_deadline() -> None:
             yield b"a"
             await asyncio.sleep(0.02)
 
-    fetch, _ = fetcher(
-        lambda r: httpx.Response(200, headers=HTML, content=dribble()), timeout=0.1
-    )
+    fetch, _ = fetcher(lambda r: httpx.Response(200, headers=HTML, content=dribble()), timeout=0.1)
     with pytest.raises(TransientError, match="no page within"):
         await fetch.fetch("acme.example")
 
