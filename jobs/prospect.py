@@ -10,7 +10,7 @@ import time
 
 from jobs.deps import Deps, Progress
 from jobs.enrich import enrich
-from jobs.models import Draft, Enrichment, ProspectJob, ProspectResult, Score, SkipReason
+from jobs.models import Contact, Draft, Enrichment, ProspectJob, ProspectResult, Score, SkipReason
 from jobs.outreach import OutreachBrief
 from jobs.score import score_company
 from jobs.store import now_ms
@@ -37,7 +37,8 @@ async def process_prospect(deps: Deps, job: ProspectJob, progress: Progress) -> 
 
     skip: SkipReason | None = None
     draft_id: str | None = None
-    if enrichment.contact is None:
+    contact = enrichment.contact
+    if contact is None:
         skip = "no_contact_email"
     elif score.total < deps.icp.min_score:
         skip = "below_min_score"
@@ -48,7 +49,7 @@ async def process_prospect(deps: Deps, job: ProspectJob, progress: Progress) -> 
         await progress.update("draft", done=2, total=len(STAGES))
         draft = await store.load_checkpoint(run_id, company.id, "draft", Draft)
         if draft is None:
-            draft = await deps.writer.write(_brief(deps, job, enrichment, score))
+            draft = await deps.writer.write(_brief(deps, job, contact, enrichment, score))
             await store.save_checkpoint(run_id, company.id, "draft", draft)
         counts["drafted"] = 1
 
@@ -92,11 +93,13 @@ async def prospect_failed(deps: Deps, job: ProspectJob, reason: str) -> None:
     )
 
 
-def _brief(deps: Deps, job: ProspectJob, enrichment: Enrichment, score: Score) -> OutreachBrief:
+def _brief(
+    deps: Deps, job: ProspectJob, contact: Contact, enrichment: Enrichment, score: Score
+) -> OutreachBrief:
     sender = deps.config.sender
     return OutreachBrief(
         company=job.company,
-        contact=enrichment.contact,
+        contact=contact,
         score=score,
         website=enrichment.website,
         sender_name=sender.name,

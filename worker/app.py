@@ -146,7 +146,7 @@ def describe_sources(settings: Settings) -> str:
     """One log line saying which providers are real and which are the offline stand-ins."""
 
     def where(service: ServiceSettings) -> str:
-        return service.base_url.host if service.base_url else "offline stand-in"
+        return (service.base_url.host or "?") if service.base_url else "offline stand-in"
 
     writer = (
         f"llm {settings.llm.model}@{where(settings.llm)}" if settings.llm.base_url else "template"
