@@ -2,13 +2,11 @@
 
 import asyncio
 import json
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import orjson
 import pytest
@@ -19,7 +17,7 @@ from redis.asyncio import Redis
 from jobs.keys import Keys
 from jobs.runs import RunLedger
 
-from .test_processes import ROOT, env_for, wait_for_run
+from .test_processes import WorkerProcess, env_for, wait_for_run
 
 KEYS = Keys()
 
@@ -57,19 +55,9 @@ def slow_llm() -> Iterator[str]:
     server.server_close()
 
 
-def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "arq", "worker.WorkerSettings"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-
-
 @pytest.mark.timeout(180)
 async def test_sigterm_mid_run_then_restart_loses_nothing_and_drafts_nothing_twice(
-    redis_url: str, redis: Redis, slow_llm: str
+    redis_url: str, redis: Redis, slow_llm: str, tmp_path: Path
 ) -> None:
     env = {
         **env_for(redis_url),
@@ -78,7 +66,7 @@ async def test_sigterm_mid_run_then_restart_loses_nothing_and_drafts_nothing_twi
         "PW_SHUTDOWN_GRACE_S": "5",
         "PW_JOB_LIMITS__PROCESS_PROSPECT": "8",
     }
-    first = start_worker(env)
+    first = WorkerProcess(env, tmp_path / "first.log")
     pool = await create_pool(
         RedisSettings.from_dsn(redis_url),
         job_serializer=orjson.dumps,
@@ -93,18 +81,16 @@ async def test_sigterm_mid_run_then_restart_loses_nothing_and_drafts_nothing_twi
         await asyncio.sleep(0.02)
     # Mid-run: 8 prospects mid-draft (150 ms each), dozens still queued. The worker stops taking
     # jobs, lets the ones in flight finish within the grace period, and exits cleanly.
-    first.send_signal(signal.SIGTERM)
-    output = first.communicate(timeout=30)[0].decode()
-    assert first.returncode == 0, output
+    code, output = first.stop()
+    assert code == 0, output
     interrupted = await ledger.summary(run_id)
     assert interrupted is not None and interrupted.state == "running"
 
-    second = start_worker(env)
+    second = WorkerProcess(env, tmp_path / "second.log")
     try:
         await wait_for_run(redis, run_id, timeout_s=120)
     finally:
-        second.send_signal(signal.SIGTERM)
-        second.communicate(timeout=30)
+        second.stop()
 
     final = await ledger.summary(run_id)
     assert final is not None

@@ -27,6 +27,40 @@ def env_for(redis_url: str) -> dict[str, str]:
     return {**env, "REDIS_URL": redis_url, "PW_POLL_DELAY_S": "0.01"}
 
 
+class WorkerProcess:
+    """`arq worker.WorkerSettings`, the container's entry point, in its own process. Its output
+    goes to a file, so a chatty worker never blocks on a full pipe."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.log = log
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "arq", "worker.WorkerSettings"],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def stop(self) -> tuple[int, str]:
+        """SIGTERM, wait, and return the exit code and everything the worker printed."""
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=30)
+        return code, self.log.read_text()
+
+
+def run_cli(env: dict[str, str], *args: str, timeout: int = 60) -> subprocess.CompletedProcess[str]:
+    """`python -m worker ARGS` in its own process, as an operator would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "worker", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 async def wait_for_run(redis: Redis, run_id: str, timeout_s: float = 120) -> None:
     ledger = RunLedger(redis, KEYS)
     deadline = asyncio.get_running_loop().time() + timeout_s
@@ -36,15 +70,9 @@ async def wait_for_run(redis: Redis, run_id: str, timeout_s: float = 120) -> Non
 
 
 async def test_a_plain_arq_client_triggers_a_run_on_a_running_worker(
-    redis_url: str, redis: Redis
+    redis_url: str, redis: Redis, tmp_path: Path
 ) -> None:
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "arq", "worker.WorkerSettings"],
-        cwd=ROOT,
-        env=env_for(redis_url),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    worker = WorkerProcess(env_for(redis_url), tmp_path / "worker.log")
     try:
         pool = await create_pool(
             RedisSettings.from_dsn(redis_url),
@@ -59,43 +87,21 @@ async def test_a_plain_arq_client_triggers_a_run_on_a_running_worker(
         await wait_for_run(redis, result["run_id"])
         assert await redis.xlen(KEYS.approvals) == 50
     finally:
-        worker.send_signal(signal.SIGTERM)
-        output = worker.communicate(timeout=30)[0].decode()
-    assert worker.returncode == 0, output
+        code, output = worker.stop()
+    assert code == 0, output
     assert "prospect-worker ready" in output
 
 
-def test_cli_enqueue_wait_and_status(redis_url: str) -> None:
+def test_cli_enqueue_wait_and_status(redis_url: str, tmp_path: Path) -> None:
     env = env_for(redis_url)
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "arq", "worker.WorkerSettings"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    worker = WorkerProcess(env, tmp_path / "worker.log")
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "worker", "enqueue", "daily_prospect_queue", "--wait"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
+        done = run_cli(env, "enqueue", "daily_prospect_queue", "--wait", timeout=180)
         assert done.returncode == 0, done.stderr
         job_id = done.stdout.splitlines()[0]
-        status = subprocess.run(
-            [sys.executable, "-m", "worker", "status", job_id],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        status = run_cli(env, "status", job_id)
     finally:
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(timeout=30)
+        worker.stop()
     assert status.returncode == 0, status.stderr
     report = orjson.loads(status.stdout[: status.stdout.rindex("}") + 1])
     assert report["state"] == "complete"
@@ -106,37 +112,16 @@ def test_cli_enqueue_wait_and_status(redis_url: str) -> None:
 
 def test_cli_rejects_an_unknown_job_name_and_id(redis_url: str) -> None:
     env = env_for(redis_url)
-    unknown = subprocess.run(
-        [sys.executable, "-m", "worker", "enqueue", "daily_prospect_qeue"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    unknown = run_cli(env, "enqueue", "daily_prospect_qeue")
     assert unknown.returncode == 2
     assert "unknown job 'daily_prospect_qeue'; known jobs: daily_prospect_queue" in unknown.stderr
-    missing = subprocess.run(
-        [sys.executable, "-m", "worker", "status", "no-such-id"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    missing = run_cli(env, "status", "no-such-id")
     assert missing.returncode == 1
     assert "no job with id 'no-such-id'" in missing.stderr
 
 
 def test_cli_run_prints_a_summary_matching_redis(redis_url: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "worker", "run"],
-        cwd=ROOT,
-        env=env_for(redis_url),
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    done = run_cli(env_for(redis_url), "run", timeout=180)
     assert done.returncode == 0, done.stderr
     assert "queued for approval 50" in done.stdout
     assert "approval stream entries: 50" in done.stdout
