@@ -2,59 +2,78 @@
 
 `POST {base}/v5/company/search` with an Elasticsearch-style `query`, a page `size` and the
 `scroll_token` of the previous page; the key goes in `X-Api-Key`. Records are normalised into
-`Company`; a record without a usable domain cannot be enriched and is dropped.
+`Company`; a record without a usable domain cannot be enriched or contacted, so it is dropped.
 """
 
+import ipaddress
+import re
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from jobs.clients.http import send_json
 from jobs.models import Company
 
 SERVICE = "discovery"
-MAX_PAGE_SIZE = 100
-MAX_PAGES = 100  # a bound on paging even if the provider keeps handing out tokens
+MAX_PAGE_SIZE = 100  # PDL's own cap on `size`
+MAX_PAGES = 100  # bounds paging even if the provider keeps handing out tokens
 
 
-class Location(BaseModel):
+class _Lenient(BaseModel):
+    # Providers add fields without notice; only the ones we read are checked.
     model_config = ConfigDict(extra="ignore")
+
+
+class Location(_Lenient):
     country: str | None = None
     region: str | None = None
     locality: str | None = None
 
 
-class CompanyRecord(BaseModel):
-    """One record as the provider sends it; unknown fields are ignored."""
+class CompanyRecord(_Lenient):
+    """One record as the provider sends it."""
 
-    model_config = ConfigDict(extra="ignore")
-    id: str
+    id: str = Field(min_length=1, max_length=128)
     name: str | None = None
+    display_name: str | None = None  # PDL lowercases `name`; this keeps the company's casing
     website: str | None = None
     industry: str | None = None
-    employee_count: int | None = None
+    employee_count: int | None = Field(default=None, ge=0)
+    size: str | None = None
     location: Location | None = None
     founded: int | None = None
     tags: list[str] | None = None
 
 
-class CompanyPage(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class CompanyPage(_Lenient):
     status: int = 200
-    data: list[CompanyRecord] = []
+    data: list[CompanyRecord]  # required: a 200 without it is not an empty result but a bug
     scroll_token: str | None = None
-    total: int = 0
+    total: int | None = None
+
+
+# A DNS name of letters, digits and inner hyphens (IDNs arrive in their xn-- form).
+_HOSTNAME = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
 
 
 def domain_of(website: str | None) -> str | None:
-    """'https://www.Acme.example/about' -> 'acme.example'; None when there is no host."""
-    if not website:
+    """'https://www.Acme.example/about' -> 'acme.example'; None when there is no usable host."""
+    text = (website or "").strip()
+    if not text:
         return None
-    text = website.strip()
-    host = httpx.URL(text if "://" in text else f"http://{text}").host.lower().rstrip(".")
-    host = host.removeprefix("www.")
-    return host if "." in host else None
+    try:
+        host = httpx.URL(text if "://" in text else f"http://{text}").raw_host.decode("ascii")
+    except (httpx.InvalidURL, UnicodeDecodeError):
+        return None
+    host = host.lower().rstrip(".").removeprefix("www.")
+    try:
+        ipaddress.ip_address(host)
+        return None  # an address is not a company's domain, and an email finder cannot use it
+    except ValueError:
+        pass
+    return host if _HOSTNAME.match(host) else None
 
 
 def to_company(record: CompanyRecord) -> Company | None:
@@ -64,7 +83,7 @@ def to_company(record: CompanyRecord) -> Company | None:
     location = record.location or Location()
     return Company(
         id=record.id,
-        name=record.name or domain,
+        name=record.display_name or record.name or domain,
         domain=domain,
         website=record.website,
         industry=record.industry,
@@ -77,25 +96,27 @@ def to_company(record: CompanyRecord) -> Company | None:
 
 
 def icp_query(
-    *,
-    industries: list[str],
-    countries: list[str],
-    min_employees: int | None,
-    max_employees: int | None,
+    industries: Sequence[str],
+    countries: Sequence[str],
+    min_employees: int | None = None,
+    max_employees: int | None = None,
 ) -> dict[str, Any]:
-    """The Elasticsearch-style bool query for the ICP's firmographic filter."""
+    """The Elasticsearch bool query for the ICP's firmographic filter.
+
+    An empty list or a None bound leaves that filter out. Values are sorted so the same ICP
+    always makes the same query (and so the same scroll)."""
     must: list[dict[str, Any]] = []
     if industries:
-        must.append({"terms": {"industry": sorted(industries)}})
+        must.append({"terms": {"industry": sorted(set(industries))}})
     if countries:
-        must.append({"terms": {"location.country": sorted(countries)}})
-    size: dict[str, int] = {}
-    if min_employees is not None:
-        size["gte"] = min_employees
-    if max_employees is not None:
-        size["lte"] = max_employees
-    if size:
-        must.append({"range": {"employee_count": size}})
+        must.append({"terms": {"location.country": sorted(set(countries))}})
+    bounds = {
+        op: value
+        for op, value in (("gte", min_employees), ("lte", max_employees))
+        if value is not None
+    }
+    if bounds:
+        must.append({"range": {"employee_count": bounds}})
     return {"bool": {"must": must}}
 
 
@@ -111,7 +132,8 @@ class CompanySearchClient:
     async def search_page(
         self, query: dict[str, Any], size: int, scroll_token: str | None = None
     ) -> CompanyPage:
-        body: dict[str, Any] = {"query": query, "size": min(size, MAX_PAGE_SIZE)}
+        """One page of raw records. Raises TransientError / RateLimited / PermanentError."""
+        body: dict[str, Any] = {"query": query, "size": max(1, min(size, MAX_PAGE_SIZE))}
         if scroll_token:
             body["scroll_token"] = scroll_token
         request = self._http.build_request(
@@ -122,18 +144,24 @@ class CompanySearchClient:
     async def discover(
         self, query: dict[str, Any], *, limit: int, page_size: int = MAX_PAGE_SIZE
     ) -> list[Company]:
-        """Page through the search until `limit` companies, an empty page or no next token."""
+        """Up to `limit` distinct companies, paging until the limit, an empty page or no token."""
         companies: list[Company] = []
-        seen: set[str] = set()
+        ids: set[str] = set()
+        domains: set[str] = set()  # two records for one domain would mail the same people twice
         token: str | None = None
         for _ in range(MAX_PAGES):
+            if len(companies) >= limit:
+                break
+            # Ask only for what is still wanted: PDL bills per record returned.
             page = await self.search_page(query, min(page_size, limit - len(companies)), token)
             for record in page.data:
                 company = to_company(record)
-                if company is not None and company.id not in seen:
-                    seen.add(company.id)
-                    companies.append(company)
-            token = page.scroll_token
-            if not page.data or not token or len(companies) >= limit:
+                if company is None or company.id in ids or company.domain in domains:
+                    continue
+                ids.add(company.id)
+                domains.add(company.domain)
+                companies.append(company)
+            if not page.data or not page.scroll_token or page.scroll_token == token:
                 break
+            token = page.scroll_token
         return companies[:limit]
