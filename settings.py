@@ -125,6 +125,8 @@ class Settings(BaseSettings):
     # On SIGTERM, running jobs get this long to finish before they are cancelled and re-queued.
     shutdown_grace_s: int = Field(default=20, ge=0, le=3_600)
     poll_delay_s: float = Field(default=0.05, gt=0, le=5)
+    # The worker's HTTP port: /metrics, /healthz and /readyz (paths in worker/ports.py); 0 is off.
+    metrics_port: int = Field(default=9108, ge=0, le=65_535)
     discovery: ServiceSettings = ServiceSettings()
     email_finder: ServiceSettings = ServiceSettings()
     llm: LlmSettings = LlmSettings()

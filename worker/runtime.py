@@ -9,7 +9,7 @@ Job bodies only raise the errors of `jobs.errors`; they never see arq.
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -24,6 +24,7 @@ from jobs.deps import Deps, Progress
 from jobs.errors import InvalidPayload, PermanentError, TransientError
 from jobs.keys import Keys
 from worker.deadletter import add_dead_letter
+from worker.outcomes import JobObserver, JobOutcome
 from worker.progress import JobProgress
 from worker.serializer import JobFailed
 
@@ -64,12 +65,24 @@ class RetryPolicy:
 class Runtime:
     """Built once per worker process at startup; arq's ctx carries it to every job."""
 
-    def __init__(self, deps: Deps, redis: Redis, keys: Keys, retry: RetryPolicy) -> None:
+    def __init__(
+        self,
+        deps: Deps,
+        redis: Redis,
+        keys: Keys,
+        retry: RetryPolicy,
+        observers: Sequence[JobObserver] = (),
+    ) -> None:
         self.deps = deps
         self._redis = redis
         self._keys = keys
         self._retry = retry
+        self._observers = tuple(observers)
         self._limits: dict[str, asyncio.Semaphore] = {}
+
+    def _ended(self, outcome: JobOutcome) -> None:
+        for observer in self._observers:
+            observer.ended(outcome)
 
     def _limit(self, spec: JobSpec[Any, Any]) -> asyncio.Semaphore:
         if spec.name not in self._limits:
