@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
 """The front door, needing only python3: set up the environment, then run or test.
 
-    python3 dev.py run     # the daily prospect pipeline end to end (embedded defaults, no keys)
+    python3 dev.py run     # the daily prospect pipeline end to end, offline, no keys needed
     python3 dev.py test    # the whole test suite
 
 Both create `.venv` and install the locked dependencies (uv.lock) on first use; later calls
-only check that the environment still matches the lock.
+only check that the environment still matches the lock. Arguments after the command go to it:
+`dev.py run --help` (the CLI's `run`), `dev.py test tests/unit -q` (pytest).
+
+`run` uses the Redis in REDIS_URL when it is set; unset, an embedded one started for the run and
+thrown away after it, so it never touches a Redis nobody named.
 """
 
 import os
@@ -46,9 +50,16 @@ def ensure_redis_server() -> None:
 
 
 def main(argv: list[str]) -> int:
+    # No argparse here: every argument after the command belongs to that command.
     command, rest = (argv[0], argv[1:]) if argv else ("", [])
+    if command in ("-h", "--help"):
+        print(__doc__)
+        return 0
     if command not in ("run", "test"):
         print(__doc__, file=sys.stderr)
+        print(
+            f"dev.py: expected `run` or `test`, got {command!r}" if command else "", file=sys.stderr
+        )
         return 2
     ensure_environment()
     if command == "run":
