@@ -4,6 +4,7 @@ its own, and a summary of what this run did (never what earlier runs left behind
 import asyncio
 import secrets
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +20,15 @@ from settings import Settings
 from worker.app import worker_settings
 from worker.cli.base import CliState, cli, job_names, pass_state, run_async
 from worker.cli.jobs import parse_payload
-from worker.cli.output import EXIT_FAILED, EXIT_OK, Output, json_option, mask_url, table
+from worker.cli.output import (
+    EXIT_FAILED,
+    EXIT_OK,
+    CliError,
+    Output,
+    json_option,
+    mask_url,
+    table,
+)
 from worker.cli.render import render_report
 from worker.cli.watch import ProgressView
 from worker.client import JobReport, PayloadRejected, QueueClient
@@ -37,7 +46,7 @@ class Target:
 
 
 @contextmanager
-def run_target(settings: Settings) -> Iterator[Target]:
+def run_target(settings: Settings, embedded: str = "auto") -> Iterator[Target]:
     """A Redis and a queue this run may write into and drain.
 
     REDIS_URL unset: an embedded Redis, fresh for this run and thrown away after it, so the run
@@ -57,7 +66,11 @@ def run_target(settings: Settings) -> Iterator[Target]:
             in_process=False,
         )
         return
-    with embedded_redis() as redis:
+    with embedded_redis(prefer_server=embedded != "fakeredis") as redis:
+        if embedded == "redis-server" and redis.kind != "redis-server":
+            raise CliError(
+                "redis-server is not installed", hint="install it, or leave out --embedded"
+            )
         yield Target(
             settings.model_copy(update={"redis_url": redis.url}),
             f"Redis: an embedded {redis.kind} at {redis.url}, started for this run and thrown "
@@ -72,9 +85,16 @@ def run_target(settings: Settings) -> Iterator[Target]:
 )
 @click.argument("name", metavar="[NAME]", type=click.Choice(job_names()), default=DAILY_JOB)
 @click.option("--payload", metavar="JSON", help="The job's arguments as a JSON object.")
+@click.option(
+    "--embedded",
+    type=click.Choice(["auto", "redis-server", "fakeredis"]),
+    default="auto",
+    show_default=True,
+    help="With REDIS_URL unset: which embedded Redis (auto: redis-server if installed).",
+)
 @json_option
 @pass_state
-def run(state: CliState, name: str, payload: str | None, as_json: bool) -> int:
+def run(state: CliState, name: str, payload: str | None, embedded: str, as_json: bool) -> int:
     """Run job NAME (default: the daily run) end to end with a worker in this process.
 
     With REDIS_URL unset, on an embedded Redis started for this run and thrown away after it
@@ -83,7 +103,7 @@ def run(state: CliState, name: str, payload: str | None, as_json: bool) -> int:
     """
     body = parse_payload(payload)
     out = Output(as_json=as_json)
-    with run_target(state.settings()) as target:
+    with run_target(state.settings(), embedded) as target:
         out.info(target.description)
         return run_async(run_job(target, name, body, out), redis_url=target.settings.redis_url)
 
@@ -103,10 +123,12 @@ async def run_job(target: Target, name: str, payload: dict[str, Any] | None, out
         except PayloadRejected as exc:
             raise click.BadParameter("; ".join(exc.problems), param_hint="--payload") from None
         out.info(f"enqueued {name} as {job_id}")
+        started = time.perf_counter()
         draining = asyncio.create_task(drain(worker, skip_info=target.in_process))
         with ProgressView(sys.stderr, live=sys.stderr.isatty()) as view:
             report = await client.wait(job_id, view.show)
         await draining
+        elapsed_s = round(time.perf_counter() - started, 3)
         after = await counts(client.redis, keys, run_id=_result(report).get("run_id"))
         changes = this_runs_changes(before, after, _result(report))
         out.result(
@@ -114,8 +136,9 @@ async def run_job(target: Target, name: str, payload: dict[str, Any] | None, out
                 "redis": target.description,
                 "job": report.model_dump(mode="json"),
                 "changes": changes,
+                "elapsed_s": elapsed_s,
             },
-            lambda: render_outcome(report, changes, settings.daily_limit),
+            lambda: render_outcome(report, changes, settings.daily_limit, elapsed_s),
         )
         return EXIT_OK if report.state == "complete" else EXIT_FAILED
     finally:
@@ -169,7 +192,9 @@ def this_runs_changes(
     }
 
 
-def render_outcome(report: JobReport, changes: dict[str, int], daily_limit: int) -> str:
+def render_outcome(
+    report: JobReport, changes: dict[str, int], daily_limit: int, elapsed_s: float
+) -> str:
     result = _result(report)
     if report.state == "complete" and result.get("fanned_out") == 0:
         used = int(result.get("quota_used_before", 0))
@@ -184,7 +209,10 @@ def render_outcome(report: JobReport, changes: dict[str, int], daily_limit: int)
     else:
         head = render_report(report)
     rows = [(label, f"{value:+d}") for label, value in changes.items()]
-    return f"{head}\nthis run's changes in Redis:\n{table(rows, indent='  ')}"
+    return (
+        f"{head}\nthis run's changes in Redis:\n{table(rows, indent='  ')}\n"
+        f"enqueue to end: {elapsed_s:.2f} s"
+    )
 
 
 def _result(report: JobReport) -> dict[str, Any]:
