@@ -194,3 +194,14 @@ def unused_port() -> int:
 def no_redis_env() -> dict[str, str]:
     """The environment of a user who named no Redis and no queue."""
     return {k: v for k, v in os.environ.items() if not k.startswith("PW_") and k != "REDIS_URL"}
+
+
+def test_shell_completion_offers_the_job_names() -> None:
+    env = env_for("redis://127.0.0.1:1/0")
+    script = run_cli({**env, "_PROSPECT_WORKER_COMPLETE": "bash_source"})
+    assert script.returncode == 0, script.stderr
+    assert "_PROSPECT_WORKER_COMPLETE=bash_complete" in script.stdout
+    words = {"COMP_WORDS": "prospect-worker enqueue daily", "COMP_CWORD": "2"}
+    completed = run_cli({**env, **words, "_PROSPECT_WORKER_COMPLETE": "bash_complete"})
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.split() == ["plain,daily_prospect_queue"]

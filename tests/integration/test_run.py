@@ -2,6 +2,7 @@
 what this run did."""
 
 import shutil
+import signal
 from collections.abc import Iterator
 
 import orjson
@@ -12,7 +13,7 @@ from redis.asyncio import Redis
 
 from worker.embedded import EmbeddedRedis, free_port, redis_server
 
-from .test_cli import no_redis_env
+from .test_cli import no_redis_env, start_cli
 from .test_processes import env_for, run_cli
 
 Snapshot = dict[bytes, tuple[bytes | None, bool]]
@@ -112,3 +113,19 @@ async def test_run_on_a_named_redis_takes_no_foreign_job_and_a_second_run_says_i
     assert "approval stream entries                 +0" in second.stdout
     assert "queued for approval" not in second.stdout
     assert await redis.xlen("pw:stream:approvals") == stream_before + 50
+
+
+def test_ctrl_c_during_a_run_exits_130_and_says_what_is_left() -> None:
+    process = start_cli(no_redis_env(), "run")
+    try:
+        assert process.stderr is not None
+        seen = [process.stderr.readline() for _ in range(2)]
+        assert seen[1].startswith("enqueued daily_prospect_queue as "), seen
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, err
+    assert "stopped: the embedded Redis and everything in it are thrown away" in err
+    assert "Traceback" not in err

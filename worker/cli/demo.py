@@ -43,6 +43,7 @@ class Target:
     settings: Settings
     description: str
     in_process: bool  # fakeredis's server: no INFO command (see drain)
+    left_behind: str = "the embedded Redis and everything in it are thrown away"
 
 
 @contextmanager
@@ -64,6 +65,7 @@ def run_target(settings: Settings, embedded: str = "auto") -> Iterator[Target]:
             settings.model_copy(update={"queue_name": queue}),
             f"Redis: {url} (REDIS_URL); queue: {queue} ({why})",
             in_process=False,
+            left_behind=f"jobs not yet run stay on {queue} until a worker reads that queue",
         )
         return
     with embedded_redis(prefer_server=embedded != "fakeredis") as redis:
@@ -125,9 +127,17 @@ async def run_job(target: Target, name: str, payload: dict[str, Any] | None, out
         out.info(f"enqueued {name} as {job_id}")
         started = time.perf_counter()
         draining = asyncio.create_task(drain(worker, skip_info=target.in_process))
-        with ProgressView(sys.stderr, live=sys.stderr.isatty()) as view:
-            report = await client.wait(job_id, view.show)
-        await draining
+        try:
+            with ProgressView(sys.stderr, live=sys.stderr.isatty()) as view:
+                report = await client.wait(job_id, view.show)
+            await draining
+        except asyncio.CancelledError:
+            out.info(f"stopped: {target.left_behind}")
+            raise
+        finally:
+            # The worker must stop before it is closed under it (Ctrl-C, an error while waiting).
+            draining.cancel()
+            await asyncio.gather(draining, return_exceptions=True)
         elapsed_s = round(time.perf_counter() - started, 3)
         after = await counts(client.redis, keys, run_id=_result(report).get("run_id"))
         changes = this_runs_changes(before, after, _result(report))

@@ -4,16 +4,28 @@ a warning when no worker is taking jobs, and a bound on the wait."""
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from tqdm import tqdm
 
-from worker.client import JobReport, QueueClient, finished
+from worker.client import JobReport, finished
 
 # A job that has not moved for this long, on a queue where no job is running, has no worker.
 IDLE_WARNING_S = 5.0
 # Without a terminal, a progress line every this many prospects (and at each change of phase).
 LINE_EVERY = 25
+MIN_RATE_WINDOW_S = 0.5
+
+
+class JobSource(Protocol):
+    """What the watcher reads (QueueClient in the CLI)."""
+
+    @property
+    def queue_name(self) -> str: ...
+
+    async def report(self, job_id: str) -> JobReport: ...
+
+    async def queue_busy(self) -> bool: ...
 
 
 class WaitTimeout(Exception):
@@ -81,15 +93,17 @@ class ProgressView:
         self._bar.update(done - self._bar.n)
 
     def _show_line(self, done: int, total: int, failed: int) -> None:
-        if self._started is None:
-            self._started = self._clock()
-        last_done = self._last_line[0] if self._last_line else -LINE_EVERY
         if (done, failed) == self._last_line:
             return
-        if done - last_done < LINE_EVERY and done != total and self._last_line is not None:
+        near = self._last_line is not None and done - self._last_line[0] < LINE_EVERY
+        if near and done != total:
             return
-        elapsed = self._clock() - self._started
-        rate = f", {done / elapsed:.1f}/s" if elapsed > 0 and done else ""
+        now = self._clock()
+        if self._started is None:
+            self._started = now
+        elapsed = now - self._started
+        # The first sighting may already count some done: no rate until there is time to divide.
+        rate = f", {done / elapsed:.1f}/s" if elapsed >= MIN_RATE_WINDOW_S else ""
         self._print(f"prospects: {done} of {total} done, {failed} failed{rate}")
         self._last_line = (done, failed)
 
@@ -106,7 +120,7 @@ class Watcher:
 
     def __init__(
         self,
-        client: QueueClient,
+        client: JobSource,
         warn: Callable[[str], None],
         *,
         timeout_s: float | None = None,
