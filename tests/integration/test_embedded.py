@@ -26,7 +26,7 @@ def test_without_redis_url_a_fresh_embedded_redis_is_started_and_thrown_away(
         host, port = url.removeprefix("redis://").removesuffix("/0").split(":")
         assert url != settings.redis_url
         assert answers(host, int(port))
-        assert target.description.startswith(f"Redis: an embedded redis-server at {url}")
+        assert target.description.startswith(f"Redis: embedded redis-server at {url}, ")
         assert target.settings.queue_name == "arq:queue"
     assert not answers(host, int(port))
 

@@ -74,8 +74,8 @@ async def test_run_without_redis_url_leaves_every_other_redis_untouched(
 
     assert done.returncode == 0, done.stderr
     first = done.stderr.splitlines()[0]
-    assert first.startswith("Redis: an embedded redis-server at redis://127.0.0.1:"), first
-    assert first.endswith("queue: arq:queue")
+    assert first.startswith("Redis: embedded redis-server at redis://127.0.0.1:"), first
+    assert ", queue arq:queue (started for this run and thrown away after it;" in first
     assert prefilled_server.url not in done.stderr
     assert await snapshot(prefilled_server.url) == before
     assert "queued for approval 50" in done.stdout
@@ -97,7 +97,7 @@ async def test_run_on_a_named_redis_takes_no_foreign_job_and_a_second_run_says_i
 
     assert first.returncode == 0, first.stderr
     line = first.stderr.splitlines()[0]
-    assert line.startswith(f"Redis: {redis_url} (REDIS_URL); queue: arq:queue:run:"), line
+    assert line.startswith(f"Redis: {redis_url} from REDIS_URL, queue arq:queue:run:"), line
     summary = orjson.loads(first.stdout)
     assert summary["job"]["run"]["queued"] == 50
     assert summary["changes"]["approval stream entries"] == 50

@@ -57,13 +57,13 @@ def run_target(settings: Settings, embedded: str = "auto") -> Iterator[Target]:
     if "redis_url" in settings.model_fields_set:
         url = mask_url(settings.redis_url)
         if "queue_name" in settings.model_fields_set:
-            queue, why = settings.queue_name, "PW_QUEUE_NAME"
+            queue, why = settings.queue_name, "from PW_QUEUE_NAME"
         else:
             queue = f"{settings.queue_name}:run:{secrets.token_hex(4)}"
-            why = "this run's own, so no other job is taken; PW_QUEUE_NAME names another"
+            why = "this run's own, so it takes no other job; PW_QUEUE_NAME names another"
         yield Target(
             settings.model_copy(update={"queue_name": queue}),
-            f"Redis: {url} (REDIS_URL); queue: {queue} ({why})",
+            f"Redis: {url} from REDIS_URL, queue {queue} ({why})",
             in_process=False,
             left_behind=f"jobs not yet run stay on {queue} until a worker reads that queue",
         )
@@ -75,8 +75,8 @@ def run_target(settings: Settings, embedded: str = "auto") -> Iterator[Target]:
             )
         yield Target(
             settings.model_copy(update={"redis_url": redis.url}),
-            f"Redis: an embedded {redis.kind} at {redis.url}, started for this run and thrown "
-            f"away after it (set REDIS_URL to use another); queue: {settings.queue_name}",
+            f"Redis: embedded {redis.kind} at {redis.url}, queue {settings.queue_name} (started "
+            "for this run and thrown away after it; set REDIS_URL to use your own)",
             in_process=redis.kind == "fakeredis",
         )
 
