@@ -68,6 +68,17 @@ def payload_problems(error: ValidationError) -> list[str]:
     return problems
 
 
+def check_payload(settings: Settings, name: str, payload: dict[str, Any] | None) -> None:
+    """Check a payload with the model the worker itself validates it with."""
+    known = job_specs(settings)
+    if name not in known:
+        raise UnknownJob(f"unknown job {name!r}; known jobs: {', '.join(sorted(known))}")
+    try:
+        known[name].payload.model_validate(payload or {})
+    except ValidationError as exc:
+        raise PayloadRejected(name, payload_problems(exc)) from None
+
+
 class QueueClient:
     def __init__(self, settings: Settings, arq: ArqRedis, redis: Redis) -> None:
         self._settings = settings
@@ -104,14 +115,7 @@ class QueueClient:
         await self._redis.aclose()
 
     def validate(self, name: str, payload: dict[str, Any] | None) -> None:
-        """Check a payload with the model the worker itself validates it with."""
-        known = job_specs(self._settings)
-        if name not in known:
-            raise UnknownJob(f"unknown job {name!r}; known jobs: {', '.join(sorted(known))}")
-        try:
-            known[name].payload.model_validate(payload or {})
-        except ValidationError as exc:
-            raise PayloadRejected(name, payload_problems(exc)) from None
+        check_payload(self._settings, name, payload)
 
     async def enqueue(self, name: str, payload: dict[str, Any] | None = None) -> str:
         """Queue a job after checking its payload here, so a bad one is never queued."""

@@ -19,7 +19,7 @@ from jobs.keys import Keys
 from settings import Settings
 from worker.app import worker_settings
 from worker.cli.base import CliState, cli, job_names, pass_state, run_async
-from worker.cli.jobs import parse_payload
+from worker.cli.jobs import checked_payload
 from worker.cli.output import (
     EXIT_FAILED,
     EXIT_OK,
@@ -31,7 +31,7 @@ from worker.cli.output import (
 )
 from worker.cli.render import render_report
 from worker.cli.watch import ProgressView
-from worker.client import JobReport, PayloadRejected, QueueClient
+from worker.client import JobReport, QueueClient
 from worker.embedded import embedded_redis
 from worker.registry import DAILY_JOB
 
@@ -103,9 +103,10 @@ def run(state: CliState, name: str, payload: str | None, embedded: str, as_json:
     (redis-server if installed, else fakeredis). With REDIS_URL set, on that Redis, on a queue
     of its own unless PW_QUEUE_NAME names one. The first line says which Redis and queue.
     """
-    body = parse_payload(payload)
+    settings = state.settings()
+    body = checked_payload(settings, name, payload)
     out = Output(as_json=as_json)
-    with run_target(state.settings(), embedded) as target:
+    with run_target(settings, embedded) as target:
         out.info(target.description)
         return run_async(run_job(target, name, body, out), redis_url=target.settings.redis_url)
 
@@ -120,10 +121,7 @@ async def run_job(target: Target, name: str, payload: dict[str, Any] | None, out
     worker = Worker(**kwargs, burst=True, handle_signals=False)
     try:
         before = await counts(client.redis, keys)
-        try:
-            job_id = await client.enqueue(name, payload)
-        except PayloadRejected as exc:
-            raise click.BadParameter("; ".join(exc.problems), param_hint="--payload") from None
+        job_id = await client.enqueue(name, payload)
         out.info(f"enqueued {name} as {job_id}")
         started = time.perf_counter()
         draining = asyncio.create_task(drain(worker, skip_info=target.in_process))

@@ -18,7 +18,7 @@ from worker.cli.output import (
 )
 from worker.cli.render import render_report
 from worker.cli.watch import ProgressView, WaitTimeout, Watcher
-from worker.client import JobReport, PayloadRejected, QueueClient
+from worker.client import JobReport, PayloadRejected, QueueClient, check_payload
 
 
 def parse_payload(raw: str | None) -> dict[str, Any] | None:
@@ -30,6 +30,16 @@ def parse_payload(raw: str | None) -> dict[str, Any] | None:
         raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--payload") from None
     if not isinstance(payload, dict):
         raise click.BadParameter("must be a JSON object", param_hint="--payload")
+    return payload
+
+
+def checked_payload(settings: Settings, name: str, raw: str | None) -> dict[str, Any] | None:
+    """The --payload, parsed and checked with the worker's own model before anything connects."""
+    payload = parse_payload(raw)
+    try:
+        check_payload(settings, name, payload)
+    except PayloadRejected as exc:
+        raise click.BadParameter("; ".join(exc.problems), param_hint="--payload") from None
     return payload
 
 
@@ -67,8 +77,8 @@ def enqueue(
     """
     if timeout is not None and not wait:
         raise click.UsageError("--timeout only applies with --wait")
-    body = parse_payload(payload)
     settings = state.settings()
+    body = checked_payload(settings, name, payload)
     out = Output(as_json=as_json)
     return run_async(
         enqueue_job(settings, out, name, body, wait=wait, timeout_s=timeout),
@@ -87,10 +97,7 @@ async def enqueue_job(
 ) -> int:
     client = await connect(settings)
     try:
-        try:
-            job_id = await client.enqueue(name, payload)
-        except PayloadRejected as exc:
-            raise click.BadParameter("; ".join(exc.problems), param_hint="--payload") from None
+        job_id = await client.enqueue(name, payload)
         if not wait:
             out.result({"job_id": job_id}, lambda: job_id)
             return EXIT_OK
