@@ -9,6 +9,7 @@ Job bodies only raise the errors of `jobs.errors`; they never see arq.
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -99,6 +100,9 @@ class Runtime:
         kwargs: Mapping[str, Any],
     ) -> dict[str, Any]:
         progress = JobProgress(self._redis, self._keys, job_id, job_try)
+        for observer in self._observers:
+            observer.started(job_id=job_id, function=spec.name, job_try=job_try, queue_wait_s=None)
+        started = time.monotonic()
         try:
             payload = parse_payload(spec.payload, args, kwargs)
         except InvalidPayload as exc:
@@ -132,6 +136,15 @@ class Runtime:
             log.exception("%s %s raised unexpectedly", spec.name, job_id)
             raise await self._retry_or_fail(spec, payload, job_id, job_try, exc, progress) from exc
         await progress.update("complete")
+        self._ended(
+            JobOutcome(
+                job_id=job_id,
+                function=spec.name,
+                kind="succeeded",
+                job_try=job_try,
+                duration_s=time.monotonic() - started,
+            )
+        )
         return result.model_dump(mode="json")
 
     async def _retry_or_fail(
@@ -158,6 +171,17 @@ class Runtime:
             delay,
         )
         await progress.update("retrying", error=describe(exc), retry_in_s=round(delay, 3))
+        self._ended(
+            JobOutcome(
+                job_id=job_id,
+                function=spec.name,
+                kind="retried",
+                job_try=job_try,
+                error_type=type(exc).__name__,
+                error=describe(exc),
+                retry_in_s=delay,
+            )
+        )
         return Retry(defer=delay)
 
     async def _fail(
@@ -189,6 +213,16 @@ class Runtime:
         if spec.on_failure is not None and payload is not None:
             await spec.on_failure(self.deps, payload, reason)
         await progress.update("failed", error=reason)
+        self._ended(
+            JobOutcome(
+                job_id=job_id,
+                function=spec.name,
+                kind="poison" if payload is None else "failed",
+                job_try=job_try,
+                error_type=type(exc).__name__,
+                error=reason,
+            )
+        )
         return JobFailed(type(exc).__name__, str(exc))
 
 
