@@ -10,6 +10,7 @@ from collections import Counter
 
 from jobs.clients.discovery import icp_query
 from jobs.deps import Deps, FanoutJob, Progress
+from jobs.keys import prospect_job_id
 from jobs.models import Company, DailyRunRequest, DailyRunResult, ProspectJob
 from jobs.score import rank_companies
 from jobs.store import now_ms
@@ -18,10 +19,6 @@ PROSPECT_JOB = "process_prospect"
 
 # What the enqueuer's outcomes mean for the run's skip tally.
 FANOUT_SKIPS = {"duplicate": "already_fanned_out", "claimed": "already_in_flight"}
-
-
-def prospect_job_id(run_id: str, company_id: str) -> str:
-    return f"prospect:{run_id}:{company_id}"
 
 
 async def daily_prospect_queue(

@@ -3,6 +3,13 @@
 from dataclasses import dataclass
 
 
+def prospect_job_id(run_id: str, company_id: str) -> str:
+    """The per-prospect job of a run: deterministic, so a run never enqueues a prospect twice.
+
+    It is also what the prospect's claim key holds while the job lives."""
+    return f"prospect:{run_id}:{company_id}"
+
+
 @dataclass(frozen=True)
 class Keys:
     prefix: str = "pw"
@@ -10,6 +17,10 @@ class Keys:
     def run(self, run_id: str) -> str:
         """Hash: the daily run's fan-out and the tally of its per-prospect jobs."""
         return f"{self.prefix}:run:{run_id}"
+
+    def run_outcomes(self, run_id: str) -> str:
+        """Hash: company id -> the outcome its prospect job recorded in the run (decided once)."""
+        return f"{self.prefix}:run:{run_id}:outcomes"
 
     def quota(self, day: str) -> str:
         """Counter: drafts queued for approval on that local day."""

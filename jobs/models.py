@@ -96,6 +96,7 @@ SkipReason = Literal[
     "no_contact_email",
     "below_min_score",
     "quota_reached",
+    "already_drafted",  # another run queued a draft for this company first
 ]
 
 

@@ -21,30 +21,43 @@ QUOTA_TTL_S = 3 * 86_400
 
 Model = TypeVar("Model", bound=BaseModel)
 
-# KEYS: draft, quota, approvals, events, contacted
-# ARGV: company_id, run_id, limit, now_ms, to, subject, body, score, writer
+# The queue step's outcome is stored in the prospect's checkpoint hash by the same script that
+# queues the draft, so a retry reads the decision back instead of deciding again (with the
+# quota now spent by its own draft, it would decide "quota_reached").
+# KEYS: checkpoint, draft, quota, approvals, events, contacted
+# ARGV: company_id, run_id, limit, now_ms, to, subject, body, score, writer,
+#       quota_ttl_s, checkpoint_ttl_s, stream_maxlen
 _QUEUE_DRAFT = """
-local draft, quota, approvals, events, contacted = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local checkpoint, draft, quota = KEYS[1], KEYS[2], KEYS[3]
+local approvals, events, contacted = KEYS[4], KEYS[5], KEYS[6]
 local company, run, limit, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local existing = redis.call('HGET', draft, 'stream_id')
-if existing then return {'duplicate', existing} end
-local used = redis.call('INCR', quota)
-redis.call('EXPIRE', quota, %(quota_ttl)d)
-if used > limit then
+local decided = redis.call('HMGET', checkpoint, 'queue_outcome', 'queue_draft_id')
+if decided[1] then return {decided[1], decided[2] or ''} end
+local outcome, id = 'queued', ''
+local existing = redis.call('HMGET', draft, 'stream_id', 'run_id')
+if existing[1] then
+  -- This run's own draft (its decision lost with an expired checkpoint) or another run's.
+  id = existing[1]
+  if existing[2] ~= run then outcome = 'duplicate' end
+elseif redis.call('INCR', quota) > limit then
   redis.call('DECR', quota)
-  return {'quota_reached', ''}
+  outcome = 'quota_reached'
+else
+  id = redis.call('XADD', approvals, 'MAXLEN', '~', ARGV[12], '*',
+    'company_id', company, 'run_id', run, 'to', ARGV[5], 'subject', ARGV[6], 'body', ARGV[7],
+    'score', ARGV[8], 'writer', ARGV[9])
+  redis.call('HSET', draft, 'stream_id', id, 'status', 'pending_approval', 'run_id', run,
+    'to', ARGV[5], 'subject', ARGV[6], 'body', ARGV[7], 'score', ARGV[8], 'writer', ARGV[9],
+    'queued_ms', now)
+  redis.call('SADD', contacted, company)
+  redis.call('XADD', events, 'MAXLEN', '~', ARGV[12], '*', 'type', 'draft_queued',
+    'company_id', company, 'run_id', run, 'draft_id', id, 'ts_ms', now)
 end
-local id = redis.call('XADD', approvals, 'MAXLEN', '~', %(maxlen)d, '*',
-  'company_id', company, 'run_id', run, 'to', ARGV[5], 'subject', ARGV[6], 'body', ARGV[7],
-  'score', ARGV[8], 'writer', ARGV[9])
-redis.call('HSET', draft, 'stream_id', id, 'status', 'pending_approval', 'run_id', run,
-  'to', ARGV[5], 'subject', ARGV[6], 'body', ARGV[7], 'score', ARGV[8], 'writer', ARGV[9],
-  'queued_ms', now)
-redis.call('SADD', contacted, company)
-redis.call('XADD', events, 'MAXLEN', '~', %(maxlen)d, '*', 'type', 'draft_queued',
-  'company_id', company, 'run_id', run, 'draft_id', id, 'ts_ms', now)
-return {'queued', id}
-""" % {"quota_ttl": QUOTA_TTL_S, "maxlen": STREAM_MAXLEN}
+if redis.call('TTL', quota) == -1 then redis.call('EXPIRE', quota, ARGV[10]) end
+redis.call('HSET', checkpoint, 'queue_outcome', outcome, 'queue_draft_id', id)
+redis.call('EXPIRE', checkpoint, ARGV[11])
+return {outcome, id}
+"""
 
 QueueOutcome = Literal["queued", "duplicate", "quota_reached"]
 
@@ -81,9 +94,13 @@ class ProspectStore:
     async def queue_draft(
         self, *, run_id: str, company_id: str, draft: Draft, score: int, day: str, limit: int
     ) -> tuple[QueueOutcome, str | None]:
+        """Queue the draft for approval once, counted against `day`'s quota of `limit`.
+
+        Decided once per run and prospect: a second call returns the first call's outcome."""
         keys = self._keys
         outcome, entry_id = await self._queue_draft(
             keys=[
+                keys.prospect(run_id, company_id),
                 keys.draft(company_id),
                 keys.quota(day),
                 keys.approvals,
@@ -100,9 +117,21 @@ class ProspectStore:
                 draft.body,
                 score,
                 draft.writer,
+                QUOTA_TTL_S,
+                CHECKPOINT_TTL_S,
+                STREAM_MAXLEN,
             ],
         )
         return outcome, entry_id or None
+
+    async def queue_decision(
+        self, run_id: str, company_id: str
+    ) -> tuple[QueueOutcome, str | None] | None:
+        """What the queue step decided for this prospect in this run, if it ran."""
+        outcome, entry_id = await self._redis.hmget(
+            self._keys.prospect(run_id, company_id), ["queue_outcome", "queue_draft_id"]
+        )
+        return None if outcome is None else (outcome, entry_id or None)
 
     async def quota_used(self, day: str) -> int:
         return int(await self._redis.get(self._keys.quota(day)) or 0)
@@ -120,6 +149,3 @@ class ProspectStore:
             maxlen=STREAM_MAXLEN,
             approximate=True,
         )
-
-    async def release_claim(self, company_id: str) -> None:
-        await self._redis.delete(self._keys.claim(company_id))
