@@ -27,6 +27,9 @@ class FanoutJob:
     payload: dict[str, Any]
     # Held while the job lives, so another run cannot start the same prospect meanwhile.
     claim_key: str | None = None
+    # A hash whose `total` field counts the job in the same atomic step that adds it (and whose
+    # `finished_ms` that step clears), so a retried fan-out never loses or doubles its count.
+    count_key: str | None = None
 
 
 FanoutOutcome = Literal["added", "duplicate", "claimed"]

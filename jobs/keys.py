@@ -22,6 +22,11 @@ class Keys:
         """Hash: company id -> the outcome its prospect job recorded in the run (decided once)."""
         return f"{self.prefix}:run:{run_id}:outcomes"
 
+    def run_plan(self, run_id: str) -> str:
+        """String: the run's fan-out plan (quota seen, prospects chosen), decided once, so a
+        retry fans out the same prospects instead of ranking again."""
+        return f"{self.prefix}:run:{run_id}:plan"
+
     def quota(self, day: str) -> str:
         """Counter: drafts queued for approval on that local day."""
         return f"{self.prefix}:quota:{day}"

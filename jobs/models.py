@@ -109,12 +109,21 @@ class ProspectResult(Frozen):
     duration_s: float
 
 
+class FanoutPlan(Frozen):
+    """What a daily run decided before fanning out, kept so every try fans out the same."""
+
+    quota_used_before: int
+    discovered: int
+    chosen: tuple[Company, ...]  # in rank order
+    skipped: dict[str, int]  # before the fan-out: already contacted, ranked below the cutoff
+
+
 class DailyRunResult(Frozen):
     run_id: str
     quota_limit: int
     quota_used_before: int
     discovered: int
-    fanned_out: int
+    fanned_out: int  # the run's total: per-prospect jobs fanned out by every try
     skipped: dict[str, int]
     duration_s: float
     started_at: datetime

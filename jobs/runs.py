@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from jobs.keys import Keys, prospect_job_id
-from jobs.models import RunSummary
+from jobs.models import FanoutPlan, RunSummary
 from jobs.store import STREAM_MAXLEN
 
 RUN_TTL_S = 14 * 86_400
@@ -61,21 +61,17 @@ if replay then return 'replayed' end
 return 'recorded'
 """
 
-# KEYS[1] run hash; ARGV: now_ms, jobs added, discovered, then skip-reason/count pairs.
+# Closing is idempotent across tries: its figures are set, never added, and `total` is not
+# touched here (the fan-out counts each job it adds). The finish is stamped here only when the
+# jobs all ended before the fan-out closed; otherwise the last job's record stamps it.
+# KEYS[1] run hash; ARGV: now_ms, discovered, then skip-reason/count pairs.
 _CLOSE_FANOUT = """
 local run = KEYS[1]
 redis.call('HSETNX', run, 'started_ms', ARGV[1])
-local added = tonumber(ARGV[2])
-redis.call('HINCRBY', run, 'total', added)
-redis.call('HSET', run, 'fanout_closed', '1')
--- A later run on the same day may discover fewer (already contacted): keep the largest.
-if tonumber(redis.call('HGET', run, 'discovered') or '0') < tonumber(ARGV[3]) then
-  redis.call('HSET', run, 'discovered', ARGV[3])
+redis.call('HSET', run, 'fanout_closed', '1', 'discovered', ARGV[2])
+for i = 3, #ARGV, 2 do
+  redis.call('HSET', run, 'skipped:' .. ARGV[i], ARGV[i + 1])
 end
-for i = 4, #ARGV, 2 do
-  redis.call('HINCRBY', run, 'skipped:' .. ARGV[i], ARGV[i + 1])
-end
-if added > 0 then redis.call('HDEL', run, 'finished_ms') end
 local done = tonumber(redis.call('HGET', run, 'done') or '0')
 local total = tonumber(redis.call('HGET', run, 'total') or '0')
 if done >= total and not redis.call('HGET', run, 'finished_ms') then
@@ -104,16 +100,32 @@ class RunLedger:
     async def open(self, run_id: str, now_ms: int) -> None:
         key = self._keys.run(run_id)
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hsetnx(key, "started_ms", now_ms)
+            pipe.hsetnx(key, "started_ms", str(now_ms))
             pipe.expire(key, RUN_TTL_S)
             await pipe.execute()
 
     async def close_fanout(
-        self, run_id: str, *, added: int, discovered: int, skipped: Mapping[str, int], now_ms: int
+        self, run_id: str, *, discovered: int, skipped: Mapping[str, int], now_ms: int
     ) -> int:
+        """Mark the fan-out done with its figures (set, so a retry does not add them twice);
+        `skipped` should name every reason, zeros included. Returns the run's total."""
         pairs = [str(v) for item in skipped.items() for v in item]
-        args = [now_ms, added, discovered, *pairs]
+        args: list[str | int] = [now_ms, discovered, *pairs]
         return int(await self._close(keys=[self._keys.run(run_id)], args=args))
+
+    async def save_plan(self, run_id: str, plan: FanoutPlan) -> FanoutPlan:
+        """Keep the run's plan unless one is kept already; returns the plan that is kept, so
+        two tries (or replicas) racing to plan the same run both fan out the first plan."""
+        key = self._keys.run_plan(run_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(key, plan.model_dump_json(), nx=True, ex=RUN_TTL_S)
+            pipe.get(key)
+            _, kept = await pipe.execute()
+        return FanoutPlan.model_validate_json(kept)
+
+    async def load_plan(self, run_id: str) -> FanoutPlan | None:
+        raw = await self._redis.get(self._keys.run_plan(run_id))
+        return None if raw is None else FanoutPlan.model_validate_json(raw)
 
     async def record_prospect(
         self,
