@@ -10,9 +10,11 @@ own jobs have changed since.
 
 import math
 import time
+from datetime import date
 
 from jobs.clients.discovery import icp_query
 from jobs.deps import Deps, FanoutJob, Progress
+from jobs.errors import InvalidPayload
 from jobs.keys import prospect_job_id
 from jobs.models import Company, DailyRunRequest, DailyRunResult, FanoutPlan, ProspectJob
 from jobs.score import rank_companies
@@ -31,7 +33,7 @@ async def daily_prospect_queue(
     deps: Deps, request: DailyRunRequest, progress: Progress
 ) -> DailyRunResult:
     started_at, started = deps.clock(), time.monotonic()
-    run_id = request.run_date or deps.today()
+    run_id = resolve_run_id(request, deps.local_date())
     await deps.ledger.open(run_id, now_ms())
 
     plan = await deps.ledger.load_plan(run_id)
@@ -60,9 +62,22 @@ async def daily_prospect_queue(
     )
 
 
+def resolve_run_id(request: DailyRunRequest, today: date) -> str:
+    """The run's id: its local day. Another day only as an explicit backfill of a past day."""
+    day = request.run_date or today
+    if day > today:
+        raise InvalidPayload(f"run_date {day} is in the future (today is {today})")
+    if day != today and not request.backfill:
+        raise InvalidPayload(
+            f"run_date {day} is not today ({today}); set backfill: true to run for a past day"
+        )
+    return day.isoformat()
+
+
 async def _plan(deps: Deps, run_id: str, progress: Progress) -> FanoutPlan:
     await progress.update("quota", run_id=run_id)
-    used = await deps.store.quota_used(run_id)
+    # The drafts of any run are counted against the day they are queued on: today's quota.
+    used = await deps.store.quota_used(deps.today())
     remaining = max(0, deps.config.daily_limit - used)
     skipped = dict.fromkeys(PLAN_SKIPS, 0)
     if not remaining:

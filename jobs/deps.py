@@ -6,7 +6,7 @@ The engine (worker/) builds these from settings and implements the two engine-si
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
@@ -80,6 +80,9 @@ class Deps:
     enqueuer: Enqueuer
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
-    def today(self) -> str:
+    def local_date(self) -> date:
         """The local calendar day the quota and run ids are counted in."""
-        return self.clock().astimezone(self.config.tz).date().isoformat()
+        return self.clock().astimezone(self.config.tz).date()
+
+    def today(self) -> str:
+        return self.local_date().isoformat()

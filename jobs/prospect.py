@@ -46,7 +46,7 @@ async def process_prospect(deps: Deps, job: ProspectJob, progress: Progress) -> 
         skip = "no_contact_email"
     elif score.total < deps.icp.min_score:
         skip = "below_min_score"
-    elif await store.quota_used(run_id) >= deps.config.daily_limit:
+    elif await store.quota_used(deps.today()) >= deps.config.daily_limit:
         # Spares the LLM a draft nobody may send today; queue_draft still enforces it exactly.
         skip = "quota_reached"
     else:
@@ -62,7 +62,9 @@ async def process_prospect(deps: Deps, job: ProspectJob, progress: Progress) -> 
             company_id=company.id,
             draft=draft,
             score=score.total,
-            day=run_id,
+            # The quota counts the local day the draft is queued on, not the run's day: a
+            # backfill or a retry past midnight must not open a second day's quota today.
+            day=deps.today(),
             limit=deps.config.daily_limit,
         )
     draft_id: str | None = None

@@ -2,6 +2,7 @@
 
 import asyncio
 from dataclasses import replace
+from datetime import datetime, timedelta
 
 from redis.asyncio import Redis
 
@@ -98,8 +99,9 @@ async def test_a_later_run_skips_companies_already_contacted(redis_url: str, red
     try:
         first = await run_daily(client, settings)
         queued = first["run"].queued
-        # Simulate the next day: a new run id, the same companies.
-        job_id = await client.enqueue(DAILY_JOB, {"run_date": "2099-01-01"})
+        # Another day's run (a backfill: a new run id, the same companies, today's quota).
+        past = (datetime.now(settings.tz).date() - timedelta(days=3)).isoformat()
+        job_id = await client.enqueue(DAILY_JOB, {"run_date": past, "backfill": True})
         await drain(settings)
         report = await client.report(job_id)
     finally:
@@ -111,9 +113,10 @@ async def test_a_later_run_skips_companies_already_contacted(redis_url: str, red
 async def test_quota_spent_elsewhere_limits_the_run(
     client: QueueClient, settings: Settings, redis: Redis
 ) -> None:
-    today = await client.report(await client.enqueue(DAILY_JOB, {"run_date": "2030-05-05"}))
+    today = await client.report(await client.enqueue(DAILY_JOB))
     assert today.state == "queued"
-    await redis.set(KEYS.quota("2030-05-05"), settings.daily_limit - 3)
+    day = datetime.now(settings.tz).date().isoformat()
+    await redis.set(KEYS.quota(day), settings.daily_limit - 3)
     await drain(settings)
     run = (await client.report(today.job_id)).run
     assert run is not None and run.queued == 3

@@ -1,5 +1,7 @@
 """Pure parts of the engine: backoff, payload parsing, the JSON serializer."""
 
+from datetime import date
+
 import orjson
 import pytest
 
@@ -25,10 +27,12 @@ def test_backoff_never_retries_before_retry_after() -> None:
 
 def test_payload_from_dict_kwargs_or_nothing() -> None:
     assert parse_payload(DailyRunRequest, (), {}) == DailyRunRequest()
-    assert (
-        parse_payload(DailyRunRequest, ({"run_date": "2026-11-22"},), {}).run_date == "2026-11-22"
+    assert parse_payload(DailyRunRequest, ({"run_date": "2026-11-22"},), {}).run_date == date(
+        2026, 11, 22
     )
-    assert parse_payload(DailyRunRequest, (), {"run_date": "2026-11-23"}).run_date == "2026-11-23"
+    assert parse_payload(DailyRunRequest, (), {"run_date": "2026-11-23"}).run_date == date(
+        2026, 11, 23
+    )
 
 
 @pytest.mark.parametrize(
@@ -36,7 +40,8 @@ def test_payload_from_dict_kwargs_or_nothing() -> None:
     [
         (("2026-11-22",), {}, "expected one JSON object argument"),
         (({}, {}), {}, "got 2 argument(s)"),
-        (({"run_date": "yesterday"},), {}, "run_date: String should match pattern"),
+        (({"run_date": "yesterday"},), {}, "run_date: Value error, must be a date as YYYY-MM-DD"),
+        (({"run_date": "2026-13-45"},), {}, "run_date: Input should be a valid date"),
         ((), {"surprise": 1}, "surprise: Extra inputs are not permitted"),
     ],
 )
