@@ -17,6 +17,7 @@ from jobs.deps import Deps, FanoutJob, Progress
 from jobs.errors import InvalidPayload
 from jobs.keys import prospect_job_id
 from jobs.models import Company, DailyRunRequest, DailyRunResult, FanoutPlan, ProspectJob
+from jobs.paging import discover_resumably
 from jobs.score import rank_companies
 from jobs.store import now_ms
 
@@ -47,7 +48,11 @@ async def daily_prospect_queue(
     # A duplicate is a job an earlier try added (and counted): neither new nor a skip.
     skipped = {**plan.skipped, IN_FLIGHT: outcomes.count("claimed")}
     total = await deps.ledger.close_fanout(
-        run_id, discovered=plan.discovered, skipped=skipped, now_ms=now_ms()
+        run_id,
+        discovered=plan.discovered,
+        skipped=skipped,
+        now_ms=now_ms(),
+        discovery_incomplete=plan.discovery_incomplete,
     )
     await progress.update("fanned_out", run_id=run_id, done=total, total=total)
     return DailyRunResult(
@@ -57,6 +62,7 @@ async def daily_prospect_queue(
         discovered=plan.discovered,
         fanned_out=total,
         skipped={reason: count for reason, count in skipped.items() if count},
+        discovery_incomplete=plan.discovery_incomplete,
         duration_s=round(time.monotonic() - started, 3),
         started_at=started_at,
     )
@@ -85,7 +91,14 @@ async def _plan(deps: Deps, run_id: str, progress: Progress) -> FanoutPlan:
 
     await progress.update("discovery", run_id=run_id)
     query = icp_query(**deps.icp.discovery_filter())
-    companies = await deps.discovery.discover(query, limit=deps.config.discovery_cap)
+    companies, incomplete = await discover_resumably(
+        deps.discovery,
+        query,
+        limit=deps.config.discovery_cap,
+        log=deps.ledger.paging(run_id),
+        retry=deps.config.page_retry,
+        sleep=deps.sleep,
+    )
 
     await progress.update("ranking", run_id=run_id, discovered=len(companies))
     contacted = await deps.store.contacted([company.id for company in companies])
@@ -97,7 +110,11 @@ async def _plan(deps: Deps, run_id: str, progress: Progress) -> FanoutPlan:
     skipped["already_contacted"] = len(companies) - len(fresh)
     skipped["ranked_below_cutoff"] = len(fresh) - len(chosen)
     return FanoutPlan(
-        quota_used_before=used, discovered=len(companies), chosen=tuple(chosen), skipped=skipped
+        quota_used_before=used,
+        discovered=len(companies),
+        chosen=tuple(chosen),
+        skipped=skipped,
+        discovery_incomplete=incomplete,
     )
 
 

@@ -4,7 +4,8 @@ The engine (worker/) builds these from settings and implements the two engine-si
 `Enqueuer` and `Progress`, so job bodies never import arq.
 """
 
-from collections.abc import Callable, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal, Protocol
@@ -15,6 +16,7 @@ from jobs.clients.email_finder import EmailFinderClient
 from jobs.icp import IcpProfile
 from jobs.keys import Keys
 from jobs.outreach import DraftWriter
+from jobs.paging import PageRetry
 from jobs.runs import RunLedger
 from jobs.store import ProspectStore
 from jobs.web import WebsiteFetcher
@@ -64,6 +66,7 @@ class PipelineConfig:
     discovery_cap: int
     fanout_headroom: float
     sender: Sender
+    page_retry: PageRetry = field(default_factory=PageRetry)
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,8 @@ class Deps:
     writer: DraftWriter
     enqueuer: Enqueuer
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # Waits inside a job (between retries of one page); tests pass one that does not sleep.
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     def local_date(self) -> date:
         """The local calendar day the quota and run ids are counted in."""

@@ -26,6 +26,11 @@ class PermanentError(JobError):
     """Retrying cannot help: a 4xx other than 429, a refused URL, a malformed answer."""
 
 
+class MalformedResponse(PermanentError):
+    """A 2xx answer we cannot read. Permanent for a single call; a pager that knows the
+    provider sometimes truncates a page may ask again a few times."""
+
+
 class InvalidPayload(PermanentError):
     """A job's arguments did not validate: a poison message, never retried."""
 

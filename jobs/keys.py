@@ -27,6 +27,11 @@ class Keys:
         retry fans out the same prospects instead of ranking again."""
         return f"{self.prefix}:run:{run_id}:plan"
 
+    def run_discovery(self, run_id: str) -> str:
+        """Hash: the run's discovery so far (companies per page, the next scroll token), so a
+        retry resumes paging; dropped once the run's plan is kept."""
+        return f"{self.prefix}:run:{run_id}:discovery"
+
     def quota(self, day: str) -> str:
         """Counter: drafts queued for approval on that local day."""
         return f"{self.prefix}:quota:{day}"

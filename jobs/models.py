@@ -134,6 +134,7 @@ class FanoutPlan(Frozen):
     discovered: int
     chosen: tuple[Company, ...]  # in rank order
     skipped: dict[str, int]  # before the fan-out: already contacted, ranked below the cutoff
+    discovery_incomplete: str | None = None  # why discovery stopped before its last page
 
 
 class DailyRunResult(Frozen):
@@ -143,6 +144,7 @@ class DailyRunResult(Frozen):
     discovered: int
     fanned_out: int  # the run's total: per-prospect jobs fanned out by every try
     skipped: dict[str, int]
+    discovery_incomplete: str | None = None  # e.g. "malformed page 3: ..."
     duration_s: float
     started_at: datetime
 
@@ -162,3 +164,4 @@ class RunSummary(Frozen):
     failed: int
     skipped: dict[str, int]
     duration_s: float | None  # from the first fan-out to the last job's end, once complete
+    discovery_incomplete: str | None = None  # discovery ended early: the run saw part of it

@@ -13,6 +13,7 @@ from redis.commands.core import AsyncScript
 
 from jobs.keys import Keys, prospect_job_id
 from jobs.models import FanoutPlan, RunSummary
+from jobs.paging import RedisPagingLog
 from jobs.store import STREAM_MAXLEN
 
 RUN_TTL_S = 14 * 86_400
@@ -64,12 +65,18 @@ return 'recorded'
 # Closing is idempotent across tries: its figures are set, never added, and `total` is not
 # touched here (the fan-out counts each job it adds). The finish is stamped here only when the
 # jobs all ended before the fan-out closed; otherwise the last job's record stamps it.
-# KEYS[1] run hash; ARGV: now_ms, discovered, then skip-reason/count pairs.
+# KEYS[1] run hash; ARGV: now_ms, discovered, discovery_incomplete ('' when complete), then
+# skip-reason/count pairs.
 _CLOSE_FANOUT = """
 local run = KEYS[1]
 redis.call('HSETNX', run, 'started_ms', ARGV[1])
 redis.call('HSET', run, 'fanout_closed', '1', 'discovered', ARGV[2])
-for i = 3, #ARGV, 2 do
+if ARGV[3] ~= '' then
+  redis.call('HSET', run, 'discovery_incomplete', ARGV[3])
+else
+  redis.call('HDEL', run, 'discovery_incomplete')
+end
+for i = 4, #ARGV, 2 do
   redis.call('HSET', run, 'skipped:' .. ARGV[i], ARGV[i + 1])
 end
 local done = tonumber(redis.call('HGET', run, 'done') or '0')
@@ -105,12 +112,18 @@ class RunLedger:
             await pipe.execute()
 
     async def close_fanout(
-        self, run_id: str, *, discovered: int, skipped: Mapping[str, int], now_ms: int
+        self,
+        run_id: str,
+        *,
+        discovered: int,
+        skipped: Mapping[str, int],
+        now_ms: int,
+        discovery_incomplete: str | None = None,
     ) -> int:
         """Mark the fan-out done with its figures (set, so a retry does not add them twice);
         `skipped` should name every reason, zeros included. Returns the run's total."""
         pairs = [str(v) for item in skipped.items() for v in item]
-        args: list[str | int] = [now_ms, discovered, *pairs]
+        args: list[str | int] = [now_ms, discovered, discovery_incomplete or "", *pairs]
         return int(await self._close(keys=[self._keys.run(run_id)], args=args))
 
     async def save_plan(self, run_id: str, plan: FanoutPlan) -> FanoutPlan:
@@ -120,8 +133,13 @@ class RunLedger:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.set(key, plan.model_dump_json(), nx=True, ex=RUN_TTL_S)
             pipe.get(key)
-            _, kept = await pipe.execute()
+            pipe.delete(self._keys.run_discovery(run_id))  # the plan holds what is needed
+            _, kept, _ = await pipe.execute()
         return FanoutPlan.model_validate_json(kept)
+
+    def paging(self, run_id: str) -> RedisPagingLog:
+        """Where the run's discovery checkpoints its paging."""
+        return RedisPagingLog(self._redis, self._keys.run_discovery(run_id), RUN_TTL_S)
 
     async def load_plan(self, run_id: str) -> FanoutPlan | None:
         raw = await self._redis.get(self._keys.run_plan(run_id))
@@ -168,7 +186,8 @@ class RunLedger:
         raw = await self._redis.hgetall(self._keys.run(run_id))
         if not raw:
             return None
-        count = {name: int(value) for name, value in raw.items() if name != "fanout_closed"}
+        texts = ("fanout_closed", "discovery_incomplete")
+        count = {name: int(value) for name, value in raw.items() if name not in texts}
         finished = count.get("finished_ms")
         started = count.get("started_ms")
         return RunSummary(
@@ -183,5 +202,6 @@ class RunLedger:
                 if name.startswith("skipped:") and value
             },
             duration_s=(finished - started) / 1000 if finished and started else None,
+            discovery_incomplete=raw.get("discovery_incomplete"),
             **{name: count.get(name, 0) for name in COUNTERS},
         )
