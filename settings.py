@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     job_timeouts: JobTimeouts = JobTimeouts()
     retry: RetrySettings = RetrySettings()
     keep_result_s: int = Field(default=86_400, ge=60)
+    # Retention: a draft (and its approval stream entry) lives this long; tracking events this long.
+    draft_ttl_days: int = Field(default=90, ge=1, le=3_650)
+    event_retention_days: int = Field(default=30, ge=1, le=3_650)
     # On SIGTERM, running jobs get this long to finish before they are cancelled and re-queued.
     shutdown_grace_s: int = Field(default=20, ge=0, le=3_600)
     poll_delay_s: float = Field(default=0.05, gt=0, le=5)

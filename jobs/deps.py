@@ -18,7 +18,7 @@ from jobs.keys import Keys
 from jobs.outreach import DraftWriter
 from jobs.paging import PageRetry
 from jobs.runs import RunLedger
-from jobs.store import ProspectStore
+from jobs.store import DRAFT_TTL_S, ProspectStore
 from jobs.web import WebsiteFetcher
 
 
@@ -67,6 +67,7 @@ class PipelineConfig:
     fanout_headroom: float
     sender: Sender
     page_retry: PageRetry = field(default_factory=PageRetry)
+    draft_ttl_s: int = DRAFT_TTL_S
 
 
 @dataclass(frozen=True)

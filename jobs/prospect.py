@@ -66,6 +66,7 @@ async def process_prospect(deps: Deps, job: ProspectJob, progress: Progress) -> 
             # backfill or a retry past midnight must not open a second day's quota today.
             day=deps.today(),
             limit=deps.config.daily_limit,
+            draft_ttl_s=deps.config.draft_ttl_s,
         )
     draft_id: str | None = None
     if decided is not None:

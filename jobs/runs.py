@@ -14,7 +14,6 @@ from redis.commands.core import AsyncScript
 from jobs.keys import Keys, prospect_job_id
 from jobs.models import FanoutPlan, RunSummary
 from jobs.paging import RedisPagingLog
-from jobs.store import STREAM_MAXLEN
 
 RUN_TTL_S = 14 * 86_400
 
@@ -29,7 +28,7 @@ EVENTS: dict[ProspectOutcome, str] = {"skipped": "prospect_skipped", "failed": "
 # moves its counts (failed -1, the new counters +1) without a second `done`.
 # KEYS: run hash, outcomes hash, events stream, claim key
 # ARGV: now_ms, company_id, run_id, outcome, event type ('' for none), reason, claim owner,
-#       ttl_s, stream maxlen, then counter/increment pairs
+#       ttl_s, then counter/increment pairs
 _RECORD = """
 local run, outcomes, events, claim = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now, member, outcome = ARGV[1], ARGV[2], ARGV[4]
@@ -43,12 +42,12 @@ if replay then
 else
   redis.call('HINCRBY', run, 'done', 1)
 end
-for i = 10, #ARGV, 2 do
+for i = 9, #ARGV, 2 do
   redis.call('HINCRBY', run, ARGV[i], ARGV[i + 1])
 end
 if redis.call('TTL', run) == -1 then redis.call('EXPIRE', run, ARGV[8]) end
 if ARGV[5] ~= '' then
-  redis.call('XADD', events, 'MAXLEN', '~', ARGV[9], '*', 'type', ARGV[5],
+  redis.call('XADD', events, '*', 'type', ARGV[5],
     'company_id', member, 'run_id', ARGV[3], 'reason', ARGV[6], 'ts_ms', now)
 end
 if redis.call('GET', claim) == ARGV[7] then redis.call('DEL', claim) end
@@ -176,7 +175,6 @@ class RunLedger:
             reason,
             prospect_job_id(run_id, company_id),
             RUN_TTL_S,
-            STREAM_MAXLEN,
             *pairs,
         ]
         recorded: Recorded = await self._record(keys=keys, args=args)

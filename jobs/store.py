@@ -1,8 +1,10 @@
 """Where the pipeline's output lands: checkpoints, the approval stream, tracking events.
 
 Queueing a draft is one Lua script: the quota check, the approval entry, the draft record, the
-contacted mark and the tracking event happen together or not at all, so a job that runs twice
-(retry, crash, redelivery) still queues its draft exactly once and counts it once.
+contacted mark, the tracking event and the stored outcome happen together or not at all, so a
+job that runs twice (retry, crash, redelivery) still queues its draft exactly once and counts it
+once. Streams are not capped on write (a MAXLEN would silently drop entries nobody has seen);
+they are trimmed by age (jobs/retention.py).
 """
 
 import time
@@ -15,9 +17,9 @@ from redis.commands.core import AsyncScript
 from jobs.keys import Keys
 from jobs.models import Draft
 
-STREAM_MAXLEN = 100_000
 CHECKPOINT_TTL_S = 7 * 86_400
 QUOTA_TTL_S = 3 * 86_400
+DRAFT_TTL_S = 90 * 86_400  # the default of the draft_ttl_days setting
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -26,7 +28,7 @@ Model = TypeVar("Model", bound=BaseModel)
 # quota now spent by its own draft, it would decide "quota_reached").
 # KEYS: checkpoint, draft, quota, approvals, events, contacted
 # ARGV: company_id, run_id, limit, now_ms, to, subject, body, score, writer,
-#       quota_ttl_s, checkpoint_ttl_s, stream_maxlen
+#       quota_ttl_s, checkpoint_ttl_s, draft_ttl_s
 _QUEUE_DRAFT = """
 local checkpoint, draft, quota = KEYS[1], KEYS[2], KEYS[3]
 local approvals, events, contacted = KEYS[4], KEYS[5], KEYS[6]
@@ -43,14 +45,15 @@ elseif redis.call('INCR', quota) > limit then
   redis.call('DECR', quota)
   outcome = 'quota_reached'
 else
-  id = redis.call('XADD', approvals, 'MAXLEN', '~', ARGV[12], '*',
+  id = redis.call('XADD', approvals, '*',
     'company_id', company, 'run_id', run, 'to', ARGV[5], 'subject', ARGV[6], 'body', ARGV[7],
     'score', ARGV[8], 'writer', ARGV[9])
   redis.call('HSET', draft, 'stream_id', id, 'status', 'pending_approval', 'run_id', run,
     'to', ARGV[5], 'subject', ARGV[6], 'body', ARGV[7], 'score', ARGV[8], 'writer', ARGV[9],
     'queued_ms', now)
+  redis.call('EXPIRE', draft, ARGV[12])
   redis.call('SADD', contacted, company)
-  redis.call('XADD', events, 'MAXLEN', '~', ARGV[12], '*', 'type', 'draft_queued',
+  redis.call('XADD', events, '*', 'type', 'draft_queued',
     'company_id', company, 'run_id', run, 'draft_id', id, 'ts_ms', now)
 end
 if redis.call('TTL', quota) == -1 then redis.call('EXPIRE', quota, ARGV[10]) end
@@ -92,7 +95,15 @@ class ProspectStore:
             await pipe.execute()
 
     async def queue_draft(
-        self, *, run_id: str, company_id: str, draft: Draft, score: int, day: str, limit: int
+        self,
+        *,
+        run_id: str,
+        company_id: str,
+        draft: Draft,
+        score: int,
+        day: str,
+        limit: int,
+        draft_ttl_s: int = DRAFT_TTL_S,
     ) -> tuple[QueueOutcome, str | None]:
         """Queue the draft for approval once, counted against `day`'s quota of `limit`.
 
@@ -119,7 +130,7 @@ class ProspectStore:
                 draft.writer,
                 QUOTA_TTL_S,
                 CHECKPOINT_TTL_S,
-                STREAM_MAXLEN,
+                draft_ttl_s,
             ],
         )
         return outcome, entry_id or None
@@ -146,6 +157,4 @@ class ProspectStore:
         await self._redis.xadd(
             self._keys.events,
             {"type": event, **{k: str(v) for k, v in fields.items()}, "ts_ms": now_ms()},
-            maxlen=STREAM_MAXLEN,
-            approximate=True,
         )

@@ -104,6 +104,7 @@ async def build_deps(settings: Settings, stack: AsyncExitStack) -> tuple[Deps, R
             discovery_cap=settings.discovery_cap,
             fanout_headroom=settings.fanout_headroom,
             sender=Sender(**settings.sender.model_dump()),
+            draft_ttl_s=settings.draft_ttl_days * 86_400,
         ),
         icp=settings.icp,
         discovery=CompanySearchClient(
