@@ -152,9 +152,3 @@ class ProspectStore:
             return []
         flags = await self._redis.smismember(self._keys.contacted, company_ids)
         return [bool(flag) for flag in flags]
-
-    async def track(self, event: str, **fields: str | int) -> None:
-        await self._redis.xadd(
-            self._keys.events,
-            {"type": event, **{k: str(v) for k, v in fields.items()}, "ts_ms": now_ms()},
-        )
