@@ -103,3 +103,18 @@ async def test_closing_the_fan_out_twice_counts_its_skips_once(deps: Deps) -> No
     assert (after.total, after.discovered) == (before.total, before.discovered)
     assert second.fanned_out == first.fanned_out == after.total
     assert second.skipped == first.skipped
+
+
+async def test_the_bulk_enqueue_counts_each_job_it_adds_once(deps: Deps, redis: Redis) -> None:
+    run = KEYS.run("2026-11-22")
+    await redis.hset(run, mapping={"total": 0, "finished_ms": 1})
+    jobs = [
+        FanoutJob(f"p:{n}", "process_prospect", {"n": n}, claim_key=f"c:{n}", count_key=run)
+        for n in range(3)
+    ]
+    await redis.set("c:2", "another job")  # in flight elsewhere: not added, not counted
+
+    assert await deps.enqueuer.enqueue_many(jobs) == ["added", "added", "claimed"]
+    assert await deps.enqueuer.enqueue_many(jobs) == ["duplicate", "duplicate", "claimed"]
+    assert await redis.hget(run, "total") == "2"
+    assert await redis.hget(run, "finished_ms") is None  # the run has jobs to wait for again
