@@ -26,7 +26,9 @@ from typing import Any, TypeVar
 import arq.worker
 from arq.worker import Worker
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import WatchError
 
 from worker.arqjobs import IN_PROGRESS_KEY_PREFIX, JOB_KEY_PREFIX, RETRY_KEY_PREFIX
 from worker.runtime import Runtime
@@ -35,7 +37,8 @@ from worker.serializer import JobFailed
 log = logging.getLogger("prospect_worker.engine")
 
 CTX_CONFIG = "engine_config"
-REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+# WatchError: redis-py reports a connection lost during WATCH as one.
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, WatchError, ConnectionError, OSError)
 T = TypeVar("T")
 
 
@@ -78,7 +81,9 @@ class EngineWorker(Worker):
     async def _poll_iteration(self) -> None:
         try:
             await super()._poll_iteration()
-        except REDIS_DOWN as exc:
+        except (*REDIS_DOWN, RedisError) as exc:
+            # Any Redis error here (LOADING after a restart, a dropped WATCH, a job task whose
+            # finishing failed) is the server being away, not this loop being wrong.
             await self._redis_unavailable(exc)
         else:
             self.loop_tick = time.monotonic()
