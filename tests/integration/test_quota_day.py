@@ -16,7 +16,7 @@ from worker.client import QueueClient
 from worker.registry import DAILY_JOB
 
 from .conftest import drain, make_settings
-from .test_outcomes import NoProgress, make_deps, sample_company
+from .test_prospect_outcomes import NoProgress, make_deps, sample_company
 
 KEYS = Keys()
 
