@@ -14,6 +14,13 @@ def prospect_job_id(run_id: str, company_id: str) -> str:
     return f"prospect:{run_id}:{company_id}"
 
 
+def parse_prospect_job_id(job_id: str) -> tuple[str, str] | None:
+    """(run id, company id) of a per-prospect job id; None for any other job."""
+    kind, _, rest = job_id.partition(":")
+    run_id, _, company_id = rest.partition(":")
+    return (run_id, company_id) if kind == "prospect" and run_id and company_id else None
+
+
 @dataclass(frozen=True)
 class Keys:
     prefix: str = "pw"

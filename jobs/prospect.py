@@ -10,6 +10,7 @@ import time
 
 from jobs.deps import Deps, Progress
 from jobs.enrich import enrich
+from jobs.keys import parse_prospect_job_id
 from jobs.models import Contact, Draft, Enrichment, ProspectJob, ProspectResult, Score, SkipReason
 from jobs.outreach import OutreachBrief
 from jobs.score import score_company
@@ -108,6 +109,17 @@ async def prospect_failed(deps: Deps, job: ProspectJob, reason: str) -> None:
     await deps.ledger.record_prospect(
         job.run_id, job.company.id, "failed", {"failed": 1}, reason=reason[:500], now_ms=now_ms()
     )
+
+
+async def prospect_lost(deps: Deps, job_id: str, reason: str) -> None:
+    """Called by the runtime when a job's record is gone (it expired unstarted): a prospect job
+    is still tallied as failed from its id alone, so its run can complete."""
+    parsed = parse_prospect_job_id(job_id)
+    if parsed is not None:
+        run_id, company_id = parsed
+        await deps.ledger.record_prospect(
+            run_id, company_id, "failed", {"failed": 1}, reason=reason[:500], now_ms=now_ms()
+        )
 
 
 def _brief(

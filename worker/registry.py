@@ -4,7 +4,7 @@ from typing import Any
 
 from jobs.daily import PROSPECT_JOB, daily_prospect_queue
 from jobs.models import DailyRunRequest, ProspectJob
-from jobs.prospect import process_prospect, prospect_failed
+from jobs.prospect import process_prospect, prospect_failed, prospect_lost
 from settings import Settings
 from worker.runtime import JobSpec
 
@@ -30,6 +30,7 @@ def job_specs(settings: Settings) -> dict[str, JobSpec[Any, Any]]:
             max_tries=tries,
             limit=limits.process_prospect,
             on_failure=prospect_failed,
+            on_lost=prospect_lost,
         ),
     ]
     return {spec.name: spec for spec in specs}

@@ -27,7 +27,9 @@ from worker.outcomes import JobOutcome
 from worker.runtime import CTX_CANCELLED, CTX_SPEC, JobSpec, Runtime, arq_function
 from worker.serializer import JobFailed, deserialize, serialize
 
-from .conftest import make_settings
+from worker.registry import DAILY_JOB
+
+from .conftest import drain, make_settings, make_worker
 
 KEYS = Keys()
 
@@ -403,3 +405,27 @@ async def test_a_job_dead_lettered_twice_leaves_one_entry(redis: Redis) -> None:
     assert await dead_letters.count() == 1
     stored = orjson.loads((await redis.xrange(KEYS.dead_letters))[0][1]["payload"])
     assert stored == {"text": "t"}
+
+
+async def test_expired_prospect_jobs_are_tallied_so_the_run_completes(
+    redis_url: str, redis: Redis, client: QueueClient
+) -> None:
+    settings = make_settings(redis_url)
+    daily = await client.enqueue(DAILY_JOB)
+    first = make_worker(settings)
+    first.max_burst_jobs = 1  # only the daily run: its prospect jobs stay queued
+    await first.main()
+    await first.close()
+    queued = list(await redis.zrange("arq:queue", 0, -1))
+    assert len(queued) == 75
+    expired = queued[:3]
+    await redis.delete(*[JOB_KEY_PREFIX + job_id for job_id in expired])  # as a TTL would
+
+    await drain(settings)
+    report = await client.report(daily)
+    assert report.run is not None
+    assert report.run.state == "complete"
+    assert (report.run.done, report.run.failed) == (75, 3)
+    found = await letters(redis)
+    assert sorted(found) == sorted(expired)
+    assert {letter["kind"] for letter in found.values()} == {"expired"}
