@@ -68,6 +68,7 @@ class PipelineConfig:
     sender: Sender
     page_retry: PageRetry = field(default_factory=PageRetry)
     draft_ttl_s: int = DRAFT_TTL_S
+    event_retention_s: int = 30 * 86_400
 
 
 @dataclass(frozen=True)

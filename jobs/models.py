@@ -165,3 +165,11 @@ class RunSummary(Frozen):
     skipped: dict[str, int]
     duration_s: float | None  # from the first fan-out to the last job's end, once complete
     discovery_incomplete: str | None = None  # discovery ended early: the run saw part of it
+
+
+class CleanupRequest(Frozen):
+    """Arguments of cleanup: none; it trims by the retention settings."""
+
+
+class CleanupResult(Frozen):
+    trimmed: dict[str, int]  # stream -> entries removed for age

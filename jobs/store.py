@@ -8,6 +8,7 @@ they are trimmed by age (jobs/retention.py).
 """
 
 import time
+from collections.abc import Sequence
 from typing import Literal, TypeVar
 
 from pydantic import BaseModel
@@ -16,6 +17,7 @@ from redis.commands.core import AsyncScript
 
 from jobs.keys import Keys
 from jobs.models import Draft
+from jobs.retention import StreamRule, trim_streams
 
 CHECKPOINT_TTL_S = 7 * 86_400
 QUOTA_TTL_S = 3 * 86_400
@@ -152,3 +154,6 @@ class ProspectStore:
             return []
         flags = await self._redis.smismember(self._keys.contacted, company_ids)
         return [bool(flag) for flag in flags]
+
+    async def trim_streams(self, rules: Sequence[StreamRule], now_ms: int) -> dict[str, int]:
+        return await trim_streams(self._redis, rules, now_ms)

@@ -35,7 +35,7 @@ from worker.deadletter import DeadLetters
 from worker.engine import CTX_CONFIG, EngineConfig
 from worker.failures import RetryPolicy
 from worker.fanout import BulkEnqueuer
-from worker.registry import DAILY_JOB, job_specs
+from worker.registry import CLEANUP_JOB, DAILY_JOB, job_specs
 from worker.runtime import Runtime, arq_function
 from worker.serializer import deserialize, serialize
 
@@ -44,6 +44,8 @@ log = logging.getLogger("prospect_worker")
 # `.example` is reserved (RFC 2606) and never resolves, so routing it to the bundled stand-in
 # is safe in production too: it is how the offline default and the sample websites answer.
 SAMPLE_MOUNT = "all://*.example"
+# The retention cleanup runs hourly at this minute (one run per tick across replicas).
+CLEANUP_MINUTE = 17
 # A fanned-out job must start within this long or it expires (arq's job key TTL).
 JOB_EXPIRES_MS = 24 * 3600 * 1000
 
@@ -114,6 +116,7 @@ async def build_deps(settings: Settings, stack: AsyncExitStack) -> tuple[Deps, R
             fanout_headroom=settings.fanout_headroom,
             sender=Sender(**settings.sender.model_dump()),
             draft_ttl_s=settings.draft_ttl_days * 86_400,
+            event_retention_s=settings.event_retention_days * 86_400,
         ),
         icp=settings.icp,
         discovery=CompanySearchClient(
@@ -210,7 +213,8 @@ def worker_settings(
     run_at = settings.daily_run_at
     redeliveries = settings.retry.max_redeliveries
     functions = [arq_function(spec, max_redeliveries=redeliveries) for spec in specs.values()]
-    daily = next(function for function in functions if function.name == DAILY_JOB)
+    by_name = {function.name: function for function in functions}
+    daily, cleanup = by_name[DAILY_JOB], by_name[CLEANUP_JOB]
     recovery = settings.recovery
     attrs = {
         "functions": functions,
@@ -227,7 +231,17 @@ def worker_settings(
                 keep_result=settings.keep_result_s,
                 timeout=daily.timeout_s,
                 max_tries=daily.max_tries,
-            )
+            ),
+            cron(
+                cleanup.coroutine,
+                name=f"cron:{CLEANUP_JOB}",
+                minute=CLEANUP_MINUTE,
+                second=0,
+                unique=True,
+                keep_result=settings.keep_result_s,
+                timeout=cleanup.timeout_s,
+                max_tries=cleanup.max_tries,
+            ),
         ],
         "timezone": settings.tz,
         "redis_settings": redis_settings(settings),
