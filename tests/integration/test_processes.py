@@ -115,7 +115,7 @@ def test_cli_rejects_an_unknown_job_name_and_id(redis_url: str) -> None:
     env = env_for(redis_url)
     unknown = run_cli(env, "enqueue", "daily_prospect_qeue")
     assert unknown.returncode == 2
-    assert "unknown job 'daily_prospect_qeue'; known jobs: daily_prospect_queue" in unknown.stderr
+    assert "unknown job 'daily_prospect_qeue'; known jobs: cleanup, daily_prospect_queue" in unknown.stderr
     missing = run_cli(env, "status", "no-such-id")
     assert missing.returncode == 1
     assert "no job with id 'no-such-id'" in missing.stderr
