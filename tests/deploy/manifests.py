@@ -3,6 +3,7 @@ and the pieces (pod specs, containers, environment) that the parity tests compar
 settings.py and worker/ports.py."""
 
 import base64
+import functools
 import os
 import shutil
 import subprocess
@@ -235,11 +236,17 @@ def effective_settings(env: list[EnvVar]) -> Effective:
         for var in env
         if var.value is not None or not var.optional
     }
+    return _load_settings(tuple(sorted(values.items())))
+
+
+@functools.cache
+def _load_settings(env: tuple[tuple[str, str], ...]) -> Effective:
+    """One process per distinct environment: the targets share most of theirs."""
     code = "from settings import load_settings; print(load_settings().model_dump_json())"
     result = subprocess.run(
         [sys.executable, "-c", code],
         cwd=ROOT,
-        env=values,
+        env=dict(env),
         capture_output=True,
         text=True,
         timeout=60,
