@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import dockerfile  # type: ignore[import-untyped]
+import dockerfile  # type: ignore[import-not-found]  # a compiled module without stubs
 
 from .manifests import ROOT
 

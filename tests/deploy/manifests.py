@@ -58,8 +58,7 @@ def render_targets() -> list[Target]:
     targets = [Target("base", base)]
     targets += [Target(f"overlays/{d.name}", d) for d in _kustomizations(K8S / "overlays")]
     targets += [
-        Target(f"base+components/{d.name}", base, (d,))
-        for d in _kustomizations(K8S / "components")
+        Target(f"base+components/{d.name}", base, (d,)) for d in _kustomizations(K8S / "components")
     ]
     return targets
 
@@ -83,6 +82,7 @@ class Render:
 def kustomize(directory: Path) -> str:
     result = subprocess.run(
         [tool("kubectl"), "kustomize", str(directory)],
+        check=False,
         capture_output=True,
         text=True,
         timeout=60,
@@ -245,6 +245,7 @@ def _load_settings(env: tuple[tuple[str, str], ...]) -> Effective:
     code = "from settings import load_settings; print(load_settings().model_dump_json())"
     result = subprocess.run(
         [sys.executable, "-c", code],
+        check=False,
         cwd=ROOT,
         env=dict(env),
         capture_output=True,

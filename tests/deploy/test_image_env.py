@@ -61,7 +61,9 @@ def image_env(tmp_path_factory: pytest.TempPathFactory) -> ImageEnv:
     for source in context_sources(parsed):
         copy_context(source, context)
     python_version = parsed.base_image(build).split(":")[1].split("-")[0]
-    assert python_version == "{}.{}".format(*sys.version_info), "run the tests on the image's Python"
+    assert python_version == "{}.{}".format(*sys.version_info), (
+        "run the tests on the image's Python"
+    )
     # The machine's own environment carries its package index and certificates; the Dockerfile's
     # ENV goes on top, except that the venv lands here and uses this test run's interpreter.
     env = {
@@ -78,7 +80,13 @@ def image_env(tmp_path_factory: pytest.TempPathFactory) -> ImageEnv:
         if argv[0] != "uv":
             continue  # installing uv itself: the dev environment already has that version
         result = subprocess.run(
-            [str(UV), *argv[1:]], cwd=context, env=env, capture_output=True, text=True, timeout=300
+            [str(UV), *argv[1:]],
+            check=False,
+            cwd=context,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert result.returncode == 0, f"{run.value[0]}:\n{result.stderr}"
     final = parsed.final.env()
@@ -93,6 +101,7 @@ def image_env(tmp_path_factory: pytest.TempPathFactory) -> ImageEnv:
 def run_in(image: ImageEnv, *argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(image.venv / "bin" / argv[0]), *argv[1:]],
+        check=False,
         cwd=image.workdir,
         env=image.env,
         capture_output=True,

@@ -43,7 +43,8 @@ def required_env() -> set[str]:
 def dockerfile_user() -> tuple[int, int]:
     (user,) = parse().final.all("USER")
     uid, _, gid = user.value[0].partition(":")
-    assert uid.isdigit() and gid.isdigit(), "USER must be numeric uid:gid for runAsNonRoot"
+    assert uid.isdigit(), "USER must be numeric uid:gid for runAsNonRoot"
+    assert gid.isdigit(), "USER must be numeric uid:gid for runAsNonRoot"
     return int(uid), int(gid)
 
 
@@ -78,7 +79,8 @@ def test_every_required_setting_is_supplied_and_valid(
     assert not missing, f"{component}: required settings not supplied: {sorted(missing)}"
     redis = by_name["REDIS_URL"]
     # From the Secret and required: in prod it carries the managed Redis's password.
-    assert redis.source == "secret" and not redis.optional
+    assert redis.source == "secret"
+    assert not redis.optional
     effective_settings(env)  # settings.py accepts the pod's environment as it stands
 
 
@@ -87,7 +89,8 @@ def test_setting_names_come_from_settings_py() -> None:
     names = setting_env_names()
     assert {"REDIS_URL", "PW_METRICS_PORT", "PW_LLM__API_KEY", "PW_JOB_LIMITS"} <= names
     assert "PW_JOB_LIMITS__PROCESS_PROSPECT" in names
-    assert "PW_REDIS_URL" in names and "PW_LLM_API_KEY" not in names
+    assert "PW_REDIS_URL" in names
+    assert "PW_LLM_API_KEY" not in names
 
 
 # --- ports, probes, commands ------------------------------------------------------------------
@@ -115,7 +118,9 @@ def test_ports_and_probes_match_what_the_worker_serves(
     scrape = annotations["spec"]["template"]["metadata"]["annotations"]
     assert scrape["prometheus.io/port"] == str(settings.metrics_port)
     assert scrape["prometheus.io/path"] == METRICS_PATH
-    (service,) = [s for s in render.of_kind("Service") if s["metadata"]["name"] == "prospect-worker"]
+    (service,) = [
+        s for s in render.of_kind("Service") if s["metadata"]["name"] == "prospect-worker"
+    ]
     (service_port,) = service["spec"]["ports"]
     assert service_port["targetPort"] == "metrics"
     assert service_port["port"] == settings.metrics_port
@@ -170,6 +175,7 @@ def test_the_manual_run_command_is_a_real_cli_command(renders: dict[str, Render]
     command = manual_run_command(renders["base"])
     result = subprocess.run(
         [sys.executable, "-m", "worker", command[3], "--help"],
+        check=False,
         cwd=ROOT,
         env={},
         capture_output=True,
@@ -242,9 +248,7 @@ def test_every_pod_is_locked_down(renders: dict[str, Render], target: str) -> No
 
 
 @pytest.mark.parametrize("target", TARGETS)
-def test_selectors_and_scalers_point_at_the_worker(
-    renders: dict[str, Render], target: str
-) -> None:
+def test_selectors_and_scalers_point_at_the_worker(renders: dict[str, Render], target: str) -> None:
     render = renders[target]
     labels = project_pod(render, "worker").labels
     (pdb,) = render.of_kind("PodDisruptionBudget")
@@ -328,7 +332,8 @@ def test_the_image_installs_the_lock_file_with_the_projects_uv() -> None:
     assert build.args()["UV_VERSION"] == dev_uv
     runs = [run.value[0] for run in build.all("RUN")]
     syncs = [run for run in runs if run.startswith("uv sync")]
-    assert syncs and all("--frozen" in r and "--no-dev" in r for r in syncs)
+    assert syncs
+    assert all("--frozen" in r and "--no-dev" in r for r in syncs)
     # Dependencies come before the source, so a code change reuses the dependency layer.
     sources = context_sources(parsed)
     assert sources[:2] == ["pyproject.toml", "uv.lock"]
@@ -337,12 +342,16 @@ def test_the_image_installs_the_lock_file_with_the_projects_uv() -> None:
 def test_the_final_image_has_no_installer_and_runs_unbuffered_as_a_user() -> None:
     final = parse().final
     runs = " ".join(run.value[0] for run in final.all("RUN"))
-    assert "pip uninstall" in runs and "pip install" not in runs and "uv " not in runs
+    assert "pip uninstall" in runs
+    assert "pip install" not in runs
+    assert "uv " not in runs
     copies = final.all("COPY")
-    assert copies and all(flag == "--from=build" for c in copies for flag in c.flags)
+    assert copies
+    assert all(flag == "--from=build" for c in copies for flag in c.flags)
     assert final.env()["PYTHONUNBUFFERED"] == "1"
     uid, gid = dockerfile_user()
-    assert uid != 0 and gid != 0
+    assert uid != 0
+    assert gid != 0
     (expose,) = final.all("EXPOSE")
     assert expose.value == (str(Settings.model_fields["metrics_port"].default),)
 

@@ -13,9 +13,7 @@ TARGETS = [target.name for target in render_targets()]
 
 
 @pytest.mark.parametrize("target", TARGETS)
-def test_operator_kinds_have_their_operators_shape(
-    renders: dict[str, Render], target: str
-) -> None:
+def test_operator_kinds_have_their_operators_shape(renders: dict[str, Render], target: str) -> None:
     render = renders[target]
     labels = project_pod(render, "worker").labels
     for resource in render.resources:
@@ -35,8 +33,8 @@ def test_the_keda_component_scales_on_prometheus(renders: dict[str, Render]) -> 
 
 
 def scaled_object(**spec: Any) -> dict[str, Any]:
-    trigger = {"type": "prometheus", "metadata": {"serverAddress": "http://p:9090", "query": "1"}}
-    trigger["metadata"]["threshold"] = "10"
+    metadata = {"serverAddress": "http://p:9090", "query": "1", "threshold": "10"}
+    trigger: dict[str, Any] = {"type": "prometheus", "metadata": metadata}
     return {
         "apiVersion": "keda.sh/v1alpha1",
         "kind": "ScaledObject",
