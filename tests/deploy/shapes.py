@@ -9,18 +9,28 @@ import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
 
 DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")  # Prometheus durations: 30s, 1h30m
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Fields in snake case, read under Kubernetes' camel-case names (`api_version` from
+    `apiVersion`)."""
+
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel)
 
 
 class Open(BaseModel):
     """A block modelled in part: fields the manifests do not use yet are let through."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", alias_generator=to_camel)
+
+
+class Prometheus(BaseModel):
+    """Prometheus's own rule format, whose field names are snake case already."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class Metadata(Open):
@@ -28,18 +38,18 @@ class Metadata(Open):
 
 
 class LabelSelector(Strict):
-    matchLabels: dict[str, str] = Field(default_factory=dict)
-    matchExpressions: list[dict[str, Any]] = Field(default_factory=list)
+    match_labels: dict[str, str] = Field(default_factory=dict)
+    match_expressions: list[dict[str, Any]] = Field(default_factory=list)
 
 
 # --- KEDA -------------------------------------------------------------------------------------
 
 
 class ScaleTargetRef(Strict):
-    apiVersion: str = "apps/v1"
+    api_version: str = "apps/v1"
     kind: str = "Deployment"
     name: str = Field(min_length=1)
-    envSourceContainerName: str | None = None
+    env_source_container_name: str | None = None
 
 
 class Trigger(Strict):
@@ -47,9 +57,9 @@ class Trigger(Strict):
     name: str | None = None
     # KEDA reads trigger metadata as strings only: `threshold: 100` (a number) is refused.
     metadata: dict[str, str]
-    authenticationRef: dict[str, str] | None = None
-    metricType: Literal["AverageValue", "Value", "Utilization"] | None = None
-    useCachedMetrics: bool | None = None
+    authentication_ref: dict[str, str] | None = None
+    metric_type: Literal["AverageValue", "Value", "Utilization"] | None = None
+    use_cached_metrics: bool | None = None
 
     @model_validator(mode="after")
     def _prometheus(self) -> "Trigger":
@@ -62,26 +72,26 @@ class Trigger(Strict):
 
 
 class ScaledObjectSpec(Strict):
-    scaleTargetRef: ScaleTargetRef
-    pollingInterval: int | None = Field(default=None, ge=1)
-    cooldownPeriod: int | None = Field(default=None, ge=0)
-    initialCooldownPeriod: int | None = Field(default=None, ge=0)
-    idleReplicaCount: int | None = Field(default=None, ge=0)
-    minReplicaCount: int = Field(default=0, ge=0)  # KEDA's default is zero
-    maxReplicaCount: int = Field(default=100, ge=1)
+    scale_target_ref: ScaleTargetRef
+    polling_interval: int | None = Field(default=None, ge=1)
+    cooldown_period: int | None = Field(default=None, ge=0)
+    initial_cooldown_period: int | None = Field(default=None, ge=0)
+    idle_replica_count: int | None = Field(default=None, ge=0)
+    min_replica_count: int = Field(default=0, ge=0)  # KEDA's default is zero
+    max_replica_count: int = Field(default=100, ge=1)
     fallback: dict[str, Any] | None = None
     advanced: dict[str, Any] | None = None
     triggers: list[Trigger] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _bounds(self) -> "ScaledObjectSpec":
-        if self.maxReplicaCount < self.minReplicaCount:
+        if self.max_replica_count < self.min_replica_count:
             raise ValueError("maxReplicaCount is below minReplicaCount")
         return self
 
 
 class ScaledObject(Strict):
-    apiVersion: Literal["keda.sh/v1alpha1"]
+    api_version: Literal["keda.sh/v1alpha1"]
     kind: Literal["ScaledObject"]
     metadata: Metadata
     spec: ScaledObjectSpec
@@ -92,13 +102,13 @@ class ScaledObject(Strict):
 
 class ScrapeEndpoint(Open):
     port: str | None = None
-    portNumber: int | None = None
-    targetPort: str | int | None = None
+    port_number: int | None = None
+    target_port: str | int | None = None
     path: str = "/metrics"
     interval: str | None = None
-    scrapeTimeout: str | None = None
+    scrape_timeout: str | None = None
 
-    @field_validator("interval", "scrapeTimeout")
+    @field_validator("interval", "scrape_timeout")
     @classmethod
     def _duration(cls, value: str | None) -> str | None:
         if value is not None and not DURATION.match(value):
@@ -108,18 +118,18 @@ class ScrapeEndpoint(Open):
 
 class PodMonitorSpec(Open):
     selector: LabelSelector
-    podMetricsEndpoints: list[ScrapeEndpoint] = Field(min_length=1)
+    pod_metrics_endpoints: list[ScrapeEndpoint] = Field(min_length=1)
 
     @model_validator(mode="before")
     @classmethod
     def _not_a_service_monitor(cls, data: Any) -> Any:
         if isinstance(data, dict) and "endpoints" in data:
-            raise ValueError("a PodMonitor lists podMetricsEndpoints, not endpoints")
+            raise ValueError("a PodMonitor lists pod_metrics_endpoints, not endpoints")
         return data
 
 
 class PodMonitor(Strict):
-    apiVersion: Literal["monitoring.coreos.com/v1"]
+    api_version: Literal["monitoring.coreos.com/v1"]
     kind: Literal["PodMonitor"]
     metadata: Metadata
     spec: PodMonitorSpec
@@ -131,13 +141,13 @@ class ServiceMonitorSpec(Open):
 
 
 class ServiceMonitor(Strict):
-    apiVersion: Literal["monitoring.coreos.com/v1"]
+    api_version: Literal["monitoring.coreos.com/v1"]
     kind: Literal["ServiceMonitor"]
     metadata: Metadata
     spec: ServiceMonitorSpec
 
 
-class Rule(Strict):
+class Rule(Prometheus):
     alert: str | None = None
     record: str | None = None
     expr: str | int = Field(union_mode="left_to_right")
@@ -160,7 +170,7 @@ class Rule(Strict):
         return self
 
 
-class RuleGroup(Strict):
+class RuleGroup(Prometheus):
     name: str = Field(min_length=1)
     interval: str | None = None
     query_offset: str | None = None
@@ -170,12 +180,12 @@ class RuleGroup(Strict):
     rules: list[Rule] = Field(min_length=1)
 
 
-class PrometheusRuleSpec(Strict):
+class PrometheusRuleSpec(Prometheus):
     groups: list[RuleGroup] = Field(min_length=1)
 
 
 class PrometheusRule(Strict):
-    apiVersion: Literal["monitoring.coreos.com/v1"]
+    api_version: Literal["monitoring.coreos.com/v1"]
     kind: Literal["PrometheusRule"]
     metadata: Metadata
     spec: PrometheusRuleSpec
