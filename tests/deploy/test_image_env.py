@@ -157,10 +157,21 @@ class Worker:
         return self.process.wait(timeout=60)
 
 
+def snapshot(root: Path) -> set[tuple[str, int, int]]:
+    return {(str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in root.rglob("*")}
+
+
+@dataclass(frozen=True)
+class Running:
+    worker: Worker
+    port: int
+    installed: set[tuple[str, int, int]]  # the venv's files, taken before the worker started
+
+
 @pytest.fixture
 def worker(
     image_env: ImageEnv, renders: dict[str, Render], redis_url: str, tmp_path: Path
-) -> Iterator[tuple[Worker, int]]:
+) -> Iterator[Running]:
     """The worker with the pod's own environment (the base's ConfigMap), on the test's Redis."""
     render = renders["base"]
     pod_env = {
@@ -170,9 +181,10 @@ def worker(
     }
     port = free_port()
     env = {**pod_env, "REDIS_URL": redis_url, "PW_METRICS_PORT": str(port)}
+    installed = snapshot(image_env.venv)
     process = Worker(image_env, env, tmp_path / "worker.log")
     try:
-        yield process, port
+        yield Running(process, port, installed)
     finally:
         if process.process.poll() is None:
             process.process.kill()
@@ -187,9 +199,9 @@ def memory_request(renders: dict[str, Render]) -> int:
 
 
 def test_the_worker_starts_from_the_image_env_and_stops_cleanly_on_sigterm(
-    worker: tuple[Worker, int], renders: dict[str, Render]
+    worker: Running, renders: dict[str, Render], image_env: ImageEnv
 ) -> None:
-    process, _ = worker
+    process = worker.worker
     process.wait_for(READY_LINE)
     # An idle worker fits in the memory it asks the scheduler for.
     rss = process.rss_bytes()
@@ -199,6 +211,9 @@ def test_the_worker_starts_from_the_image_env_and_stops_cleanly_on_sigterm(
     output = process.output()
     assert code == 0, output
     assert "Traceback" not in output
+    # Nothing written into the installation (no bytecode, no state): in the pod it sits on a
+    # read-only root filesystem.
+    assert snapshot(image_env.venv) == worker.installed
 
 
 def get(port: int, path: str) -> tuple[int, str]:
@@ -219,10 +234,10 @@ def keda_metric_names(renders: dict[str, Render]) -> set[str]:
 
 
 def test_the_probes_and_the_scaler_metric_are_served(
-    worker: tuple[Worker, int], renders: dict[str, Render]
+    worker: Running, renders: dict[str, Render]
 ) -> None:
     """What the probes and the KEDA query ask of the worker's HTTP port, asked of a real one."""
-    process, port = worker
+    process, port = worker.worker, worker.port
     process.wait_for(READY_LINE)
     deadline = time.monotonic() + 5
     while True:
