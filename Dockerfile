@@ -1,8 +1,8 @@
-# syntax=docker/dockerfile:1
-#
 # The worker image: `arq worker.WorkerSettings` as PID 1, as a numeric non-root user, with only
 # the locked runtime dependencies. tests/deploy/test_image_env.py runs this file's build steps
 # into a fresh venv and starts the worker from it, since no Docker engine runs in the test suite.
+# No `# syntax=` line: BuildKit's built-in frontend reads it, so no unpinned frontend image is
+# pulled at build time.
 
 # python:3.11-slim-bookworm (CPython 3.11.16, Debian 12), pinned to the multi-platform index
 # digest published on Docker Hub. A digest cannot move under a rebuild; renew it on purpose with
