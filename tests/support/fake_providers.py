@@ -117,9 +117,18 @@ class FakeProviders:
             raise RuntimeError("the fake providers are not running")
         return f"http://{HOST}:{self._server.server_address[1]}"
 
-    def env(self, *endpoints: Endpoint) -> dict[str, str]:
-        """The settings variables pointing the worker at this server (all three by default)."""
-        return {ENV_VARS[e]: self.url for e in endpoints or ENDPOINTS}
+    def env(self, *endpoints: Endpoint, timeout_s: float | None = None) -> dict[str, str]:
+        """The settings variables pointing the worker at this server (all three by default).
+
+        `timeout_s` sets those clients' request timeout too: a `timeout` fault only reads as
+        one when the plan's `hold_s` is longer than it."""
+        chosen = endpoints or ENDPOINTS
+        env = {ENV_VARS[e]: self.url for e in chosen}
+        if timeout_s is not None:
+            env.update(
+                {ENV_VARS[e].replace("BASE_URL", "TIMEOUT_S"): str(timeout_s) for e in chosen}
+            )
+        return env
 
     # --- faults ------------------------------------------------------------------------------
 

@@ -106,6 +106,17 @@ class FarEnd:
                 )
         return early
 
+    def describe(self) -> str:
+        """One line per endpoint for a test to print: requests, keys, faults served."""
+        lines = []
+        for endpoint in sorted({s.endpoint for s in self.snapshot()}):
+            served = self.snapshot(endpoint)
+            faults = Counter(s.fault for s in served)
+            shown = ", ".join(f"{kind} {n}" for kind, n in sorted(faults.items()))
+            keys = len({s.key for s in served})
+            lines.append(f"{endpoint}: {len(served)} requests for {keys} keys ({shown})")
+        return "\n".join(lines)
+
     def max_in_window(
         self, window_s: float, endpoint: Endpoint | None = None, key: str | None = None
     ) -> int:

@@ -125,6 +125,7 @@ async def test_a_script_fails_the_first_calls_for_one_key_only(
         (flaky, 3, "ok", 200),
         (steady, 1, "ok", 200),
     ]
+    assert fake.far_end.describe() == ("email_finder: 4 requests for 2 keys (ok 2, server_error 2)")
 
 
 async def test_a_429_carries_retry_after_and_an_early_retry_is_caught(
@@ -294,6 +295,10 @@ def test_the_env_points_the_settings_at_the_server_without_keys(
         assert str(service.base_url).rstrip("/") == fake.url
         assert service.api_key is None
     assert set(fake.env("llm")) == {"PW_LLM__BASE_URL"}
+    assert fake.env("email_finder", timeout_s=0.5) == {
+        "PW_EMAIL_FINDER__BASE_URL": fake.url,
+        "PW_EMAIL_FINDER__TIMEOUT_S": "0.5",
+    }
 
 
 async def test_an_unknown_route_is_a_404_and_not_counted(
