@@ -7,7 +7,8 @@ import pytest
 from redis import Redis
 
 from tests.support.fake_providers import FakeProviders
-from tests.support.processes import RedisServer, WorkerProcess, env_for
+from tests.support.faults import FaultPlan, Scripted
+from tests.support.processes import RedisServer, WorkerProcess, env_for, run_cli
 
 
 def read(url: str) -> str | None:
@@ -72,3 +73,28 @@ def test_wait_ready_reports_a_worker_that_exits(tmp_path: Path) -> None:
         with pytest.raises(RuntimeError, match="PW_MAX_JOBS"):
             worker.wait_ready()
         assert worker.wait() == 2
+
+
+def test_a_worker_process_runs_the_pipeline_on_the_fake_providers(tmp_path: Path) -> None:
+    # Every domain's first email-finder call gets a 503: each prospect is retried once.
+    first_call_fails = FaultPlan(script=(Scripted(fault="server_error", first=1),))
+    with (
+        RedisServer() as server,
+        FakeProviders({"email_finder": first_call_fails}) as fake,
+    ):
+        env = {**env_for(server.url), **fake.env(), "PW_RETRY__BASE_DELAY_S": "0.05"}
+        with WorkerProcess(env, tmp_path / "worker.log") as worker:
+            worker.wait_ready()
+            done = run_cli(env, "enqueue", "daily_prospect_queue", "--wait", timeout=180)
+            code, output = worker.stop()
+    assert done.returncode == 0, done.stderr + output
+    assert code == 0, output
+    assert "queued for approval 50" in done.stdout
+    print(fake.far_end.describe())
+    searched = fake.far_end.counts("email_finder")
+    assert len(searched) == 75 and set(searched.values()) == {2}
+    assert fake.far_end.faults("email_finder") == {"server_error": 75, "ok": 75}
+    # Drafts are written by the fake LLM, one per prospect that reached the draft step.
+    drafted = fake.far_end.counts("llm")
+    assert set(drafted.values()) == {1} and len(drafted) >= 50
+    assert fake.far_end.snapshot("discovery")[0].key == "page:0"
