@@ -28,3 +28,22 @@ class PermanentError(JobError):
 
 class InvalidPayload(PermanentError):
     """A job's arguments did not validate: a poison message, never retried."""
+
+
+def most_severe(exc: BaseException) -> BaseException:
+    """The member of an exception group that decides what happens to the job.
+
+    A permanent error wins (retrying cannot help), then anything unexpected (a bug), then the
+    transient error that asked for the longest wait, so a Retry-After is always honoured."""
+    if not isinstance(exc, BaseExceptionGroup):
+        return exc
+    leaves = [most_severe(member) for member in exc.exceptions]
+
+    def rank(member: BaseException) -> tuple[int, float]:
+        if isinstance(member, PermanentError):
+            return (2, 0.0)
+        if isinstance(member, TransientError):
+            return (0, member.retry_after or 0.0)
+        return (1, 0.0)
+
+    return max(leaves, key=rank)

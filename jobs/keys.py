@@ -30,6 +30,14 @@ class Keys:
     def progress(self, job_id: str) -> str:
         return f"{self.prefix}:progress:{job_id}"
 
+    def tries(self, job_id: str) -> str:
+        """Counter: the job's failed tries (a cancellation or a crash does not count)."""
+        return f"{self.prefix}:tries:{job_id}"
+
+    def dead_letter_marker(self, job_id: str) -> str:
+        """String: the dead-letter entry of this job id, so it is written once."""
+        return f"{self.prefix}:deadletter:{job_id}"
+
     @property
     def contacted(self) -> str:
         """Set: company ids that already have a draft; never prospected again."""

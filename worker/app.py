@@ -31,9 +31,12 @@ from jobs.runs import RunLedger
 from jobs.store import ProspectStore
 from jobs.web import WebsiteFetcher
 from settings import ServiceSettings, Settings
+from worker.deadletter import DeadLetters
+from worker.engine import CTX_CONFIG, EngineConfig
+from worker.failures import RetryPolicy
 from worker.fanout import BulkEnqueuer
 from worker.registry import DAILY_JOB, job_specs
-from worker.runtime import RetryPolicy, Runtime, arq_function
+from worker.runtime import Runtime, arq_function
 from worker.serializer import deserialize, serialize
 
 log = logging.getLogger("prospect_worker")
@@ -48,6 +51,12 @@ JOB_EXPIRES_MS = 24 * 3600 * 1000
 def replica_name() -> str:
     """Tells replicas apart: the pod's host name and the process id."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def health_check_key(settings: Settings) -> str:
+    """arq's health key, one per pod: `arq --check worker.WorkerSettings` run in the pod (a
+    liveness probe) computes the same name, and replicas never share one."""
+    return f"{settings.key_prefix}:health-check:{socket.gethostname()}"
 
 
 def redis_settings(settings: Settings) -> RedisSettings:
@@ -129,7 +138,6 @@ async def build_deps(settings: Settings, stack: AsyncExitStack) -> tuple[Deps, R
             redis, queue_name=settings.queue_name, serializer=serialize, expires_ms=JOB_EXPIRES_MS
         ),
     )
-    await preload_scripts(redis, deps.store, deps.ledger, deps.enqueuer)
     return deps, redis
 
 
@@ -140,6 +148,11 @@ async def preload_scripts(redis: Redis, *owners: Any) -> None:
     for owner in owners:
         for script in owner.scripts:
             await redis.script_load(script.script)
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    retry = settings.retry
+    return RetryPolicy(retry.base_delay_s, retry.max_delay_s, retry.max_retry_after_s)
 
 
 def describe_sources(settings: Settings) -> str:
@@ -171,20 +184,35 @@ def worker_settings(
         deps, redis = await build_deps(settings, stack)
         if adjust_deps is not None:
             deps = adjust_deps(deps)
-        retry = settings.retry
-        ctx["runtime"] = Runtime(
-            deps, redis, deps.keys, RetryPolicy(retry.base_delay_s, retry.max_delay_s)
+        dead_letters = DeadLetters(
+            redis, deps.keys, queue_name=settings.queue_name, job_expires_ms=JOB_EXPIRES_MS
         )
-        log.info("prospect-worker ready: %s", describe_sources(settings))
+        await preload_scripts(redis, deps.store, deps.ledger, deps.enqueuer, dead_letters)
+        ctx["runtime"] = Runtime(
+            deps,
+            redis,
+            deps.keys,
+            retry_policy(settings),
+            dead_letters,
+            specs=specs,
+        )
+        log.info("prospect-worker ready (%s): %s", replica_name(), describe_sources(settings))
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
         if "exit_stack" in ctx:
             await ctx["exit_stack"].aclose()
 
+    async def on_job_end(ctx: dict[str, Any]) -> None:
+        if "runtime" in ctx:
+            await ctx["runtime"].arq_job_ended(ctx)
+
     run_at = settings.daily_run_at
-    daily = arq_function(specs[DAILY_JOB])
+    redeliveries = settings.retry.max_redeliveries
+    functions = [arq_function(spec, max_redeliveries=redeliveries) for spec in specs.values()]
+    daily = next(function for function in functions if function.name == DAILY_JOB)
+    recovery = settings.recovery
     attrs = {
-        "functions": [arq_function(spec) for spec in specs.values()],
+        "functions": functions,
         "cron_jobs": [
             cron(
                 daily.coroutine,
@@ -211,7 +239,13 @@ def worker_settings(
         "job_deserializer": deserialize,
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,
-        # arq's default key is shared by every replica; one per process tells them apart.
-        "health_check_key": f"{settings.key_prefix}:health-check:{replica_name()}",
+        "on_job_end": on_job_end,
+        "health_check_key": health_check_key(settings),
+        "health_check_interval": recovery.health_interval_s,
+        "ctx": {
+            CTX_CONFIG: EngineConfig(
+                in_progress_ttl_s=recovery.in_progress_ttl_s, renew_s=recovery.renew_s
+            )
+        },
     }
     return type("WorkerSettings", (), attrs)

@@ -10,7 +10,7 @@ from typing import Any
 from unittest.mock import patch
 
 import orjson
-from arq.worker import Worker, get_kwargs
+from arq.worker import get_kwargs
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from tqdm import tqdm
@@ -19,6 +19,7 @@ from jobs.keys import Keys
 from settings import Settings, SettingsError, load_settings
 from worker.app import worker_settings
 from worker.client import JobReport, QueueClient, UnknownJob
+from worker.engine import EngineWorker
 from worker.embedded import DEFAULT_HOST, DEFAULT_PORT, answers, embedded_redis
 from worker.logs import configure_logging
 from worker.registry import DAILY_JOB
@@ -127,7 +128,9 @@ async def run_main_job(settings: Settings, name: str, *, in_process: bool = Fals
     `in_process`: the Redis is fakeredis's server, which has no INFO command; arq's start-up
     log line asks for it, so that one call is skipped."""
     client = await QueueClient.connect(settings)
-    worker = Worker(**get_kwargs(worker_settings(settings)), burst=True, handle_signals=True)
+    worker = EngineWorker(
+        **get_kwargs(worker_settings(settings)), burst=True, handle_signals=True
+    )
     try:
         job_id = await client.enqueue(name)
         print(f"enqueued {name} as {job_id}", file=sys.stderr)
@@ -144,7 +147,7 @@ async def run_main_job(settings: Settings, name: str, *, in_process: bool = Fals
         await client.close()
 
 
-async def drain(worker: Worker, *, skip_info: bool) -> None:
+async def drain(worker: EngineWorker, *, skip_info: bool) -> None:
     if not skip_info:
         return await worker.main()
     with patch("arq.worker.log_redis_info", new=_no_info):

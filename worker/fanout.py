@@ -14,9 +14,8 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from jobs.deps import FanoutJob, FanoutOutcome
+from worker.arqjobs import JOB_KEY_PREFIX, RESULT_KEY_PREFIX
 
-JOB_KEY_PREFIX = "arq:job:"  # arq.constants.job_key_prefix
-RESULT_KEY_PREFIX = "arq:result:"  # arq.constants.result_key_prefix
 CHUNK = 500
 
 # KEYS: queue, then per job: job key, result key, claim key ('' when none)

@@ -5,7 +5,8 @@ import pytest
 
 from jobs.errors import InvalidPayload
 from jobs.models import DailyRunRequest
-from worker.runtime import RetryPolicy, parse_payload
+from worker.failures import RetryPolicy
+from worker.runtime import parse_payload
 from worker.serializer import JobFailed, deserialize, serialize
 
 
@@ -49,9 +50,24 @@ def test_bad_payloads_are_permanent(args: tuple, kwargs: dict, says: str) -> Non
 def test_serializer_is_plain_json_and_carries_failures() -> None:
     job = {"t": 1, "f": "daily_prospect_queue", "a": [], "k": {}, "et": 1}
     assert orjson.loads(serialize(job)) == job  # what a plain arq client with orjson reads
-    failed = deserialize(serialize({"s": False, "r": ValueError("boom")}))
+    failed = deserialize(serialize({**job, "s": False, "r": ValueError("boom")}))
     assert isinstance(failed["r"], JobFailed)
     assert str(failed["r"]) == "ValueError: boom"
     # A successful result that happens to look like an error stays data.
-    ok = deserialize(serialize({"s": True, "r": {"error": {"type": "x", "message": "y"}}}))
+    ok = deserialize(serialize({**job, "s": True, "r": {"error": {"type": "x", "message": "y"}}}))
     assert ok["r"] == {"error": {"type": "x", "message": "y"}}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\xff\xfe not json",
+        b"[1, 2]",
+        b'{"f": "daily_prospect_queue", "a": [], "k": [1], "et": 1}',
+        b'{"f": "daily_prospect_queue", "a": {}, "k": {}, "et": 1}',
+        b'{"envelope": "someone else\'s"}',
+    ],
+)
+def test_the_deserializer_refuses_anything_but_an_arq_envelope(raw: bytes) -> None:
+    with pytest.raises(ValueError, match=r"."):
+        deserialize(raw)
