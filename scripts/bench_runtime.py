@@ -6,12 +6,14 @@ side by side in interleaved rounds, each worker in its own process on a throwawa
 (the project's environment, where the repository root is importable).
 
 - arq:  a plain `arq.Worker`, an async no-op function, orjson, poll 0.01 s, max_jobs 100.
-- pw:   the production wiring (`worker.app.worker_settings`: its startup, dependencies,
-        serializer and runtime) plus one no-op `JobSpec` adapted by `worker.runtime.arq_function`,
-        max_jobs 100, type limit 100, poll 0.01 s. Only public seams are used, so this keeps
-        measuring whatever the runtime becomes.
+- pw:   what `arq worker.WorkerSettings` runs (settings from the environment, the wiring of
+        `worker.app.worker_settings`: startup, dependencies, serializer, runtime, hooks, and the
+        worker class the package gives arq's CLI) plus one no-op `JobSpec` adapted by
+        `worker.runtime.arq_function`; max_jobs 100, type limit 100, poll 0.01 s. Only public
+        seams are used, so this keeps measuring whatever the runtime becomes.
 
-Per worker process, from the end of its startup to the end of the drain: jobs/s, the process's
+Each worker process enqueues its N jobs in arq's format (untimed), then drains them in burst
+mode. Per worker process, from the end of its startup to the end of the drain: jobs/s, the process's
 own CPU per job (getrusage), Redis CPU per job (INFO cpu), Redis commands per job (INFO
 commandstats, script-internal calls and both halves of MULTI/EXEC included, INFO excluded) and
 client round trips per job (socket writes of redis-py, a pipeline counting once). Medians over
@@ -31,6 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import arq.worker
 import orjson
 from arq.connections import RedisSettings
 from arq.jobs import serialize_job
@@ -40,8 +43,8 @@ from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 
 from jobs.deps import Deps, Progress
-from settings import Settings
-from worker.app import worker_settings
+from settings import load_settings
+from worker.embedded import free_port
 from worker.runtime import JobSpec, arq_function
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,17 +70,23 @@ async def pw_noop(deps: Deps, payload: Nothing, progress: Progress) -> Nothing:
     return payload
 
 
-def pw_settings(url: str) -> Settings:
-    # Validated from a dict alone: no environment variable changes what is measured.
-    return Settings.model_validate(
-        {"REDIS_URL": url, "max_jobs": CONCURRENCY, "poll_delay_s": POLL_S}
-    )
+def worker_env(url: str) -> dict[str, str]:
+    """The worker process's environment: the caller's, minus any PW_ setting, plus ours."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PW_") and k != "REDIS_URL"}
+    return {
+        **env,
+        "REDIS_URL": url,
+        "PW_MAX_JOBS": str(CONCURRENCY),
+        "PW_POLL_DELAY_S": str(POLL_S),
+        # A port of its own, so whatever the engine serves there cannot clash with a neighbour.
+        "PW_METRICS_PORT": str(free_port()),
+    }
 
 
-def worker_kwargs(kind: str, url: str) -> dict[str, Any]:
-    """arq Worker arguments; the job serializer and queue name come from here too."""
+def build_worker(kind: str, url: str) -> tuple[dict[str, Any], Callable[..., Worker]]:
+    """The worker's arguments and class; the job serializer and queue name come from here too."""
     if kind == "arq":
-        return {
+        arq_kwargs = {
             "functions": [func(arq_noop, name=NOOP)],
             "redis_settings": RedisSettings.from_dsn(url),
             "job_serializer": orjson.dumps,
@@ -85,8 +94,13 @@ def worker_kwargs(kind: str, url: str) -> dict[str, Any]:
             "max_jobs": CONCURRENCY,
             "poll_delay": POLL_S,
         }
-    settings = pw_settings(url)
-    kwargs: dict[str, Any] = dict(get_kwargs(worker_settings(settings)))
+        return arq_kwargs, Worker
+    # What `arq worker.WorkerSettings` loads: settings from the environment, the production
+    # wiring of `worker.app.worker_settings`, and whatever the package sets up for arq's CLI.
+    import worker as engine
+
+    settings_class = engine.WorkerSettings
+    settings = load_settings()
     spec = JobSpec(
         name=NOOP,
         body=pw_noop,
@@ -95,8 +109,10 @@ def worker_kwargs(kind: str, url: str) -> dict[str, Any]:
         max_tries=settings.retry.max_tries,
         limit=CONCURRENCY,
     )
+    kwargs: dict[str, Any] = dict(get_kwargs(settings_class))
     kwargs["functions"] = [*kwargs["functions"], arq_function(spec)]
-    return kwargs
+    # Looked up now, as arq's CLI does: the package may have pointed the name at its own class.
+    return kwargs, arq.worker.Worker
 
 
 # --- the child: one worker process, measured from inside ----------------------------------
@@ -133,7 +149,8 @@ async def child(kind: str, url: str, jobs: int) -> dict[str, Any]:
     count_round_trips()
     probe = Redis.from_url(url)
     marks: dict[str, float] = {}
-    kwargs = worker_kwargs(kind, url)
+    kwargs, worker_class = build_worker(kind, url)
+    await enqueue(url, jobs, kwargs["job_serializer"], kwargs.get("queue_name") or "arq:queue")
     startup: Callable[[dict[str, Any]], Any] | None = kwargs.get("on_startup")
 
     async def measured_startup(ctx: dict[str, Any]) -> None:
@@ -144,7 +161,7 @@ async def child(kind: str, url: str, jobs: int) -> dict[str, Any]:
         marks["cpu"], marks["wall"] = own_cpu(), time.perf_counter()
 
     kwargs.update(on_startup=measured_startup, burst=True, handle_signals=False)
-    worker = Worker(**kwargs)
+    worker = worker_class(**kwargs)
     try:
         await worker.main()
         wall, cpu, trips = time.perf_counter(), own_cpu(), round_trips
@@ -161,17 +178,15 @@ async def child(kind: str, url: str, jobs: int) -> dict[str, Any]:
         "redis_cpu_us": (redis_cpu - marks["redis_cpu"]) / jobs * 1e6,
         "commands": (commands - marks["commands"]) / jobs,
         "round_trips": (trips - marks["round_trips"]) / jobs,
+        "worker_class": type(worker).__name__,
     }
 
 
 # --- the parent: rounds, enqueueing, the table --------------------------------------------
 
 
-async def enqueue(kind: str, url: str, jobs: int) -> None:
+async def enqueue(url: str, jobs: int, serializer: Callable[..., bytes], queue: str) -> None:
     """N jobs in arq's own format (what `enqueue_job` writes), pipelined so setup is quick."""
-    kwargs = worker_kwargs(kind, url)
-    serializer = kwargs["job_serializer"]
-    queue = kwargs.get("queue_name") or "arq:queue"
     redis = Redis.from_url(url)
     await redis.flushall()
     now_ms = int(time.time() * 1000)
@@ -185,13 +200,11 @@ async def enqueue(kind: str, url: str, jobs: int) -> None:
     await redis.aclose()
 
 
-def run_child(kind: str, url: str, jobs: int) -> dict[str, float]:
-    # The benchmark's own settings only: none of the caller's PW_ variables leak in.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PW_") and k != "REDIS_URL"}
+def run_child(kind: str, url: str, jobs: int) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, __file__, "--child", kind, "--redis", url, "--jobs", str(jobs)],
         cwd=ROOT,
-        env=env,
+        env=worker_env(url),
         capture_output=True,
         text=True,
         timeout=600,
@@ -199,7 +212,7 @@ def run_child(kind: str, url: str, jobs: int) -> dict[str, float]:
     )
     if done.returncode != 0:
         raise SystemExit(f"{kind} worker failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
 
@@ -212,7 +225,7 @@ COLUMNS = (
 )
 
 
-def report(samples: dict[str, list[dict[str, float]]], jobs: int, rounds: int) -> None:
+def report(samples: dict[str, list[dict[str, Any]]], jobs: int, rounds: int) -> None:
     print(f"\n{jobs} no-op jobs, {rounds} interleaved rounds, median (min-max) per worker process")
     print(f"{'':22s}{'arq':>24s}{'pw':>24s}{'pw/arq':>9s}")
     for key, label, fmt in COLUMNS:
@@ -229,16 +242,16 @@ def report(samples: dict[str, list[dict[str, float]]], jobs: int, rounds: int) -
 def main(jobs: int, rounds: int) -> None:
     from tests.support.processes import RedisServer
 
-    samples: dict[str, list[dict[str, float]]] = {kind: [] for kind in KINDS}
+    samples: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}
     with RedisServer() as server:
         for r in range(rounds):
             for kind in KINDS if r % 2 == 0 else KINDS[::-1]:
-                asyncio.run(enqueue(kind, server.url, jobs))
                 sample = run_child(kind, server.url, jobs)
                 samples[kind].append(sample)
                 print(
                     f"round {r + 1} {kind:3s}: {sample['jobs_s']:6.0f} jobs/s, "
-                    f"{sample['cpu_us']:5.0f} µs CPU/job, {sample['commands']:5.2f} commands/job",
+                    f"{sample['cpu_us']:5.0f} µs CPU/job, {sample['commands']:5.2f} commands/job "
+                    f"({sample['worker_class']})",
                     flush=True,
                 )
     report(samples, jobs, rounds)
