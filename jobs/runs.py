@@ -17,10 +17,10 @@ RUN_TTL_S = 14 * 86_400
 
 # KEYS[1] run hash, KEYS[2] set of tallied members; ARGV[1] now_ms, ARGV[2] member, then
 # field/increment pairs. A member already tallied (a job that ran twice) counts nothing again.
-_TALLY = """
+_TALLY = f"""
 local run = KEYS[1]
 if redis.call('SADD', KEYS[2], ARGV[2]) == 0 then return -1 end
-redis.call('EXPIRE', KEYS[2], %(ttl)d)
+redis.call('EXPIRE', KEYS[2], {RUN_TTL_S})
 for i = 3, #ARGV, 2 do
   redis.call('HINCRBY', run, ARGV[i], ARGV[i + 1])
 end
@@ -31,7 +31,7 @@ if redis.call('HGET', run, 'fanout_closed') == '1' and done >= total
   redis.call('HSET', run, 'finished_ms', ARGV[1])
 end
 return done
-""" % {"ttl": RUN_TTL_S}
+"""
 
 # KEYS[1] run hash; ARGV: now_ms, jobs added, discovered, then skip-reason/count pairs.
 _CLOSE_FANOUT = """
@@ -76,7 +76,7 @@ class RunLedger:
     async def open(self, run_id: str, now_ms: int) -> None:
         key = self._keys.run(run_id)
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hsetnx(key, "started_ms", now_ms)
+            pipe.hsetnx(key, "started_ms", str(now_ms))
             pipe.expire(key, RUN_TTL_S)
             await pipe.execute()
 
@@ -84,7 +84,7 @@ class RunLedger:
         self, run_id: str, *, added: int, discovered: int, skipped: Mapping[str, int], now_ms: int
     ) -> int:
         pairs = [str(v) for item in skipped.items() for v in item]
-        args = [now_ms, added, discovered, *pairs]
+        args: list[str | int] = [now_ms, added, discovered, *pairs]
         return int(await self._close(keys=[self._keys.run(run_id)], args=args))
 
     async def tally(
@@ -101,7 +101,8 @@ class RunLedger:
         return int(await self._tally(keys=keys, args=[now_ms, member, *pairs])) >= 0
 
     async def summary(self, run_id: str) -> RunSummary | None:
-        raw = await self._redis.hgetall(self._keys.run(run_id))
+        # redis-py types the command's reply Awaitable[T] | T, which mypy cannot await.
+        raw = await self._redis.hgetall(self._keys.run(run_id))  # type: ignore[misc]
         if not raw:
             return None
         count = {name: int(value) for name, value in raw.items() if name != "fanout_closed"}

@@ -23,6 +23,7 @@ Model = TypeVar("Model", bound=BaseModel)
 
 # KEYS: draft, quota, approvals, events, contacted
 # ARGV: company_id, run_id, limit, now_ms, to, subject, body, score, writer
+# %-formatted: str.format would need every brace of the Lua tables doubled.
 _QUEUE_DRAFT = """
 local draft, quota, approvals, events, contacted = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local company, run, limit, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
@@ -44,7 +45,7 @@ redis.call('SADD', contacted, company)
 redis.call('XADD', events, 'MAXLEN', '~', %(maxlen)d, '*', 'type', 'draft_queued',
   'company_id', company, 'run_id', run, 'draft_id', id, 'ts_ms', now)
 return {'queued', id}
-""" % {"quota_ttl": QUOTA_TTL_S, "maxlen": STREAM_MAXLEN}
+""" % {"quota_ttl": QUOTA_TTL_S, "maxlen": STREAM_MAXLEN}  # noqa: UP031
 
 QueueOutcome = Literal["queued", "duplicate", "quota_reached"]
 
@@ -66,7 +67,9 @@ class ProspectStore:
     async def load_checkpoint(
         self, run_id: str, company_id: str, stage: str, model: type[Model]
     ) -> Model | None:
-        raw = await self._redis.hget(self._keys.prospect(run_id, company_id), stage)
+        key = self._keys.prospect(run_id, company_id)
+        # redis-py types the command's reply Awaitable[T] | T, which mypy cannot await.
+        raw = await self._redis.hget(key, stage)  # type: ignore[misc]
         return None if raw is None else model.model_validate_json(raw)
 
     async def save_checkpoint(
@@ -110,7 +113,9 @@ class ProspectStore:
     async def contacted(self, company_ids: list[str]) -> list[bool]:
         if not company_ids:
             return []
-        flags = await self._redis.smismember(self._keys.contacted, company_ids)
+        key = self._keys.contacted
+        # redis-py types the command's reply Awaitable[T] | T, which mypy cannot await.
+        flags = await self._redis.smismember(key, company_ids)  # type: ignore[misc]
         return [bool(flag) for flag in flags]
 
     async def track(self, event: str, **fields: str | int) -> None:

@@ -127,7 +127,9 @@ async def run_main_job(settings: Settings, name: str, *, in_process: bool = Fals
     `in_process`: the Redis is fakeredis's server, which has no INFO command; arq's start-up
     log line asks for it, so that one call is skipped."""
     client = await QueueClient.connect(settings)
-    worker = Worker(**get_kwargs(worker_settings(settings)), burst=True, handle_signals=True)
+    # arq annotates get_kwargs as returning dict[str, NameError]; the values are Worker's arguments.
+    kwargs: dict[str, Any] = get_kwargs(worker_settings(settings))
+    worker = Worker(**kwargs, burst=True, handle_signals=True)
     try:
         job_id = await client.enqueue(name)
         print(f"enqueued {name} as {job_id}", file=sys.stderr)
@@ -179,7 +181,7 @@ class ProgressBar:
     """A live bar on a terminal; one line per change of stage or count otherwise (CI logs)."""
 
     def __init__(self) -> None:
-        self._bar: tqdm | None = None
+        self._bar: tqdm[Any] | None = None
         self._last: tuple[Any, ...] = ()
 
     def __enter__(self) -> "ProgressBar":

@@ -21,7 +21,7 @@ async def add_dead_letter(
     error: str,
     tries: int,
 ) -> str:
-    return await redis.xadd(
+    entry_id: str = await redis.xadd(
         keys.dead_letters,
         {
             "job_id": job_id,
@@ -34,3 +34,4 @@ async def add_dead_letter(
         maxlen=DEAD_LETTER_MAXLEN,
         approximate=True,
     )
+    return entry_id

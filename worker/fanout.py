@@ -78,6 +78,12 @@ class BulkEnqueuer:
                 job.claim_key or "",
             ]
             # arq's job record: try, function, args, kwargs, enqueue time.
-            body = {"t": None, "f": job.function, "a": [job.payload], "k": {}, "et": enqueue_ms}
+            body: dict[str, Any] = {
+                "t": None,
+                "f": job.function,
+                "a": [job.payload],
+                "k": {},
+                "et": enqueue_ms,
+            }
             args += [job.job_id, self._serialize(body)]
         return list(await self._script(keys=keys, args=args))

@@ -57,7 +57,7 @@ class RetryPolicy:
 
     def delay(self, job_try: int, retry_after: float | None) -> float:
         """Exponential backoff with jitter in [half, full], never sooner than Retry-After."""
-        ceiling = min(self.max_delay_s, self.base_delay_s * 2 ** (job_try - 1))
+        ceiling = min(self.max_delay_s, self.base_delay_s * 2.0 ** (job_try - 1))
         jittered = ceiling * (0.5 + self.rand() / 2)
         return max(jittered, retry_after or 0.0)
 
@@ -128,7 +128,7 @@ class Runtime:
             RedisTimeoutError,
         ) as exc:
             raise await self._retry_or_fail(spec, payload, job_id, job_try, exc, progress) from exc
-        except Exception as exc:  # noqa: BLE001 - an unexpected bug: retried, then dead-lettered
+        except Exception as exc:  # an unexpected bug: retried, then dead-lettered
             log.exception("%s %s raised unexpectedly", spec.name, job_id)
             raise await self._retry_or_fail(spec, payload, job_id, job_try, exc, progress) from exc
         await progress.update("complete")

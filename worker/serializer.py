@@ -33,7 +33,7 @@ def serialize(data: dict[str, Any]) -> bytes:
 
 
 def deserialize(raw: bytes) -> dict[str, Any]:
-    data = orjson.loads(raw)
+    data: dict[str, Any] = orjson.loads(raw)
     result = data.get("r")
     # Only a failed result ('s' false) can carry an encoded exception.
     if data.get("s") is False and isinstance(result, dict) and set(result) == {"error"}:

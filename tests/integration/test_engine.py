@@ -41,7 +41,7 @@ def echo_spec(
     *,
     limit: int = 2,
     timeout_s: float = 5,
-) -> JobSpec:
+) -> JobSpec[Echo, Echoed]:
     async def body(deps: Deps, payload: Echo, progress: Progress) -> Echoed:
         attempts[payload.text] = attempts.get(payload.text, 0) + 1
         await progress.update("working", done=1, total=2, seen=attempts[payload.text])
@@ -58,7 +58,9 @@ def echo_spec(
     )
 
 
-def echo_worker(redis_url: str, redis: Redis, spec: JobSpec, *, burst: bool = True) -> Worker:
+def echo_worker(
+    redis_url: str, redis: Redis, spec: JobSpec[Echo, Echoed], *, burst: bool = True
+) -> Worker:
     settings = make_settings(redis_url)
 
     async def startup(ctx: dict[str, Any]) -> None:
@@ -132,6 +134,7 @@ async def test_a_poison_payload_fails_at_once_and_is_kept(
     assert attempts == {}
     report = await client.report(job_id)
     assert report.state == "failed"
+    assert report.error is not None
     assert report.error.startswith("InvalidPayload: ")
     assert "text" in report.error
     [(_, letter)] = await redis.xrange(KEYS.dead_letters)
@@ -145,8 +148,10 @@ async def test_an_unknown_job_name_fails_clearly(
     worker = echo_worker(redis_url, redis, echo_spec({}))
     await worker.main()
     await worker.close()
+    assert job is not None
     report = await client.report(job.job_id)
     assert report.state == "failed"
+    assert report.error is not None
     assert "no_such_job" in report.error
 
 

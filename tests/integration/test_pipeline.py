@@ -2,6 +2,7 @@
 
 import asyncio
 from dataclasses import replace
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -19,7 +20,7 @@ from .conftest import drain, make_settings
 KEYS = Keys()
 
 
-async def run_daily(client: QueueClient, settings: Settings) -> dict:
+async def run_daily(client: QueueClient, settings: Settings) -> dict[str, Any]:
     job_id = await client.enqueue(DAILY_JOB)
     await drain(settings)
     report = await client.report(job_id)
@@ -56,9 +57,9 @@ async def test_sample_data_reaches_the_approval_stream(
     entries = await redis.xrange(KEYS.approvals)
     assert len(entries) == run.queued
     assert int(await redis.get(KEYS.quota(run.run_id))) == run.queued
-    assert await redis.scard(KEYS.contacted) == run.queued
+    assert await redis.scard(KEYS.contacted) == run.queued  # type: ignore[misc]
     for entry_id, fields in entries:
-        draft = await redis.hgetall(KEYS.draft(fields["company_id"]))
+        draft = await redis.hgetall(KEYS.draft(fields["company_id"]))  # type: ignore[misc]
         assert draft["stream_id"] == entry_id
         assert draft["status"] == "pending_approval"
         assert fields["to"].endswith(".example")
@@ -68,7 +69,7 @@ async def test_sample_data_reaches_the_approval_stream(
     assert sum(1 for _, e in events if e["type"] == "draft_queued") == run.queued
     # The score breakdown is kept with the prospect.
     company_id = entries[0][1]["company_id"]
-    score = await redis.hget(KEYS.prospect(run.run_id, company_id), "score")
+    score = await redis.hget(KEYS.prospect(run.run_id, company_id), "score")  # type: ignore[misc]
     assert '"factors"' in score
 
 

@@ -4,6 +4,7 @@ import importlib.util
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -33,9 +34,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 
 def pick(**site: object) -> SampleCompany:
-    return next(
-        c for c in DATA.companies if all(getattr(c.site, k) == v for k, v in site.items())
-    )
+    return next(c for c in DATA.companies if all(getattr(c.site, k) == v for k, v in site.items()))
 
 
 def test_the_bundled_files_are_what_the_generator_makes(
@@ -130,7 +129,7 @@ RECORD = {
         ({"match_all": {}}, True),
     ],
 )
-def test_matches_the_query_subset(query: dict, matched: bool) -> None:
+def test_matches_the_query_subset(query: dict[str, Any], matched: bool) -> None:
     assert matches(RECORD, query) is matched
 
 
