@@ -44,7 +44,13 @@ class MalformedJob(ValueError):
 
 def encode_job(function: str, payload: dict[str, Any] | None, enqueue_ms: int) -> bytes:
     """A job record that calls `function` with one JSON object (or nothing)."""
-    record = {"t": None, "f": function, "a": [payload] if payload else [], "k": {}, "et": enqueue_ms}
+    record = {
+        "t": None,
+        "f": function,
+        "a": [payload] if payload else [],
+        "k": {},
+        "et": enqueue_ms,
+    }
     return orjson.dumps(record)
 
 

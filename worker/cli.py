@@ -19,8 +19,8 @@ from jobs.keys import Keys
 from settings import Settings, SettingsError, load_settings
 from worker.app import worker_settings
 from worker.client import JobReport, QueueClient, UnknownJob
-from worker.engine import EngineWorker
 from worker.embedded import DEFAULT_HOST, DEFAULT_PORT, answers, embedded_redis
+from worker.engine import EngineWorker
 from worker.logs import configure_logging
 from worker.registry import DAILY_JOB
 
@@ -128,9 +128,7 @@ async def run_main_job(settings: Settings, name: str, *, in_process: bool = Fals
     `in_process`: the Redis is fakeredis's server, which has no INFO command; arq's start-up
     log line asks for it, so that one call is skipped."""
     client = await QueueClient.connect(settings)
-    worker = EngineWorker(
-        **get_kwargs(worker_settings(settings)), burst=True, handle_signals=True
-    )
+    worker = EngineWorker(**get_kwargs(worker_settings(settings)), burst=True, handle_signals=True)
     try:
         job_id = await client.enqueue(name)
         print(f"enqueued {name} as {job_id}", file=sys.stderr)

@@ -100,9 +100,7 @@ ReplayOutcome = Literal["replayed", "queued", "gone", "not_replayable"]
 class DeadLetters:
     """The stream, its writes and the operator's workflow (list, show, replay, purge)."""
 
-    def __init__(
-        self, redis: Redis, keys: Keys, *, queue_name: str, job_expires_ms: int
-    ) -> None:
+    def __init__(self, redis: Redis, keys: Keys, *, queue_name: str, job_expires_ms: int) -> None:
         self._redis = redis
         self._keys = keys
         self._queue = queue_name

@@ -66,7 +66,10 @@ def test_cli_rejects_an_unknown_job_name_and_id(redis_url: str) -> None:
     env = env_for(redis_url)
     unknown = run_cli(env, "enqueue", "daily_prospect_qeue")
     assert unknown.returncode == 2
-    assert "unknown job 'daily_prospect_qeue'; known jobs: cleanup, daily_prospect_queue" in unknown.stderr
+    assert (
+        "unknown job 'daily_prospect_qeue'; known jobs: cleanup, daily_prospect_queue"
+        in unknown.stderr
+    )
     missing = run_cli(env, "status", "no-such-id")
     assert missing.returncode == 1
     assert "no job with id 'no-such-id'" in missing.stderr
@@ -110,12 +113,14 @@ def test_arq_check_reports_a_running_worker_and_fails_once_it_stopped(
     check = [sys.executable, "-m", "arq", "--check", "worker.WorkerSettings"]
     try:
         deadline = time.monotonic() + 30
-        while (alive := subprocess.run(check, cwd=ROOT, env=env, capture_output=True)).returncode:
+        while (
+            alive := subprocess.run(check, check=False, cwd=ROOT, env=env, capture_output=True)
+        ).returncode:
             assert time.monotonic() < deadline, alive.stderr
             time.sleep(0.2)
     finally:
         code, output = worker.stop()
     assert code == 0, output
-    stopped = subprocess.run(check, cwd=ROOT, env=env, capture_output=True, text=True)
+    stopped = subprocess.run(check, check=False, cwd=ROOT, env=env, capture_output=True, text=True)
     assert stopped.returncode == 1
     assert "Health check failed" in stopped.stderr
