@@ -218,7 +218,8 @@ class DeadLetters:
             removed = await self._redis.xlen(self._keys.dead_letters)
             await self._redis.delete(self._keys.dead_letters)
             return int(removed)
-        cutoff_ms = int((time.time() - older_than_s) * 1000)
+        # MINID keeps ids at or after it: one past the cutoff removes entries made at it too.
+        cutoff_ms = int((time.time() - older_than_s) * 1000) + 1
         return int(await self._redis.xtrim(self._keys.dead_letters, minid=cutoff_ms))
 
     async def count(self) -> int:

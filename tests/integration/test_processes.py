@@ -86,13 +86,20 @@ def test_cli_run_prints_a_summary_matching_redis(redis_url: str) -> None:
 
 async def test_one_cron_run_per_tick_with_two_workers(redis_url: str, redis: Redis) -> None:
     settings = make_settings(redis_url)
-    tick = (datetime.now(settings.tz) + timedelta(seconds=2)).replace(microsecond=0)
+    # arq fixes a cron's next run at the worker's first poll: a tick already past by then waits
+    # for tomorrow. 5 s leaves room for a slow start on a loaded machine (2 s was missed).
+    tick = (datetime.now(settings.tz) + timedelta(seconds=5)).replace(microsecond=0)
     settings = settings.model_copy(update={"daily_run_at": tick.time()})
     workers = [make_worker(settings, burst=False) for _ in range(2)]
     tasks = [asyncio.create_task(worker.main()) for worker in workers]
     try:
         run_id = tick.date().isoformat()
         await wait_for_run(redis, run_id, timeout_s=60)
+        # Stop as burst workers do: once the queue is empty and the jobs in flight have ended.
+        # Cancelling a polling worker could cut a job or a Redis pipeline off mid-call.
+        for worker in workers:
+            worker.burst = True
+        await asyncio.gather(*tasks)
     finally:
         for task in tasks:
             task.cancel()
@@ -103,6 +110,7 @@ async def test_one_cron_run_per_tick_with_two_workers(redis_url: str, redis: Red
     assert len(cron_results) == 1
     assert sum(worker.jobs_complete for worker in workers) >= 2
     assert await redis.xlen(KEYS.approvals) == settings.daily_limit
+
 
 
 def test_arq_check_reports_a_running_worker_and_fails_once_it_stopped(
