@@ -31,7 +31,7 @@ class ArqJob(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, extra="allow")
 
-    job_try: int | None = Field(default=None, alias="t")
+    job_try: int | None = Field(alias="t")  # present, even when null
     function: str = Field(alias="f", min_length=1)
     args: list[Any] = Field(alias="a")
     kwargs: dict[str, Any] = Field(alias="k")

@@ -53,7 +53,7 @@ class EngineConfig:
 class EngineWorker(Worker):
     # No __init__ of its own: arq's CLI picks the keyword arguments it passes by the signature
     # of `arq.worker.Worker`, which is this class once `use_in_arq_cli` has run.
-    config = EngineConfig(30.0, 10.0)
+    config = EngineConfig(20.0, 5.0)
     loop_tick = 0.0  # monotonic time of the poll loop's last pass: /healthz reads it
     redis_down_since: float | None = None
 

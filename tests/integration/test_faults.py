@@ -24,14 +24,14 @@ KEYS = Keys()
 
 
 class SlowChat(BaseHTTPRequestHandler):
-    """A loopback OpenAI-compatible endpoint that takes its time, so a kill lands mid-run."""
+    """A loopback OpenAI-compatible endpoint that takes its time, so a stop lands mid-run."""
 
     calls: ClassVar[list[str]] = []
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         SlowChat.calls.append(body["model"])
-        time.sleep(0.15)
+        time.sleep(0.3)
         answer = "Subject: A quick idea for your team\n\nHi there, " + "we help teams grow. " * 5
         payload = {"choices": [{"index": 0, "message": {"role": "assistant", "content": answer}}]}
         data = json.dumps(payload).encode()
@@ -82,7 +82,7 @@ async def test_sigterm_mid_run_then_restart_loses_nothing_and_drafts_nothing_twi
     # Polls Redis, written by the worker process: no asyncio.Event can cross that boundary.
     while (summary := await ledger.summary(run_id)) is None or summary.queued < 10:  # noqa: ASYNC110
         await asyncio.sleep(0.02)
-    # Mid-run: 8 prospects mid-draft (150 ms each), dozens still queued. The worker stops taking
+    # Mid-run: 8 prospects mid-draft (300 ms each), dozens still queued. The worker stops taking
     # jobs, lets the ones in flight finish within the grace period, and exits cleanly.
     code, output = first.stop()
     assert code == 0, output
