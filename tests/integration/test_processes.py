@@ -112,7 +112,6 @@ async def test_one_cron_run_per_tick_with_two_workers(redis_url: str, redis: Red
     assert await redis.xlen(KEYS.approvals) == settings.daily_limit
 
 
-
 def test_arq_check_reports_a_running_worker_and_fails_once_it_stopped(
     redis_url: str, tmp_path: Path
 ) -> None:
