@@ -128,7 +128,9 @@ async def run_main_job(settings: Settings, name: str, *, in_process: bool = Fals
     `in_process`: the Redis is fakeredis's server, which has no INFO command; arq's start-up
     log line asks for it, so that one call is skipped."""
     client = await QueueClient.connect(settings)
-    worker = EngineWorker(**get_kwargs(worker_settings(settings)), burst=True, handle_signals=True)
+    # arq annotates get_kwargs as dict[str, NameError]; its values are Worker's keywords.
+    kwargs: dict[str, Any] = get_kwargs(worker_settings(settings))
+    worker = EngineWorker(**kwargs, burst=True, handle_signals=True)
     try:
         job_id = await client.enqueue(name)
         print(f"enqueued {name} as {job_id}", file=sys.stderr)
@@ -180,7 +182,7 @@ class ProgressBar:
     """A live bar on a terminal; one line per change of stage or count otherwise (CI logs)."""
 
     def __init__(self) -> None:
-        self._bar: tqdm | None = None
+        self._bar: tqdm[Any] | None = None
         self._last: tuple[Any, ...] = ()
 
     def __enter__(self) -> "ProgressBar":
