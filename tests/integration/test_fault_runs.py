@@ -19,8 +19,8 @@ from arq.connections import RedisSettings
 from redis.asyncio import Redis
 
 from jobs.keys import Keys
-from jobs.redisreply import reply
 from jobs.models import RunSummary
+from jobs.redisreply import reply
 from jobs.runs import RunLedger
 from tests.support.fake_providers import FakeProviders
 from tests.support.faults import FaultPlan
