@@ -4,12 +4,13 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from arq.worker import Worker, get_kwargs
+from arq.worker import get_kwargs
 
 from jobs.deps import Deps
 from settings import Settings
 from worker.app import worker_settings
 from worker.client import QueueClient
+from worker.engine import EngineWorker
 
 FAST_RETRY = {"max_tries": 3, "base_delay_s": 0.05, "max_delay_s": 0.2}
 
@@ -24,13 +25,16 @@ def make_worker(
     *,
     adjust_deps: Callable[[Deps], Deps] | None = None,
     burst: bool = True,
-) -> Worker:
-    kwargs = get_kwargs(worker_settings(settings, adjust_deps=adjust_deps))
+) -> EngineWorker:
+    # arq annotates get_kwargs as returning dict[str, NameError]; the values are settings.
+    kwargs: dict[str, Any] = get_kwargs(worker_settings(settings, adjust_deps=adjust_deps))
     kwargs.update(burst=burst, poll_delay=0.01, handle_signals=False)
-    return Worker(**kwargs)
+    return EngineWorker(**kwargs)
 
 
-async def drain(settings: Settings, adjust_deps: Callable[[Deps], Deps] | None = None) -> Worker:
+async def drain(
+    settings: Settings, adjust_deps: Callable[[Deps], Deps] | None = None
+) -> EngineWorker:
     """Run a burst worker until the queue is empty (retries included)."""
     worker = make_worker(settings, adjust_deps=adjust_deps)
     try:

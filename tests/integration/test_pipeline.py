@@ -2,6 +2,8 @@
 
 import asyncio
 from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -10,6 +12,7 @@ from jobs.clients.standins import load_sample_data, matches
 from jobs.keys import Keys
 from jobs.models import Draft
 from jobs.outreach import OutreachBrief, TemplateWriter
+from jobs.redisreply import reply
 from settings import Settings
 from worker.client import QueueClient
 from worker.registry import DAILY_JOB
@@ -19,7 +22,7 @@ from .conftest import drain, make_settings
 KEYS = Keys()
 
 
-async def run_daily(client: QueueClient, settings: Settings) -> dict:
+async def run_daily(client: QueueClient, settings: Settings) -> dict[str, Any]:
     job_id = await client.enqueue(DAILY_JOB)
     await drain(settings)
     report = await client.report(job_id)
@@ -56,9 +59,9 @@ async def test_sample_data_reaches_the_approval_stream(
     entries = await redis.xrange(KEYS.approvals)
     assert len(entries) == run.queued
     assert int(await redis.get(KEYS.quota(run.run_id))) == run.queued
-    assert await redis.scard(KEYS.contacted) == run.queued
+    assert await reply(redis.scard(KEYS.contacted)) == run.queued
     for entry_id, fields in entries:
-        draft = await redis.hgetall(KEYS.draft(fields["company_id"]))
+        draft = await reply(redis.hgetall(KEYS.draft(fields["company_id"])))
         assert draft["stream_id"] == entry_id
         assert draft["status"] == "pending_approval"
         assert fields["to"].endswith(".example")
@@ -68,7 +71,8 @@ async def test_sample_data_reaches_the_approval_stream(
     assert sum(1 for _, e in events if e["type"] == "draft_queued") == run.queued
     # The score breakdown is kept with the prospect.
     company_id = entries[0][1]["company_id"]
-    score = await redis.hget(KEYS.prospect(run.run_id, company_id), "score")
+    score = await reply(redis.hget(KEYS.prospect(run.run_id, company_id), "score"))
+    assert score is not None
     assert '"factors"' in score
 
 
@@ -80,10 +84,14 @@ async def test_second_run_same_day_enqueues_nothing(
 
     second = await run_daily(client, settings)
 
-    assert second["result"]["fanned_out"] == 0
-    assert second["result"]["quota_used_before"] == settings.daily_limit
+    # The day's run was planned once: the second run re-drives the same plan, whose jobs all
+    # exist already, and reports the run as a whole.
+    assert second["result"]["fanned_out"] == first["run"].total
+    assert second["result"]["quota_used_before"] == first["result"]["quota_used_before"]
+    assert second["result"]["skipped"] == first["result"]["skipped"]
     assert await redis.xlen(KEYS.approvals) == approvals
     assert second["run"].total == first["run"].total
+    assert second["run"].done == first["run"].done
 
 
 async def test_a_later_run_skips_companies_already_contacted(redis_url: str, redis: Redis) -> None:
@@ -94,8 +102,9 @@ async def test_a_later_run_skips_companies_already_contacted(redis_url: str, red
     try:
         first = await run_daily(client, settings)
         queued = first["run"].queued
-        # Simulate the next day: a new run id, the same companies.
-        job_id = await client.enqueue(DAILY_JOB, {"run_date": "2099-01-01"})
+        # Another day's run (a backfill: a new run id, the same companies, today's quota).
+        past = (datetime.now(settings.tz).date() - timedelta(days=3)).isoformat()
+        job_id = await client.enqueue(DAILY_JOB, {"run_date": past, "backfill": True})
         await drain(settings)
         report = await client.report(job_id)
     finally:
@@ -107,9 +116,10 @@ async def test_a_later_run_skips_companies_already_contacted(redis_url: str, red
 async def test_quota_spent_elsewhere_limits_the_run(
     client: QueueClient, settings: Settings, redis: Redis
 ) -> None:
-    today = await client.report(await client.enqueue(DAILY_JOB, {"run_date": "2030-05-05"}))
+    today = await client.report(await client.enqueue(DAILY_JOB))
     assert today.state == "queued"
-    await redis.set(KEYS.quota("2030-05-05"), settings.daily_limit - 3)
+    day = datetime.now(settings.tz).date().isoformat()
+    await redis.set(KEYS.quota(day), settings.daily_limit - 3)
     await drain(settings)
     run = (await client.report(today.job_id)).run
     assert run is not None and run.queued == 3

@@ -1,10 +1,9 @@
 """Real processes: `arq worker.WorkerSettings`, a plain arq client, the CLI, cron on replicas."""
 
 import asyncio
-import os
-import signal
 import subprocess
 import sys
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -14,59 +13,12 @@ from arq.connections import RedisSettings
 from redis.asyncio import Redis
 
 from jobs.keys import Keys
-from jobs.runs import RunLedger
+from tests.support.processes import ROOT, WorkerProcess, env_for
+from tests.support.runs import wait_for_run
 
 from .conftest import make_settings, make_worker
 
-ROOT = Path(__file__).resolve().parents[2]
 KEYS = Keys()
-
-
-def env_for(redis_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PW_") and k != "REDIS_URL"}
-    return {**env, "REDIS_URL": redis_url, "PW_POLL_DELAY_S": "0.01"}
-
-
-class WorkerProcess:
-    """`arq worker.WorkerSettings`, the container's entry point, in its own process. Its output
-    goes to a file, so a chatty worker never blocks on a full pipe."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.log = log
-        with log.open("wb") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "arq", "worker.WorkerSettings"],
-                cwd=ROOT,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    def stop(self) -> tuple[int, str]:
-        """SIGTERM, wait, and return the exit code and everything the worker printed."""
-        self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout=30)
-        return code, self.log.read_text()
-
-
-def run_cli(env: dict[str, str], *args: str, timeout: int = 60) -> subprocess.CompletedProcess[str]:
-    """`python -m worker ARGS` in its own process, as an operator would run it."""
-    return subprocess.run(
-        [sys.executable, "-m", "worker", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-async def wait_for_run(redis: Redis, run_id: str, timeout_s: float = 120) -> None:
-    ledger = RunLedger(redis, KEYS)
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while (summary := await ledger.summary(run_id)) is None or summary.state != "complete":
-        assert asyncio.get_running_loop().time() < deadline, summary
-        await asyncio.sleep(0.1)
 
 
 async def test_a_plain_arq_client_triggers_a_run_on_a_running_worker(
@@ -94,13 +46,20 @@ async def test_a_plain_arq_client_triggers_a_run_on_a_running_worker(
 
 async def test_one_cron_run_per_tick_with_two_workers(redis_url: str, redis: Redis) -> None:
     settings = make_settings(redis_url)
-    tick = (datetime.now(settings.tz) + timedelta(seconds=2)).replace(microsecond=0)
+    # arq fixes a cron's next run at the worker's first poll: a tick already past by then waits
+    # for tomorrow. 5 s leaves room for a slow start on a loaded machine (2 s was missed).
+    tick = (datetime.now(settings.tz) + timedelta(seconds=5)).replace(microsecond=0)
     settings = settings.model_copy(update={"daily_run_at": tick.time()})
     workers = [make_worker(settings, burst=False) for _ in range(2)]
     tasks = [asyncio.create_task(worker.main()) for worker in workers]
     try:
         run_id = tick.date().isoformat()
         await wait_for_run(redis, run_id, timeout_s=60)
+        # Stop as burst workers do: once the queue is empty and the jobs in flight have ended.
+        # Cancelling a polling worker could cut a job or a Redis pipeline off mid-call.
+        for worker in workers:
+            worker.burst = True
+        await asyncio.gather(*tasks)
     finally:
         for task in tasks:
             task.cancel()
@@ -111,3 +70,24 @@ async def test_one_cron_run_per_tick_with_two_workers(redis_url: str, redis: Red
     assert len(cron_results) == 1
     assert sum(worker.jobs_complete for worker in workers) >= 2
     assert await redis.xlen(KEYS.approvals) == settings.daily_limit
+
+
+def test_arq_check_reports_a_running_worker_and_fails_once_it_stopped(
+    redis_url: str, tmp_path: Path
+) -> None:
+    env = {**env_for(redis_url), "PW_RECOVERY__HEALTH_INTERVAL_S": "1"}
+    worker = WorkerProcess(env, tmp_path / "worker.log")
+    check = [sys.executable, "-m", "arq", "--check", "worker.WorkerSettings"]
+    try:
+        deadline = time.monotonic() + 30
+        while (
+            alive := subprocess.run(check, check=False, cwd=ROOT, env=env, capture_output=True)
+        ).returncode:
+            assert time.monotonic() < deadline, alive.stderr
+            time.sleep(0.2)
+    finally:
+        code, output = worker.stop()
+    assert code == 0, output
+    stopped = subprocess.run(check, check=False, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert stopped.returncode == 1
+    assert "Health check failed" in stopped.stderr

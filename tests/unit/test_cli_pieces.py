@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 
 from jobs.models import RunSummary
 from settings import Settings
-from worker.cli.demo import render_outcome
+from worker.cli.changes import render_outcome
 from worker.cli.output import mask_url, table
 from worker.cli.render import render_report
 from worker.cli.watch import ProgressView, WaitTimeout, Watcher, phase
@@ -102,18 +102,19 @@ def test_a_run_that_found_the_quota_spent_says_it_did_nothing() -> None:
             "job_id": "j2",
             "function": "daily_prospect_queue",
             "state": "complete",
-            "result": {
-                "run_id": "2026-12-02",
-                "quota_limit": 50,
-                "quota_used_before": 50,
-                "fanned_out": 0,
-                "discovered": 0,
-            },
+            # A second run re-uses the day's plan: its result repeats the first run's figures.
+            "result": {"run_id": "2026-12-02", "quota_used_before": 0, "fanned_out": 75},
         }
     )
-    text = render_outcome(report, {"approval stream entries": 0}, 50, 0.12)
+    nothing = {"approval stream entries": 0, "dead letters": 0}
+    text = render_outcome(report, nothing, quota_before=50, daily_limit=50, elapsed_s=0.1)
     assert text.startswith("nothing to do: the quota of 2026-12-02 (50) is already spent\n")
     assert "approval stream entries  +0" in text
+    text = render_outcome(report, nothing, quota_before=20, daily_limit=50, elapsed_s=0.1)
+    assert text.startswith("nothing to do: no new draft for 2026-12-02 (20 of 50 already queued;")
+    some = {"approval stream entries": 3, "dead letters": 0}
+    text = render_outcome(report, some, quota_before=20, daily_limit=50, elapsed_s=0.1)
+    assert text.startswith("job       j2\n")
 
 
 class FakeQueue:
@@ -162,7 +163,7 @@ async def test_a_payload_is_checked_with_the_workers_own_model() -> None:
     with pytest.raises(PayloadRejected) as caught:
         client.validate("daily_prospect_queue", {"run_date": "tomorrow", "extra": 1})
     problems = caught.value.problems
-    assert problems[0].startswith("run_date: String should match pattern")
+    assert problems[0].startswith("run_date: must be a date as YYYY-MM-DD")
     assert problems[0].endswith("(got 'tomorrow')")
     assert problems[1].startswith("extra: Extra inputs are not permitted")
     client.validate("daily_prospect_queue", {"run_date": "2026-12-02"})
