@@ -169,3 +169,37 @@ async def test_a_payload_is_checked_with_the_workers_own_model() -> None:
     client.validate("daily_prospect_queue", {"run_date": "2026-12-02"})
     client.validate("daily_prospect_queue", None)
     await client.close()
+
+
+def test_on_a_terminal_prospects_are_one_bar_with_failures_and_rate() -> None:
+    stream = io.StringIO()
+    with ProgressView(stream, live=True) as view:
+        view.show(daily("queued"))
+        view.show(daily("complete", "complete", run(10)))
+        view.show(daily("complete", "complete", run(75, failed=2, state="complete")))
+    shown = stream.getvalue()
+    assert shown.startswith("queued: waiting for a worker\n")
+    assert "prospects: 100%" in shown
+    assert "75/75" in shown
+    assert "prospect/s, failed=2]" in shown
+
+
+def test_a_failed_prospect_jobs_report_shows_its_stage_and_error() -> None:
+    report = JobReport.model_validate(
+        {
+            "job_id": "prospect:2026-12-02:c1",
+            "function": "process_prospect",
+            "state": "failed",
+            "job_try": 5,
+            "progress": {"stage": "draft", "done": 2, "total": 4, "updated_ms": 1},
+            "error": "PermanentError: the LLM said 400",
+        }
+    )
+    assert render_report(report).splitlines() == [
+        "job       prospect:2026-12-02:c1",
+        "function  process_prospect",
+        "state     failed",
+        "try       5",
+        "stage     draft (2 of 4)",
+        "error     PermanentError: the LLM said 400",
+    ]
