@@ -13,8 +13,7 @@ import pytest
 from redis.asyncio import Redis
 
 from jobs.keys import Keys
-
-from .test_processes import ROOT, WorkerProcess, env_for, run_cli
+from tests.support.processes import ROOT, WorkerProcess, env_for, run_cli
 
 KEYS = Keys()
 
