@@ -118,7 +118,7 @@ async def test_a_bad_payload_is_refused_before_anything_is_queued(
         '{"run_date":"tomorrow"}',
     )
     assert done.returncode == 2
-    assert "run_date: String should match pattern" in done.stderr
+    assert "run_date: Value error, must be a date as YYYY-MM-DD (got 'tomorrow')" in done.stderr
     assert "(got 'tomorrow')" in done.stderr
     assert done.stdout == ""
     assert await redis.zcard("arq:queue") == 0

@@ -162,7 +162,7 @@ async def test_a_payload_is_checked_with_the_workers_own_model() -> None:
     with pytest.raises(PayloadRejected) as caught:
         client.validate("daily_prospect_queue", {"run_date": "tomorrow", "extra": 1})
     problems = caught.value.problems
-    assert problems[0].startswith("run_date: String should match pattern")
+    assert problems[0].startswith("run_date: Value error, must be a date as YYYY-MM-DD")
     assert problems[0].endswith("(got 'tomorrow')")
     assert problems[1].startswith("extra: Extra inputs are not permitted")
     client.validate("daily_prospect_queue", {"run_date": "2026-12-02"})

@@ -188,12 +188,10 @@ async def counts(redis: Redis, keys: Keys, run_id: str | None = None) -> dict[st
 def this_runs_changes(
     before: dict[str, int], after: dict[str, int], result: dict[str, Any]
 ) -> dict[str, int]:
-    """After minus before: what this run added, whatever earlier runs left in the server. The
-    day's quota counter is the daily run's own `quota_used_before` figure."""
-    quota_before = int(result.get("quota_used_before", before["quota"]))
+    """After minus before: what this run added, whatever earlier runs left in the server."""
     return {
         "approval stream entries": after["approvals"] - before["approvals"],
-        "drafts counted against the day's quota": after["quota"] - quota_before,
+        "drafts counted against the day's quota": after["quota"] - before["quota"],
         "companies marked contacted": after["contacted"] - before["contacted"],
         "tracking events": after["events"] - before["events"],
         "dead letters": after["dead_letters"] - before["dead_letters"],
@@ -204,9 +202,16 @@ def render_outcome(
     report: JobReport, changes: dict[str, int], daily_limit: int, elapsed_s: float
 ) -> str:
     result = _result(report)
-    if report.state == "complete" and result.get("fanned_out") == 0:
+    fanned_out = int(result.get("fanned_out", 0))
+    limit = int(result.get("quota_limit", daily_limit))
+    if report.state == "complete" and result.get("added") == 0 and fanned_out:
+        # A second run the same day re-uses the day's plan: every job was already fanned out.
+        head = (
+            f"nothing to do: the run of {result.get('run_id')} already fanned out its "
+            f"{fanned_out} prospects (daily quota {limit})"
+        )
+    elif report.state == "complete" and fanned_out == 0:
         used = int(result.get("quota_used_before", 0))
-        limit = int(result.get("quota_limit", daily_limit))
         if used >= limit:
             head = f"nothing to do: the quota of {result.get('run_id')} ({limit}) is already spent"
         else:
