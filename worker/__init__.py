@@ -21,5 +21,5 @@ def __getattr__(name: str) -> Any:
     except SettingsError as exc:
         print(f"prospect-worker: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    configure_logging()
+    configure_logging(log_format=settings.log_format)
     return worker_settings(settings)

@@ -32,6 +32,9 @@ from jobs.store import ProspectStore
 from jobs.web import WebsiteFetcher
 from settings import ServiceSettings, Settings
 from worker.fanout import BulkEnqueuer
+from worker.http_metrics import InstrumentedTransport, provider_operation, website_fetch
+from worker.metrics import Metrics
+from worker.observability import build_metrics, start_observability
 from worker.registry import DAILY_JOB, job_specs
 from worker.runtime import RetryPolicy, Runtime, arq_function
 from worker.serializer import deserialize, serialize
@@ -67,21 +70,39 @@ def _key(service: ServiceSettings) -> str | None:
     return service.api_key.get_secret_value() if service.api_key else None
 
 
-async def build_deps(settings: Settings, stack: AsyncExitStack) -> tuple[Deps, Redis]:
-    """Everything a job body needs, built once per process; `stack` closes it at shutdown."""
+async def build_deps(
+    settings: Settings, stack: AsyncExitStack, metrics: Metrics | None = None
+) -> tuple[Deps, Redis]:
+    """Everything a job body needs, built once per process; `stack` closes it at shutdown.
+
+    With `metrics`, every external request is counted at the HTTP transport."""
     keys = Keys(settings.key_prefix)
     redis = redis_client(settings)
     stack.push_async_callback(redis.aclose)
     standin = sample_transport(load_sample_data())
-    common: dict[str, Any] = {
-        "headers": {"User-Agent": USER_AGENT},
-        "limits": httpx.Limits(max_connections=100, max_keepalive_connections=20),
-        "mounts": {SAMPLE_MOUNT: standin},
-    }
-    providers = await stack.enter_async_context(httpx.AsyncClient(**common))
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+    provider_transports: list[httpx.AsyncBaseTransport] = [
+        httpx.AsyncHTTPTransport(limits=limits),
+        standin,
+    ]
+    web_transports = [guarded_transport(allow_private=settings.web.allow_private), standin]
+    if metrics is not None:
+        provider_transports = [
+            InstrumentedTransport(t, metrics, provider_operation) for t in provider_transports
+        ]
+        web_transports = [InstrumentedTransport(t, metrics, website_fetch) for t in web_transports]
+    providers = await stack.enter_async_context(
+        httpx.AsyncClient(
+            headers={"User-Agent": USER_AGENT},
+            transport=provider_transports[0],
+            mounts={SAMPLE_MOUNT: provider_transports[1]},
+        )
+    )
     web = await stack.enter_async_context(
         httpx.AsyncClient(
-            transport=guarded_transport(allow_private=settings.web.allow_private), **common
+            headers={"User-Agent": USER_AGENT},
+            transport=web_transports[0],
+            mounts={SAMPLE_MOUNT: web_transports[1]},
         )
     )
     writer: DraftWriter = TemplateWriter()
@@ -168,12 +189,23 @@ def worker_settings(
     async def on_startup(ctx: dict[str, Any]) -> None:
         # Per worker instance (in ctx), so two workers built from one class never share clients.
         ctx["exit_stack"] = stack = AsyncExitStack()
-        deps, redis = await build_deps(settings, stack)
+        metrics = build_metrics(settings, specs)
+        deps, redis = await build_deps(settings, stack, metrics)
         if adjust_deps is not None:
             deps = adjust_deps(deps)
+        # Observability: metrics port, heartbeat, sampler, job observers (worker/observability.py).
+        observability = await start_observability(
+            settings, metrics, stack, queue_redis=ctx["redis"], redis=redis, keys=deps.keys,
+            replica=replica_name(),
+        )
+        ctx["observability"] = observability
         retry = settings.retry
         ctx["runtime"] = Runtime(
-            deps, redis, deps.keys, RetryPolicy(retry.base_delay_s, retry.max_delay_s)
+            deps,
+            redis,
+            deps.keys,
+            RetryPolicy(retry.base_delay_s, retry.max_delay_s),
+            observers=observability.observers,
         )
         log.info("prospect-worker ready: %s", describe_sources(settings))
 

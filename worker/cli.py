@@ -127,6 +127,8 @@ async def run_main_job(settings: Settings, name: str, *, in_process: bool = Fals
     `in_process`: the Redis is fakeredis's server, which has no INFO command; arq's start-up
     log line asks for it, so that one call is skipped."""
     client = await QueueClient.connect(settings)
+    # A one-off run in this process: no metrics port (it would clash with a running worker's).
+    settings = settings.model_copy(update={"metrics_port": 0})
     worker = Worker(**get_kwargs(worker_settings(settings)), burst=True, handle_signals=True)
     try:
         job_id = await client.enqueue(name)

@@ -24,7 +24,7 @@ KEYS = Keys()
 
 def env_for(redis_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PW_") and k != "REDIS_URL"}
-    return {**env, "REDIS_URL": redis_url, "PW_POLL_DELAY_S": "0.01"}
+    return {**env, "REDIS_URL": redis_url, "PW_POLL_DELAY_S": "0.01", "PW_METRICS_PORT": "0"}
 
 
 class WorkerProcess:
