@@ -20,7 +20,8 @@ import orjson
 from worker.serializer import JobFailed
 
 PROJECT_LOGGER = "prospect_worker"
-ARQ_LOGGER = "arq"
+# Every logger arq 0.28 writes to.
+ARQ_LOGGERS = ("arq.worker", "arq.jobs", "arq.connections", "arq.utils")
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # The structured fields a line may carry (`extra=`); the JSON format writes them as keys.
 FIELDS = (
@@ -66,9 +67,12 @@ class JsonFormatter(logging.Formatter):
 
 
 class ArqLines(logging.Filter):
-    """On arq's logger. A logger-level filter survives `arq`'s CLI, which runs dictConfig after
-    importing WorkerSettings and so replaces the arq logger's handlers: the filter puts the
-    shared handler back before the first record is handled."""
+    """Drops or trims arq's lines that repeat the project's or carry job data (see above).
+
+    It also keeps arq's lines on the shared handler. `arq`'s CLI runs dictConfig after
+    importing WorkerSettings, which resets arq's child loggers (handlers removed, propagation
+    back on, so arq's own format shows) but keeps their filters: this filter then puts the
+    handler back before the first record is handled."""
 
     def __init__(self, logger: logging.Logger, handler: logging.Handler) -> None:
         super().__init__()
@@ -98,13 +102,12 @@ def configure_logging(level: int = logging.INFO, log_format: LogFormat = "text")
     project.setLevel(level)
     project.propagate = False
 
-    arq = logging.getLogger(ARQ_LOGGER)
-    arq.handlers[:] = [handler]
-    arq.setLevel(level)
-    arq.propagate = False
-    for old in [f for f in arq.filters if isinstance(f, ArqLines)]:
-        arq.removeFilter(old)
-    arq.addFilter(ArqLines(arq, handler))
+    for name in ARQ_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(level)
+        logger.propagate = False
+        logger.filters[:] = [ArqLines(logger, handler)]
     # httpx logs every request at INFO with its full URL, and the email finder's URL carries its
     # API key: keep those lines out at any level below WARNING.
     logging.getLogger("httpx").setLevel(logging.WARNING)
