@@ -195,7 +195,12 @@ def worker_settings(
             deps = adjust_deps(deps)
         # Observability: metrics port, heartbeat, sampler, job observers (worker/observability.py).
         observability = await start_observability(
-            settings, metrics, stack, queue_redis=ctx["redis"], redis=redis, keys=deps.keys,
+            settings,
+            metrics,
+            stack,
+            queue_redis=ctx["redis"],
+            redis=redis,
+            keys=deps.keys,
             replica=replica_name(),
         )
         ctx["observability"] = observability

@@ -1,4 +1,5 @@
-"""`python -m worker`: enqueue a job, read a job's status, or run the main job end to end."""
+"""`python -m worker`: enqueue a job, read a job's status, run the main job end to end, or show
+the queue's stats."""
 
 import argparse
 import asyncio
@@ -22,6 +23,8 @@ from worker.client import JobReport, QueueClient, UnknownJob
 from worker.embedded import DEFAULT_HOST, DEFAULT_PORT, answers, embedded_redis
 from worker.logs import configure_logging
 from worker.registry import DAILY_JOB
+from worker.stats import read_stats
+from worker.stats import render as render_stats
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -39,6 +42,10 @@ def parser() -> argparse.ArgumentParser:
         "run", help="run a job end to end with an in-process worker (embedded Redis if none)"
     )
     run.add_argument("name", nargs="?", default=DAILY_JOB)
+    stats = commands.add_parser(
+        "stats", help="queue depth, in flight, outcomes of the last hour, dead letters, daily run"
+    )
+    stats.add_argument("--json", action="store_true", help="print the figures as JSON")
     return root
 
 
@@ -61,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             with reachable_redis(settings) as (ready, kind):
                 return asyncio.run(run_main_job(ready, args.name, in_process=kind == "fakeredis"))
+        if args.command == "stats":
+            figures = asyncio.run(read_stats(settings))
+            print(figures.model_dump_json(indent=2) if args.json else render_stats(figures))
+            return EXIT_OK
         if args.command == "enqueue":
             return asyncio.run(enqueue(settings, args.name, payload, wait=args.wait))
         return asyncio.run(status(settings, args.job_id))

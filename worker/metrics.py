@@ -247,8 +247,8 @@ class Metrics:
             self.rate_limit_wait.labels(limiter)
         for service, operation in external_operations:
             self.external_duration.labels(service, operation)
-            for outcome in EXTERNAL_OUTCOMES:
-                self.external_requests.labels(service, operation, outcome)
+            for outcome_class in EXTERNAL_OUTCOMES:
+                self.external_requests.labels(service, operation, outcome_class)
         for stage in DAILY_STAGES:
             self.daily_prospects.labels(stage)
         for component in REDIS_ERROR_COMPONENTS:
@@ -271,4 +271,3 @@ class Metrics:
             self.rate_limit_wait.labels(limiter).observe(waited_s)
         if deferred:
             self.rate_limit_deferrals.labels(limiter).inc()
-

@@ -29,7 +29,7 @@ log = logging.getLogger("prospect_worker.observability")
 def build_metrics(settings: Settings, specs: Mapping[str, Any]) -> Metrics:
     # The `_created` series double the output and no dashboard or rule here reads them. This
     # is a process-wide switch of prometheus_client, and the worker is the whole process.
-    disable_created_metrics()
+    disable_created_metrics()  # type: ignore[no-untyped-call]
     return Metrics(
         list(specs),
         OPERATIONS,

@@ -62,7 +62,9 @@ async def publish(
         await pipe.execute()
 
 
-async def read_replicas(redis: Redis, keys: Keys, *, now_s: float, ttl_s: float) -> list[ReplicaSnapshot]:
+async def read_replicas(
+    redis: Redis, keys: Keys, *, now_s: float, ttl_s: float
+) -> list[ReplicaSnapshot]:
     names = await redis.zrangebyscore(workers_key(keys), now_s - ttl_s, "+inf")
     if not names:
         return []

@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 from jobs.keys import Keys
 from worker.daily_state import DailyState, read_daily_state
 from worker.job_metrics import JobMetrics
-from worker.metrics import DEFAULT_PRIORITY, QUEUE_STATES, Metrics
+from worker.metrics import DAILY_STAGES, DEFAULT_PRIORITY, QUEUE_STATES, Metrics
 from worker.queue_sample import QueueFigures, sample_queue
 from worker.replicas import publish
 
@@ -65,7 +65,9 @@ class Sampler:
         )
         dead_letters = await self._redis.xlen(self._keys.dead_letters)
         today = datetime.fromtimestamp(now, UTC).astimezone(self._tz).date()
-        daily = await read_daily_state(self._redis, self._keys, today=today, limit=self._daily_limit)
+        daily = await read_daily_state(
+            self._redis, self._keys, today=today, limit=self._daily_limit
+        )
         self._show(figures, dead_letters, daily)
         unpublished = self._jobs.take_unpublished()
         try:
@@ -95,7 +97,7 @@ class Sampler:
         m.dead_letters.set(dead_letters)
         m.daily_last_start.set(daily.last_start_ts)
         m.daily_last_success.set(daily.last_success_ts)
-        for stage in ("discovered", "fanned_out", "drafted", "queued", "failed"):
+        for stage in DAILY_STAGES:
             m.daily_prospects.labels(stage).set(getattr(daily, stage))
         m.quota_used.set(daily.quota_used)
         m.quota_limit.set(daily.quota_limit)
