@@ -1,0 +1,67 @@
+"""Monitoring assets: the alert rules, their promtool unit tests and the Grafana dashboard."""
+
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+MONITORING = ROOT / "k8s" / "components" / "monitoring"
+RULE_FILE = MONITORING / "prometheus-rule.yaml"
+DASHBOARD_FILE = MONITORING / "dashboards" / "prospect-worker.json"
+ALERT_TESTS = Path(__file__).with_name("alerts_test.yaml")
+METRIC_NAME = re.compile(r"\bprospect_worker_[a-z_]+\b")
+HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    binary = shutil.which("promtool")
+    if binary is None:
+        pytest.fail("promtool is not installed (Debian package `prometheus`; .ci/run installs it)")
+    return binary
+
+
+def rule_groups() -> dict[str, Any]:
+    """The PrometheusRule's `spec`: a plain Prometheus rule file."""
+    spec: dict[str, Any] = yaml.safe_load(RULE_FILE.read_text())["spec"]
+    return spec
+
+
+def alert_rules() -> list[dict[str, Any]]:
+    return [rule for group in rule_groups()["groups"] for rule in group["rules"] if "alert" in rule]
+
+
+def dashboard_queries() -> list[str]:
+    """Every PromQL expression of the dashboard: panel targets and variable queries."""
+    board = orjson.loads(DASHBOARD_FILE.read_bytes())
+    exprs = [
+        target["expr"]
+        for panel in board["panels"]
+        for target in panel.get("targets") or []
+        if target.get("expr")
+    ]
+    return exprs
+
+
+def metric_names(exprs: list[str]) -> set[str]:
+    """The metric families an expression reads (a histogram's series map to its family)."""
+    names = set()
+    for expr in exprs:
+        for name in METRIC_NAME.findall(expr):
+            for suffix in HISTOGRAM_SUFFIXES:
+                if name.endswith(suffix) and name.endswith("_seconds" + suffix):
+                    name = name.removesuffix(suffix)
+            names.add(name)
+    return names
+
+
+def names_used_by_monitoring() -> set[str]:
+    rule_exprs = [str(rule["expr"]) for rule in alert_rules()]
+    board = orjson.loads(DASHBOARD_FILE.read_bytes())
+    variable_queries = [str(v.get("query", "")) for v in board["templating"]["list"]]
+    return metric_names(rule_exprs + dashboard_queries() + variable_queries)
