@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from .conftest import (
+from .assets import (
     ALERT_TESTS,
     ROOT,
     alert_rules,

@@ -1,12 +1,11 @@
-"""Monitoring assets: the alert rules, their promtool unit tests and the Grafana dashboard."""
+"""The monitoring assets as the tests read them: the alert rules, their promtool unit tests and
+the Grafana dashboard's queries."""
 
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -16,14 +15,6 @@ DASHBOARD_FILE = MONITORING / "dashboards" / "prospect-worker.json"
 ALERT_TESTS = Path(__file__).with_name("alerts_test.yaml")
 METRIC_NAME = re.compile(r"\bprospect_worker_[a-z_]+\b")
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
-
-
-@pytest.fixture(scope="session")
-def promtool() -> str:
-    binary = shutil.which("promtool")
-    if binary is None:
-        pytest.fail("promtool is not installed (Debian package `prometheus`; .ci/run installs it)")
-    return binary
 
 
 def rule_groups() -> dict[str, Any]:
