@@ -181,3 +181,31 @@ async def test_json_logs_one_object_per_line_without_personal_data(
     for _, fields in drafts:
         for private in (fields["to"], fields["subject"], fields["body"][:40]):
             assert private not in output
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="arq-side outcomes (unknown function, expired, undeserializable, tries spent) reach "
+    "the observers once the runtime reports them (the outcomes work); until then arq fails "
+    "such a job without a word to the runtime",
+)
+async def test_an_arq_side_poison_job_is_counted(redis_url: str, tmp_path: Path) -> None:
+    port = free_port()
+    worker = WorkerProcess(metrics_env(redis_url, port), tmp_path / "worker.log")
+    try:
+        await scrape_until(port, lambda s: True, timeout_s=30)
+        pool = await arq_pool(redis_url)
+        job = await pool.enqueue_job("no_such_function")
+        assert job is not None
+        with pytest.raises(Exception, match="not found"):
+            await job.result(timeout=30, poll_delay=0.1)
+        await pool.aclose()
+        counted = await scrape_until(
+            port,
+            lambda s: s.value("prospect_worker_dead_letter_stream_entries") >= 1,
+            timeout_s=10,
+        )
+    finally:
+        worker.stop()
+    outcome = "prospect_worker_job_outcomes_total"
+    assert counted.value(outcome, job_type="unknown", outcome="poison") == 1
