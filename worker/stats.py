@@ -96,11 +96,12 @@ async def read_stats(settings: Settings) -> Stats:
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Text columns to the left, numbers to the right."""
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     return [
         "  ".join(
-            cell.ljust(w) if i == 0 else cell.rjust(w)
-            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+            cell.rjust(w) if cell.isdigit() else cell.ljust(w)
+            for cell, w in zip(row, widths, strict=True)
         ).rstrip()
         for row in [header, *rows]
     ]

@@ -22,9 +22,7 @@ from .scrape import base_url, scrape
 
 
 def probe_settings(redis_url: str, port: int) -> Settings:
-    return make_settings(
-        redis_url, metrics_port=port, metrics_host="127.0.0.1", health_stale_s=0.5
-    )
+    return make_settings(redis_url, metrics_port=port, metrics_host="127.0.0.1", health_stale_s=0.5)
 
 
 @asynccontextmanager
