@@ -118,7 +118,8 @@ def build() -> dict[str, object]:
                 "Job outcomes / s",
                 "ops",
                 query(
-                    f"sum by (job_type, outcome) (rate(prospect_worker_job_outcomes_total{{{TYPE}}}[{RATE}]))",
+                    "sum by (job_type, outcome) "
+                    f"(rate(prospect_worker_job_outcomes_total{{{TYPE}}}[{RATE}]))",
                     "{{job_type}} {{outcome}}",
                 ),
                 width=16,
@@ -129,7 +130,8 @@ def build() -> dict[str, object]:
                 "Job tries started / s",
                 "ops",
                 query(
-                    f"sum by (job_type) (rate(prospect_worker_jobs_started_total{{{TYPE}}}[{RATE}]))",
+                    "sum by (job_type) "
+                    f"(rate(prospect_worker_jobs_started_total{{{TYPE}}}[{RATE}]))",
                     "{{job_type}}",
                 ),
                 width=8,
@@ -220,7 +222,8 @@ def build() -> dict[str, object]:
                 "Requests / s by outcome",
                 "reqps",
                 query(
-                    f"sum by (service, operation, outcome) (rate(prospect_worker_external_requests_total[{RATE}]))",
+                    "sum by (service, operation, outcome) "
+                    f"(rate(prospect_worker_external_requests_total[{RATE}]))",
                     "{{service}} {{operation}} {{outcome}}",
                 ),
             )
@@ -245,7 +248,8 @@ def build() -> dict[str, object]:
                     "deferred {{limiter}}",
                 ),
                 query(
-                    f"sum by (limiter) (rate(prospect_worker_rate_limit_wait_seconds_count[{RATE}]))",
+                    "sum by (limiter) "
+                    f"(rate(prospect_worker_rate_limit_wait_seconds_count[{RATE}]))",
                     "waits {{limiter}}",
                 ),
                 query("max(prospect_worker_queue_paused)", "queue paused"),
