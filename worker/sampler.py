@@ -109,4 +109,8 @@ class Sampler:
             except (RedisError, OSError) as exc:
                 self._metrics.redis_errors.labels("sampler").inc()
                 log.warning("metrics sampler: redis error: %s: %s", type(exc).__name__, exc)
+            except Exception:
+                # A bug here must not end the figures for good: log it with its traceback (an
+                # unexpected error) and try again; the sample timestamp shows the staleness.
+                log.exception("metrics sampler failed")
             await asyncio.sleep(self.interval_s)
