@@ -14,8 +14,14 @@ import json
 import sys
 from pathlib import Path
 
-from grafana_foundation_sdk.builders import dashboard, prometheus, stat, timeseries
+from grafana_foundation_sdk.builders import common, dashboard, prometheus, stat, timeseries
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.common import (
+    BigValueGraphMode,
+    LegendDisplayMode,
+    LegendPlacement,
+    TooltipDisplayMode,
+)
 from grafana_foundation_sdk.models.dashboard import DataSourceRef, VariableRefresh
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +42,21 @@ def query(expr: str, legend: str = "") -> prometheus.Dataquery:
 def graph(
     title: str, unit: str, *targets: prometheus.Dataquery, width: int = 12
 ) -> timeseries.Panel:
-    panel = timeseries.Panel().title(title).unit(unit).datasource(DATASOURCE).height(8).span(width)
+    panel = (
+        timeseries.Panel()
+        .title(title)
+        .unit(unit)
+        .datasource(DATASOURCE)
+        .height(8)
+        .span(width)
+        .legend(
+            common.VizLegendOptions()
+            .display_mode(LegendDisplayMode.LIST)
+            .placement(LegendPlacement.BOTTOM)
+            .show_legend(True)
+        )
+        .tooltip(common.VizTooltipOptions().mode(TooltipDisplayMode.MULTI))
+    )
     for index, target in enumerate(targets):
         panel = panel.with_target(target.ref_id(chr(ord("A") + index)))
     return panel
@@ -50,6 +70,8 @@ def single(title: str, unit: str, expr: str, description: str = "") -> stat.Pane
         .datasource(DATASOURCE)
         .height(4)
         .span(4)
+        .graph_mode(BigValueGraphMode.NONE)
+        .reduce_options(common.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
         .with_target(query(expr).instant().ref_id("A"))
     )
     return panel.description(description) if description else panel
