@@ -96,6 +96,27 @@ class RetrySettings(Section):
     max_tries: int = Field(default=5, ge=1, le=50)
     base_delay_s: float = Field(default=2.0, gt=0)
     max_delay_s: float = Field(default=300.0, gt=0)
+    # A Retry-After longer than this is not waited out: the job is dead-lettered (replayable)
+    # rather than deferred towards its expiry (a fanned-out job lives 24 h).
+    max_retry_after_s: float = Field(default=3_600.0, gt=0, le=43_200)
+    # Deliveries that end with no outcome (the worker was killed or the job cancelled at
+    # shutdown) do not spend a try; a job that keeps killing workers is failed after this many.
+    max_redeliveries: int = Field(default=5, ge=0, le=100)
+
+
+class RecoverySettings(Section):
+    """How fast a dead worker's jobs run again: arq's in-progress marker lives this long and a
+    live worker renews it for all of its running jobs every `renew_s`."""
+
+    in_progress_ttl_s: float = Field(default=30.0, ge=3, le=600)
+    renew_s: float = Field(default=10.0, gt=0, le=200)
+    health_interval_s: float = Field(default=10.0, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _renew_within_ttl(self) -> "RecoverySettings":
+        if self.renew_s * 2 > self.in_progress_ttl_s:
+            raise ValueError("renew_s must be at most half of in_progress_ttl_s")
+        return self
 
 
 class Settings(BaseSettings):
@@ -122,7 +143,11 @@ class Settings(BaseSettings):
     job_limits: JobLimits = JobLimits()
     job_timeouts: JobTimeouts = JobTimeouts()
     retry: RetrySettings = RetrySettings()
+    recovery: RecoverySettings = RecoverySettings()
     keep_result_s: int = Field(default=86_400, ge=60)
+    # Retention: a draft (and its approval stream entry) lives this long; tracking events this long.
+    draft_ttl_days: int = Field(default=90, ge=1, le=3_650)
+    event_retention_days: int = Field(default=30, ge=1, le=3_650)
     # On SIGTERM, running jobs get this long to finish before they are cancelled and re-queued.
     shutdown_grace_s: int = Field(default=20, ge=0, le=3_600)
     poll_delay_s: float = Field(default=0.05, gt=0, le=5)

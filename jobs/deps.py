@@ -4,9 +4,10 @@ The engine (worker/) builds these from settings and implements the two engine-si
 `Enqueuer` and `Progress`, so job bodies never import arq.
 """
 
-from collections.abc import Callable, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
@@ -15,8 +16,9 @@ from jobs.clients.email_finder import EmailFinderClient
 from jobs.icp import IcpProfile
 from jobs.keys import Keys
 from jobs.outreach import DraftWriter
+from jobs.paging import PageRetry
 from jobs.runs import RunLedger
-from jobs.store import ProspectStore
+from jobs.store import DRAFT_TTL_S, ProspectStore
 from jobs.web import WebsiteFetcher
 
 
@@ -27,6 +29,9 @@ class FanoutJob:
     payload: dict[str, Any]
     # Held while the job lives, so another run cannot start the same prospect meanwhile.
     claim_key: str | None = None
+    # A hash whose `total` field counts the job in the same atomic step that adds it (and whose
+    # `finished_ms` that step clears), so a retried fan-out never loses or doubles its count.
+    count_key: str | None = None
 
 
 FanoutOutcome = Literal["added", "duplicate", "claimed"]
@@ -61,6 +66,9 @@ class PipelineConfig:
     discovery_cap: int
     fanout_headroom: float
     sender: Sender
+    page_retry: PageRetry = field(default_factory=PageRetry)
+    draft_ttl_s: int = DRAFT_TTL_S
+    event_retention_s: int = 30 * 86_400
 
 
 @dataclass(frozen=True)
@@ -76,7 +84,12 @@ class Deps:
     writer: DraftWriter
     enqueuer: Enqueuer
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # Waits inside a job (between retries of one page); tests pass one that does not sleep.
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+    def local_date(self) -> date:
+        """The local calendar day the quota and run ids are counted in."""
+        return self.clock().astimezone(self.config.tz).date()
 
     def today(self) -> str:
-        """The local calendar day the quota and run ids are counted in."""
-        return self.clock().astimezone(self.config.tz).date().isoformat()
+        return self.local_date().isoformat()

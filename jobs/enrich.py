@@ -3,7 +3,7 @@
 import asyncio
 
 from jobs.clients.email_finder import EmailFinderClient
-from jobs.errors import JobError
+from jobs.errors import JobError, most_severe
 from jobs.models import Company, Contact, Enrichment, WebsiteInfo
 from jobs.page import read_page
 from jobs.web import WebsiteFetcher
@@ -30,10 +30,16 @@ async def enrich(
     company: Company, *, fetcher: WebsiteFetcher, email_finder: EmailFinderClient
 ) -> Enrichment:
     # Both lookups run at once to keep a try short. An email-finder error propagates: the
-    # runtime retries a transient one, and nothing of this try is checkpointed.
-    async with asyncio.TaskGroup() as group:
-        site = group.create_task(read_website(fetcher, company))
-        found = group.create_task(email_finder.best_contact(company.domain))
+    # runtime retries a transient one, and nothing of this try is checkpointed. The TaskGroup
+    # wraps it in an ExceptionGroup, which the runtime could not classify: raise the member
+    # itself (its cause and traceback intact), so a 401 is not retried and a 429 keeps its wait.
+    try:
+        async with asyncio.TaskGroup() as group:
+            site = group.create_task(read_website(fetcher, company))
+            found = group.create_task(email_finder.best_contact(company.domain))
+    except BaseExceptionGroup as errors:
+        member = most_severe(errors)
+        raise member from member.__cause__
     website, website_error = site.result()
     contact = found.result()
     if contact is None and website is not None and website.emails:

@@ -26,5 +26,43 @@ class PermanentError(JobError):
     """Retrying cannot help: a 4xx other than 429, a refused URL, a malformed answer."""
 
 
+class MalformedResponse(PermanentError):
+    """A 2xx answer we cannot read. Permanent for a single call; a pager that knows the
+    provider sometimes truncates a page may ask again a few times."""
+
+
 class InvalidPayload(PermanentError):
     """A job's arguments did not validate: a poison message, never retried."""
+
+
+def most_severe(exc: BaseException) -> BaseException:
+    """The one member of an exception group that decides what happens to the job.
+
+    `asyncio.TaskGroup` wraps its tasks' errors in an ExceptionGroup, which is neither permanent
+    nor transient; classifying the group by its most severe member keeps a permanent error from
+    being retried and a Retry-After from being ignored. The ranking, most severe first:
+    a BaseException that is not an Exception (cancellation, interrupt: it must propagate), a
+    PermanentError, any other unexpected error (a bug: retried, then dead-lettered), then a
+    TransientError, the one with the longest Retry-After when several. A plain exception is
+    its own most severe member.
+    """
+    if not isinstance(exc, BaseExceptionGroup):
+        return exc
+    return max(_leaves(exc), key=_severity)
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    found: list[BaseException] = []
+    for member in group.exceptions:
+        found += _leaves(member) if isinstance(member, BaseExceptionGroup) else [member]
+    return found
+
+
+def _severity(exc: BaseException) -> tuple[int, float]:
+    if not isinstance(exc, Exception):
+        return (3, 0.0)
+    if isinstance(exc, PermanentError):
+        return (2, 0.0)
+    if isinstance(exc, TransientError):
+        return (0, exc.retry_after or 0.0)
+    return (1, 0.0)

@@ -1,6 +1,24 @@
-"""Every Redis key and stream the pipeline writes, named in one place."""
+"""Every Redis key and stream the pipeline writes, named in one place, with how long it lives.
+
+Each one expires by TTL except: the contacted set (kept for good, see `contacted`) and the
+streams, which are never capped on write and are trimmed by age (jobs/retention.py).
+"""
 
 from dataclasses import dataclass
+
+
+def prospect_job_id(run_id: str, company_id: str) -> str:
+    """The per-prospect job of a run: deterministic, so a run never enqueues a prospect twice.
+
+    It is also what the prospect's claim key holds while the job lives."""
+    return f"prospect:{run_id}:{company_id}"
+
+
+def parse_prospect_job_id(job_id: str) -> tuple[str, str] | None:
+    """(run id, company id) of a per-prospect job id; None for any other job."""
+    kind, _, rest = job_id.partition(":")
+    run_id, _, company_id = rest.partition(":")
+    return (run_id, company_id) if kind == "prospect" and run_id and company_id else None
 
 
 @dataclass(frozen=True)
@@ -8,41 +26,70 @@ class Keys:
     prefix: str = "pw"
 
     def run(self, run_id: str) -> str:
-        """Hash: the daily run's fan-out and the tally of its per-prospect jobs."""
+        """Hash: the daily run's fan-out and the tally of its per-prospect jobs. TTL 14 days."""
         return f"{self.prefix}:run:{run_id}"
 
+    def run_outcomes(self, run_id: str) -> str:
+        """Hash: company id -> the outcome its prospect job recorded in the run (decided once).
+        TTL 14 days, as the run."""
+        return f"{self.prefix}:run:{run_id}:outcomes"
+
+    def run_plan(self, run_id: str) -> str:
+        """String: the run's fan-out plan (quota seen, prospects chosen), decided once, so a
+        retry fans out the same prospects instead of ranking again. TTL 14 days."""
+        return f"{self.prefix}:run:{run_id}:plan"
+
+    def run_discovery(self, run_id: str) -> str:
+        """Hash: the run's discovery so far (companies per page, the next scroll token), so a
+        retry resumes paging; deleted once the run's plan is kept, else TTL 14 days."""
+        return f"{self.prefix}:run:{run_id}:discovery"
+
     def quota(self, day: str) -> str:
-        """Counter: drafts queued for approval on that local day."""
+        """Counter: drafts queued for approval on that local day. TTL 3 days."""
         return f"{self.prefix}:quota:{day}"
 
     def prospect(self, run_id: str, company_id: str) -> str:
-        """Hash: a prospect's checkpoints in one run (enrichment, score, draft): retries resume."""
+        """Hash: a prospect's checkpoints in one run (enrichment, score, draft, the queue step's
+        outcome): retries resume. TTL 7 days."""
         return f"{self.prefix}:prospect:{run_id}:{company_id}"
 
     def draft(self, company_id: str) -> str:
-        """Hash: one outreach draft and its approval state."""
+        """Hash: one outreach draft and its approval state. TTL: the draft_ttl_days setting."""
         return f"{self.prefix}:draft:{company_id}"
 
     def claim(self, company_id: str) -> str:
-        """String with a TTL: the prospect has a job in flight (across runs and days)."""
+        """String: the prospect has a job in flight (across runs and days); holds the job id.
+        Expires with the job key (24 h), released when the job's outcome is recorded."""
         return f"{self.prefix}:inflight:{company_id}"
 
     def progress(self, job_id: str) -> str:
         return f"{self.prefix}:progress:{job_id}"
 
+    def tries(self, job_id: str) -> str:
+        """Counter: the job's failed tries (a cancellation or a crash does not count)."""
+        return f"{self.prefix}:tries:{job_id}"
+
+    def dead_letter_marker(self, job_id: str) -> str:
+        """String: the dead-letter entry of this job id, so it is written once."""
+        return f"{self.prefix}:deadletter:{job_id}"
+
     @property
     def contacted(self) -> str:
-        """Set: company ids that already have a draft; never prospected again."""
+        """Set: company ids that already have a draft; never prospected again.
+
+        Kept without a TTL on purpose: it is the do-not-prospect-again list, and it outlives
+        the drafts. It grows by at most the daily limit a day (50 ids by default: about 1 MB
+        a year); an id leaves it only by hand (SREM), e.g. for a data-protection erasure."""
         return f"{self.prefix}:contacted"
 
     @property
     def approvals(self) -> str:
-        """Stream: drafts awaiting human approval."""
+        """Stream: drafts awaiting human approval. Trimmed by age: the draft TTL."""
         return f"{self.prefix}:stream:approvals"
 
     @property
     def events(self) -> str:
-        """Stream: tracking events."""
+        """Stream: tracking events. Trimmed by age: the event_retention_days setting."""
         return f"{self.prefix}:stream:events"
 
     @property

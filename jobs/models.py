@@ -1,9 +1,10 @@
 """Typed records that cross a boundary: provider answers, pipeline state, job payloads, results."""
 
-from datetime import datetime
-from typing import Literal
+import re
+from datetime import date, datetime
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Frozen(BaseModel):
@@ -76,10 +77,27 @@ class Draft(Frozen):
 # --- job payloads and results ---------------------------------------------------------------
 
 
-class DailyRunRequest(Frozen):
-    """Arguments of daily_prospect_queue; every field is optional so a bare enqueue works."""
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
-    run_date: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+
+class DailyRunRequest(Frozen):
+    """Arguments of daily_prospect_queue; every field is optional so a bare enqueue works.
+
+    `run_date` other than today is a backfill and must say so (`backfill: true`): the run id
+    is the date, and a run for the wrong day by mistake would plan that day's run for it."""
+
+    run_date: date | None = None
+    backfill: bool = False
+
+    @field_validator("run_date", mode="before")
+    @classmethod
+    def _iso_date(cls, value: Any) -> Any:
+        # Only YYYY-MM-DD: pydantic would also take a number as a Unix time.
+        if isinstance(value, str) and not _ISO_DATE.match(value):
+            raise ValueError("must be a date as YYYY-MM-DD")
+        if value is not None and not isinstance(value, str | date):
+            raise ValueError("must be a date as YYYY-MM-DD")
+        return value
 
 
 class ProspectJob(Frozen):
@@ -96,6 +114,7 @@ SkipReason = Literal[
     "no_contact_email",
     "below_min_score",
     "quota_reached",
+    "already_drafted",  # another run queued a draft for this company first
 ]
 
 
@@ -108,13 +127,24 @@ class ProspectResult(Frozen):
     duration_s: float
 
 
+class FanoutPlan(Frozen):
+    """What a daily run decided before fanning out, kept so every try fans out the same."""
+
+    quota_used_before: int
+    discovered: int
+    chosen: tuple[Company, ...]  # in rank order
+    skipped: dict[str, int]  # before the fan-out: already contacted, ranked below the cutoff
+    discovery_incomplete: str | None = None  # why discovery stopped before its last page
+
+
 class DailyRunResult(Frozen):
     run_id: str
     quota_limit: int
     quota_used_before: int
     discovered: int
-    fanned_out: int
+    fanned_out: int  # the run's total: per-prospect jobs fanned out by every try
     skipped: dict[str, int]
+    discovery_incomplete: str | None = None  # e.g. "malformed page 3: ..."
     duration_s: float
     started_at: datetime
 
@@ -134,3 +164,12 @@ class RunSummary(Frozen):
     failed: int
     skipped: dict[str, int]
     duration_s: float | None  # from the first fan-out to the last job's end, once complete
+    discovery_incomplete: str | None = None  # discovery ended early: the run saw part of it
+
+
+class CleanupRequest(Frozen):
+    """Arguments of cleanup: none; it trims by the retention settings."""
+
+
+class CleanupResult(Frozen):
+    trimmed: dict[str, int]  # stream -> entries removed for age

@@ -10,6 +10,7 @@ import time
 
 from jobs.deps import Deps, Progress
 from jobs.enrich import enrich
+from jobs.keys import parse_prospect_job_id
 from jobs.models import Contact, Draft, Enrichment, ProspectJob, ProspectResult, Score, SkipReason
 from jobs.outreach import OutreachBrief
 from jobs.score import score_company
@@ -36,13 +37,17 @@ async def process_prospect(deps: Deps, job: ProspectJob, progress: Progress) -> 
     counts["scored"] = 1
 
     skip: SkipReason | None = None
-    draft_id: str | None = None
+    # Decided once: a retry after the queue step reads its outcome back rather than deciding
+    # again against a quota its own draft has spent.
+    decided = await store.queue_decision(run_id, company.id)
     contact = enrichment.contact
-    if contact is None:
+    if decided is not None:
+        pass
+    elif contact is None:
         skip = "no_contact_email"
     elif score.total < deps.icp.min_score:
         skip = "below_min_score"
-    elif await store.quota_used(run_id) >= deps.config.daily_limit:
+    elif await store.quota_used(deps.today()) >= deps.config.daily_limit:
         # Spares the LLM a draft nobody may send today; queue_draft still enforces it exactly.
         skip = "quota_reached"
     else:
@@ -51,28 +56,42 @@ async def process_prospect(deps: Deps, job: ProspectJob, progress: Progress) -> 
         if draft is None:
             draft = await deps.writer.write(_brief(deps, job, contact, enrichment, score))
             await store.save_checkpoint(run_id, company.id, "draft", draft)
-        counts["drafted"] = 1
 
         await progress.update("queue", done=3, total=len(STAGES))
-        outcome, draft_id = await store.queue_draft(
+        decided = await store.queue_draft(
             run_id=run_id,
             company_id=company.id,
             draft=draft,
             score=score.total,
-            day=run_id,
+            # The quota counts the local day the draft is queued on, not the run's day: a
+            # backfill or a retry past midnight must not open a second day's quota today.
+            day=deps.today(),
             limit=deps.config.daily_limit,
+            draft_ttl_s=deps.config.draft_ttl_s,
         )
-        if outcome == "quota_reached":
+    draft_id: str | None = None
+    if decided is not None:
+        queue_outcome, draft_id = decided
+        counts["drafted"] = 1
+        if queue_outcome == "quota_reached":
             skip = "quota_reached"
+        elif queue_outcome == "duplicate":
+            # Another run queued a draft for this company first: it is not ours to count.
+            skip, draft_id = "already_drafted", None
         else:
             counts["queued"] = 1
 
     increments = dict(counts)
     if skip is not None:
         increments[f"skipped:{skip}"] = 1
-        await store.track("prospect_skipped", company_id=company.id, run_id=run_id, reason=skip)
-    await deps.ledger.tally(run_id, company.id, increments, now_ms=now_ms())
-    await store.release_claim(company.id)
+    await deps.ledger.record_prospect(
+        run_id,
+        company.id,
+        "skipped" if skip else "queued",
+        increments,
+        reason=skip or "",
+        now_ms=now_ms(),
+    )
     await progress.update("done", done=len(STAGES), total=len(STAGES), **counts)
     return ProspectResult(
         company_id=company.id,
@@ -85,12 +104,22 @@ async def process_prospect(deps: Deps, job: ProspectJob, progress: Progress) -> 
 
 
 async def prospect_failed(deps: Deps, job: ProspectJob, reason: str) -> None:
-    """Called by the runtime once the job has failed for good: the run still gets its tally."""
-    await deps.ledger.tally(job.run_id, job.company.id, {"failed": 1}, now_ms=now_ms())
-    await deps.store.release_claim(job.company.id)
-    await deps.store.track(
-        "prospect_failed", company_id=job.company.id, run_id=job.run_id, reason=reason[:500]
+    """Called by the runtime once the job has failed for good: the run still gets its tally,
+    in the same single step as a finished job's, so a second call changes nothing."""
+    await deps.ledger.record_prospect(
+        job.run_id, job.company.id, "failed", {"failed": 1}, reason=reason[:500], now_ms=now_ms()
     )
+
+
+async def prospect_lost(deps: Deps, job_id: str, reason: str) -> None:
+    """Called by the runtime when a job's record is gone (it expired unstarted): a prospect job
+    is still tallied as failed from its id alone, so its run can complete."""
+    parsed = parse_prospect_job_id(job_id)
+    if parsed is not None:
+        run_id, company_id = parsed
+        await deps.ledger.record_prospect(
+            run_id, company_id, "failed", {"failed": 1}, reason=reason[:500], now_ms=now_ms()
+        )
 
 
 def _brief(

@@ -6,48 +6,78 @@ stamp are one atomic step even with many replicas ending jobs at once.
 """
 
 from collections.abc import Mapping
+from typing import Literal
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
-from jobs.keys import Keys
-from jobs.models import RunSummary
+from jobs.keys import Keys, prospect_job_id
+from jobs.models import FanoutPlan, RunSummary
+from jobs.paging import RedisPagingLog
 
 RUN_TTL_S = 14 * 86_400
 
-# KEYS[1] run hash, KEYS[2] set of tallied members; ARGV[1] now_ms, ARGV[2] member, then
-# field/increment pairs. A member already tallied (a job that ran twice) counts nothing again.
-_TALLY = """
-local run = KEYS[1]
-if redis.call('SADD', KEYS[2], ARGV[2]) == 0 then return -1 end
-redis.call('EXPIRE', KEYS[2], %(ttl)d)
-for i = 3, #ARGV, 2 do
+ProspectOutcome = Literal["queued", "skipped", "failed"]
+Recorded = Literal["recorded", "replayed", "repeat"]
+EVENTS: dict[ProspectOutcome, str] = {"skipped": "prospect_skipped", "failed": "prospect_failed"}
+
+# One prospect's outcome, recorded once per run and prospect: the run's counters, the tracking
+# event and the release of the prospect's claim happen together or not at all, so a job that
+# runs twice (retry, crash, redelivery) neither counts twice nor leaves a second event. The one
+# repeat that records: a prospect that failed for good and is replayed from the dead letters
+# moves its counts (failed -1, the new counters +1) without a second `done`.
+# KEYS: run hash, outcomes hash, events stream, claim key
+# ARGV: now_ms, company_id, run_id, outcome, event type ('' for none), reason, claim owner,
+#       ttl_s, then counter/increment pairs
+_RECORD = """
+local run, outcomes, events, claim = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local now, member, outcome = ARGV[1], ARGV[2], ARGV[4]
+local prior = redis.call('HGET', outcomes, member)
+local replay = prior == 'failed' and outcome ~= 'failed'
+if prior and not replay then return 'repeat' end
+redis.call('HSET', outcomes, member, outcome)
+redis.call('EXPIRE', outcomes, ARGV[8])
+if replay then
+  redis.call('HINCRBY', run, 'failed', -1)
+else
+  redis.call('HINCRBY', run, 'done', 1)
+end
+for i = 9, #ARGV, 2 do
   redis.call('HINCRBY', run, ARGV[i], ARGV[i + 1])
 end
+if redis.call('TTL', run) == -1 then redis.call('EXPIRE', run, ARGV[8]) end
+if ARGV[5] ~= '' then
+  redis.call('XADD', events, '*', 'type', ARGV[5],
+    'company_id', member, 'run_id', ARGV[3], 'reason', ARGV[6], 'ts_ms', now)
+end
+if redis.call('GET', claim) == ARGV[7] then redis.call('DEL', claim) end
 local done = tonumber(redis.call('HGET', run, 'done') or '0')
 local total = tonumber(redis.call('HGET', run, 'total') or '0')
 if redis.call('HGET', run, 'fanout_closed') == '1' and done >= total
    and not redis.call('HGET', run, 'finished_ms') then
-  redis.call('HSET', run, 'finished_ms', ARGV[1])
+  redis.call('HSET', run, 'finished_ms', now)
 end
-return done
-""" % {"ttl": RUN_TTL_S}
+if replay then return 'replayed' end
+return 'recorded'
+"""
 
-# KEYS[1] run hash; ARGV: now_ms, jobs added, discovered, then skip-reason/count pairs.
+# Closing is idempotent across tries: its figures are set, never added, and `total` is not
+# touched here (the fan-out counts each job it adds). The finish is stamped here only when the
+# jobs all ended before the fan-out closed; otherwise the last job's record stamps it.
+# KEYS[1] run hash; ARGV: now_ms, discovered, discovery_incomplete ('' when complete), then
+# skip-reason/count pairs.
 _CLOSE_FANOUT = """
 local run = KEYS[1]
 redis.call('HSETNX', run, 'started_ms', ARGV[1])
-local added = tonumber(ARGV[2])
-redis.call('HINCRBY', run, 'total', added)
-redis.call('HSET', run, 'fanout_closed', '1')
--- A later run on the same day may discover fewer (already contacted): keep the largest.
-if tonumber(redis.call('HGET', run, 'discovered') or '0') < tonumber(ARGV[3]) then
-  redis.call('HSET', run, 'discovered', ARGV[3])
+redis.call('HSET', run, 'fanout_closed', '1', 'discovered', ARGV[2])
+if ARGV[3] ~= '' then
+  redis.call('HSET', run, 'discovery_incomplete', ARGV[3])
+else
+  redis.call('HDEL', run, 'discovery_incomplete')
 end
 for i = 4, #ARGV, 2 do
-  redis.call('HINCRBY', run, 'skipped:' .. ARGV[i], ARGV[i + 1])
+  redis.call('HSET', run, 'skipped:' .. ARGV[i], ARGV[i + 1])
 end
-if added > 0 then redis.call('HDEL', run, 'finished_ms') end
 local done = tonumber(redis.call('HGET', run, 'done') or '0')
 local total = tonumber(redis.call('HGET', run, 'total') or '0')
 if done >= total and not redis.call('HGET', run, 'finished_ms') then
@@ -63,48 +93,99 @@ class RunLedger:
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self._redis = redis
         self._keys = keys
-        self._tally = redis.register_script(_TALLY)
+        self._record = redis.register_script(_RECORD)
         self._close = redis.register_script(_CLOSE_FANOUT)
 
     @property
     def scripts(self) -> tuple[AsyncScript, ...]:
         return (
-            self._tally,
+            self._record,
             self._close,
         )
 
     async def open(self, run_id: str, now_ms: int) -> None:
         key = self._keys.run(run_id)
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hsetnx(key, "started_ms", now_ms)
+            pipe.hsetnx(key, "started_ms", str(now_ms))
             pipe.expire(key, RUN_TTL_S)
             await pipe.execute()
 
     async def close_fanout(
-        self, run_id: str, *, added: int, discovered: int, skipped: Mapping[str, int], now_ms: int
+        self,
+        run_id: str,
+        *,
+        discovered: int,
+        skipped: Mapping[str, int],
+        now_ms: int,
+        discovery_incomplete: str | None = None,
     ) -> int:
+        """Mark the fan-out done with its figures (set, so a retry does not add them twice);
+        `skipped` should name every reason, zeros included. Returns the run's total."""
         pairs = [str(v) for item in skipped.items() for v in item]
-        args = [now_ms, added, discovered, *pairs]
+        args: list[str | int] = [now_ms, discovered, discovery_incomplete or "", *pairs]
         return int(await self._close(keys=[self._keys.run(run_id)], args=args))
 
-    async def tally(
-        self, run_id: str, member: str, increments: Mapping[str, int], *, now_ms: int
-    ) -> bool:
-        """Record one finished prospect job once: `done` +1 plus its counters.
+    async def save_plan(self, run_id: str, plan: FanoutPlan) -> FanoutPlan:
+        """Keep the run's plan unless one is kept already; returns the plan that is kept, so
+        two tries (or replicas) racing to plan the same run both fan out the first plan."""
+        key = self._keys.run_plan(run_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(key, plan.model_dump_json(), nx=True, ex=RUN_TTL_S)
+            pipe.get(key)
+            pipe.delete(self._keys.run_discovery(run_id))  # the plan holds what is needed
+            _, kept, _ = await pipe.execute()
+        return FanoutPlan.model_validate_json(kept)
 
-        Returns False when `member` was already tallied (the job ran twice)."""
-        pairs: list[str | int] = ["done", 1]
-        for name, value in increments.items():
-            if value:
-                pairs += [name, value]
-        keys = [self._keys.run(run_id), self._keys.run(run_id) + ":tallied"]
-        return int(await self._tally(keys=keys, args=[now_ms, member, *pairs])) >= 0
+    def paging(self, run_id: str) -> RedisPagingLog:
+        """Where the run's discovery checkpoints its paging."""
+        return RedisPagingLog(self._redis, self._keys.run_discovery(run_id), RUN_TTL_S)
+
+    async def load_plan(self, run_id: str) -> FanoutPlan | None:
+        raw = await self._redis.get(self._keys.run_plan(run_id))
+        return None if raw is None else FanoutPlan.model_validate_json(raw)
+
+    async def record_prospect(
+        self,
+        run_id: str,
+        company_id: str,
+        outcome: ProspectOutcome,
+        counters: Mapping[str, int],
+        *,
+        reason: str = "",
+        now_ms: int,
+    ) -> Recorded:
+        """Record a prospect job's outcome in its run once: `done` +1 plus its counters, the
+        tracking event of a skip or a failure, and the release of the prospect's claim.
+
+        "repeat" when this prospect was already recorded (the call changed nothing), "replayed"
+        when a failed prospect now ended otherwise (its counts moved, `done` unchanged)."""
+        pairs = [str(v) for name, value in counters.items() if value for v in (name, value)]
+        keys = [
+            self._keys.run(run_id),
+            self._keys.run_outcomes(run_id),
+            self._keys.events,
+            self._keys.claim(company_id),
+        ]
+        args: list[str | int] = [
+            now_ms,
+            company_id,
+            run_id,
+            outcome,
+            EVENTS.get(outcome, ""),
+            reason,
+            prospect_job_id(run_id, company_id),
+            RUN_TTL_S,
+            *pairs,
+        ]
+        recorded: Recorded = await self._record(keys=keys, args=args)
+        return recorded
 
     async def summary(self, run_id: str) -> RunSummary | None:
         raw = await self._redis.hgetall(self._keys.run(run_id))
         if not raw:
             return None
-        count = {name: int(value) for name, value in raw.items() if name != "fanout_closed"}
+        texts = ("fanout_closed", "discovery_incomplete")
+        count = {name: int(value) for name, value in raw.items() if name not in texts}
         finished = count.get("finished_ms")
         started = count.get("started_ms")
         return RunSummary(
@@ -119,5 +200,6 @@ class RunLedger:
                 if name.startswith("skipped:") and value
             },
             duration_s=(finished - started) / 1000 if finished and started else None,
+            discovery_incomplete=raw.get("discovery_incomplete"),
             **{name: count.get(name, 0) for name in COUNTERS},
         )

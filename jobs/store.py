@@ -1,11 +1,14 @@
 """Where the pipeline's output lands: checkpoints, the approval stream, tracking events.
 
 Queueing a draft is one Lua script: the quota check, the approval entry, the draft record, the
-contacted mark and the tracking event happen together or not at all, so a job that runs twice
-(retry, crash, redelivery) still queues its draft exactly once and counts it once.
+contacted mark, the tracking event and the stored outcome happen together or not at all, so a
+job that runs twice (retry, crash, redelivery) still queues its draft exactly once and counts it
+once. Streams are not capped on write (a MAXLEN would silently drop entries nobody has seen);
+they are trimmed by age (jobs/retention.py).
 """
 
 import time
+from collections.abc import Sequence
 from typing import Literal, TypeVar
 
 from pydantic import BaseModel
@@ -14,37 +17,52 @@ from redis.commands.core import AsyncScript
 
 from jobs.keys import Keys
 from jobs.models import Draft
+from jobs.retention import StreamRule, trim_streams
 
-STREAM_MAXLEN = 100_000
 CHECKPOINT_TTL_S = 7 * 86_400
 QUOTA_TTL_S = 3 * 86_400
+DRAFT_TTL_S = 90 * 86_400  # the default of the draft_ttl_days setting
 
 Model = TypeVar("Model", bound=BaseModel)
 
-# KEYS: draft, quota, approvals, events, contacted
-# ARGV: company_id, run_id, limit, now_ms, to, subject, body, score, writer
+# The queue step's outcome is stored in the prospect's checkpoint hash by the same script that
+# queues the draft, so a retry reads the decision back instead of deciding again (with the
+# quota now spent by its own draft, it would decide "quota_reached").
+# KEYS: checkpoint, draft, quota, approvals, events, contacted
+# ARGV: company_id, run_id, limit, now_ms, to, subject, body, score, writer,
+#       quota_ttl_s, checkpoint_ttl_s, draft_ttl_s
 _QUEUE_DRAFT = """
-local draft, quota, approvals, events, contacted = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local checkpoint, draft, quota = KEYS[1], KEYS[2], KEYS[3]
+local approvals, events, contacted = KEYS[4], KEYS[5], KEYS[6]
 local company, run, limit, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local existing = redis.call('HGET', draft, 'stream_id')
-if existing then return {'duplicate', existing} end
-local used = redis.call('INCR', quota)
-redis.call('EXPIRE', quota, %(quota_ttl)d)
-if used > limit then
+local decided = redis.call('HMGET', checkpoint, 'queue_outcome', 'queue_draft_id')
+if decided[1] then return {decided[1], decided[2] or ''} end
+local outcome, id = 'queued', ''
+local existing = redis.call('HMGET', draft, 'stream_id', 'run_id')
+if existing[1] then
+  -- This run's own draft (its decision lost with an expired checkpoint) or another run's.
+  id = existing[1]
+  if existing[2] ~= run then outcome = 'duplicate' end
+elseif redis.call('INCR', quota) > limit then
   redis.call('DECR', quota)
-  return {'quota_reached', ''}
+  outcome = 'quota_reached'
+else
+  id = redis.call('XADD', approvals, '*',
+    'company_id', company, 'run_id', run, 'to', ARGV[5], 'subject', ARGV[6], 'body', ARGV[7],
+    'score', ARGV[8], 'writer', ARGV[9])
+  redis.call('HSET', draft, 'stream_id', id, 'status', 'pending_approval', 'run_id', run,
+    'to', ARGV[5], 'subject', ARGV[6], 'body', ARGV[7], 'score', ARGV[8], 'writer', ARGV[9],
+    'queued_ms', now)
+  redis.call('EXPIRE', draft, ARGV[12])
+  redis.call('SADD', contacted, company)
+  redis.call('XADD', events, '*', 'type', 'draft_queued',
+    'company_id', company, 'run_id', run, 'draft_id', id, 'ts_ms', now)
 end
-local id = redis.call('XADD', approvals, 'MAXLEN', '~', %(maxlen)d, '*',
-  'company_id', company, 'run_id', run, 'to', ARGV[5], 'subject', ARGV[6], 'body', ARGV[7],
-  'score', ARGV[8], 'writer', ARGV[9])
-redis.call('HSET', draft, 'stream_id', id, 'status', 'pending_approval', 'run_id', run,
-  'to', ARGV[5], 'subject', ARGV[6], 'body', ARGV[7], 'score', ARGV[8], 'writer', ARGV[9],
-  'queued_ms', now)
-redis.call('SADD', contacted, company)
-redis.call('XADD', events, 'MAXLEN', '~', %(maxlen)d, '*', 'type', 'draft_queued',
-  'company_id', company, 'run_id', run, 'draft_id', id, 'ts_ms', now)
-return {'queued', id}
-""" % {"quota_ttl": QUOTA_TTL_S, "maxlen": STREAM_MAXLEN}
+if redis.call('TTL', quota) == -1 then redis.call('EXPIRE', quota, ARGV[10]) end
+redis.call('HSET', checkpoint, 'queue_outcome', outcome, 'queue_draft_id', id)
+redis.call('EXPIRE', checkpoint, ARGV[11])
+return {outcome, id}
+"""
 
 QueueOutcome = Literal["queued", "duplicate", "quota_reached"]
 
@@ -79,11 +97,23 @@ class ProspectStore:
             await pipe.execute()
 
     async def queue_draft(
-        self, *, run_id: str, company_id: str, draft: Draft, score: int, day: str, limit: int
+        self,
+        *,
+        run_id: str,
+        company_id: str,
+        draft: Draft,
+        score: int,
+        day: str,
+        limit: int,
+        draft_ttl_s: int = DRAFT_TTL_S,
     ) -> tuple[QueueOutcome, str | None]:
+        """Queue the draft for approval once, counted against `day`'s quota of `limit`.
+
+        Decided once per run and prospect: a second call returns the first call's outcome."""
         keys = self._keys
         outcome, entry_id = await self._queue_draft(
             keys=[
+                keys.prospect(run_id, company_id),
                 keys.draft(company_id),
                 keys.quota(day),
                 keys.approvals,
@@ -100,9 +130,21 @@ class ProspectStore:
                 draft.body,
                 score,
                 draft.writer,
+                QUOTA_TTL_S,
+                CHECKPOINT_TTL_S,
+                draft_ttl_s,
             ],
         )
         return outcome, entry_id or None
+
+    async def queue_decision(
+        self, run_id: str, company_id: str
+    ) -> tuple[QueueOutcome, str | None] | None:
+        """What the queue step decided for this prospect in this run, if it ran."""
+        outcome, entry_id = await self._redis.hmget(
+            self._keys.prospect(run_id, company_id), ["queue_outcome", "queue_draft_id"]
+        )
+        return None if outcome is None else (outcome, entry_id or None)
 
     async def quota_used(self, day: str) -> int:
         return int(await self._redis.get(self._keys.quota(day)) or 0)
@@ -113,13 +155,5 @@ class ProspectStore:
         flags = await self._redis.smismember(self._keys.contacted, company_ids)
         return [bool(flag) for flag in flags]
 
-    async def track(self, event: str, **fields: str | int) -> None:
-        await self._redis.xadd(
-            self._keys.events,
-            {"type": event, **{k: str(v) for k, v in fields.items()}, "ts_ms": now_ms()},
-            maxlen=STREAM_MAXLEN,
-            approximate=True,
-        )
-
-    async def release_claim(self, company_id: str) -> None:
-        await self._redis.delete(self._keys.claim(company_id))
+    async def trim_streams(self, rules: Sequence[StreamRule], now_ms: int) -> dict[str, int]:
+        return await trim_streams(self._redis, rules, now_ms)

@@ -14,6 +14,7 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'worker' has no attribute {name!r}")
     from settings import SettingsError, load_settings
     from worker.app import worker_settings
+    from worker.engine import use_in_arq_cli
     from worker.logs import configure_logging
 
     try:
@@ -22,4 +23,5 @@ def __getattr__(name: str) -> Any:
         print(f"prospect-worker: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     configure_logging(log_format=settings.log_format)
+    use_in_arq_cli()
     return worker_settings(settings)

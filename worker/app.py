@@ -31,12 +31,15 @@ from jobs.runs import RunLedger
 from jobs.store import ProspectStore
 from jobs.web import WebsiteFetcher
 from settings import ServiceSettings, Settings
+from worker.deadletter import DeadLetters
+from worker.engine import CTX_CONFIG, EngineConfig
+from worker.failures import RetryPolicy
 from worker.fanout import BulkEnqueuer
 from worker.http_metrics import InstrumentedTransport, provider_operation, website_fetch
 from worker.metrics import Metrics
 from worker.observability import build_metrics, start_observability
-from worker.registry import DAILY_JOB, job_specs
-from worker.runtime import RetryPolicy, Runtime, arq_function
+from worker.registry import CLEANUP_JOB, DAILY_JOB, job_specs
+from worker.runtime import Runtime, arq_function
 from worker.serializer import deserialize, serialize
 
 log = logging.getLogger("prospect_worker")
@@ -44,6 +47,8 @@ log = logging.getLogger("prospect_worker")
 # `.example` is reserved (RFC 2606) and never resolves, so routing it to the bundled stand-in
 # is safe in production too: it is how the offline default and the sample websites answer.
 SAMPLE_MOUNT = "all://*.example"
+# The retention cleanup runs hourly at this minute (one run per tick across replicas).
+CLEANUP_MINUTE = 17
 # A fanned-out job must start within this long or it expires (arq's job key TTL).
 JOB_EXPIRES_MS = 24 * 3600 * 1000
 
@@ -51,6 +56,12 @@ JOB_EXPIRES_MS = 24 * 3600 * 1000
 def replica_name() -> str:
     """Tells replicas apart: the pod's host name and the process id."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def health_check_key(settings: Settings) -> str:
+    """arq's health key, one per pod: `arq --check worker.WorkerSettings` run in the pod (a
+    liveness probe) computes the same name, and replicas never share one."""
+    return f"{settings.key_prefix}:health-check:{socket.gethostname()}"
 
 
 def redis_settings(settings: Settings) -> RedisSettings:
@@ -125,6 +136,8 @@ async def build_deps(
             discovery_cap=settings.discovery_cap,
             fanout_headroom=settings.fanout_headroom,
             sender=Sender(**settings.sender.model_dump()),
+            draft_ttl_s=settings.draft_ttl_days * 86_400,
+            event_retention_s=settings.event_retention_days * 86_400,
         ),
         icp=settings.icp,
         discovery=CompanySearchClient(
@@ -150,7 +163,6 @@ async def build_deps(
             redis, queue_name=settings.queue_name, serializer=serialize, expires_ms=JOB_EXPIRES_MS
         ),
     )
-    await preload_scripts(redis, deps.store, deps.ledger, deps.enqueuer)
     return deps, redis
 
 
@@ -161,6 +173,11 @@ async def preload_scripts(redis: Redis, *owners: Any) -> None:
     for owner in owners:
         for script in owner.scripts:
             await redis.script_load(script.script)
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    retry = settings.retry
+    return RetryPolicy(retry.base_delay_s, retry.max_delay_s, retry.max_retry_after_s)
 
 
 def describe_sources(settings: Settings) -> str:
@@ -193,6 +210,10 @@ def worker_settings(
         deps, redis = await build_deps(settings, stack, metrics)
         if adjust_deps is not None:
             deps = adjust_deps(deps)
+        dead_letters = DeadLetters(
+            redis, deps.keys, queue_name=settings.queue_name, job_expires_ms=JOB_EXPIRES_MS
+        )
+        await preload_scripts(redis, deps.store, deps.ledger, deps.enqueuer, dead_letters)
         # Observability: metrics port, heartbeat, sampler, job observers (worker/observability.py).
         observability = await start_observability(
             settings,
@@ -204,24 +225,33 @@ def worker_settings(
             replica=replica_name(),
         )
         ctx["observability"] = observability
-        retry = settings.retry
         ctx["runtime"] = Runtime(
             deps,
             redis,
             deps.keys,
-            RetryPolicy(retry.base_delay_s, retry.max_delay_s),
+            retry_policy(settings),
+            dead_letters,
+            specs=specs,
             observers=observability.observers,
         )
-        log.info("prospect-worker ready: %s", describe_sources(settings))
+        log.info("prospect-worker ready (%s): %s", replica_name(), describe_sources(settings))
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
         if "exit_stack" in ctx:
             await ctx["exit_stack"].aclose()
 
+    async def on_job_end(ctx: dict[str, Any]) -> None:
+        if "runtime" in ctx:
+            await ctx["runtime"].arq_job_ended(ctx)
+
     run_at = settings.daily_run_at
-    daily = arq_function(specs[DAILY_JOB])
+    redeliveries = settings.retry.max_redeliveries
+    functions = [arq_function(spec, max_redeliveries=redeliveries) for spec in specs.values()]
+    by_name = {function.name: function for function in functions}
+    daily, cleanup = by_name[DAILY_JOB], by_name[CLEANUP_JOB]
+    recovery = settings.recovery
     attrs = {
-        "functions": [arq_function(spec) for spec in specs.values()],
+        "functions": functions,
         "cron_jobs": [
             cron(
                 daily.coroutine,
@@ -235,7 +265,17 @@ def worker_settings(
                 keep_result=settings.keep_result_s,
                 timeout=daily.timeout_s,
                 max_tries=daily.max_tries,
-            )
+            ),
+            cron(
+                cleanup.coroutine,
+                name=f"cron:{CLEANUP_JOB}",
+                minute=CLEANUP_MINUTE,
+                second=0,
+                unique=True,
+                keep_result=settings.keep_result_s,
+                timeout=cleanup.timeout_s,
+                max_tries=cleanup.max_tries,
+            ),
         ],
         "timezone": settings.tz,
         "redis_settings": redis_settings(settings),
@@ -248,7 +288,13 @@ def worker_settings(
         "job_deserializer": deserialize,
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,
-        # arq's default key is shared by every replica; one per process tells them apart.
-        "health_check_key": f"{settings.key_prefix}:health-check:{replica_name()}",
+        "on_job_end": on_job_end,
+        "health_check_key": health_check_key(settings),
+        "health_check_interval": recovery.health_interval_s,
+        "ctx": {
+            CTX_CONFIG: EngineConfig(
+                in_progress_ttl_s=recovery.in_progress_ttl_s, renew_s=recovery.renew_s
+            )
+        },
     }
     return type("WorkerSettings", (), attrs)

@@ -11,7 +11,7 @@ from typing import Any
 from unittest.mock import patch
 
 import orjson
-from arq.worker import Worker, get_kwargs
+from arq.worker import get_kwargs
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from tqdm import tqdm
@@ -20,6 +20,7 @@ from jobs.keys import Keys
 from settings import Settings, SettingsError, load_settings
 from worker.app import worker_settings
 from worker.client import JobReport, QueueClient, UnknownJob
+from worker.engine import EngineWorker
 from worker.embedded import DEFAULT_HOST, DEFAULT_PORT, answers, embedded_redis
 from worker.logs import configure_logging
 from worker.registry import DAILY_JOB
@@ -140,7 +141,9 @@ async def run_main_job(settings: Settings, name: str, *, in_process: bool = Fals
     client = await QueueClient.connect(settings)
     # A one-off run in this process: no metrics port (it would clash with a running worker's).
     settings = settings.model_copy(update={"metrics_port": 0})
-    worker = Worker(**get_kwargs(worker_settings(settings)), burst=True, handle_signals=True)
+    worker = EngineWorker(
+        **get_kwargs(worker_settings(settings)), burst=True, handle_signals=True
+    )
     try:
         job_id = await client.enqueue(name)
         print(f"enqueued {name} as {job_id}", file=sys.stderr)
@@ -157,7 +160,7 @@ async def run_main_job(settings: Settings, name: str, *, in_process: bool = Fals
         await client.close()
 
 
-async def drain(worker: Worker, *, skip_info: bool) -> None:
+async def drain(worker: EngineWorker, *, skip_info: bool) -> None:
     if not skip_info:
         return await worker.main()
     with patch("arq.worker.log_redis_info", new=_no_info):

@@ -3,7 +3,9 @@
 Writes jobs in arq's own format (job key + queue sorted set), so arq workers run them as if
 `enqueue_job` had. One Lua script per chunk makes each job's checks and writes atomic: a job id
 that already has a job or result key is a duplicate, and a claim key already held means another
-run has this prospect in flight.
+run has this prospect in flight. A job added is counted in its run's hash (`total`) by the same
+script, so the count is exact however often the fan-out is retried: a retry's duplicates are
+jobs the count already holds.
 """
 
 import time
@@ -14,19 +16,19 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from jobs.deps import FanoutJob, FanoutOutcome
+from worker.arqjobs import JOB_KEY_PREFIX, RESULT_KEY_PREFIX
 
-JOB_KEY_PREFIX = "arq:job:"  # arq.constants.job_key_prefix
-RESULT_KEY_PREFIX = "arq:result:"  # arq.constants.result_key_prefix
 CHUNK = 500
 
-# KEYS: queue, then per job: job key, result key, claim key ('' when none)
+# KEYS: queue, then per job: job key, result key, claim key, count key ('' when none)
 # ARGV: score, expires_ms, then per job: job id, serialized job
 _ENQUEUE = """
 local queue = KEYS[1]
 local score, expires = ARGV[1], ARGV[2]
 local outcomes = {}
-for i = 0, (#KEYS - 1) / 3 - 1 do
-  local job_key, result_key, claim_key = KEYS[2 + i * 3], KEYS[3 + i * 3], KEYS[4 + i * 3]
+for i = 0, (#KEYS - 1) / 4 - 1 do
+  local job_key, result_key = KEYS[2 + i * 4], KEYS[3 + i * 4]
+  local claim_key, count_key = KEYS[4 + i * 4], KEYS[5 + i * 4]
   local job_id, body = ARGV[3 + i * 2], ARGV[4 + i * 2]
   if redis.call('EXISTS', job_key, result_key) > 0 then
     outcomes[#outcomes + 1] = 'duplicate'
@@ -35,6 +37,11 @@ for i = 0, (#KEYS - 1) / 3 - 1 do
   else
     redis.call('SET', job_key, body, 'PX', expires)
     redis.call('ZADD', queue, score, job_id)
+    if count_key ~= '' then
+      -- One more job to wait for: a finish stamped before this job existed is not one.
+      redis.call('HINCRBY', count_key, 'total', 1)
+      redis.call('HDEL', count_key, 'finished_ms')
+    end
     outcomes[#outcomes + 1] = 'added'
   end
 end
@@ -76,8 +83,15 @@ class BulkEnqueuer:
                 JOB_KEY_PREFIX + job.job_id,
                 RESULT_KEY_PREFIX + job.job_id,
                 job.claim_key or "",
+                job.count_key or "",
             ]
             # arq's job record: try, function, args, kwargs, enqueue time.
-            body = {"t": None, "f": job.function, "a": [job.payload], "k": {}, "et": enqueue_ms}
+            body: dict[str, Any] = {
+                "t": None,
+                "f": job.function,
+                "a": [job.payload],
+                "k": {},
+                "et": enqueue_ms,
+            }
             args += [job.job_id, self._serialize(body)]
         return list(await self._script(keys=keys, args=args))

@@ -1,5 +1,10 @@
-"""Progress records: a small hash per job id, readable by anyone while the job runs."""
+"""Progress records: a small hash per job id, readable by anyone while the job runs.
 
+Writes are best effort: a progress record is for people watching, so a Redis blip while writing
+one is logged and never fails the job.
+"""
+
+import logging
 import time
 from typing import Any
 
@@ -8,6 +13,9 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from jobs.keys import Keys
+from worker.failures import INFRASTRUCTURE_ERRORS
+
+log = logging.getLogger("prospect_worker.progress")
 
 PROGRESS_TTL_S = 7 * 86_400
 
@@ -44,10 +52,13 @@ class JobProgress:
             fields["done"] = done
         if total is not None:
             fields["total"] = total
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self._key, mapping=fields)
-            pipe.expire(self._key, PROGRESS_TTL_S)
-            await pipe.execute()
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.hset(self._key, mapping=fields)
+                pipe.expire(self._key, PROGRESS_TTL_S)
+                await pipe.execute()
+        except INFRASTRUCTURE_ERRORS as exc:
+            log.debug("progress of %s not written (%s)", self._key, type(exc).__name__)
 
 
 async def read_progress(redis: Redis, keys: Keys, job_id: str) -> ProgressRecord | None:

@@ -3,12 +3,14 @@
 from typing import Any
 
 from jobs.daily import PROSPECT_JOB, daily_prospect_queue
-from jobs.models import DailyRunRequest, ProspectJob
-from jobs.prospect import process_prospect, prospect_failed
+from jobs.maintenance import cleanup
+from jobs.models import CleanupRequest, DailyRunRequest, ProspectJob
+from jobs.prospect import process_prospect, prospect_failed, prospect_lost
 from settings import Settings
 from worker.runtime import JobSpec
 
 DAILY_JOB = "daily_prospect_queue"
+CLEANUP_JOB = "cleanup"
 
 
 def job_specs(settings: Settings) -> dict[str, JobSpec[Any, Any]]:
@@ -30,6 +32,15 @@ def job_specs(settings: Settings) -> dict[str, JobSpec[Any, Any]]:
             max_tries=tries,
             limit=limits.process_prospect,
             on_failure=prospect_failed,
+            on_lost=prospect_lost,
+        ),
+        JobSpec(
+            name=CLEANUP_JOB,
+            body=cleanup,
+            payload=CleanupRequest,
+            timeout_s=120.0,
+            max_tries=tries,
+            limit=1,
         ),
     ]
     return {spec.name: spec for spec in specs}

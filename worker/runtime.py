@@ -1,31 +1,35 @@
-"""The runtime: the one place that wraps every job.
+"""The runtime: the one place that wraps every job and decides its outcome.
 
-It validates the payload, holds the job type's concurrency limit, enforces the timeout, turns
-errors into a retry (exponential backoff with jitter, at least the far side's Retry-After) or a
-final failure (dead-letter entry, the job's own failure hook), and keeps the progress record.
+It validates the payload, holds the job type's concurrency limit, enforces the timeout, and
+turns an error into a retry (exponential backoff with jitter, at least the far side's
+Retry-After) or a final failure (dead-letter entry, the job's own failure hook). Failures that
+arq decides around the runtime (see worker/engine.py) come back here through `record_arq_failure`
+and `arq_job_ended`, so every job ends in exactly one outcome that the observers see.
+
+It keeps its own count of failed tries in Redis (read only when a try fails), so a delivery that
+ended in a crash or a shutdown cancellation never spends a retry.
 Job bodies only raise the errors of `jobs.errors`; they never see arq.
 """
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from arq import Retry
 from arq.worker import Function, func
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from jobs.deps import Deps, Progress
-from jobs.errors import InvalidPayload, PermanentError, TransientError
+from jobs.errors import InvalidPayload
 from jobs.keys import Keys
-from worker.deadletter import add_dead_letter
-from worker.outcomes import JobObserver, JobOutcome
+from worker.arqjobs import MalformedJob, decode_job
+from worker.deadletter import DeadLetterKind, DeadLetters
+from worker.failures import INFRASTRUCTURE_ERRORS, Failure, RetryPolicy, classify
+from worker.outcomes import UNKNOWN_FUNCTION, JobObserver, JobOutcome, OutcomeKind
 from worker.progress import JobProgress
 from worker.serializer import JobFailed
 
@@ -34,9 +38,14 @@ log = logging.getLogger("prospect_worker.runtime")
 Payload = TypeVar("Payload", bound=BaseModel)
 Result = TypeVar("Result", bound=BaseModel)
 
-# arq's own timeout is a backstop only: ours (slot wait, then the run) fire first and are
-# classified as transient.
-ARQ_TIMEOUT_GRACE_S = 5.0
+# arq's own timeout is a backstop only: ours (slot wait, then the run) fire first, and the
+# bookkeeping after them is bounded by BOOKKEEPING_S.
+ARQ_TIMEOUT_GRACE_S = 10.0
+BOOKKEEPING_S = 5.0
+TRIES_TTL_S = 2 * 86_400
+CRON_PREFIX = "cron:"
+# Keys of arq's per-job ctx that the runtime uses to hand its decision to the job-end hook.
+CTX_OUTCOME, CTX_SPEC, CTX_CANCELLED = "pw_outcome", "pw_spec", "pw_cancelled"
 
 
 @dataclass(frozen=True)
@@ -47,20 +56,10 @@ class JobSpec(Generic[Payload, Result]):
     timeout_s: float
     max_tries: int
     limit: int
+    # Called once the job has failed for good with its payload (the daily run tallies it).
     on_failure: Callable[[Deps, Payload, str], Awaitable[None]] | None = None
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    base_delay_s: float
-    max_delay_s: float
-    rand: Callable[[], float] = field(default=random.random)
-
-    def delay(self, job_try: int, retry_after: float | None) -> float:
-        """Exponential backoff with jitter in [half, full], never sooner than Retry-After."""
-        ceiling = min(self.max_delay_s, self.base_delay_s * 2 ** (job_try - 1))
-        jittered = ceiling * (0.5 + self.rand() / 2)
-        return max(jittered, retry_after or 0.0)
+    # Called with the job id when the job's record is gone (expired): no payload to hand over.
+    on_lost: Callable[[Deps, str, str], Awaitable[None]] | None = None
 
 
 class Runtime:
@@ -72,163 +71,305 @@ class Runtime:
         redis: Redis,
         keys: Keys,
         retry: RetryPolicy,
+        dead_letters: DeadLetters,
+        *,
+        specs: Mapping[str, "JobSpec[Any, Any]"],
         observers: Sequence[JobObserver] = (),
     ) -> None:
         self.deps = deps
         self._redis = redis
         self._keys = keys
         self._retry = retry
+        self.dead_letters = dead_letters
+        self._specs = dict(specs)
         self._observers = tuple(observers)
         self._limits: dict[str, asyncio.Semaphore] = {}
-
-    def _ended(self, outcome: JobOutcome) -> None:
-        for observer in self._observers:
-            observer.ended(outcome)
 
     def _limit(self, spec: JobSpec[Any, Any]) -> asyncio.Semaphore:
         if spec.name not in self._limits:
             self._limits[spec.name] = asyncio.Semaphore(spec.limit)
         return self._limits[spec.name]
 
+    def _ended(self, ctx: dict[str, Any] | None, outcome: JobOutcome) -> None:
+        if ctx is not None:
+            ctx[CTX_OUTCOME] = outcome
+        for observer in self._observers:
+            observer.ended(outcome)
+
+    # --- a job the runtime runs --------------------------------------------------------------
+
     async def execute(
         self,
         spec: JobSpec[Payload, Result],
         *,
         job_id: str,
-        job_try: int,
+        delivery: int,
+        due_ms: int | None,
         args: tuple[Any, ...],
         kwargs: Mapping[str, Any],
+        ctx: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        progress = JobProgress(self._redis, self._keys, job_id, job_try)
+        queue_wait = max(0.0, time.time() - due_ms / 1000) if due_ms else None
         for observer in self._observers:
-            observer.started(job_id=job_id, function=spec.name, job_try=job_try, queue_wait_s=None)
-        started = time.monotonic()
+            observer.started(
+                job_id=job_id, function=spec.name, job_try=delivery, queue_wait_s=queue_wait
+            )
+        progress = JobProgress(self._redis, self._keys, job_id, delivery)
         try:
             payload = parse_payload(spec.payload, args, kwargs)
         except InvalidPayload as exc:
             # A poison message: no retry can fix it, and the failure hook cannot read it.
             raw = {"args": list(args), "kwargs": dict(kwargs)}
-            raise await self._fail(spec, job_id, job_try, exc, progress, raw=raw) from None
+            raise await self._final(
+                spec.name, ctx, job_id, delivery, classify(exc), "poison", progress, raw=raw
+            ) from None
 
-        await progress.update("waiting_for_slot")
+        started = time.monotonic()
         try:
-            # Waiting for the job type's slot is bounded too: a job that cannot get one in time
-            # is retried later rather than left for arq's backstop timeout, which never retries.
-            async with asyncio.timeout(spec.timeout_s):
-                await self._limit(spec).acquire()
-            try:
-                await progress.update("started")
-                async with asyncio.timeout(spec.timeout_s):
-                    result = await spec.body(self.deps, payload, progress)
-            finally:
-                self._limit(spec).release()
-        except PermanentError as exc:
-            raise await self._fail(spec, job_id, job_try, exc, progress, payload=payload) from exc
-        except (
-            TransientError,
-            TimeoutError,
-            OSError,
-            RedisConnectionError,
-            RedisTimeoutError,
-        ) as exc:
-            raise await self._retry_or_fail(spec, payload, job_id, job_try, exc, progress) from exc
-        except Exception as exc:  # noqa: BLE001 - an unexpected bug: retried, then dead-lettered
-            log.exception("%s %s raised unexpectedly", spec.name, job_id)
-            raise await self._retry_or_fail(spec, payload, job_id, job_try, exc, progress) from exc
-        await progress.update("complete")
+            result = await self._run_body(spec, payload, progress)
+        except Exception as exc:
+            raise await self._after_failure(
+                spec, ctx, job_id, delivery, exc, payload, progress, time.monotonic() - started
+            ) from exc
         self._ended(
+            ctx,
             JobOutcome(
                 job_id=job_id,
                 function=spec.name,
                 kind="succeeded",
-                job_try=job_try,
+                job_try=delivery,
                 duration_s=time.monotonic() - started,
-            )
+            ),
         )
         return result.model_dump(mode="json")
 
-    async def _retry_or_fail(
+    async def _run_body(
+        self, spec: JobSpec[Payload, Result], payload: Payload, progress: JobProgress
+    ) -> Result:
+        slot = self._limit(spec)
+        if slot.locked():
+            await progress.update("waiting_for_slot")
+        # The slot wait is bounded too: a job that cannot get one in time is retried later.
+        async with asyncio.timeout(spec.timeout_s):
+            await slot.acquire()
+        try:
+            await progress.update("running")
+            async with asyncio.timeout(spec.timeout_s):
+                return await spec.body(self.deps, payload, progress)
+        finally:
+            slot.release()
+
+    async def _after_failure(
         self,
         spec: JobSpec[Payload, Any],
-        payload: Payload,
+        ctx: dict[str, Any] | None,
         job_id: str,
-        job_try: int,
+        delivery: int,
         exc: Exception,
+        payload: Payload,
         progress: JobProgress,
+        elapsed_s: float,
     ) -> Exception:
-        """The exception to raise: arq's Retry, or JobFailed once the tries are spent."""
-        if job_try >= spec.max_tries:
-            return await self._fail(spec, job_id, job_try, exc, progress, payload=payload)
-        retry_after = exc.retry_after if isinstance(exc, TransientError) else None
-        delay = self._retry.delay(job_try, retry_after)
+        """The exception to raise: arq's Retry, or JobFailed once the job has failed for good."""
+        failure = classify(exc)
+        if failure.unexpected:
+            log.error("%s %s raised unexpectedly", spec.name, job_id, exc_info=exc)
+        try:
+            failed_tries = await self._count_failed_try(job_id)
+        except INFRASTRUCTURE_ERRORS:
+            failed_tries = delivery  # arq's delivery count: never fewer than the failed tries
+        if self._retry.over_cap(failure.retry_after):
+            failure = Failure(
+                failure.error_type,
+                f"{failure.detail} (asked to wait {failure.retry_after:.0f} s, over the "
+                f"{self._retry.max_retry_after_s:.0f} s cap)",
+                permanent=True,
+            )
+        if failure.permanent or failed_tries >= spec.max_tries:
+            return await self._final(
+                spec.name, ctx, job_id, failed_tries, failure, "failed", progress, payload=payload
+            )
+        delay = self._retry.delay(failed_tries, failure.retry_after)
         log.warning(
             "%s %s try %d/%d failed (%s), retrying in %.1fs",
             spec.name,
             job_id,
-            job_try,
+            failed_tries,
             spec.max_tries,
-            describe(exc),
+            failure.message,
             delay,
         )
-        await progress.update("retrying", error=describe(exc), retry_in_s=round(delay, 3))
+        await progress.update("retrying", error=failure.message, retry_in_s=round(delay, 3))
         self._ended(
+            ctx,
             JobOutcome(
                 job_id=job_id,
                 function=spec.name,
                 kind="retried",
-                job_try=job_try,
-                error_type=type(exc).__name__,
-                error=describe(exc),
+                job_try=failed_tries,
+                duration_s=elapsed_s,
+                error_type=failure.error_type,
+                error=failure.message,
                 retry_in_s=delay,
-            )
+            ),
         )
         return Retry(defer=delay)
 
-    async def _fail(
+    async def _count_failed_try(self, job_id: str) -> int:
+        key = self._keys.tries(job_id)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, TRIES_TTL_S)
+            count, _ = await pipe.execute()
+        return int(count)
+
+    async def _final(
         self,
-        spec: JobSpec[Payload, Any],
+        function: str,
+        ctx: dict[str, Any] | None,
         job_id: str,
-        job_try: int,
-        exc: Exception,
+        tries: int,
+        failure: Failure,
+        kind: DeadLetterKind,
         progress: JobProgress,
         *,
-        payload: Payload | None = None,
+        payload: BaseModel | None = None,
         raw: Any = None,
-    ) -> JobFailed:
+    ) -> Exception:
         """Record a final failure everywhere it must show, and return the error to raise.
 
-        `payload` when it validated (the failure hook gets it), else the `raw` arguments."""
-        reason = describe(exc)
-        log.error("%s %s failed for good after %d tries: %s", spec.name, job_id, job_try, reason)
-        entry = payload.model_dump(mode="json") if payload is not None else raw
-        await add_dead_letter(
-            self._redis,
-            self._keys,
-            job_id=job_id,
-            function=spec.name,
-            payload=entry,
-            error=reason,
-            tries=job_try,
-        )
-        if spec.on_failure is not None and payload is not None:
-            await spec.on_failure(self.deps, payload, reason)
-        await progress.update("failed", error=reason)
+        If the record cannot be written (Redis away), the job is kept for a later try instead:
+        a failure is never final before its dead letter exists."""
+        log.error("%s %s failed for good (%s): %s", function, job_id, kind, failure.message)
+        spec = self._specs.get(function)
+        try:
+            entry = await self._bounded(
+                self.dead_letters.add(
+                    job_id=job_id,
+                    function=function,
+                    kind=kind,
+                    error_type=failure.error_type,
+                    error=failure.message,
+                    tries=tries,
+                    payload=payload.model_dump(mode="json") if payload is not None else raw,
+                )
+            )
+            if spec is not None and spec.on_failure is not None and payload is not None:
+                await self._bounded(spec.on_failure(self.deps, payload, failure.message))
+        except (*INFRASTRUCTURE_ERRORS, TimeoutError) as exc:
+            delay = self._retry.delay(1, None)
+            log.warning("%s %s: failure not recorded (%s), kept", function, job_id, exc)
+            return Retry(defer=delay)
+        await progress.update("failed", error=failure.message)
         self._ended(
+            ctx,
             JobOutcome(
                 job_id=job_id,
-                function=spec.name,
-                kind="poison" if payload is None else "failed",
-                job_try=job_try,
-                error_type=type(exc).__name__,
-                error=reason,
-            )
+                function=function,
+                kind=kind,
+                job_try=tries,
+                error_type=failure.error_type,
+                error=failure.message,
+                dead_letter_id=entry,
+            ),
         )
-        return JobFailed(type(exc).__name__, str(exc))
+        return JobFailed(failure.error_type, failure.detail)
 
+    async def _bounded(self, step: Awaitable[Any]) -> Any:
+        async with asyncio.timeout(BOOKKEEPING_S):
+            return await step
 
-def describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    # --- outcomes that arq decides ------------------------------------------------------------
+
+    async def record_arq_failure(
+        self,
+        *,
+        job_id: str,
+        raw_job: bytes | None,
+        reason: str,
+        deliveries: int,
+        result: bytes | None,
+        result_ttl_ms: int,
+    ) -> JobOutcome:
+        """A job arq failed before running it: expired, undecodable, unknown function, or its
+        deliveries spent. Dead-letters it and finishes it in arq's place, in one step."""
+        kind: OutcomeKind
+        spec: JobSpec[Any, Any] | None = None
+        payload: BaseModel | None = None
+        stored: Any = None
+        raw: bytes | None = None
+        function = UNKNOWN_FUNCTION
+        if raw_job is None:
+            kind = "expired"
+        else:
+            try:
+                job = decode_job(raw_job)
+            except MalformedJob:
+                kind, raw = "poison", raw_job
+            else:
+                spec = self._specs.get(job.function.removeprefix(CRON_PREFIX))
+                stored = {"args": job.args, "kwargs": job.kwargs}
+                kind = "poison"
+                if spec is not None:
+                    function = spec.name
+                    try:
+                        payload = parse_payload(spec.payload, tuple(job.args), job.kwargs)
+                        stored = payload.model_dump(mode="json")
+                        kind = "failed"  # its deliveries were spent by crashes or cancellations
+                    except InvalidPayload as exc:
+                        reason = f"{reason}; {exc}"
+        entry = await self.dead_letters.add(
+            job_id=job_id,
+            function=function,
+            kind=kind,
+            error_type="JobExecutionFailed",
+            error=reason,
+            tries=deliveries,
+            payload=stored,
+            raw=raw,
+            finish_result=result or b"",
+            result_ttl_ms=result_ttl_ms,
+        )
+        log.error("%s %s ended by arq (%s): %s", function, job_id, kind, reason)
+        if spec is not None and spec.on_failure is not None and payload is not None:
+            await self._bounded(spec.on_failure(self.deps, payload, reason))
+        if kind == "expired":
+            for candidate in self._specs.values():
+                if candidate.on_lost is not None:
+                    await self._bounded(candidate.on_lost(self.deps, job_id, reason))
+        outcome = JobOutcome(
+            job_id=job_id,
+            function=function,
+            kind=kind,
+            job_try=deliveries,
+            error_type="JobExecutionFailed",
+            error=reason,
+            dead_letter_id=entry,
+        )
+        self._ended(None, outcome)
+        return outcome
+
+    async def arq_job_ended(self, ctx: dict[str, Any]) -> None:
+        """arq's on_job_end hook: a job the runtime started but did not decide.
+
+        Either a shutdown cancelled it (it runs again; no try spent) or arq's backstop timeout
+        fired (arq fails it for good, so it is dead-lettered here)."""
+        if CTX_OUTCOME in ctx or CTX_SPEC not in ctx:
+            return
+        spec: JobSpec[Any, Any] = ctx[CTX_SPEC]
+        job_id, delivery = ctx["job_id"], ctx["job_try"]
+        if ctx.get(CTX_CANCELLED) == "shutdown":
+            outcome = JobOutcome(
+                job_id=job_id, function=spec.name, kind="cancelled", job_try=delivery
+            )
+            self._ended(ctx, outcome)
+            return
+        failure = Failure("TimeoutError", "arq's backstop timeout", permanent=True)
+        progress = JobProgress(self._redis, self._keys, job_id, delivery)
+        try:
+            await self._final(spec.name, ctx, job_id, delivery, failure, "failed", progress)
+        except Exception:  # noqa: BLE001 - arq must still finish the job; it is logged
+            log.exception("%s %s: recording arq's timeout failed", spec.name, job_id)
 
 
 def parse_payload(
@@ -248,20 +389,42 @@ def parse_payload(
         ) from None
 
 
-def arq_function(spec: JobSpec[Any, Any]) -> Function:
+def arq_timeout_s(spec: JobSpec[Any, Any]) -> float:
+    """arq's backstop: the slot wait and the run (ours), plus the bookkeeping after them."""
+    return 2 * spec.timeout_s + ARQ_TIMEOUT_GRACE_S
+
+
+def arq_function(spec: JobSpec[Any, Any], *, max_redeliveries: int = 5) -> Function:
     """Adapt a job spec to arq's `(ctx, *args, **kwargs)` form."""
+    timeout = arq_timeout_s(spec)
 
     async def run(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
         runtime: Runtime = ctx["runtime"]
-        return await runtime.execute(
-            spec, job_id=ctx["job_id"], job_try=ctx["job_try"], args=args, kwargs=kwargs
-        )
+        ctx[CTX_SPEC] = spec
+        started = time.monotonic()
+        try:
+            return await runtime.execute(
+                spec,
+                job_id=ctx["job_id"],
+                delivery=ctx["job_try"],
+                due_ms=ctx.get("score"),
+                args=args,
+                kwargs=kwargs,
+                ctx=ctx,
+            )
+        except asyncio.CancelledError:
+            # Either arq's backstop timeout or a shutdown: the job-end hook tells them apart
+            # by this mark.
+            late = time.monotonic() - started >= timeout - 1
+            ctx[CTX_CANCELLED] = "timeout" if late else "shutdown"
+            raise
 
     run.__qualname__ = spec.name
-    # One more try than ours, so arq never fails a job before the runtime has decided.
+    # arq counts every delivery as a try, crashes and shutdown cancellations included; the
+    # runtime counts failed tries itself, so arq's count only stops a job that keeps dying.
     return func(
         run,
         name=spec.name,
-        timeout=2 * spec.timeout_s + ARQ_TIMEOUT_GRACE_S,
-        max_tries=spec.max_tries + 1,
+        timeout=timeout,
+        max_tries=spec.max_tries + max_redeliveries,
     )

@@ -33,7 +33,17 @@ def serialize(data: dict[str, Any]) -> bytes:
 
 
 def deserialize(raw: bytes) -> dict[str, Any]:
+    """A job or result record; anything else raises, and arq turns that into a poison job."""
     data = orjson.loads(raw)
+    if not (
+        isinstance(data, dict)
+        and isinstance(data.get("f"), str)
+        and isinstance(data.get("a"), list)
+        and isinstance(data.get("k"), dict)
+    ):
+        # arq would call the function with whatever `a` and `k` hold and fail it with a
+        # traceback; refusing the envelope here makes it a poison job with a dead letter.
+        raise ValueError("not an arq job envelope: needs f (str), a (list) and k (object)")
     result = data.get("r")
     # Only a failed result ('s' false) can carry an encoded exception.
     if data.get("s") is False and isinstance(result, dict) and set(result) == {"error"}:

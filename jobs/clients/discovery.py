@@ -3,6 +3,8 @@
 `POST {base}/v5/company/search` with an Elasticsearch-style `query`, a page `size` and the
 `scroll_token` of the previous page; the key goes in `X-Api-Key`. Records are normalised into
 `Company`; a record without a usable domain cannot be enriched or contacted, so it is dropped.
+PDL answers a search that matches nothing with a 404 (`error.type` "not_found"): that is an
+empty page, not an error.
 """
 
 import ipaddress
@@ -13,7 +15,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from jobs.clients.http import send_json
+from jobs.clients.http import parse_body, raise_for_status, send
 from jobs.models import Company
 
 SERVICE = "discovery"
@@ -52,6 +54,47 @@ class CompanyPage(_Lenient):
     data: list[CompanyRecord]  # required: a 200 without it is not an empty result but a bug
     scroll_token: str | None = None
     total: int | None = None
+
+
+class ErrorDetail(_Lenient):
+    type: str | None = None
+
+
+class ErrorBody(_Lenient):
+    error: ErrorDetail | None = None
+
+
+def no_match(response: httpx.Response) -> bool:
+    """PDL's "nothing matched" 404, told apart from a wrong URL's 404 by its error body."""
+    if response.status_code != 404:
+        return False
+    try:
+        body = ErrorBody.model_validate_json(response.content)
+    except ValueError:
+        return False
+    return body.error is not None and body.error.type == "not_found"
+
+
+def new_companies(page: CompanyPage, ids: set[str], domains: set[str]) -> list[Company]:
+    """The page's usable companies not seen before; `ids` and `domains` learn them."""
+    found = []
+    for record in page.data:
+        company = to_company(record)
+        # Two records for one domain would mail the same people twice.
+        if company is None or company.id in ids or company.domain in domains:
+            continue
+        ids.add(company.id)
+        domains.add(company.domain)
+        found.append(company)
+    return found
+
+
+def next_token(page: CompanyPage, token: str | None) -> str | None:
+    """The token of the page after `page`, or None when paging ends: an empty page, no token,
+    or the same token again (which would loop forever)."""
+    if not page.data or not page.scroll_token or page.scroll_token == token:
+        return None
+    return page.scroll_token
 
 
 # A DNS name of letters, digits and inner hyphens (IDNs arrive in their xn-- form).
@@ -139,29 +182,29 @@ class CompanySearchClient:
         request = self._http.build_request(
             "POST", self._url, json=body, headers=self._headers, timeout=self._timeout
         )
-        return await send_json(self._http, request, CompanyPage, service=SERVICE)
+        response = await send(self._http, request, service=SERVICE)
+        if no_match(response):
+            return CompanyPage(data=[], total=0)
+        raise_for_status(response, SERVICE)
+        return parse_body(response, CompanyPage, service=SERVICE)
 
     async def discover(
         self, query: dict[str, Any], *, limit: int, page_size: int = MAX_PAGE_SIZE
     ) -> list[Company]:
-        """Up to `limit` distinct companies, paging until the limit, an empty page or no token."""
+        """Up to `limit` distinct companies, paging until the limit, an empty page or no token.
+
+        One try per page; the daily run pages with retries and checkpoints (jobs/paging.py)."""
         companies: list[Company] = []
         ids: set[str] = set()
-        domains: set[str] = set()  # two records for one domain would mail the same people twice
+        domains: set[str] = set()
         token: str | None = None
         for _ in range(MAX_PAGES):
             if len(companies) >= limit:
                 break
             # Ask only for what is still wanted: PDL bills per record returned.
             page = await self.search_page(query, min(page_size, limit - len(companies)), token)
-            for record in page.data:
-                company = to_company(record)
-                if company is None or company.id in ids or company.domain in domains:
-                    continue
-                ids.add(company.id)
-                domains.add(company.domain)
-                companies.append(company)
-            if not page.data or not page.scroll_token or page.scroll_token == token:
+            companies += new_companies(page, ids, domains)
+            token = next_token(page, token)
+            if token is None:
                 break
-            token = page.scroll_token
         return companies[:limit]

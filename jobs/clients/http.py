@@ -11,7 +11,7 @@ from typing import TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from jobs.errors import PermanentError, RateLimited, TransientError
+from jobs.errors import MalformedResponse, PermanentError, RateLimited, TransientError
 
 USER_AGENT = "prospect-worker/0.1"
 
@@ -47,6 +47,28 @@ def raise_for_status(response: httpx.Response, service: str) -> None:
     raise PermanentError(where)
 
 
+async def send(
+    client: httpx.AsyncClient, request: httpx.Request, *, service: str
+) -> httpx.Response:
+    """Send, mapping transport failures to TransientError; the status is not checked yet."""
+    try:
+        return await client.send(request)
+    except httpx.TimeoutException as exc:
+        raise TransientError(f"{service}: timed out ({type(exc).__name__})") from exc
+    except httpx.TransportError as exc:
+        raise TransientError(f"{service}: {type(exc).__name__}: {exc}") from exc
+
+
+def parse_body(response: httpx.Response, model: type[Model], *, service: str) -> Model:
+    try:
+        return model.model_validate_json(response.content)
+    except ValidationError as exc:
+        # A 2xx we cannot read is the provider's bug; retrying the same call will not fix it.
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        raise MalformedResponse(f"{service}: malformed response ({where}: {first['msg']})") from exc
+
+
 async def send_json(
     client: httpx.AsyncClient,
     request: httpx.Request,
@@ -55,17 +77,6 @@ async def send_json(
     service: str,
 ) -> Model:
     """Send, classify the outcome, and validate the JSON body into `model`."""
-    try:
-        response = await client.send(request)
-    except httpx.TimeoutException as exc:
-        raise TransientError(f"{service}: timed out ({type(exc).__name__})") from exc
-    except httpx.TransportError as exc:
-        raise TransientError(f"{service}: {type(exc).__name__}: {exc}") from exc
+    response = await send(client, request, service=service)
     raise_for_status(response, service)
-    try:
-        return model.model_validate_json(response.content)
-    except ValidationError as exc:
-        # A 2xx we cannot read is the provider's bug; retrying the same call will not fix it.
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "body"
-        raise PermanentError(f"{service}: malformed response ({where}: {first['msg']})") from exc
+    return parse_body(response, model, service=service)

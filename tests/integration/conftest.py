@@ -4,11 +4,12 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from arq.worker import Worker, get_kwargs
+from arq.worker import get_kwargs
 
 from jobs.deps import Deps
 from settings import Settings
 from worker.app import worker_settings
+from worker.engine import EngineWorker
 from worker.client import QueueClient
 
 FAST_RETRY = {"max_tries": 3, "base_delay_s": 0.05, "max_delay_s": 0.2}
@@ -26,13 +27,13 @@ def make_worker(
     *,
     adjust_deps: Callable[[Deps], Deps] | None = None,
     burst: bool = True,
-) -> Worker:
+) -> EngineWorker:
     kwargs = get_kwargs(worker_settings(settings, adjust_deps=adjust_deps))
     kwargs.update(burst=burst, poll_delay=0.01, handle_signals=False)
-    return Worker(**kwargs)
+    return EngineWorker(**kwargs)
 
 
-async def drain(settings: Settings, adjust_deps: Callable[[Deps], Deps] | None = None) -> Worker:
+async def drain(settings: Settings, adjust_deps: Callable[[Deps], Deps] | None = None) -> EngineWorker:
     """Run a burst worker until the queue is empty (retries included)."""
     worker = make_worker(settings, adjust_deps=adjust_deps)
     try:

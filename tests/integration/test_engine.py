@@ -6,7 +6,6 @@ from typing import Any, cast
 import orjson
 import pytest
 from arq import Retry
-from arq.worker import Worker
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
@@ -14,9 +13,12 @@ from jobs.deps import Deps, FanoutJob, Progress
 from jobs.errors import PermanentError, TransientError
 from jobs.keys import Keys
 from worker.client import QueueClient
+from worker.deadletter import DeadLetters
+from worker.engine import EngineWorker
+from worker.failures import RetryPolicy
 from worker.fanout import BulkEnqueuer
 from worker.progress import read_progress
-from worker.runtime import JobSpec, RetryPolicy, Runtime, arq_function
+from worker.runtime import JobSpec, Runtime, arq_function
 from worker.serializer import deserialize, serialize
 
 from .conftest import make_settings
@@ -58,19 +60,30 @@ def echo_spec(
     )
 
 
-def echo_worker(redis_url: str, redis: Redis, spec: JobSpec, *, burst: bool = True) -> Worker:
+def echo_runtime(redis: Redis, spec: JobSpec) -> Runtime:
+    policy = RetryPolicy(base_delay_s=0.01, max_delay_s=0.05)
+    dead_letters = DeadLetters(redis, KEYS, queue_name="arq:queue", job_expires_ms=60_000)
+    return Runtime(cast(Deps, None), redis, KEYS, policy, dead_letters, specs={spec.name: spec})
+
+
+def echo_worker(
+    redis_url: str, redis: Redis, spec: JobSpec, *, burst: bool = True
+) -> EngineWorker:
     settings = make_settings(redis_url)
 
     async def startup(ctx: dict[str, Any]) -> None:
-        policy = RetryPolicy(base_delay_s=0.01, max_delay_s=0.05)
-        ctx["runtime"] = Runtime(cast(Deps, None), redis, KEYS, policy)
+        ctx["runtime"] = echo_runtime(redis, spec)
+
+    async def job_end(ctx: dict[str, Any]) -> None:
+        await ctx["runtime"].arq_job_ended(ctx)
 
     from worker.app import redis_settings
 
-    return Worker(
+    return EngineWorker(
         functions=[arq_function(spec)],
         redis_settings=redis_settings(settings),
         on_startup=startup,
+        on_job_end=job_end,
         burst=burst,
         poll_delay=0.01,
         handle_signals=False,
@@ -178,7 +191,7 @@ async def test_progress_is_readable_while_the_job_runs(
         await worker.close()
     final = await client.report(job_id)
     assert final.state == "complete"
-    assert final.progress is not None and final.progress.stage == "complete"
+    assert final.result == {"text": "slow", "tries": 1}
 
 
 async def test_bulk_enqueue_is_atomic_per_job_and_deduplicates(redis: Redis) -> None:
@@ -205,15 +218,19 @@ async def test_bulk_enqueue_is_atomic_per_job_and_deduplicates(redis: Redis) -> 
 async def test_waiting_for_a_type_slot_is_bounded_and_retried(redis: Redis) -> None:
     attempts: dict[str, int] = {}
     spec = echo_spec(attempts, limit=1, timeout_s=0.2)
-    runtime = Runtime(cast(Deps, None), redis, KEYS, RetryPolicy(0.01, 0.05))
+    runtime = echo_runtime(redis, spec)
     slot = runtime._limit(spec)  # noqa: SLF001 - hold the type's only slot, as a running job would
     await slot.acquire()
     with pytest.raises(Retry):
-        await runtime.execute(spec, job_id="w", job_try=1, args=({"text": "waiter"},), kwargs={})
+        await runtime.execute(
+            spec, job_id="w", delivery=1, due_ms=None, args=({"text": "waiter"},), kwargs={}
+        )
     assert attempts == {}  # it never ran
     progress = await read_progress(redis, KEYS, "w")
     assert progress is not None and progress.stage == "retrying"
     assert progress.counters["error"] == "TimeoutError"
     slot.release()
-    result = await runtime.execute(spec, job_id="w", job_try=2, args=({"text": "w"},), kwargs={})
+    result = await runtime.execute(
+        spec, job_id="w", delivery=2, due_ms=None, args=({"text": "w"},), kwargs={}
+    )
     assert result == {"text": "w", "tries": 1}

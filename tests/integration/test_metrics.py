@@ -104,6 +104,8 @@ async def test_a_real_worker_exports_what_monitoring_reads_and_values_move(
                 before.samples
             )
     assert after.value("prospect_worker_job_duration_seconds_count", job_type=DAILY) == 1
+    waits = after.value("prospect_worker_job_queue_wait_seconds_count", job_type=PROSPECT)
+    assert waits == 2 * fanned_out
     requests = "prospect_worker_external_requests_total"
     refused = after.value(
         requests, service="email_finder", operation="domain_search", outcome="network_error"
@@ -189,12 +191,6 @@ async def test_json_logs_one_object_per_line_without_personal_data(
             assert private not in output
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="arq-side outcomes (unknown function, expired, undeserializable, tries spent) reach "
-    "the observers once the runtime reports them (the outcomes work); until then arq fails "
-    "such a job without a word to the runtime",
-)
 async def test_an_arq_side_poison_job_is_counted(redis_url: str, tmp_path: Path) -> None:
     port = free_port()
     worker = WorkerProcess(metrics_env(redis_url, port), tmp_path / "worker.log")

@@ -2,6 +2,7 @@
 
 import asyncio
 from dataclasses import replace
+from datetime import datetime, timedelta
 
 from redis.asyncio import Redis
 
@@ -80,10 +81,14 @@ async def test_second_run_same_day_enqueues_nothing(
 
     second = await run_daily(client, settings)
 
-    assert second["result"]["fanned_out"] == 0
-    assert second["result"]["quota_used_before"] == settings.daily_limit
+    # The day's run was planned once: the second run re-drives the same plan, whose jobs all
+    # exist already, and reports the run as a whole.
+    assert second["result"]["fanned_out"] == first["run"].total
+    assert second["result"]["quota_used_before"] == first["result"]["quota_used_before"]
+    assert second["result"]["skipped"] == first["result"]["skipped"]
     assert await redis.xlen(KEYS.approvals) == approvals
     assert second["run"].total == first["run"].total
+    assert second["run"].done == first["run"].done
 
 
 async def test_a_later_run_skips_companies_already_contacted(redis_url: str, redis: Redis) -> None:
@@ -94,8 +99,9 @@ async def test_a_later_run_skips_companies_already_contacted(redis_url: str, red
     try:
         first = await run_daily(client, settings)
         queued = first["run"].queued
-        # Simulate the next day: a new run id, the same companies.
-        job_id = await client.enqueue(DAILY_JOB, {"run_date": "2099-01-01"})
+        # Another day's run (a backfill: a new run id, the same companies, today's quota).
+        past = (datetime.now(settings.tz).date() - timedelta(days=3)).isoformat()
+        job_id = await client.enqueue(DAILY_JOB, {"run_date": past, "backfill": True})
         await drain(settings)
         report = await client.report(job_id)
     finally:
@@ -107,9 +113,10 @@ async def test_a_later_run_skips_companies_already_contacted(redis_url: str, red
 async def test_quota_spent_elsewhere_limits_the_run(
     client: QueueClient, settings: Settings, redis: Redis
 ) -> None:
-    today = await client.report(await client.enqueue(DAILY_JOB, {"run_date": "2030-05-05"}))
+    today = await client.report(await client.enqueue(DAILY_JOB))
     assert today.state == "queued"
-    await redis.set(KEYS.quota("2030-05-05"), settings.daily_limit - 3)
+    day = datetime.now(settings.tz).date().isoformat()
+    await redis.set(KEYS.quota(day), settings.daily_limit - 3)
     await drain(settings)
     run = (await client.report(today.job_id)).run
     assert run is not None and run.queued == 3

@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -148,3 +149,22 @@ async def test_one_cron_run_per_tick_with_two_workers(redis_url: str, redis: Red
     assert len(cron_results) == 1
     assert sum(worker.jobs_complete for worker in workers) >= 2
     assert await redis.xlen(KEYS.approvals) == settings.daily_limit
+
+
+def test_arq_check_reports_a_running_worker_and_fails_once_it_stopped(
+    redis_url: str, tmp_path: Path
+) -> None:
+    env = {**env_for(redis_url), "PW_RECOVERY__HEALTH_INTERVAL_S": "1"}
+    worker = WorkerProcess(env, tmp_path / "worker.log")
+    check = [sys.executable, "-m", "arq", "--check", "worker.WorkerSettings"]
+    try:
+        deadline = time.monotonic() + 30
+        while (alive := subprocess.run(check, cwd=ROOT, env=env, capture_output=True)).returncode:
+            assert time.monotonic() < deadline, alive.stderr
+            time.sleep(0.2)
+    finally:
+        code, output = worker.stop()
+    assert code == 0, output
+    stopped = subprocess.run(check, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert stopped.returncode == 1
+    assert "Health check failed" in stopped.stderr

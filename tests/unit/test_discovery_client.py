@@ -179,6 +179,16 @@ async def test_statuses_map_to_the_error_vocabulary(
     assert str(caught.value) == f"discovery: HTTP {status} from POST /v5/company/search"
 
 
+async def test_pdls_no_match_404_is_an_empty_page() -> None:
+    error = {"type": "not_found", "message": "No records were found matching your search"}
+    search = client(lambda r: httpx.Response(404, json={"status": 404, "error": error}))
+    assert await search.discover({}, limit=10) == []
+    # A 404 without PDL's error body (a wrong base URL, say) is still an error.
+    wrong = client(lambda r: httpx.Response(404, html="<h1>Not Found</h1>"))
+    with pytest.raises(PermanentError):
+        await wrong.discover({}, limit=10)
+
+
 @pytest.mark.parametrize("failure", [httpx.ReadTimeout, httpx.ConnectTimeout, httpx.ConnectError])
 async def test_transport_failures_are_transient(failure: type[httpx.TransportError]) -> None:
     def handler(request: httpx.Request) -> httpx.Response:

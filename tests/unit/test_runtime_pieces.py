@@ -1,11 +1,14 @@
 """Pure parts of the engine: backoff, payload parsing, the JSON serializer."""
 
+from datetime import date
+
 import orjson
 import pytest
 
 from jobs.errors import InvalidPayload
 from jobs.models import DailyRunRequest
-from worker.runtime import RetryPolicy, parse_payload
+from worker.failures import RetryPolicy
+from worker.runtime import parse_payload
 from worker.serializer import JobFailed, deserialize, serialize
 
 
@@ -25,10 +28,12 @@ def test_backoff_never_retries_before_retry_after() -> None:
 
 def test_payload_from_dict_kwargs_or_nothing() -> None:
     assert parse_payload(DailyRunRequest, (), {}) == DailyRunRequest()
-    assert (
-        parse_payload(DailyRunRequest, ({"run_date": "2026-11-22"},), {}).run_date == "2026-11-22"
+    assert parse_payload(DailyRunRequest, ({"run_date": "2026-11-22"},), {}).run_date == date(
+        2026, 11, 22
     )
-    assert parse_payload(DailyRunRequest, (), {"run_date": "2026-11-23"}).run_date == "2026-11-23"
+    assert parse_payload(DailyRunRequest, (), {"run_date": "2026-11-23"}).run_date == date(
+        2026, 11, 23
+    )
 
 
 @pytest.mark.parametrize(
@@ -36,7 +41,8 @@ def test_payload_from_dict_kwargs_or_nothing() -> None:
     [
         (("2026-11-22",), {}, "expected one JSON object argument"),
         (({}, {}), {}, "got 2 argument(s)"),
-        (({"run_date": "yesterday"},), {}, "run_date: String should match pattern"),
+        (({"run_date": "yesterday"},), {}, "run_date: Value error, must be a date as YYYY-MM-DD"),
+        (({"run_date": "2026-13-45"},), {}, "run_date: Input should be a valid date"),
         ((), {"surprise": 1}, "surprise: Extra inputs are not permitted"),
     ],
 )
@@ -49,9 +55,24 @@ def test_bad_payloads_are_permanent(args: tuple, kwargs: dict, says: str) -> Non
 def test_serializer_is_plain_json_and_carries_failures() -> None:
     job = {"t": 1, "f": "daily_prospect_queue", "a": [], "k": {}, "et": 1}
     assert orjson.loads(serialize(job)) == job  # what a plain arq client with orjson reads
-    failed = deserialize(serialize({"s": False, "r": ValueError("boom")}))
+    failed = deserialize(serialize({**job, "s": False, "r": ValueError("boom")}))
     assert isinstance(failed["r"], JobFailed)
     assert str(failed["r"]) == "ValueError: boom"
     # A successful result that happens to look like an error stays data.
-    ok = deserialize(serialize({"s": True, "r": {"error": {"type": "x", "message": "y"}}}))
+    ok = deserialize(serialize({**job, "s": True, "r": {"error": {"type": "x", "message": "y"}}}))
     assert ok["r"] == {"error": {"type": "x", "message": "y"}}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\xff\xfe not json",
+        b"[1, 2]",
+        b'{"f": "daily_prospect_queue", "a": [], "k": [1], "et": 1}',
+        b'{"f": "daily_prospect_queue", "a": {}, "k": {}, "et": 1}',
+        b'{"envelope": "someone else\'s"}',
+    ],
+)
+def test_the_deserializer_refuses_anything_but_an_arq_envelope(raw: bytes) -> None:
+    with pytest.raises(ValueError, match=r"."):
+        deserialize(raw)

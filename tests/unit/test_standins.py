@@ -33,9 +33,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 
 def pick(**site: object) -> SampleCompany:
-    return next(
-        c for c in DATA.companies if all(getattr(c.site, k) == v for k, v in site.items())
-    )
+    return next(c for c in DATA.companies if all(getattr(c.site, k) == v for k, v in site.items()))
 
 
 def test_the_bundled_files_are_what_the_generator_makes(

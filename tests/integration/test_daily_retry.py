@@ -1,0 +1,120 @@
+"""A retry of the daily run keeps its fan-out count and its choice of prospects."""
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from jobs.daily import daily_prospect_queue
+from jobs.deps import Deps, Enqueuer, FanoutJob, FanoutOutcome
+from jobs.keys import Keys
+from jobs.models import DailyRunRequest
+from settings import Settings
+from worker.app import build_deps
+
+from .conftest import drain, make_settings
+
+KEYS = Keys()
+
+
+class NoProgress:
+    async def update(
+        self, stage: str, *, done: int | None = None, total: int | None = None, **counters: Any
+    ) -> None:
+        return None
+
+
+class LosesOneReply:
+    """Enqueues, then loses the reply of its first call (a blip mid fan-out)."""
+
+    def __init__(self, inner: Enqueuer) -> None:
+        self.inner = inner
+        self.lost = False
+
+    async def enqueue_many(self, jobs: Sequence[FanoutJob]) -> list[FanoutOutcome]:
+        outcomes = await self.inner.enqueue_many(jobs)
+        if not self.lost:
+            self.lost = True
+            raise RedisConnectionError("connection lost after the script ran")
+        return outcomes
+
+
+@pytest.fixture
+def settings(redis_url: str) -> Settings:
+    return make_settings(redis_url, daily_limit=20)
+
+
+@pytest.fixture
+async def deps(settings: Settings) -> AsyncIterator[Deps]:
+    async with AsyncExitStack() as stack:
+        deps, _ = await build_deps(settings, stack)
+        yield deps
+
+
+async def test_a_retry_whose_jobs_come_back_as_duplicates_keeps_the_total(
+    deps: Deps, settings: Settings, redis: Redis
+) -> None:
+    lossy = replace(deps, enqueuer=LosesOneReply(deps.enqueuer))
+    with pytest.raises(RedisConnectionError):
+        await daily_prospect_queue(lossy, DailyRunRequest(), NoProgress())
+    queued_jobs = await redis.zcard(settings.queue_name)
+    assert queued_jobs > 0
+
+    result = await daily_prospect_queue(lossy, DailyRunRequest(), NoProgress())  # the retry
+
+    run = await deps.ledger.summary(result.run_id)
+    assert run is not None
+    assert run.total == result.fanned_out == queued_jobs
+    assert run.state == "running"  # nothing stamped while its jobs wait
+    assert "already_fanned_out" not in result.skipped
+    await drain(settings)
+    run = await deps.ledger.summary(result.run_id)
+    assert run is not None and run.state == "complete"
+    assert run.done == run.total == queued_jobs
+
+
+async def test_a_retry_reuses_the_chosen_prospects(deps: Deps, redis: Redis) -> None:
+    lossy = replace(deps, enqueuer=LosesOneReply(deps.enqueuer))
+    with pytest.raises(RedisConnectionError):
+        await daily_prospect_queue(lossy, DailyRunRequest(), NoProgress())
+    first_jobs = set(await redis.zrange("arq:queue", 0, -1))
+    # Meanwhile some of its jobs ran and contacted their companies.
+    contacted = sorted(first_jobs)[:5]
+    await redis.sadd(KEYS.contacted, *[job.rsplit(":", 1)[1] for job in contacted])
+
+    result = await daily_prospect_queue(lossy, DailyRunRequest(), NoProgress())
+
+    assert set(await redis.zrange("arq:queue", 0, -1)) == first_jobs
+    assert result.fanned_out == len(first_jobs)
+
+
+async def test_closing_the_fan_out_twice_counts_its_skips_once(deps: Deps) -> None:
+    first = await daily_prospect_queue(deps, DailyRunRequest(), NoProgress())
+    before = await deps.ledger.summary(first.run_id)
+    second = await daily_prospect_queue(deps, DailyRunRequest(), NoProgress())
+    after = await deps.ledger.summary(first.run_id)
+
+    assert before is not None and after is not None
+    assert after.skipped == before.skipped
+    assert (after.total, after.discovered) == (before.total, before.discovered)
+    assert second.fanned_out == first.fanned_out == after.total
+    assert second.skipped == first.skipped
+
+
+async def test_the_bulk_enqueue_counts_each_job_it_adds_once(deps: Deps, redis: Redis) -> None:
+    run = KEYS.run("2026-11-22")
+    await redis.hset(run, mapping={"total": 0, "finished_ms": 1})
+    jobs = [
+        FanoutJob(f"p:{n}", "process_prospect", {"n": n}, claim_key=f"c:{n}", count_key=run)
+        for n in range(3)
+    ]
+    await redis.set("c:2", "another job")  # in flight elsewhere: not added, not counted
+
+    assert await deps.enqueuer.enqueue_many(jobs) == ["added", "added", "claimed"]
+    assert await deps.enqueuer.enqueue_many(jobs) == ["duplicate", "duplicate", "claimed"]
+    assert await redis.hget(run, "total") == "2"
+    assert await redis.hget(run, "finished_ms") is None  # the run has jobs to wait for again

@@ -1,0 +1,431 @@
+"""One outcome per job, whoever decides it: the engine's findings, each reproduced on a real Redis.
+
+Every test here failed on the engine before the outcomes work (errors lost their type in a
+TaskGroup, arq-side failures left no dead letter, bookkeeping could fail a job, in-progress
+markers lived 10 minutes, a job id that is not UTF-8 stopped the worker).
+"""
+
+import asyncio
+import time
+from typing import Any, cast
+
+import orjson
+import pytest
+from arq import Retry
+from pydantic import BaseModel
+from redis.asyncio import Redis
+
+from jobs.deps import Deps, Progress
+from jobs.errors import PermanentError, RateLimited, TransientError
+from jobs.keys import Keys
+from worker.arqjobs import IN_PROGRESS_KEY_PREFIX, JOB_KEY_PREFIX, RETRY_KEY_PREFIX
+from worker.client import QueueClient
+from worker.deadletter import DeadLetters
+from worker.engine import CTX_CONFIG, EngineConfig, EngineWorker
+from worker.failures import RetryPolicy
+from worker.outcomes import JobOutcome
+from worker.runtime import CTX_CANCELLED, CTX_SPEC, JobSpec, Runtime, arq_function
+from worker.serializer import JobFailed, deserialize, serialize
+
+from worker.registry import DAILY_JOB
+
+from .conftest import drain, make_settings, make_worker
+
+KEYS = Keys()
+
+
+class Work(BaseModel):
+    text: str
+    group: str | None = None  # "permanent" or "rate_limited": raise an ExceptionGroup
+    hold_s: float = 0.0
+
+
+class Done(BaseModel):
+    text: str
+
+
+class Recorder:
+    """An observer that keeps every outcome, as the metrics observer counts them."""
+
+    def __init__(self) -> None:
+        self.outcomes: list[JobOutcome] = []
+        self.failed_hooks: list[str] = []
+
+    def started(self, **_: Any) -> None:
+        pass
+
+    def ended(self, outcome: JobOutcome) -> None:
+        self.outcomes.append(outcome)
+
+    def kinds(self) -> list[str]:
+        return [outcome.kind for outcome in self.outcomes]
+
+
+def work_spec(recorder: Recorder, calls: list[str], *, max_tries: int = 3) -> JobSpec[Any, Any]:
+    async def body(deps: Deps, payload: Work, progress: Progress) -> Done:
+        calls.append(payload.text)
+        if payload.hold_s:
+            await asyncio.sleep(payload.hold_s)
+        if payload.group == "permanent":
+            async with asyncio.TaskGroup() as group:
+                group.create_task(asyncio.sleep(5))
+                raise_in = group.create_task(_raise(PermanentError("HTTP 401 from /v2")))
+                await raise_in
+        if payload.group == "rate_limited":
+            async with asyncio.TaskGroup() as group:
+                group.create_task(_raise(TransientError("HTTP 503")))
+                group.create_task(_raise(RateLimited("HTTP 429", retry_after=0.4)))
+        return Done(text=payload.text)
+
+    async def on_failure(deps: Deps, payload: Work, reason: str) -> None:
+        recorder.failed_hooks.append(payload.text)
+
+    return JobSpec(
+        name="work",
+        body=body,
+        payload=Work,
+        timeout_s=10,
+        max_tries=max_tries,
+        limit=5,
+        on_failure=on_failure,
+    )
+
+
+async def _raise(exc: Exception) -> None:
+    raise exc
+
+
+def make_runtime(redis: Redis, spec: JobSpec[Any, Any], recorder: Recorder) -> Runtime:
+    dead_letters = DeadLetters(redis, KEYS, queue_name="arq:queue", job_expires_ms=60_000)
+    return Runtime(
+        cast(Deps, None),
+        redis,
+        KEYS,
+        RetryPolicy(base_delay_s=0.01, max_delay_s=0.05, max_retry_after_s=60),
+        dead_letters,
+        specs={spec.name: spec},
+        observers=[recorder],
+    )
+
+
+def work_worker(
+    redis_url: str,
+    redis: Redis,
+    spec: JobSpec[Any, Any],
+    recorder: Recorder,
+    *,
+    burst: bool = True,
+    config: EngineConfig | None = None,
+) -> EngineWorker:
+    from worker.app import redis_settings
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        ctx["runtime"] = make_runtime(redis, spec, recorder)
+
+    async def job_end(ctx: dict[str, Any]) -> None:
+        await ctx["runtime"].arq_job_ended(ctx)
+
+    return EngineWorker(
+        functions=[arq_function(spec, max_redeliveries=2)],
+        redis_settings=redis_settings(make_settings(redis_url)),
+        on_startup=startup,
+        on_job_end=job_end,
+        burst=burst,
+        poll_delay=0.01,
+        handle_signals=False,
+        job_serializer=serialize,
+        job_deserializer=deserialize,
+        ctx={CTX_CONFIG: config} if config else None,
+    )
+
+
+async def letters(redis: Redis) -> dict[str, dict[str, str]]:
+    return {fields["job_id"]: fields for _, fields in await redis.xrange(KEYS.dead_letters)}
+
+
+# --- finding 1: errors keep their type inside a TaskGroup ----------------------------------
+
+
+async def test_a_permanent_error_in_a_task_group_is_tried_once(
+    redis_url: str, redis: Redis, client: QueueClient
+) -> None:
+    recorder, calls = Recorder(), []
+    spec = work_spec(recorder, calls)
+    job = await client._arq.enqueue_job("work", {"text": "p", "group": "permanent"})
+    assert job is not None
+    worker = work_worker(redis_url, redis, spec, recorder)
+    await worker.main()
+    await worker.close()
+    assert calls == ["p"]
+    assert recorder.kinds() == ["failed"]
+    letter = (await letters(redis))[job.job_id]
+    assert letter["error_type"] == "PermanentError"
+    assert letter["error"] == "PermanentError: HTTP 401 from /v2"
+    assert recorder.failed_hooks == ["p"]
+
+
+async def test_a_retry_after_inside_a_task_group_is_honoured(redis: Redis) -> None:
+    recorder, calls = Recorder(), []
+    spec = work_spec(recorder, calls)
+    runtime = make_runtime(redis, spec, recorder)
+    with pytest.raises(Retry) as retry:
+        await runtime.execute(
+            spec,
+            job_id="rl",
+            delivery=1,
+            due_ms=None,
+            args=({"text": "rl", "group": "rate_limited"},),
+            kwargs={},
+        )
+    assert retry.value.defer_score is not None and retry.value.defer_score >= 400
+    assert recorder.outcomes[-1].error_type == "RateLimited"
+
+
+async def test_a_retry_after_over_the_cap_is_dead_lettered_not_waited(redis: Redis) -> None:
+    recorder, calls = Recorder(), []
+    spec = work_spec(recorder, calls)
+    runtime = make_runtime(redis, spec, recorder)
+
+    async def long_wait(deps: Deps, payload: Work, progress: Progress) -> Done:
+        raise RateLimited("HTTP 429", retry_after=7200)
+
+    capped = JobSpec("work", long_wait, Work, 10, 3, 5)
+    with pytest.raises(JobFailed):
+        await runtime.execute(
+            capped, job_id="cap", delivery=1, due_ms=None, args=({"text": "c"},), kwargs={}
+        )
+    letter = (await letters(redis))["cap"]
+    assert "asked to wait 7200 s, over the 60 s cap" in letter["error"]
+
+
+# --- finding 2 and 10: failures arq decides, and entries that must not stop the queue ------
+
+
+async def test_failures_arq_decides_are_dead_lettered_with_their_hooks(
+    redis_url: str, redis: Redis, client: QueueClient
+) -> None:
+    recorder, calls = Recorder(), []
+    spec = work_spec(recorder, calls)
+    now = int(time.time() * 1000)
+    # Deliveries spent: a job that killed 5 workers (arq's count) before any try failed.
+    spent = await client._arq.enqueue_job("work", {"text": "spent"})
+    assert spent is not None
+    await redis.set(RETRY_KEY_PREFIX + spent.job_id, 5)
+    # Expired: queued, but its record is gone.
+    await redis.zadd("arq:queue", {"gone-job": now})
+    # Bytes that are not a job, and an envelope that is not arq's.
+    await redis.set(JOB_KEY_PREFIX + "bad-bytes", b"\xff\x00 not json")
+    await redis.set(JOB_KEY_PREFIX + "bad-envelope", b'{"task": "work", "params": {}}')
+    await redis.zadd("arq:queue", {"bad-bytes": now, "bad-envelope": now})
+    # A function this worker does not run, and kwargs that are not an object.
+    unknown = await client._arq.enqueue_job("no_such_job", {"x": 1})
+    assert unknown is not None
+    await redis.set(JOB_KEY_PREFIX + "bad-kwargs", b'{"f": "work", "a": [], "k": [1], "et": 1}')
+    await redis.zadd("arq:queue", {"bad-kwargs": now})
+    # A job id that is not UTF-8 (arq's worker used to exit on it, at every restart).
+    await redis.zadd("arq:queue", {b"\xff\xfe-id": now})
+    good = await client._arq.enqueue_job("work", {"text": "good"})
+    assert good is not None
+
+    worker = work_worker(redis_url, redis, spec, recorder)
+    await worker.main()
+    await worker.close()
+
+    assert calls == ["good"]  # the good job ran; nothing else reached a body
+    found = await letters(redis)
+    assert found[spent.job_id]["kind"] == "failed"
+    assert "max 5 retries exceeded" in found[spent.job_id]["error"]
+    assert found["gone-job"]["kind"] == "expired"
+    assert found["bad-bytes"]["kind"] == "poison" and "raw" in found["bad-bytes"]
+    assert found["bad-envelope"]["kind"] == "poison"
+    assert found["bad-kwargs"]["kind"] == "poison"
+    assert found[unknown.job_id]["kind"] == "poison"
+    assert "no_such_job" in found[unknown.job_id]["error"]
+    assert found["\\xff\\xfe-id"]["kind"] == "poison"
+    assert len(found) == 7
+    # The spent job's failure hook ran (the daily run tallies such a prospect).
+    assert recorder.failed_hooks == ["spent"]
+    assert sorted(recorder.kinds()) == sorted(
+        ["failed", "expired", "poison", "poison", "poison", "poison", "succeeded"]
+    )  # the quarantined id is not a job arq started: it has its dead letter, not an outcome
+    assert await redis.zcard("arq:queue") == 0
+    # arq's own result still says what happened, for `status` and arq's Job API.
+    assert (await client.report(unknown.job_id)).state == "failed"
+
+
+# --- finding 3: the runtime's own writes cannot fail a job ---------------------------------
+
+
+async def test_bookkeeping_failures_never_turn_a_success_into_a_failure(redis: Redis) -> None:
+    recorder, calls = Recorder(), []
+    spec = work_spec(recorder, calls)
+    dead = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)  # nothing listens there
+    runtime = make_runtime(dead, spec, recorder)
+    result = await runtime.execute(
+        spec, job_id="ok", delivery=1, due_ms=None, args=({"text": "ok"},), kwargs={}
+    )
+    assert result == {"text": "ok"}
+    assert recorder.kinds() == ["succeeded"]
+    # A final failure that cannot be recorded keeps the job (a Retry), never drops it.
+    with pytest.raises(Retry):
+        await runtime.execute(
+            spec,
+            job_id="lost?",
+            delivery=1,
+            due_ms=None,
+            args=({"text": "p", "group": "permanent"},),
+            kwargs={},
+        )
+    await dead.aclose()
+
+
+async def test_arq_backstop_timeout_is_dead_lettered_and_a_shutdown_is_a_cancel(
+    redis: Redis,
+) -> None:
+    recorder, calls = Recorder(), []
+    spec = work_spec(recorder, calls)
+    runtime = make_runtime(redis, spec, recorder)
+    await runtime.arq_job_ended(
+        {"job_id": "slow", "job_try": 1, CTX_SPEC: spec, CTX_CANCELLED: "timeout"}
+    )
+    await runtime.arq_job_ended(
+        {"job_id": "stopped", "job_try": 1, CTX_SPEC: spec, CTX_CANCELLED: "shutdown"}
+    )
+    assert recorder.kinds() == ["failed", "cancelled"]
+    found = await letters(redis)
+    assert list(found) == ["slow"] and "backstop" in found["slow"]["error"]
+
+
+# --- finding 7: crash recovery, and a cancellation spends no try --------------------------
+
+
+async def test_in_progress_markers_are_short_and_renewed_while_the_job_runs(
+    redis_url: str, redis: Redis, client: QueueClient
+) -> None:
+    recorder, calls = Recorder(), []
+    spec = work_spec(recorder, calls)
+    job = await client._arq.enqueue_job("work", {"text": "slow", "hold_s": 5.0})
+    assert job is not None
+    config = EngineConfig(in_progress_ttl_s=2.0, renew_s=0.5)
+    worker = work_worker(redis_url, redis, spec, recorder, config=config)
+    running = asyncio.create_task(worker.main())
+    key = IN_PROGRESS_KEY_PREFIX + job.job_id
+    ttls: list[int] = []
+    try:
+        for _ in range(10):
+            await asyncio.sleep(0.1)
+            ttl = await redis.pttl(key)
+            if ttl > 0:
+                ttls.append(ttl)
+        await asyncio.sleep(2.5)  # well past the 2 s marker: only renewal keeps it alive
+        assert await redis.pttl(key) > 0
+    finally:
+        await running
+        await worker.close()
+    assert ttls and max(ttls) <= 2000
+    assert calls == ["slow"]  # a live slow job never ran twice
+
+
+async def test_a_shutdown_cancellation_spends_no_try(
+    redis_url: str, redis: Redis, client: QueueClient
+) -> None:
+    recorder, calls = Recorder(), []
+    spec = work_spec(recorder, calls, max_tries=1)
+    job = await client._arq.enqueue_job("work", {"text": "cut", "hold_s": 0.5})
+    assert job is not None
+    first = work_worker(redis_url, redis, spec, recorder, burst=False)
+    running = asyncio.create_task(first.main())
+    while not calls:
+        await asyncio.sleep(0.01)
+    await first.close()  # cancels the running job, as a shutdown past its grace would
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+    assert recorder.kinds() == ["cancelled"]
+    assert await redis.get(KEYS.tries(job.job_id)) is None
+
+    second = work_worker(redis_url, redis, spec, recorder)
+    await second.main()
+    await second.close()
+    assert calls == ["cut", "cut"]
+    assert recorder.kinds() == ["cancelled", "succeeded"]  # max_tries 1, still not spent
+
+
+# --- the dead-letter workflow ---------------------------------------------------------------
+
+
+async def test_replay_enqueues_with_fresh_tries_and_only_then_leaves_the_stream(
+    redis_url: str, redis: Redis, client: QueueClient
+) -> None:
+    recorder, calls = Recorder(), []
+    spec = work_spec(recorder, calls)
+    job = await client._arq.enqueue_job("work", {"text": "again", "group": "permanent"})
+    assert job is not None
+    worker = work_worker(redis_url, redis, spec, recorder)
+    await worker.main()
+    await worker.close()
+    dead_letters = DeadLetters(redis, KEYS, queue_name="arq:queue", job_expires_ms=60_000)
+    [letter] = await dead_letters.list(function="work")
+    assert letter.job_id == job.job_id and letter.replayable is None
+
+    # Fix the cause (here: the payload), as a person would, and replay.
+    fixed = letter.model_copy(update={"payload": {"text": "again"}})
+    assert await dead_letters.replay(fixed) == "replayed"
+    assert await dead_letters.count() == 0
+    assert await dead_letters.replay(fixed) == "gone"  # a second replay finds nothing
+    worker = work_worker(redis_url, redis, spec, recorder)
+    await worker.main()
+    await worker.close()
+    assert calls == ["again", "again"]
+    assert (await client.report(job.job_id)).state == "complete"
+    assert await dead_letters.count() == 0
+
+
+async def test_poison_is_not_replayable_and_purge_goes_by_age(redis: Redis) -> None:
+    dead_letters = DeadLetters(redis, KEYS, queue_name="arq:queue", job_expires_ms=60_000)
+    await dead_letters.add(
+        job_id="x", function="unknown", kind="poison", error_type="E", error="e", tries=0,
+        raw=b"\xff",
+    )
+    [letter] = await dead_letters.list()
+    assert letter.replayable is not None
+    assert await dead_letters.replay(letter) == "not_replayable"
+    assert await dead_letters.count() == 1
+    assert await dead_letters.purge(older_than_s=3600) == 0
+    assert await dead_letters.purge(older_than_s=0) == 1
+
+
+async def test_a_job_dead_lettered_twice_leaves_one_entry(redis: Redis) -> None:
+    dead_letters = DeadLetters(redis, KEYS, queue_name="arq:queue", job_expires_ms=60_000)
+    args: dict[str, Any] = {
+        "job_id": "twice", "function": "work", "kind": "failed", "error_type": "E",
+        "error": "e", "tries": 3, "payload": {"text": "t"},
+    }
+    first = await dead_letters.add(**args)
+    assert await dead_letters.add(**args) == first
+    assert await dead_letters.count() == 1
+    stored = orjson.loads((await redis.xrange(KEYS.dead_letters))[0][1]["payload"])
+    assert stored == {"text": "t"}
+
+
+async def test_expired_prospect_jobs_are_tallied_so_the_run_completes(
+    redis_url: str, redis: Redis, client: QueueClient
+) -> None:
+    settings = make_settings(redis_url)
+    daily = await client.enqueue(DAILY_JOB)
+    first = make_worker(settings)
+    first.max_burst_jobs = 1  # only the daily run: its prospect jobs stay queued
+    await first.main()
+    await first.close()
+    queued = list(await redis.zrange("arq:queue", 0, -1))
+    assert len(queued) == 75
+    expired = queued[:3]
+    await redis.delete(*[JOB_KEY_PREFIX + job_id for job_id in expired])  # as a TTL would
+
+    await drain(settings)
+    report = await client.report(daily)
+    assert report.run is not None
+    assert report.run.state == "complete"
+    assert (report.run.done, report.run.failed) == (75, 3)
+    found = await letters(redis)
+    assert sorted(found) == sorted(expired)
+    assert {letter["kind"] for letter in found.values()} == {"expired"}
