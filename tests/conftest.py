@@ -6,15 +6,15 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from redis.asyncio import Redis
 
-from worker.embedded import EmbeddedRedis, free_port, redis_server
+from tests.support.fake_providers import FakeProviders
+from tests.support.processes import RedisServer
 
 
 @pytest.fixture(scope="session")
-def redis_instance() -> Iterator[EmbeddedRedis]:
-    binary = shutil.which("redis-server")
-    if binary is None:
+def redis_instance() -> Iterator[RedisServer]:
+    if shutil.which("redis-server") is None:
         pytest.fail("redis-server is not installed (python3 dev.py test installs it)")
-    with redis_server(binary, free_port()) as server:
+    with RedisServer() as server:
         yield server
 
 
@@ -28,7 +28,7 @@ def promtool() -> str:
 
 
 @pytest.fixture
-async def redis_url(redis_instance: EmbeddedRedis) -> AsyncIterator[str]:
+async def redis_url(redis_instance: RedisServer) -> AsyncIterator[str]:
     """The session's Redis, emptied before each test so no state leaks between tests."""
     client = Redis.from_url(redis_instance.url)
     await client.flushall()
@@ -41,3 +41,11 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
     client = Redis.from_url(redis_url, decode_responses=True)
     yield client
     await client.aclose()
+
+
+@pytest.fixture
+def fake_providers() -> Iterator[FakeProviders]:
+    """The three providers on loopback, no faults until a test configures them; `.env()` gives
+    the worker's settings variables."""
+    with FakeProviders() as fake:
+        yield fake

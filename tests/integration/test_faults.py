@@ -16,8 +16,8 @@ from redis.asyncio import Redis
 
 from jobs.keys import Keys
 from jobs.runs import RunLedger
-
-from .test_processes import WorkerProcess, env_for, wait_for_run
+from tests.support.processes import WorkerProcess, env_for
+from tests.support.runs import wait_for_run
 
 KEYS = Keys()
 

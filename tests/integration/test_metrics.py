@@ -13,12 +13,13 @@ from arq.connections import ArqRedis, RedisSettings
 from redis.asyncio import Redis
 
 from jobs.keys import Keys
+from tests.monitoring.assets import names_used_by_monitoring
+from tests.support.processes import WorkerProcess, env_for, run_cli
+from tests.support.runs import wait_for_run
 from worker.embedded import free_port
 from worker.outcomes import OUTCOME_KINDS
 
-from ..monitoring.assets import names_used_by_monitoring
 from .scrape import Scrape, scrape_until
-from .test_processes import WorkerProcess, env_for, run_cli, wait_for_run
 
 KEYS = Keys()
 PROSPECT, DAILY = "process_prospect", "daily_prospect_queue"

@@ -1,8 +1,6 @@
 """Real processes: `arq worker.WorkerSettings`, a plain arq client, the CLI, cron on replicas."""
 
 import asyncio
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -15,59 +13,12 @@ from arq.connections import RedisSettings
 from redis.asyncio import Redis
 
 from jobs.keys import Keys
-from jobs.runs import RunLedger
+from tests.support.processes import ROOT, WorkerProcess, env_for, run_cli
+from tests.support.runs import wait_for_run
 
 from .conftest import make_settings, make_worker
 
-ROOT = Path(__file__).resolve().parents[2]
 KEYS = Keys()
-
-
-def env_for(redis_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PW_") and k != "REDIS_URL"}
-    return {**env, "REDIS_URL": redis_url, "PW_POLL_DELAY_S": "0.01", "PW_METRICS_PORT": "0"}
-
-
-class WorkerProcess:
-    """`arq worker.WorkerSettings`, the container's entry point, in its own process. Its output
-    goes to a file, so a chatty worker never blocks on a full pipe."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.log = log
-        with log.open("wb") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "arq", "worker.WorkerSettings"],
-                cwd=ROOT,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    def stop(self) -> tuple[int, str]:
-        """SIGTERM, wait, and return the exit code and everything the worker printed."""
-        self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout=30)
-        return code, self.log.read_text()
-
-
-def run_cli(env: dict[str, str], *args: str, timeout: int = 60) -> subprocess.CompletedProcess[str]:
-    """`python -m worker ARGS` in its own process, as an operator would run it."""
-    return subprocess.run(
-        [sys.executable, "-m", "worker", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-async def wait_for_run(redis: Redis, run_id: str, timeout_s: float = 120) -> None:
-    ledger = RunLedger(redis, KEYS)
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while (summary := await ledger.summary(run_id)) is None or summary.state != "complete":
-        assert asyncio.get_running_loop().time() < deadline, summary
-        await asyncio.sleep(0.1)
 
 
 async def test_a_plain_arq_client_triggers_a_run_on_a_running_worker(
@@ -115,7 +66,7 @@ def test_cli_rejects_an_unknown_job_name_and_id(redis_url: str) -> None:
     env = env_for(redis_url)
     unknown = run_cli(env, "enqueue", "daily_prospect_qeue")
     assert unknown.returncode == 2
-    assert "unknown job 'daily_prospect_qeue'; known jobs: daily_prospect_queue" in unknown.stderr
+    assert "unknown job 'daily_prospect_qeue'; known jobs: cleanup, daily_prospect_queue" in unknown.stderr
     missing = run_cli(env, "status", "no-such-id")
     assert missing.returncode == 1
     assert "no job with id 'no-such-id'" in missing.stderr
