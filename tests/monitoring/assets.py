@@ -11,6 +11,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 MONITORING = ROOT / "k8s" / "components" / "monitoring"
 RULE_FILE = MONITORING / "prometheus-rule.yaml"
+SCALED_OBJECT_FILE = ROOT / "k8s" / "components" / "keda" / "scaledobject.yaml"
 DASHBOARD_FILE = MONITORING / "dashboards" / "prospect-worker.json"
 ALERT_TESTS = Path(__file__).with_name("alerts_test.yaml")
 METRIC_NAME = re.compile(r"\bprospect_worker_[a-z_]+\b")
@@ -51,8 +52,15 @@ def metric_names(exprs: list[str]) -> set[str]:
     return names
 
 
+def scaler_queries() -> list[str]:
+    """KEDA's Prometheus triggers: the scaler reads worker metrics too."""
+    scaled = yaml.safe_load(SCALED_OBJECT_FILE.read_text())
+    return [t["metadata"]["query"] for t in scaled["spec"]["triggers"] if t["type"] == "prometheus"]
+
+
 def names_used_by_monitoring() -> set[str]:
-    rule_exprs = [str(rule["expr"]) for rule in alert_rules()]
+    """Every worker metric read by the dashboard, the alert rules and the scaler."""
+    rule_exprs = [str(rule["expr"]) for rule in alert_rules()] + scaler_queries()
     board = orjson.loads(DASHBOARD_FILE.read_bytes())
     variable_queries = [str(v.get("query", "")) for v in board["templating"]["list"]]
     return metric_names(rule_exprs + dashboard_queries() + variable_queries)

@@ -14,6 +14,7 @@ from .assets import (
     dashboard_queries,
     names_used_by_monitoring,
     rule_groups,
+    scaler_queries,
 )
 
 
@@ -51,10 +52,11 @@ def test_every_alert_is_unit_tested() -> None:
     assert fired == {rule["alert"] for rule in alert_rules()}
 
 
-def test_every_dashboard_query_parses(promtool: str, tmp_path: Path) -> None:
+def test_every_dashboard_and_scaler_query_parses(promtool: str, tmp_path: Path) -> None:
     """promtool parses each query as a recording rule, Grafana's variables filled in."""
     queries = dashboard_queries()
     assert len(queries) >= 20
+    queries += scaler_queries()
     rules = [
         {
             "record": f"dashboard:query_{index}",
