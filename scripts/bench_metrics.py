@@ -27,7 +27,7 @@ from jobs.deps import FanoutJob
 from jobs.keys import Keys
 from worker.embedded import free_port, redis_server
 from worker.fanout import BulkEnqueuer
-from worker.health import Heartbeat, ProbeServer
+from worker.health import Heartbeat, Liveness, ProbeServer
 from worker.http_metrics import OPERATIONS
 from worker.job_metrics import JobMetrics
 from worker.metrics import Metrics
@@ -132,7 +132,7 @@ async def bench(redis_url: str, jobs: int, scrapes: int) -> None:
         scans.append(time.perf_counter() - begun)
 
     heartbeat = Heartbeat(metrics)
-    server = ProbeServer(metrics, heartbeat, lambda: (True, "bench"), stale_s=30)
+    server = ProbeServer(metrics, Liveness(heartbeat, stale_s=30), lambda: (True, "bench"))
     port = server.start("127.0.0.1", free_port())
     try:
         idle, size = await asyncio.to_thread(scrape_times, port, scrapes)

@@ -32,7 +32,7 @@ from jobs.store import ProspectStore
 from jobs.web import WebsiteFetcher
 from settings import ServiceSettings, Settings
 from worker.deadletter import DeadLetters
-from worker.engine import CTX_CONFIG, EngineConfig
+from worker.engine import CTX_CONFIG, CTX_ENGINE, EngineConfig
 from worker.failures import RetryPolicy
 from worker.fanout import BulkEnqueuer
 from worker.http_metrics import InstrumentedTransport, provider_operation, website_fetch
@@ -215,6 +215,7 @@ def worker_settings(
         )
         await preload_scripts(redis, deps.store, deps.ledger, deps.enqueuer, dead_letters)
         # Observability: metrics port, heartbeat, sampler, job observers (worker/observability.py).
+        engine = ctx.get(CTX_ENGINE)
         observability = await start_observability(
             settings,
             metrics,
@@ -223,6 +224,7 @@ def worker_settings(
             redis=redis,
             keys=deps.keys,
             replica=replica_name(),
+            poll_tick=(lambda: engine.loop_tick) if engine is not None else None,
         )
         ctx["observability"] = observability
         ctx["runtime"] = Runtime(

@@ -3,8 +3,8 @@ serves /metrics, /healthz and /readyz on the metrics port.
 
 The server runs in a thread, not on the event loop: a loop that is blocked (a CPU-bound job, a
 sync call that hangs) still gets a truthful answer, because /healthz only compares the loop's
-last tick with the clock. Readiness asks Redis directly (PING with a short timeout) from that
-thread, so it does not depend on the loop either.
+last tick (and the last pass of arq's poll loop) with the clock. Readiness asks Redis directly
+(PING with a short timeout) from that thread, so it does not depend on the loop either.
 """
 
 import asyncio
@@ -54,6 +54,34 @@ class Heartbeat:
             self._metrics.loop_lag.set(max(0.0, loop.time() - due))
 
 
+class Liveness:
+    """/healthz: this pod's event loop ticks (the heartbeat), and, when given, arq's poll loop
+    has made a pass (a poll stuck on a call that never returns leaves the event loop free)."""
+
+    def __init__(
+        self,
+        heartbeat: Heartbeat,
+        *,
+        stale_s: float,
+        poll_tick: Callable[[], float] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._heartbeat = heartbeat
+        self._stale_s = stale_s
+        self._poll_tick = poll_tick
+        self._clock = clock
+
+    def __call__(self) -> tuple[bool, str]:
+        loop_age = self._heartbeat.age_s()
+        if loop_age > self._stale_s:
+            return False, f"event loop last ticked {loop_age:.1f}s ago"
+        if self._poll_tick is not None:
+            poll_age = self._clock() - self._poll_tick()
+            if poll_age > self._stale_s:
+                return False, f"poll loop last passed {poll_age:.1f}s ago"
+        return True, f"event loop ticked {loop_age:.1f}s ago"
+
+
 class RedisPing:
     """Readiness: can this pod reach Redis now? A sync client, used only from the HTTP thread."""
 
@@ -86,15 +114,12 @@ class ProbeServer:
     def __init__(
         self,
         metrics: Metrics,
-        heartbeat: Heartbeat,
+        alive: Callable[[], tuple[bool, str]],
         ready: Callable[[], tuple[bool, str]],
-        *,
-        stale_s: float,
     ) -> None:
         self._metrics_app = make_wsgi_app(metrics.registry)
-        self._heartbeat = heartbeat
+        self._alive = alive
         self._ready = ready
-        self._stale_s = stale_s
         self._server: ThreadingWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -104,9 +129,8 @@ class ProbeServer:
             body: Iterable[bytes] = self._metrics_app(environ, start_response)
             return body
         if path == HEALTH_PATH:
-            age = self._heartbeat.age_s()
-            ok = age <= self._stale_s
-            return _text(start_response, ok, f"loop last ticked {age:.1f}s ago")
+            ok, why = self._alive()
+            return _text(start_response, ok, why)
         if path == READY_PATH:
             ok, why = self._ready()
             return _text(start_response, ok, why)

@@ -5,7 +5,7 @@ and the HTTP server on the metrics port."""
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 
 from jobs.keys import Keys
 from settings import Settings
-from worker.health import Heartbeat, ProbeServer, RedisPing
+from worker.health import TICK_S, Heartbeat, Liveness, ProbeServer, RedisPing
 from worker.http_metrics import OPERATIONS
 from worker.job_log import JobLog
 from worker.job_metrics import JobMetrics
@@ -60,8 +60,11 @@ async def start_observability(
     redis: Redis,
     keys: Keys,
     replica: str,
+    poll_tick: Callable[[], float] | None = None,
 ) -> Observability:
-    """Start the heartbeat, the sampler and the HTTP server; `stack` stops them at shutdown."""
+    """Start the heartbeat, the sampler and the HTTP server; `stack` stops them at shutdown.
+
+    `poll_tick`: the monotonic time of the worker's last poll-loop pass, for /healthz."""
     jobs = JobMetrics(metrics)
     heartbeat = Heartbeat(metrics)
     sampler = Sampler(
@@ -77,7 +80,10 @@ async def start_observability(
         interval_s=settings.metrics_sample_s,
     )
     tasks = [
-        asyncio.create_task(heartbeat.run(), name="pw-heartbeat"),
+        # Several ticks per staleness window, so a healthy loop never looks stale between two.
+        asyncio.create_task(
+            heartbeat.run(min(TICK_S, settings.health_stale_s / 4)), name="pw-heartbeat"
+        ),
         asyncio.create_task(sampler.run(), name="pw-metrics-sampler"),
     ]
     stack.push_async_callback(_cancel, tasks)
@@ -85,7 +91,8 @@ async def start_observability(
     if settings.metrics_port:
         ping = RedisPing(settings.redis_url, metrics)
         stack.callback(ping.close)
-        server = ProbeServer(metrics, heartbeat, ping, stale_s=settings.health_stale_s)
+        alive = Liveness(heartbeat, stale_s=settings.health_stale_s, poll_tick=poll_tick)
+        server = ProbeServer(metrics, alive, ping)
         try:
             port = server.start(settings.metrics_host, settings.metrics_port)
         except OSError as exc:

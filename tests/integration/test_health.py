@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import ExitStack, asynccontextmanager
 
 import httpx
+import pytest
 from arq.worker import Worker
 from redis.exceptions import RedisError
 
@@ -84,6 +85,28 @@ async def test_healthz_fails_while_the_worker_loop_is_blocked(redis_url: str) ->
         thread.join()
         assert statuses and statuses[-1] == 503, statuses
         # Once the loop runs again, so does its heartbeat.
+        await wait_status(port, HEALTH_PATH, 200)
+
+
+async def test_healthz_fails_while_the_poll_loop_is_stuck(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The event loop is free but arq's poll loop waits on a call that never returns."""
+    port = free_port()
+    async with running(probe_settings(redis_url, port)) as worker:
+        await wait_status(port, HEALTH_PATH, 200)
+        release = asyncio.Event()
+
+        async def stuck() -> None:
+            await release.wait()
+
+        monkeypatch.setattr(worker, "_poll_iteration", stuck)
+        await wait_status(port, HEALTH_PATH, 503)
+        async with httpx.AsyncClient(timeout=2) as http:
+            answer = await http.get(base_url(port) + HEALTH_PATH)
+        assert "poll loop last passed" in answer.text
+        monkeypatch.undo()
+        release.set()
         await wait_status(port, HEALTH_PATH, 200)
 
 
