@@ -19,7 +19,7 @@ WINDOW_S = 3600
 
 
 def workers_key(keys: Keys) -> str:
-    """Sorted set: replica name -> unix time it last published."""
+    """Sorted set with a TTL: replica name -> unix time it last published."""
     return f"{keys.prefix}:workers"
 
 
@@ -55,6 +55,8 @@ async def publish(
         pipe.set(worker_key(keys, replica), snapshot.model_dump_json(), px=int(ttl_s * 1000))
         pipe.zadd(workers_key(keys), {replica: now_s})
         pipe.zremrangebyscore(workers_key(keys), "-inf", now_s - ttl_s)
+        # Every publish renews it: the set goes once the last replica stops.
+        pipe.pexpire(workers_key(keys), int(ttl_s * 1000))
         for (job_type, kind), count in outcomes.items():
             pipe.hincrby(bucket, f"{job_type}:{kind}", count)
         if outcomes:
