@@ -105,7 +105,7 @@ async def bench(redis_url: str, jobs: int, scrapes: int) -> None:
     await fill(redis_url, jobs)
     print(f"queued {jobs:,} jobs in {time.perf_counter() - started:.1f} s")
 
-    metrics = Metrics(TYPES, OPERATIONS, job_limits={t: 20 for t in TYPES}, max_jobs=50)
+    metrics = Metrics(TYPES, OPERATIONS, job_limits=dict.fromkeys(TYPES, 20), max_jobs=50)
     queue_redis = Redis.from_url(redis_url)
     redis = Redis.from_url(redis_url, decode_responses=True)
     sampler = Sampler(

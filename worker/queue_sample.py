@@ -6,7 +6,7 @@ and the oldest due job is the lowest score. The job type lives only in each job'
 the split by type reads at most `sample_size` members per state (due, scheduled): all of them
 when there are that few (exact), else members at evenly spread ranks across the state's range
 (a stratified sample, so old and new jobs both count), scaled to the exact total.
-Cost per refresh: three round trips and at most 2 × sample_size small reads, never O(queue).
+Cost per refresh: three round trips and at most 2 * sample_size small reads, never O(queue).
 """
 
 from collections import Counter

@@ -27,10 +27,12 @@ async def test_a_running_run_today_keeps_yesterdays_success(redis: Redis) -> Non
     # The run hashes as the ledger writes them (jobs/runs.py).
     yesterday = {"started_ms": 1_000_000, "finished_ms": 1_002_000, "fanout_closed": 1}
     yesterday |= {"discovered": 3, "total": 1, "done": 1, "drafted": 1, "queued": 1}
-    await redis.hset(KEYS.run("2026-12-01"), mapping=yesterday)
     today = {"started_ms": 2_000_000, "fanout_closed": 1}
     today |= {"discovered": 9, "total": 2, "done": 1, "failed": 1}
-    await redis.hset(KEYS.run("2026-12-02"), mapping=today)
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.hset(KEYS.run("2026-12-01"), mapping=yesterday)
+        pipe.hset(KEYS.run("2026-12-02"), mapping=today)
+        await pipe.execute()
     state = await read_daily_state(redis, KEYS, today=TODAY, limit=50)
     assert state.run_id == "2026-12-02"
     assert state.state == "running"

@@ -83,7 +83,8 @@ async def test_healthz_fails_while_the_worker_loop_is_blocked(redis_url: str) ->
         # from the metrics thread, has seen the loop stuck.
         answered.wait(15)
         thread.join()
-        assert statuses and statuses[-1] == 503, statuses
+        assert statuses, "the probe got no answer"
+        assert statuses[-1] == 503, statuses
         # Once the loop runs again, so does its heartbeat.
         await wait_status(port, HEALTH_PATH, 200)
 

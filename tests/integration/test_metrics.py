@@ -146,7 +146,8 @@ async def test_a_real_worker_exports_what_monitoring_reads_and_values_move(
     assert figures["paused"] is None
     assert table.returncode == 0, table.stderr
     assert f"dead letters: {fanned_out + 1}" in table.stdout
-    assert "daily run: " in table.stdout and "(complete)" in table.stdout
+    assert "daily run: " in table.stdout
+    assert "(complete)" in table.stdout
 
 
 async def test_json_logs_one_object_per_line_without_personal_data(

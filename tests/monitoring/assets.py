@@ -44,9 +44,10 @@ def metric_names(exprs: list[str]) -> set[str]:
     """The metric families an expression reads (a histogram's series map to its family)."""
     names = set()
     for expr in exprs:
-        for name in METRIC_NAME.findall(expr):
+        for found in METRIC_NAME.findall(expr):
+            name = found
             for suffix in HISTOGRAM_SUFFIXES:
-                if name.endswith(suffix) and name.endswith("_seconds" + suffix):
+                if name.endswith("_seconds" + suffix):
                     name = name.removesuffix(suffix)
             names.add(name)
     return names
