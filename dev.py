@@ -2,10 +2,13 @@
 """The front door, needing only python3: set up the environment, then run or test.
 
     python3 dev.py run     # the daily prospect pipeline end to end (embedded defaults, no keys)
-    python3 dev.py test    # the whole test suite
+    python3 dev.py test    # the quality gates, then the whole test suite with coverage
+    python3 dev.py check   # the quality gates alone, in seconds: lint, format, strict types
+    python3 dev.py fix     # apply ruff's safe fixes and format the code
 
-Both create `.venv` and install the locked dependencies (uv.lock) on first use; later calls
-only check that the environment still matches the lock.
+All create `.venv` and install the locked dependencies (uv.lock) on first use; later calls
+only check that the environment still matches the lock. `test` stops at the first gate that
+fails. Extra arguments of `test` go to pytest (a partial run is not held to the coverage floor).
 """
 
 import os
@@ -45,16 +48,57 @@ def ensure_redis_server() -> None:
     sys.exit("redis-server is not installed; install it (e.g. apt-get install redis-server)")
 
 
+# The gates, in the order `test` runs them; their settings live in pyproject.toml.
+GATES = (
+    ("lint", ["ruff", "check", "."], "python3 dev.py fix applies the fixable ones"),
+    ("format", ["ruff", "format", "--check", "."], "python3 dev.py fix formats the code"),
+    ("types", ["mypy"], "strict mypy over settings.py, worker/, jobs/, tests/"),
+)
+
+
+def run_gates() -> int:
+    for name, command, hint in GATES:
+        print(f"dev.py: gate {name}: {' '.join(command)}", flush=True)
+        code = subprocess.call([VENV / "bin" / command[0], *command[1:]], cwd=ROOT)
+        if code != 0:
+            print(f"dev.py: the {name} gate failed (exit {code}); {hint}", file=sys.stderr)
+            return code
+    return 0
+
+
+def run_tests(pytest_args: list[str]) -> int:
+    # Coverage (settings in pyproject.toml) follows the worker processes the tests start, and
+    # fails the run under its floor; a run of chosen tests only reports it.
+    coverage = ["--cov", "--cov-report=term-missing"]
+    if pytest_args:
+        coverage.append("--cov-fail-under=0")
+    print("dev.py: tests with coverage", flush=True)
+    code = subprocess.call([PYTHON, "-m", "pytest", *coverage, *pytest_args], cwd=ROOT)
+    if code != 0:
+        print(
+            f"dev.py: the tests failed or coverage fell under its floor (exit {code})",
+            file=sys.stderr,
+        )
+    return code
+
+
 def main(argv: list[str]) -> int:
     command, rest = (argv[0], argv[1:]) if argv else ("", [])
-    if command not in ("run", "test"):
+    if command not in ("run", "test", "check", "fix"):
         print(__doc__, file=sys.stderr)
         return 2
     ensure_environment()
     if command == "run":
         return subprocess.call([PYTHON, "-m", "worker", "run", *rest], cwd=ROOT)
+    if command == "fix":
+        ruff = VENV / "bin" / "ruff"
+        fixed = subprocess.call([ruff, "check", "--fix", "."], cwd=ROOT)
+        return subprocess.call([ruff, "format", "."], cwd=ROOT) or fixed
+    code = run_gates()
+    if code != 0 or command == "check":
+        return code
     ensure_redis_server()
-    return subprocess.call([PYTHON, "-m", "pytest", *rest], cwd=ROOT)
+    return run_tests(rest)
 
 
 if __name__ == "__main__":

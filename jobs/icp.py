@@ -6,6 +6,7 @@ with a message saying what is wrong.
 """
 
 import re
+from itertools import pairwise
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -120,12 +121,12 @@ class IcpProfile(_Section):
     # Tag -> points out of 100; the signals factor earns min(sum of matched, 100) percent.
     signals: dict[str, float] = Field(
         default_factory=lambda: {
-            "hiring": 40,
-            "recently funded": 40,
-            "series a": 30,
-            "series b": 30,
-            "new cto": 25,
-            "expanding": 25,
+            "hiring": 40.0,
+            "recently funded": 40.0,
+            "series a": 30.0,
+            "series b": 30.0,
+            "new cto": 25.0,
+            "expanding": 25.0,
         }
     )
     weights: FactorWeights = FactorWeights()
@@ -158,7 +159,7 @@ class IcpProfile(_Section):
     @classmethod
     def _bands(cls, bands: tuple[SizeBand, ...]) -> tuple[SizeBand, ...]:
         ordered = tuple(sorted(bands, key=lambda band: band.min))
-        for before, after in zip(ordered, ordered[1:], strict=False):
+        for before, after in pairwise(ordered):
             if before.max is None or before.max >= after.min:
                 raise ValueError(f"size bands {before.label()} and {after.label()} overlap")
         return ordered

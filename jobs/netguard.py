@@ -238,7 +238,8 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         addresses = await self.checked_addresses(host, port, timeout)
-        failure: Exception | None = None
+        # checked_addresses never returns an empty list, so this is always replaced.
+        failure: Exception = httpcore.ConnectError(f"{host} has no addresses")
         for address in addresses[:MAX_ADDRESSES_TRIED]:
             try:
                 # The checked IP, not the name: TLS still verifies the name, because httpcore
@@ -252,7 +253,6 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
                 )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 failure = exc
-        assert failure is not None
         raise failure
 
     async def connect_unix_socket(

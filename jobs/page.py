@@ -100,8 +100,8 @@ def _emails(tree: LexborHTMLParser) -> tuple[str, ...]:
     candidates = _mailto_addresses(tree)
     candidates.extend(m.group(0) for m in _EMAIL.finditer(_visible_text(tree)))
     kept: dict[str, None] = {}
-    for email in candidates:
-        email = email.lower()
+    for candidate in candidates:
+        email = candidate.lower()
         if not _is_junk(email):
             kept.setdefault(email)
         if len(kept) == MAX_EMAILS:

@@ -24,7 +24,9 @@ ALLOWED_PORTS = frozenset({80, 443})
 
 # A scheme is letters then ':'; "acme.example:443" is a host and port, not a scheme.
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):(?!\d+(?:[/?#]|$))")
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]+)""", re.I)
+_META_CHARSET = re.compile(
+    rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]+)""", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,18 +17,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from arq import create_pool  # noqa: E402
-from arq.connections import RedisSettings  # noqa: E402
-from arq.worker import Worker, get_kwargs  # noqa: E402
-from redis.asyncio import Redis  # noqa: E402
+from arq import create_pool
+from arq.connections import RedisSettings
+from arq.worker import Worker, get_kwargs
+from redis.asyncio import Redis
 
-from jobs.deps import FanoutJob  # noqa: E402
-from settings import Settings  # noqa: E402
-from worker.app import worker_settings  # noqa: E402
-from worker.client import QueueClient  # noqa: E402
-from worker.embedded import free_port, redis_server  # noqa: E402
-from worker.fanout import BulkEnqueuer  # noqa: E402
-from worker.serializer import deserialize, serialize  # noqa: E402
+from jobs.deps import FanoutJob
+from settings import Settings
+from worker.app import worker_settings
+from worker.client import QueueClient
+from worker.embedded import free_port, redis_server
+from worker.fanout import BulkEnqueuer
+from worker.serializer import deserialize, serialize
 
 PAYLOAD = {
     "run_id": "2026-11-22",

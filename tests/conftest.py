@@ -28,12 +28,12 @@ def promtool() -> str:
 
 
 @pytest.fixture
-async def redis_url(redis_instance: RedisServer) -> AsyncIterator[str]:
+async def redis_url(redis_instance: RedisServer) -> str:
     """The session's Redis, emptied before each test so no state leaks between tests."""
     client = Redis.from_url(redis_instance.url)
     await client.flushall()
     await client.aclose()
-    yield redis_instance.url
+    return redis_instance.url
 
 
 @pytest.fixture

@@ -70,7 +70,8 @@ def redis_settings(settings: Settings) -> RedisSettings:
 
 def redis_client(settings: Settings) -> Redis:
     """The pipeline's own client, with str replies (arq's pool stays on bytes)."""
-    return Redis.from_url(settings.redis_url, decode_responses=True)
+    client: Redis = Redis.from_url(settings.redis_url, decode_responses=True)
+    return client
 
 
 def _base_url(service: ServiceSettings, offline: str) -> str:

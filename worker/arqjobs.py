@@ -31,7 +31,7 @@ class ArqJob(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, extra="allow")
 
-    job_try: int | None = Field(default=None, alias="t")
+    job_try: int | None = Field(alias="t")  # present, even when null
     function: str = Field(alias="f", min_length=1)
     args: list[Any] = Field(alias="a")
     kwargs: dict[str, Any] = Field(alias="k")
@@ -44,7 +44,13 @@ class MalformedJob(ValueError):
 
 def encode_job(function: str, payload: dict[str, Any] | None, enqueue_ms: int) -> bytes:
     """A job record that calls `function` with one JSON object (or nothing)."""
-    record = {"t": None, "f": function, "a": [payload] if payload else [], "k": {}, "et": enqueue_ms}
+    record = {
+        "t": None,
+        "f": function,
+        "a": [payload] if payload else [],
+        "k": {},
+        "et": enqueue_ms,
+    }
     return orjson.dumps(record)
 
 

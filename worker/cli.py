@@ -20,8 +20,8 @@ from jobs.keys import Keys
 from settings import Settings, SettingsError, load_settings
 from worker.app import worker_settings
 from worker.client import JobReport, QueueClient, UnknownJob
-from worker.engine import EngineWorker
 from worker.embedded import DEFAULT_HOST, DEFAULT_PORT, answers, embedded_redis
+from worker.engine import EngineWorker
 from worker.logs import configure_logging
 from worker.registry import DAILY_JOB
 from worker.stats import read_stats
@@ -141,9 +141,7 @@ async def run_main_job(settings: Settings, name: str, *, in_process: bool = Fals
     client = await QueueClient.connect(settings)
     # A one-off run in this process: no metrics port (it would clash with a running worker's).
     settings = settings.model_copy(update={"metrics_port": 0})
-    worker = EngineWorker(
-        **get_kwargs(worker_settings(settings)), burst=True, handle_signals=True
-    )
+    worker = EngineWorker(**get_kwargs(worker_settings(settings)), burst=True, handle_signals=True)
     try:
         job_id = await client.enqueue(name)
         print(f"enqueued {name} as {job_id}", file=sys.stderr)

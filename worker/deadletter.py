@@ -100,9 +100,7 @@ ReplayOutcome = Literal["replayed", "queued", "gone", "not_replayable"]
 class DeadLetters:
     """The stream, its writes and the operator's workflow (list, show, replay, purge)."""
 
-    def __init__(
-        self, redis: Redis, keys: Keys, *, queue_name: str, job_expires_ms: int
-    ) -> None:
+    def __init__(self, redis: Redis, keys: Keys, *, queue_name: str, job_expires_ms: int) -> None:
         self._redis = redis
         self._keys = keys
         self._queue = queue_name
@@ -220,7 +218,8 @@ class DeadLetters:
             removed = await self._redis.xlen(self._keys.dead_letters)
             await self._redis.delete(self._keys.dead_letters)
             return int(removed)
-        cutoff_ms = int((time.time() - older_than_s) * 1000)
+        # MINID keeps ids at or after it: one past the cutoff removes entries made at it too.
+        cutoff_ms = int((time.time() - older_than_s) * 1000) + 1
         return int(await self._redis.xtrim(self._keys.dead_letters, minid=cutoff_ms))
 
     async def count(self) -> int:

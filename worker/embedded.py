@@ -34,7 +34,8 @@ def answers(host: str, port: int, timeout: float = 0.3) -> bool:
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((DEFAULT_HOST, 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 @contextmanager

@@ -26,9 +26,8 @@ from typing import Any, TypeVar
 import arq.worker
 from arq.worker import Worker
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.exceptions import WatchError
 
 from worker.arqjobs import IN_PROGRESS_KEY_PREFIX, JOB_KEY_PREFIX, RETRY_KEY_PREFIX
 from worker.runtime import Runtime
@@ -55,7 +54,7 @@ class EngineConfig:
 class EngineWorker(Worker):
     # No __init__ of its own: arq's CLI picks the keyword arguments it passes by the signature
     # of `arq.worker.Worker`, which is this class once `use_in_arq_cli` has run.
-    config = EngineConfig(30.0, 10.0)
+    config = EngineConfig(20.0, 5.0)
     loop_tick = 0.0  # monotonic time of the poll loop's last pass: /healthz reads it
     redis_down_since: float | None = None
 

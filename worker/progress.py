@@ -62,7 +62,8 @@ class JobProgress:
 
 
 async def read_progress(redis: Redis, keys: Keys, job_id: str) -> ProgressRecord | None:
-    raw = await redis.hgetall(keys.progress(job_id))
+    # redis-py types the command's reply Awaitable[T] | T, which mypy cannot await.
+    raw = await redis.hgetall(keys.progress(job_id))  # type: ignore[misc]
     if not raw:
         return None
     return ProgressRecord(

@@ -368,7 +368,7 @@ class Runtime:
         progress = JobProgress(self._redis, self._keys, job_id, delivery)
         try:
             await self._final(spec.name, ctx, job_id, delivery, failure, "failed", progress)
-        except Exception:  # noqa: BLE001 - arq must still finish the job; it is logged
+        except Exception:
             log.exception("%s %s: recording arq's timeout failed", spec.name, job_id)
 
 

@@ -40,10 +40,14 @@ def deserialize(raw: bytes) -> dict[str, Any]:
         and isinstance(data.get("f"), str)
         and isinstance(data.get("a"), list)
         and isinstance(data.get("k"), dict)
+        and "t" in data
+        and isinstance(data.get("et"), int)
     ):
         # arq would call the function with whatever `a` and `k` hold and fail it with a
         # traceback; refusing the envelope here makes it a poison job with a dead letter.
-        raise ValueError("not an arq job envelope: needs f (str), a (list) and k (object)")
+        raise ValueError(
+            "not an arq job envelope: needs t, f (str), a (list), k (object), et (int)"
+        )
     result = data.get("r")
     # Only a failed result ('s' false) can carry an encoded exception.
     if data.get("s") is False and isinstance(result, dict) and set(result) == {"error"}:

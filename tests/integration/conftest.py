@@ -9,8 +9,8 @@ from arq.worker import get_kwargs
 from jobs.deps import Deps
 from settings import Settings
 from worker.app import worker_settings
-from worker.engine import EngineWorker
 from worker.client import QueueClient
+from worker.engine import EngineWorker
 
 FAST_RETRY = {"max_tries": 3, "base_delay_s": 0.05, "max_delay_s": 0.2}
 
@@ -33,7 +33,9 @@ def make_worker(
     return EngineWorker(**kwargs)
 
 
-async def drain(settings: Settings, adjust_deps: Callable[[Deps], Deps] | None = None) -> EngineWorker:
+async def drain(
+    settings: Settings, adjust_deps: Callable[[Deps], Deps] | None = None
+) -> EngineWorker:
     """Run a burst worker until the queue is empty (retries included)."""
     worker = make_worker(settings, adjust_deps=adjust_deps)
     try:

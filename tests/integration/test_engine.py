@@ -66,9 +66,7 @@ def echo_runtime(redis: Redis, spec: JobSpec) -> Runtime:
     return Runtime(cast(Deps, None), redis, KEYS, policy, dead_letters, specs={spec.name: spec})
 
 
-def echo_worker(
-    redis_url: str, redis: Redis, spec: JobSpec, *, burst: bool = True
-) -> EngineWorker:
+def echo_worker(redis_url: str, redis: Redis, spec: JobSpec, *, burst: bool = True) -> EngineWorker:
     settings = make_settings(redis_url)
 
     async def startup(ctx: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import orjson
 import pytest
@@ -23,14 +24,14 @@ KEYS = Keys()
 
 
 class SlowChat(BaseHTTPRequestHandler):
-    """A loopback OpenAI-compatible endpoint that takes its time, so a kill lands mid-run."""
+    """A loopback OpenAI-compatible endpoint that takes its time, so a stop lands mid-run."""
 
-    calls: list[str] = []
+    calls: ClassVar[list[str]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         SlowChat.calls.append(body["model"])
-        time.sleep(0.15)
+        time.sleep(0.3)
         answer = "Subject: A quick idea for your team\n\nHi there, " + "we help teams grow. " * 5
         payload = {"choices": [{"index": 0, "message": {"role": "assistant", "content": answer}}]}
         data = json.dumps(payload).encode()
@@ -73,13 +74,15 @@ async def test_sigterm_mid_run_then_restart_loses_nothing_and_drafts_nothing_twi
         job_deserializer=orjson.loads,
     )
     job = await pool.enqueue_job("daily_prospect_queue")
+    assert job is not None
     run_id = (await job.result(timeout=60, poll_delay=0.05))["run_id"]
     await pool.aclose()
 
     ledger = RunLedger(redis, KEYS)
-    while (summary := await ledger.summary(run_id)) is None or summary.queued < 10:
+    # Polls Redis, written by the worker process: no asyncio.Event can cross that boundary.
+    while (summary := await ledger.summary(run_id)) is None or summary.queued < 10:  # noqa: ASYNC110
         await asyncio.sleep(0.02)
-    # Mid-run: 8 prospects mid-draft (150 ms each), dozens still queued. The worker stops taking
+    # Mid-run: 8 prospects mid-draft (300 ms each), dozens still queued. The worker stops taking
     # jobs, lets the ones in flight finish within the grace period, and exits cleanly.
     code, output = first.stop()
     assert code == 0, output

@@ -24,10 +24,9 @@ from worker.deadletter import DeadLetters
 from worker.engine import CTX_CONFIG, EngineConfig, EngineWorker
 from worker.failures import RetryPolicy
 from worker.outcomes import JobOutcome
+from worker.registry import DAILY_JOB
 from worker.runtime import CTX_CANCELLED, CTX_SPEC, JobSpec, Runtime, arq_function
 from worker.serializer import JobFailed, deserialize, serialize
-
-from worker.registry import DAILY_JOB
 
 from .conftest import drain, make_settings, make_worker
 
@@ -151,7 +150,9 @@ async def test_a_permanent_error_in_a_task_group_is_tried_once(
 ) -> None:
     recorder, calls = Recorder(), []
     spec = work_spec(recorder, calls)
-    job = await client._arq.enqueue_job("work", {"text": "p", "group": "permanent"})
+    job = await client._arq.enqueue_job(  # noqa: SLF001 - a plain arq enqueue
+        "work", {"text": "p", "group": "permanent"}
+    )
     assert job is not None
     worker = work_worker(redis_url, redis, spec, recorder)
     await worker.main()
@@ -208,7 +209,9 @@ async def test_failures_arq_decides_are_dead_lettered_with_their_hooks(
     spec = work_spec(recorder, calls)
     now = int(time.time() * 1000)
     # Deliveries spent: a job that killed 5 workers (arq's count) before any try failed.
-    spent = await client._arq.enqueue_job("work", {"text": "spent"})
+    spent = await client._arq.enqueue_job(  # noqa: SLF001 - a plain arq enqueue
+        "work", {"text": "spent"}
+    )
     assert spent is not None
     await redis.set(RETRY_KEY_PREFIX + spent.job_id, 5)
     # Expired: queued, but its record is gone.
@@ -218,13 +221,17 @@ async def test_failures_arq_decides_are_dead_lettered_with_their_hooks(
     await redis.set(JOB_KEY_PREFIX + "bad-envelope", b'{"task": "work", "params": {}}')
     await redis.zadd("arq:queue", {"bad-bytes": now, "bad-envelope": now})
     # A function this worker does not run, and kwargs that are not an object.
-    unknown = await client._arq.enqueue_job("no_such_job", {"x": 1})
+    unknown = await client._arq.enqueue_job(  # noqa: SLF001 - a plain arq enqueue
+        "no_such_job", {"x": 1}
+    )
     assert unknown is not None
     await redis.set(JOB_KEY_PREFIX + "bad-kwargs", b'{"f": "work", "a": [], "k": [1], "et": 1}')
     await redis.zadd("arq:queue", {"bad-kwargs": now})
     # A job id that is not UTF-8 (arq's worker used to exit on it, at every restart).
     await redis.zadd("arq:queue", {b"\xff\xfe-id": now})
-    good = await client._arq.enqueue_job("work", {"text": "good"})
+    good = await client._arq.enqueue_job(  # noqa: SLF001 - a plain arq enqueue
+        "work", {"text": "good"}
+    )
     assert good is not None
 
     worker = work_worker(redis_url, redis, spec, recorder)
@@ -304,7 +311,9 @@ async def test_in_progress_markers_are_short_and_renewed_while_the_job_runs(
 ) -> None:
     recorder, calls = Recorder(), []
     spec = work_spec(recorder, calls)
-    job = await client._arq.enqueue_job("work", {"text": "slow", "hold_s": 5.0})
+    job = await client._arq.enqueue_job(  # noqa: SLF001 - a plain arq enqueue
+        "work", {"text": "slow", "hold_s": 5.0}
+    )
     assert job is not None
     config = EngineConfig(in_progress_ttl_s=2.0, renew_s=0.5)
     worker = work_worker(redis_url, redis, spec, recorder, config=config)
@@ -331,11 +340,13 @@ async def test_a_shutdown_cancellation_spends_no_try(
 ) -> None:
     recorder, calls = Recorder(), []
     spec = work_spec(recorder, calls, max_tries=1)
-    job = await client._arq.enqueue_job("work", {"text": "cut", "hold_s": 0.5})
+    job = await client._arq.enqueue_job(  # noqa: SLF001 - a plain arq enqueue
+        "work", {"text": "cut", "hold_s": 0.5}
+    )
     assert job is not None
     first = work_worker(redis_url, redis, spec, recorder, burst=False)
     running = asyncio.create_task(first.main())
-    while not calls:
+    while not calls:  # noqa: ASYNC110 - the job body appends from the worker's task
         await asyncio.sleep(0.01)
     await first.close()  # cancels the running job, as a shutdown past its grace would
     running.cancel()
@@ -358,7 +369,9 @@ async def test_replay_enqueues_with_fresh_tries_and_only_then_leaves_the_stream(
 ) -> None:
     recorder, calls = Recorder(), []
     spec = work_spec(recorder, calls)
-    job = await client._arq.enqueue_job("work", {"text": "again", "group": "permanent"})
+    job = await client._arq.enqueue_job(  # noqa: SLF001 - a plain arq enqueue
+        "work", {"text": "again", "group": "permanent"}
+    )
     assert job is not None
     worker = work_worker(redis_url, redis, spec, recorder)
     await worker.main()
@@ -383,7 +396,12 @@ async def test_replay_enqueues_with_fresh_tries_and_only_then_leaves_the_stream(
 async def test_poison_is_not_replayable_and_purge_goes_by_age(redis: Redis) -> None:
     dead_letters = DeadLetters(redis, KEYS, queue_name="arq:queue", job_expires_ms=60_000)
     await dead_letters.add(
-        job_id="x", function="unknown", kind="poison", error_type="E", error="e", tries=0,
+        job_id="x",
+        function="unknown",
+        kind="poison",
+        error_type="E",
+        error="e",
+        tries=0,
         raw=b"\xff",
     )
     [letter] = await dead_letters.list()
@@ -397,8 +415,13 @@ async def test_poison_is_not_replayable_and_purge_goes_by_age(redis: Redis) -> N
 async def test_a_job_dead_lettered_twice_leaves_one_entry(redis: Redis) -> None:
     dead_letters = DeadLetters(redis, KEYS, queue_name="arq:queue", job_expires_ms=60_000)
     args: dict[str, Any] = {
-        "job_id": "twice", "function": "work", "kind": "failed", "error_type": "E",
-        "error": "e", "tries": 3, "payload": {"text": "t"},
+        "job_id": "twice",
+        "function": "work",
+        "kind": "failed",
+        "error_type": "E",
+        "error": "e",
+        "tries": 3,
+        "payload": {"text": "t"},
     }
     first = await dead_letters.add(**args)
     assert await dead_letters.add(**args) == first

@@ -66,7 +66,10 @@ def test_cli_rejects_an_unknown_job_name_and_id(redis_url: str) -> None:
     env = env_for(redis_url)
     unknown = run_cli(env, "enqueue", "daily_prospect_qeue")
     assert unknown.returncode == 2
-    assert "unknown job 'daily_prospect_qeue'; known jobs: cleanup, daily_prospect_queue" in unknown.stderr
+    assert (
+        "unknown job 'daily_prospect_qeue'; known jobs: cleanup, daily_prospect_queue"
+        in unknown.stderr
+    )
     missing = run_cli(env, "status", "no-such-id")
     assert missing.returncode == 1
     assert "no job with id 'no-such-id'" in missing.stderr
@@ -83,13 +86,20 @@ def test_cli_run_prints_a_summary_matching_redis(redis_url: str) -> None:
 
 async def test_one_cron_run_per_tick_with_two_workers(redis_url: str, redis: Redis) -> None:
     settings = make_settings(redis_url)
-    tick = (datetime.now(settings.tz) + timedelta(seconds=2)).replace(microsecond=0)
+    # arq fixes a cron's next run at the worker's first poll: a tick already past by then waits
+    # for tomorrow. 5 s leaves room for a slow start on a loaded machine (2 s was missed).
+    tick = (datetime.now(settings.tz) + timedelta(seconds=5)).replace(microsecond=0)
     settings = settings.model_copy(update={"daily_run_at": tick.time()})
     workers = [make_worker(settings, burst=False) for _ in range(2)]
     tasks = [asyncio.create_task(worker.main()) for worker in workers]
     try:
         run_id = tick.date().isoformat()
         await wait_for_run(redis, run_id, timeout_s=60)
+        # Stop as burst workers do: once the queue is empty and the jobs in flight have ended.
+        # Cancelling a polling worker could cut a job or a Redis pipeline off mid-call.
+        for worker in workers:
+            worker.burst = True
+        await asyncio.gather(*tasks)
     finally:
         for task in tasks:
             task.cancel()
@@ -110,12 +120,14 @@ def test_arq_check_reports_a_running_worker_and_fails_once_it_stopped(
     check = [sys.executable, "-m", "arq", "--check", "worker.WorkerSettings"]
     try:
         deadline = time.monotonic() + 30
-        while (alive := subprocess.run(check, cwd=ROOT, env=env, capture_output=True)).returncode:
+        while (
+            alive := subprocess.run(check, check=False, cwd=ROOT, env=env, capture_output=True)
+        ).returncode:
             assert time.monotonic() < deadline, alive.stderr
             time.sleep(0.2)
     finally:
         code, output = worker.stop()
     assert code == 0, output
-    stopped = subprocess.run(check, cwd=ROOT, env=env, capture_output=True, text=True)
+    stopped = subprocess.run(check, check=False, cwd=ROOT, env=env, capture_output=True, text=True)
     assert stopped.returncode == 1
     assert "Health check failed" in stopped.stderr

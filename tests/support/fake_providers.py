@@ -19,6 +19,7 @@ without an API key. Stopping it releases held requests and closes open connectio
 handler thread outlives the block.
 """
 
+import contextlib
 import json
 import socket
 import threading
@@ -260,10 +261,8 @@ class _Server(ThreadingHTTPServer):
         with self._open_lock:
             sockets = list(self._open)
         for sock in sockets:
-            try:
+            with contextlib.suppress(OSError):  # already closed by the client
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # already closed by the client
 
 
 class _Handler(BaseHTTPRequestHandler):

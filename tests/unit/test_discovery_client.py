@@ -2,6 +2,7 @@
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -12,7 +13,7 @@ from jobs.errors import PermanentError, RateLimited, TransientError
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
-def record(n: int, **extra: object) -> dict:
+def record(n: int, **extra: object) -> dict[str, Any]:
     return {
         "id": f"c{n}",
         "name": f"company {n}",
@@ -28,7 +29,7 @@ def record(n: int, **extra: object) -> dict:
     }
 
 
-def page(data: list[dict], token: str | None, total: int = 999) -> httpx.Response:
+def page(data: list[dict[str, Any]], token: str | None, total: int = 999) -> httpx.Response:
     return httpx.Response(
         200, json={"status": 200, "data": data, "scroll_token": token, "total": total}
     )
@@ -168,7 +169,7 @@ async def test_page_sizes_stay_within_the_providers_bounds() -> None:
     ],
 )
 async def test_statuses_map_to_the_error_vocabulary(
-    status: int, headers: dict, error: type, retry_after: float | None
+    status: int, headers: dict[str, str], error: type, retry_after: float | None
 ) -> None:
     body = {"status": status, "error": {"type": "x", "message": "pdl-secret is not valid"}}
     search = client(lambda r: httpx.Response(status, headers=headers, json=body))

@@ -1,6 +1,7 @@
 """The email finder client on mocked transports: the pick, the request, errors without the key."""
 
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -19,7 +20,7 @@ def finder(handler: Handler, api_key: str | None = KEY) -> EmailFinderClient:
     return EmailFinderClient(http, base_url="https://hunter.test/", api_key=api_key, timeout=3)
 
 
-def answer(*emails: dict) -> Handler:
+def answer(*emails: dict[str, Any]) -> Handler:
     body = {
         "data": {"domain": "acme.example", "organization": "Acme", "emails": list(emails)},
         "meta": {"results": len(emails), "limit": 10, "offset": 0},
@@ -27,7 +28,7 @@ def answer(*emails: dict) -> Handler:
     return lambda request: httpx.Response(200, json=body)
 
 
-def email(value: str, kind: str | None, confidence: int | None, **extra: object) -> dict:
+def email(value: str, kind: str | None, confidence: int | None, **extra: object) -> dict[str, Any]:
     return {"value": value, "type": kind, "confidence": confidence, "sources": [], **extra}
 
 
@@ -102,7 +103,7 @@ async def test_a_named_person_beats_a_more_confident_role_address() -> None:
         ([email("not-an-address", "personal", 99), email("bo@a.example", "generic", 1)], "bo@"),
     ],
 )
-async def test_the_pick(emails: list[dict], picked: str) -> None:
+async def test_the_pick(emails: list[dict[str, Any]], picked: str) -> None:
     contact = await finder(answer(*emails)).best_contact("a.example")
     assert contact is not None and contact.email.startswith(picked)
 
@@ -134,7 +135,7 @@ async def test_an_empty_domain_is_refused_without_a_request() -> None:
     ],
 )
 async def test_statuses_map_to_errors_without_the_key(
-    status: int, headers: dict, error: type, retry_after: float | None
+    status: int, headers: dict[str, str], error: type, retry_after: float | None
 ) -> None:
     body = {"errors": [{"id": "x", "code": status, "details": f"bad key {KEY}"}]}
     with pytest.raises(error) as caught:
@@ -177,6 +178,6 @@ async def test_timeouts_are_transient() -> None:
     ],
 )
 async def test_a_malformed_answer_is_permanent(response: httpx.Response) -> None:
-    with pytest.raises(PermanentError, match="^email_finder: malformed response") as caught:
+    with pytest.raises(PermanentError, match=r"^email_finder: malformed response") as caught:
         await finder(lambda r: response).best_contact("acme.example")
     assert KEY not in str(caught.value)

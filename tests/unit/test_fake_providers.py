@@ -156,7 +156,8 @@ async def test_a_timeout_holds_past_the_client_and_stop_releases_it(
             await ChatClient(
                 http, base_url=fake.url, api_key=None, model="m", timeout=0.1
             ).complete([ChatMessage(role="user", content="Prospect company: X (x.example)")])
-        while not fake.far_end.snapshot("llm"):  # the handler answers once its hold is over
+        # The handler records the call once its hold is over, on the server's thread.
+        while not fake.far_end.snapshot("llm"):  # noqa: ASYNC110 - written by another thread
             await asyncio.sleep(0.02)
     [served] = fake.far_end.snapshot("llm")
     assert (served.fault, served.status, served.key) == ("timeout", 504, "x.example")

@@ -1,6 +1,7 @@
 """ChatClient on httpx.MockTransport: request shape, answer parsing, and error classes."""
 
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import httpx
 import orjson
@@ -18,7 +19,9 @@ MESSAGES = [
 ]
 
 
-def completion(content: str | None = "Subject: Hi\n\nHello there.", **extra: object) -> dict:
+def completion(
+    content: str | None = "Subject: Hi\n\nHello there.", **extra: object
+) -> dict[str, Any]:
     return {
         "id": "chatcmpl-1",
         "object": "chat.completion",

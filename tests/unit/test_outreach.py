@@ -144,8 +144,11 @@ GOOD = (
 )
 
 
+Answering = tuple[list[str], list[httpx.Request], LlmWriter]
+
+
 @pytest.fixture
-async def answering() -> AsyncIterator[tuple[list[str], list[httpx.Request], LlmWriter]]:
+async def answering() -> AsyncIterator[Answering]:
     """A writer whose model answers with the strings pushed onto the first list."""
     answers: list[str] = []
     seen: list[httpx.Request] = []
@@ -162,7 +165,7 @@ async def answering() -> AsyncIterator[tuple[list[str], list[httpx.Request], Llm
         yield answers, seen, LlmWriter(chat)
 
 
-async def test_llm_writer_parses_a_good_answer(answering) -> None:
+async def test_llm_writer_parses_a_good_answer(answering: Answering) -> None:
     answers, seen, writer = answering
     answers.append(GOOD)
 
@@ -211,15 +214,17 @@ def test_parse_answer_tolerates_light_formatting(answer: str) -> None:
         ("Subject: Hello\n\nHi.", "body of 3 characters"),
     ],
 )
-async def test_llm_writer_refuses_unusable_answers(answering, answer: str, says: str) -> None:
+async def test_llm_writer_refuses_unusable_answers(
+    answering: Answering, answer: str, says: str
+) -> None:
     answers, _, writer = answering
     answers.append(answer)
-    with pytest.raises(PermanentError, match="^llm: unusable draft") as caught:
+    with pytest.raises(PermanentError, match=r"^llm: unusable draft") as caught:
         await writer.write(brief())
     assert says in str(caught.value)
 
 
-async def test_llm_output_is_cut_to_sane_lengths(answering) -> None:
+async def test_llm_output_is_cut_to_sane_lengths(answering: Answering) -> None:
     answers, _, writer = answering
     answers.append("Subject: " + "long " * 100 + "\n\n" + "word " * 2000)
 

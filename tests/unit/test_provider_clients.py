@@ -1,7 +1,9 @@
 """Discovery and email-finder clients on mocked transports, and the HTTP error mapping."""
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -12,7 +14,7 @@ from jobs.clients.http import parse_retry_after
 from jobs.errors import PermanentError, RateLimited, TransientError
 
 
-def record(n: int, **extra: object) -> dict:
+def record(n: int, **extra: object) -> dict[str, Any]:
     return {
         "id": f"c{n}",
         "name": f"Company {n}",
@@ -26,12 +28,12 @@ def record(n: int, **extra: object) -> dict:
     }
 
 
-def search_client(handler) -> CompanySearchClient:
+def search_client(handler: Callable[[httpx.Request], httpx.Response]) -> CompanySearchClient:
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     return CompanySearchClient(http, base_url="https://pdl.test/", api_key="pdl-secret", timeout=3)
 
 
-def finder(handler) -> EmailFinderClient:
+def finder(handler: Callable[[httpx.Request], httpx.Response]) -> EmailFinderClient:
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     return EmailFinderClient(
         http, base_url="https://hunter.test", api_key="hunter-secret", timeout=3
@@ -39,7 +41,7 @@ def finder(handler) -> EmailFinderClient:
 
 
 async def test_discovery_pages_with_scroll_token_up_to_the_limit() -> None:
-    seen: list[dict] = []
+    seen: list[dict[str, Any]] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
@@ -87,7 +89,7 @@ async def test_discovery_stops_at_the_last_page_and_drops_records_without_a_site
     ],
 )
 async def test_status_codes_map_to_the_error_vocabulary(
-    status: int, headers: dict, error: type, retry_after: float | None
+    status: int, headers: dict[str, str], error: type, retry_after: float | None
 ) -> None:
     client = search_client(lambda request: httpx.Response(status, headers=headers, json={}))
     with pytest.raises(error) as caught:
@@ -105,7 +107,7 @@ async def test_timeouts_are_transient_and_broken_bodies_permanent() -> None:
         await search_client(slow).search_page({}, 10)
     with pytest.raises(PermanentError, match="malformed response"):
         await search_client(lambda r: httpx.Response(200, content=b"{not json")).search_page({}, 1)
-    with pytest.raises(PermanentError, match="malformed response .data.0.id"):
+    with pytest.raises(PermanentError, match=r"malformed response .data.0.id"):
         await search_client(
             lambda r: httpx.Response(200, json={"data": [{"name": "no id"}]})
         ).search_page({}, 1)

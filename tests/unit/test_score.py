@@ -2,6 +2,7 @@
 
 import os
 import random
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -186,7 +187,7 @@ def test_the_profile_loads_from_json(clean_env: pytest.MonkeyPatch) -> None:
         ({"min_score": 101}, "less than or equal to 100"),
     ],
 )
-def test_insane_profiles_are_refused(fields: dict, says: str) -> None:
+def test_insane_profiles_are_refused(fields: dict[str, Any], says: str) -> None:
     with pytest.raises(ValidationError) as caught:
         IcpProfile.model_validate(fields)
     assert says in str(caught.value)

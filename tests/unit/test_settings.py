@@ -1,5 +1,6 @@
 """Settings: defaults, nested variables, and one clear line for a bad value."""
 
+import os
 import subprocess
 import sys
 from datetime import time
@@ -88,10 +89,16 @@ def test_a_secret_never_appears_in_the_error(monkeypatch: pytest.MonkeyPatch) ->
 )
 def test_the_process_stops_at_start_with_one_line(command: list[str]) -> None:
     env = {"PATH": "/usr/bin:/bin", "PW_MAX_JOBS": "many", "PW_LLM__API_KEY": "sk-hidden"}
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    # A measured test run tells the process where its coverage goes; nothing else leaks in.
+    env |= {k: v for k, v in os.environ.items() if k.startswith("COVERAGE_")}
+    done = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert lines == [
-        "prospect-worker: invalid settings: PW_MAX_JOBS: "
-        "Input should be a valid integer, unable to parse string as an integer"
+        (
+            "prospect-worker: invalid settings: PW_MAX_JOBS: "
+            "Input should be a valid integer, unable to parse string as an integer"
+        )
     ]

@@ -4,6 +4,7 @@ import importlib.util
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -128,7 +129,7 @@ RECORD = {
         ({"match_all": {}}, True),
     ],
 )
-def test_matches_the_query_subset(query: dict, matched: bool) -> None:
+def test_matches_the_query_subset(query: dict[str, Any], matched: bool) -> None:
     assert matches(RECORD, query) is matched
 
 

@@ -1,0 +1,331 @@
+"""The outcomes issue's fault tests, on real processes: `arq worker.WorkerSettings` workers, a
+real `redis-server` that is killed and restarted, and a loopback fake of the providers that
+injects faults. What was lost or duplicated is counted at the far end: the approval stream, the
+quota counter, the run's hash, the dead-letter stream and the fake provider's request log.
+
+Each test prints its figures (run pytest with -s to see them; CI logs show them on failure).
+"""
+
+import asyncio
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from arq import create_pool
+from arq.connections import RedisSettings
+from redis.asyncio import Redis
+
+from jobs.keys import Keys
+from jobs.models import RunSummary
+from jobs.runs import RunLedger
+from tests.support.fake_providers import FakeProviders
+from tests.support.faults import FaultPlan
+from tests.support.processes import RedisServer, WorkerProcess, env_for, run_cli
+
+KEYS = Keys()
+GOOD_CLEANUP = b'{"t": null, "f": "cleanup", "a": [], "k": {}, "et": 1}'
+FAST_RETRIES = {
+    "PW_RETRY__MAX_TRIES": "6",
+    "PW_RETRY__BASE_DELAY_S": "0.05",
+    "PW_RETRY__MAX_DELAY_S": "0.5",
+}
+
+
+def figures(name: str, **values: Any) -> None:
+    print(f"\n[{name}] " + ", ".join(f"{key}={value}" for key, value in values.items()))
+
+
+async def start_daily_run(redis_url: str) -> str:
+    """Enqueue the daily run from a plain arq client and return its run id once it fanned out."""
+    pool = await create_pool(
+        RedisSettings.from_dsn(redis_url),
+        job_serializer=orjson.dumps,
+        job_deserializer=orjson.loads,
+    )
+    try:
+        job = await pool.enqueue_job("daily_prospect_queue")
+        assert job is not None
+        result = await job.result(timeout=120, poll_delay=0.05)
+    finally:
+        await pool.aclose()
+    return str(result["run_id"])
+
+
+async def wait_until(redis: Redis, run_id: str, done: int, timeout_s: float = 120) -> RunSummary:
+    ledger = RunLedger(redis, KEYS)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        summary = await ledger.summary(run_id)
+        if summary is not None and summary.done >= done:
+            return summary
+        assert time.monotonic() < deadline, summary
+        await asyncio.sleep(0.05)
+
+
+async def far_end(redis: Redis, run_id: str) -> dict[str, Any]:
+    """What Redis holds, independent of the workers' own view."""
+    entries = await redis.xrange(KEYS.approvals)
+    companies = Counter(fields["company_id"] for _, fields in entries)
+    letters = [fields for _, fields in await redis.xrange(KEYS.dead_letters)]
+    summary = await RunLedger(redis, KEYS).summary(run_id)
+    assert summary is not None
+    return {
+        "summary": summary,
+        "approvals": sum(companies.values()),
+        "duplicates": sum(count - 1 for count in companies.values()),
+        "quota": int(await redis.get(KEYS.quota(run_id)) or 0),
+        "dead_letters": letters,
+        "lost": summary.total - summary.done,
+    }
+
+
+def assert_nothing_lost(found: dict[str, Any]) -> None:
+    summary: RunSummary = found["summary"]
+    assert summary.state == "complete", summary
+    assert found["lost"] == 0
+    assert found["duplicates"] == 0
+    assert found["approvals"] == found["quota"] == summary.queued
+    # Every prospect that did not end done is in the dead-letter stream, with its reason.
+    prospect_letters = [f for f in found["dead_letters"] if f["function"] == "process_prospect"]
+    assert len(prospect_letters) == summary.failed
+    assert all(letter["error"] for letter in prospect_letters)
+
+
+@pytest.mark.timeout(240)
+async def test_sigkill_mid_run_then_restart_loses_nothing_and_recovers_within_30_s(
+    redis_url: str, redis: Redis, fake_providers: FakeProviders, tmp_path: Path
+) -> None:
+    fake_providers.configure("llm", FaultPlan(latency_s=0.3))
+    env = env_for(redis_url, **fake_providers.env(), PW_JOB_LIMITS__PROCESS_PROSPECT="8")
+    worker = WorkerProcess(env, tmp_path / "worker.log")
+    worker.wait_ready()
+    run_id = await start_daily_run(redis_url)
+    await wait_until(redis, run_id, done=10)
+    in_flight = [
+        key.removeprefix("arq:in-progress:")
+        async for key in redis.scan_iter("arq:in-progress:prospect:*")
+    ]
+    assert in_flight, "the kill must land with prospect jobs in flight"
+    worker.kill()
+    killed_at = time.monotonic()
+    worker.start()  # what Kubernetes does: a new worker, right away
+    try:
+        while not all([await redis.exists(f"arq:result:{job_id}") for job_id in in_flight]):
+            assert time.monotonic() - killed_at < 60, "the killed worker's jobs never ran again"
+            await asyncio.sleep(0.1)
+        recovery_s = time.monotonic() - killed_at
+        summary = await wait_until(redis, run_id, done=75)
+    finally:
+        code, output = worker.stop()
+    assert code == 0, output
+    found = await far_end(redis, run_id)
+    llm_calls = sum(fake_providers.far_end.counts("llm").values())
+    figures(
+        "sigkill",
+        jobs=summary.total,
+        in_flight_at_kill=len(in_flight),
+        queued=found["approvals"],
+        dead_lettered=summary.failed,
+        duplicates=found["duplicates"],
+        lost=found["lost"],
+        llm_calls=llm_calls,
+        drafted=summary.drafted,
+        recovery_s=round(recovery_s, 1),
+    )
+    assert_nothing_lost(found)
+    assert summary.failed == 0 and found["approvals"] == 50
+    assert recovery_s <= 30
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("persistent", [True, False], ids=["aof", "no-persistence"])
+async def test_a_redis_restart_mid_run(
+    persistent: bool, fake_providers: FakeProviders, tmp_path: Path
+) -> None:
+    fake_providers.configure("llm", FaultPlan(latency_s=0.2))
+    with RedisServer(tmp_path / "redis", persistent=persistent) as server:
+        env = env_for(server.url, **fake_providers.env(), **FAST_RETRIES)
+        worker = WorkerProcess(env, tmp_path / "worker.log")
+        worker.wait_ready()
+        redis = Redis.from_url(server.url, decode_responses=True)
+        try:
+            run_id = await start_daily_run(server.url)
+            await wait_until(redis, run_id, done=10)
+            server.kill()  # a crash: no shutdown save either way
+            down_at = time.monotonic()
+            await asyncio.sleep(2)
+            server.start()
+            back_at = time.monotonic()
+            if persistent:
+                summary = await wait_until(redis, run_id, done=75, timeout_s=120)
+                found = await far_end(redis, run_id)
+                assert_nothing_lost(found)
+                assert found["approvals"] == 50
+                completed_s = time.monotonic() - back_at
+            else:
+                # Everything was in memory: the run, its queue and the quota are gone. The
+                # worker itself must come back and take new work without a hand on it.
+                assert await RunLedger(redis, KEYS).summary(run_id) is None
+                second = await start_daily_run(server.url)
+                summary = await wait_until(redis, second, done=75, timeout_s=120)
+                completed_s = time.monotonic() - back_at
+            assert worker.running, worker.output()
+        finally:
+            code, output = worker.stop()
+            await redis.aclose()
+    figures(
+        f"redis-restart persistent={persistent}",
+        down_s=round(back_at - down_at, 1),
+        completed_after_restart_s=round(completed_s, 1),
+        done=summary.done,
+        queued=summary.queued,
+        failed=summary.failed,
+        worker_exit=code,
+    )
+    assert code == 0, output
+    assert "Redis is back after" in output
+
+
+@pytest.mark.timeout(300)
+async def test_provider_faults_end_every_prospect_done_or_dead_lettered(
+    redis_url: str, redis: Redis, fake_providers: FakeProviders, tmp_path: Path
+) -> None:
+    plan = FaultPlan(server_error=0.2, rate_limited=0.1, timeout=0.05, retry_after_s=1, hold_s=1.5)
+    for endpoint in ("email_finder", "llm"):
+        fake_providers.configure(endpoint, plan)
+    env = env_for(redis_url, **fake_providers.env(timeout_s=0.5), **FAST_RETRIES)
+    worker = WorkerProcess(env, tmp_path / "worker.log")
+    worker.wait_ready()
+    try:
+        # The operator's view: `enqueue --wait` returns once every prospect has ended.
+        waited = run_cli(env, "enqueue", "daily_prospect_queue", "--wait", timeout=240)
+    finally:
+        code, output = worker.stop()
+    assert waited.returncode == 0, waited.stderr
+    summaries = [key async for key in redis.scan_iter("pw:run:????-??-??")]
+    assert len(summaries) == 1
+    run_id = summaries[0].removeprefix("pw:run:")
+    found = await far_end(redis, run_id)
+    far = fake_providers.far_end
+    faults = far.faults()
+    figures(
+        "provider-faults",
+        jobs=found["summary"].total,
+        requests=sum(far.counts().values()),
+        faults_served=dict(faults),
+        queued=found["approvals"],
+        dead_lettered=found["summary"].failed,
+        duplicates=found["duplicates"],
+        lost=found["lost"],
+        early_retries=len(far.early_retries()),
+    )
+    assert code == 0, output
+    assert faults["server_error"] and faults["rate_limited"] and faults["timeout"]
+    assert_nothing_lost(found)
+    assert far.early_retries() == []  # no call came before a 429's Retry-After had passed
+
+
+@pytest.mark.timeout(240)
+async def test_a_hundred_poison_messages_of_each_kind_among_good_jobs(
+    redis_url: str, redis: Redis, fake_providers: FakeProviders, tmp_path: Path
+) -> None:
+    now = int(time.time() * 1000)
+    kinds = {
+        "bad-bytes": b"\xff\x00 not json",
+        "bad-envelope": b'{"task": "daily_prospect_queue"}',
+        "bad-kwargs": b'{"t": null, "f": "cleanup", "a": [], "k": [1], "et": 1}',
+        "unknown-function": b'{"t": null, "f": "no_such_job", "a": [], "k": {}, "et": 1}',
+        "invalid-payload": b'{"t": null, "f": "cleanup", "a": [{"surprise": 1}], "k": {}, "et": 1}',
+    }
+    async with redis.pipeline(transaction=False) as pipe:
+        for kind, body in kinds.items():
+            for n in range(100):
+                pipe.set(f"arq:job:{kind}-{n}", body)
+                pipe.zadd("arq:queue", {f"{kind}-{n}": now})
+        await pipe.execute()
+    raw = Redis.from_url(redis_url)  # bytes: ids that are not UTF-8
+    await raw.zadd("arq:queue", {b"\xff\xfe-" + str(n).encode(): now for n in range(100)})
+    await raw.aclose()
+    for n in range(100):  # deliveries spent: workers kept dying on these
+        await redis.set(f"arq:job:spent-{n}", GOOD_CLEANUP)
+        await redis.set(f"arq:retry:spent-{n}", 50)
+        await redis.zadd("arq:queue", {f"spent-{n}": now})
+    good = [await redis_enqueue_cleanup(redis, n, now) for n in range(50)]
+
+    env = env_for(redis_url, **fake_providers.env())
+    worker = WorkerProcess(env, tmp_path / "worker.log")
+    worker.wait_ready()
+    try:
+        deadline = time.monotonic() + 120
+        while await redis.zcard("arq:queue"):
+            assert worker.running, worker.output()
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.1)
+        results = [await redis.exists(f"arq:result:{job_id}") for job_id in good]
+    finally:
+        code, output = worker.stop()
+    letters = [fields for _, fields in await redis.xrange(KEYS.dead_letters)]
+    by_kind = Counter(letter["job_id"].split("-")[0] for letter in letters)
+    figures(
+        "poison",
+        poison_written=700,
+        dead_lettered=len(letters),
+        good_jobs=len(good),
+        good_finished=sum(results),
+        worker_exit=code,
+    )
+    assert code == 0, output
+    assert len(letters) == 700
+    assert all(letter["kind"] in ("poison", "failed") for letter in letters)
+    assert by_kind["spent"] == 100
+    assert sum(results) == len(good)
+
+
+async def redis_enqueue_cleanup(redis: Redis, n: int, now: int) -> str:
+    job_id = f"good{n}"
+    await redis.set(f"arq:job:{job_id}", GOOD_CLEANUP)
+    await redis.zadd("arq:queue", {job_id: now})
+    return job_id
+
+
+@pytest.mark.timeout(240)
+async def test_sigterm_with_jobs_in_flight_loses_none_and_completes_none_twice(
+    redis_url: str, redis: Redis, fake_providers: FakeProviders, tmp_path: Path
+) -> None:
+    fake_providers.configure("llm", FaultPlan(latency_s=0.5))
+    env = env_for(
+        redis_url,
+        **fake_providers.env(),
+        PW_JOB_LIMITS__PROCESS_PROSPECT="8",
+        PW_SHUTDOWN_GRACE_S="1",  # shorter than some jobs: those are cancelled and re-queued
+    )
+    worker = WorkerProcess(env, tmp_path / "worker.log")
+    worker.wait_ready()
+    run_id = await start_daily_run(redis_url)
+    await wait_until(redis, run_id, done=5)
+    code = worker.terminate()
+    cancelled = worker.output().count("cancelled, will be run again")
+    worker.start()
+    try:
+        summary = await wait_until(redis, run_id, done=75)
+    finally:
+        second_code, output = worker.stop()
+    found = await far_end(redis, run_id)
+    outcomes = await redis.hgetall(KEYS.run_outcomes(run_id))
+    figures(
+        "sigterm",
+        jobs=summary.total,
+        cancelled_at_shutdown=cancelled,
+        queued=found["approvals"],
+        dead_lettered=summary.failed,
+        duplicates=found["duplicates"],
+        lost=found["lost"],
+        outcomes_recorded=len(outcomes),
+    )
+    assert (code, second_code) == (0, 0), output
+    assert_nothing_lost(found)
+    assert summary.failed == 0 and found["approvals"] == 50
+    assert len(outcomes) == summary.total  # one outcome per prospect, none twice
