@@ -156,7 +156,9 @@ class Settings(BaseSettings):
     # The worker's HTTP port: /metrics, /healthz and /readyz (paths in worker/ports.py); 0 is off.
     metrics_port: int = Field(default=9108, ge=0, le=65_535)
     # --- observability (worker/metrics.py, worker/sampler.py, worker/logs.py) ---
-    metrics_host: str = "0.0.0.0"  # the metrics port's address; all interfaces, for the probes
+    # The metrics port's address: all interfaces, since the kubelet's probes and Prometheus reach
+    # it from outside the pod.
+    metrics_host: str = "0.0.0.0"  # noqa: S104
     # How often the background sampler refreshes the queue, dead-letter and daily-run figures.
     metrics_sample_s: float = Field(default=5.0, gt=0, le=300)
     # /healthz fails once the worker loop's last tick is older than this.

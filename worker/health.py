@@ -104,7 +104,7 @@ class RedisPing:
 
 
 class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
+    def log_message(self, fmt: str, *args: Any) -> None:
         """Probes every few seconds would flood the log; wsgiref prints each request."""
 
 

@@ -31,13 +31,12 @@ def alert_rules() -> list[dict[str, Any]]:
 def dashboard_queries() -> list[str]:
     """Every PromQL expression of the dashboard: panel targets and variable queries."""
     board = orjson.loads(DASHBOARD_FILE.read_bytes())
-    exprs = [
+    return [
         target["expr"]
         for panel in board["panels"]
         for target in panel.get("targets") or []
         if target.get("expr")
     ]
-    return exprs
 
 
 def metric_names(exprs: list[str]) -> set[str]:

@@ -245,3 +245,12 @@ def test_stats_table() -> None:
     assert "paused: n/a (no pausing in this version)" in text
     assert "quota 2026-12-02: 10 of 50 drafts" in text
     assert "last success never" in text
+
+
+def test_rate_limits_are_counted_for_the_scheduling_work() -> None:
+    m = metrics()
+    m.rate_limited("email_finder", waited_s=1.5, deferred=False)
+    m.rate_limited("email_finder", waited_s=None, deferred=True)
+    assert value(m, "prospect_worker_rate_limit_wait_seconds_sum", limiter="email_finder") == 1.5
+    assert value(m, "prospect_worker_rate_limit_deferrals_total", limiter="email_finder") == 1
+    assert value(m, "prospect_worker_rate_limit_deferrals_total", limiter="discovery") == 0
