@@ -237,7 +237,7 @@ def _parse(entry_id: str | bytes, raw_fields: dict[Any, Any]) -> DeadLetter:
         id=_text(entry_id),
         job_id=fields.get("job_id", "?"),
         function=fields.get("function", "?"),
-        kind=fields.get("kind", "failed"),  # type: ignore[arg-type]
+        kind=fields.get("kind", "failed"),
         error_type=fields.get("error_type", "?"),
         error=fields.get("error", ""),
         tries=int(fields.get("tries", 0)),

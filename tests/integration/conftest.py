@@ -28,7 +28,8 @@ def make_worker(
     adjust_deps: Callable[[Deps], Deps] | None = None,
     burst: bool = True,
 ) -> EngineWorker:
-    kwargs = get_kwargs(worker_settings(settings, adjust_deps=adjust_deps))
+    # arq annotates get_kwargs as returning dict[str, NameError]; the values are settings.
+    kwargs: dict[str, Any] = get_kwargs(worker_settings(settings, adjust_deps=adjust_deps))
     kwargs.update(burst=burst, poll_delay=0.01, handle_signals=False)
     return EngineWorker(**kwargs)
 

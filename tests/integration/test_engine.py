@@ -43,7 +43,7 @@ def echo_spec(
     *,
     limit: int = 2,
     timeout_s: float = 5,
-) -> JobSpec:
+) -> JobSpec[Echo, Echoed]:
     async def body(deps: Deps, payload: Echo, progress: Progress) -> Echoed:
         attempts[payload.text] = attempts.get(payload.text, 0) + 1
         await progress.update("working", done=1, total=2, seen=attempts[payload.text])
@@ -60,13 +60,15 @@ def echo_spec(
     )
 
 
-def echo_runtime(redis: Redis, spec: JobSpec) -> Runtime:
+def echo_runtime(redis: Redis, spec: JobSpec[Any, Any]) -> Runtime:
     policy = RetryPolicy(base_delay_s=0.01, max_delay_s=0.05)
     dead_letters = DeadLetters(redis, KEYS, queue_name="arq:queue", job_expires_ms=60_000)
     return Runtime(cast(Deps, None), redis, KEYS, policy, dead_letters, specs={spec.name: spec})
 
 
-def echo_worker(redis_url: str, redis: Redis, spec: JobSpec, *, burst: bool = True) -> EngineWorker:
+def echo_worker(
+    redis_url: str, redis: Redis, spec: JobSpec[Any, Any], *, burst: bool = True
+) -> EngineWorker:
     settings = make_settings(redis_url)
 
     async def startup(ctx: dict[str, Any]) -> None:
@@ -143,6 +145,7 @@ async def test_a_poison_payload_fails_at_once_and_is_kept(
     assert attempts == {}
     report = await client.report(job_id)
     assert report.state == "failed"
+    assert report.error is not None
     assert report.error.startswith("InvalidPayload: ")
     assert "text" in report.error
     [(_, letter)] = await redis.xrange(KEYS.dead_letters)
@@ -153,11 +156,13 @@ async def test_an_unknown_job_name_fails_clearly(
     redis_url: str, redis: Redis, client: QueueClient
 ) -> None:
     job = await client._arq.enqueue_job("no_such_job")  # noqa: SLF001
+    assert job is not None
     worker = echo_worker(redis_url, redis, echo_spec({}))
     await worker.main()
     await worker.close()
     report = await client.report(job.job_id)
     assert report.state == "failed"
+    assert report.error is not None
     assert "no_such_job" in report.error
 
 

@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 
 from jobs.keys import Keys
 from jobs.models import RunSummary
+from jobs.redisreply import reply
 from jobs.runs import RunLedger
 from tests.support.fake_providers import FakeProviders
 from tests.support.faults import FaultPlan
@@ -314,7 +315,7 @@ async def test_sigterm_with_jobs_in_flight_loses_none_and_completes_none_twice(
     finally:
         second_code, output = worker.stop()
     found = await far_end(redis, run_id)
-    outcomes = await redis.hgetall(KEYS.run_outcomes(run_id))
+    outcomes = await reply(redis.hgetall(KEYS.run_outcomes(run_id)))
     figures(
         "sigterm",
         jobs=summary.total,

@@ -148,7 +148,8 @@ async def letters(redis: Redis) -> dict[str, dict[str, str]]:
 async def test_a_permanent_error_in_a_task_group_is_tried_once(
     redis_url: str, redis: Redis, client: QueueClient
 ) -> None:
-    recorder, calls = Recorder(), []
+    recorder = Recorder()
+    calls: list[str] = []
     spec = work_spec(recorder, calls)
     job = await client._arq.enqueue_job(  # noqa: SLF001 - a plain arq enqueue
         "work", {"text": "p", "group": "permanent"}
@@ -166,7 +167,8 @@ async def test_a_permanent_error_in_a_task_group_is_tried_once(
 
 
 async def test_a_retry_after_inside_a_task_group_is_honoured(redis: Redis) -> None:
-    recorder, calls = Recorder(), []
+    recorder = Recorder()
+    calls: list[str] = []
     spec = work_spec(recorder, calls)
     runtime = make_runtime(redis, spec, recorder)
     with pytest.raises(Retry) as retry:
@@ -183,7 +185,8 @@ async def test_a_retry_after_inside_a_task_group_is_honoured(redis: Redis) -> No
 
 
 async def test_a_retry_after_over_the_cap_is_dead_lettered_not_waited(redis: Redis) -> None:
-    recorder, calls = Recorder(), []
+    recorder = Recorder()
+    calls: list[str] = []
     spec = work_spec(recorder, calls)
     runtime = make_runtime(redis, spec, recorder)
 
@@ -205,7 +208,8 @@ async def test_a_retry_after_over_the_cap_is_dead_lettered_not_waited(redis: Red
 async def test_failures_arq_decides_are_dead_lettered_with_their_hooks(
     redis_url: str, redis: Redis, client: QueueClient
 ) -> None:
-    recorder, calls = Recorder(), []
+    recorder = Recorder()
+    calls: list[str] = []
     spec = work_spec(recorder, calls)
     now = int(time.time() * 1000)
     # Deliveries spent: a job that killed 5 workers (arq's count) before any try failed.
@@ -264,7 +268,8 @@ async def test_failures_arq_decides_are_dead_lettered_with_their_hooks(
 
 
 async def test_bookkeeping_failures_never_turn_a_success_into_a_failure(redis: Redis) -> None:
-    recorder, calls = Recorder(), []
+    recorder = Recorder()
+    calls: list[str] = []
     spec = work_spec(recorder, calls)
     dead = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)  # nothing listens there
     runtime = make_runtime(dead, spec, recorder)
@@ -289,7 +294,8 @@ async def test_bookkeeping_failures_never_turn_a_success_into_a_failure(redis: R
 async def test_arq_backstop_timeout_is_dead_lettered_and_a_shutdown_is_a_cancel(
     redis: Redis,
 ) -> None:
-    recorder, calls = Recorder(), []
+    recorder = Recorder()
+    calls: list[str] = []
     spec = work_spec(recorder, calls)
     runtime = make_runtime(redis, spec, recorder)
     await runtime.arq_job_ended(
@@ -309,7 +315,8 @@ async def test_arq_backstop_timeout_is_dead_lettered_and_a_shutdown_is_a_cancel(
 async def test_in_progress_markers_are_short_and_renewed_while_the_job_runs(
     redis_url: str, redis: Redis, client: QueueClient
 ) -> None:
-    recorder, calls = Recorder(), []
+    recorder = Recorder()
+    calls: list[str] = []
     spec = work_spec(recorder, calls)
     job = await client._arq.enqueue_job(  # noqa: SLF001 - a plain arq enqueue
         "work", {"text": "slow", "hold_s": 5.0}
@@ -338,7 +345,8 @@ async def test_in_progress_markers_are_short_and_renewed_while_the_job_runs(
 async def test_a_shutdown_cancellation_spends_no_try(
     redis_url: str, redis: Redis, client: QueueClient
 ) -> None:
-    recorder, calls = Recorder(), []
+    recorder = Recorder()
+    calls: list[str] = []
     spec = work_spec(recorder, calls, max_tries=1)
     job = await client._arq.enqueue_job(  # noqa: SLF001 - a plain arq enqueue
         "work", {"text": "cut", "hold_s": 0.5}
@@ -367,7 +375,8 @@ async def test_a_shutdown_cancellation_spends_no_try(
 async def test_replay_enqueues_with_fresh_tries_and_only_then_leaves_the_stream(
     redis_url: str, redis: Redis, client: QueueClient
 ) -> None:
-    recorder, calls = Recorder(), []
+    recorder = Recorder()
+    calls: list[str] = []
     spec = work_spec(recorder, calls)
     job = await client._arq.enqueue_job(  # noqa: SLF001 - a plain arq enqueue
         "work", {"text": "again", "group": "permanent"}
