@@ -13,8 +13,7 @@ import pytest
 from redis.asyncio import Redis
 
 from jobs.keys import Keys
-
-from .test_processes import ROOT, WorkerProcess, env_for, run_cli
+from tests.support.processes import ROOT, WorkerProcess, env_for, run_cli
 
 KEYS = Keys()
 
@@ -99,7 +98,7 @@ def test_unknown_job_name_and_id(redis_url: str) -> None:
     env = env_for(redis_url)
     unknown = run_cli(env, "enqueue", "daily_prospect_qeue")
     assert unknown.returncode == 2
-    assert "'daily_prospect_qeue' is not one of 'daily_prospect_queue'" in unknown.stderr
+    assert "'daily_prospect_qeue' is not one of 'cleanup', 'daily_prospect_queue'" in unknown.stderr
     missing = run_cli(env, "status", "no-such-id")
     assert missing.returncode == 1
     assert missing.stderr.strip() == (

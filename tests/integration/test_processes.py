@@ -13,7 +13,7 @@ from arq.connections import RedisSettings
 from redis.asyncio import Redis
 
 from jobs.keys import Keys
-from tests.support.processes import ROOT, WorkerProcess, env_for, run_cli
+from tests.support.processes import ROOT, WorkerProcess, env_for
 from tests.support.runs import wait_for_run
 
 from .conftest import make_settings, make_worker

@@ -11,10 +11,10 @@ from arq import create_pool
 from arq.connections import RedisSettings
 from redis.asyncio import Redis
 
+from tests.support.processes import env_for, run_cli
 from worker.embedded import EmbeddedRedis, free_port, redis_server
 
 from .test_cli import no_redis_env, start_cli
-from .test_processes import env_for, run_cli
 
 Snapshot = dict[bytes, tuple[bytes | None, bool]]
 

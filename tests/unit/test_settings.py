@@ -98,6 +98,8 @@ def test_the_process_stops_at_start_with_one_line(command: list[str], prefix: st
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert lines == [
-        f"{prefix}invalid settings: PW_MAX_JOBS: "
-        "Input should be a valid integer, unable to parse string as an integer"
+        (
+            f"{prefix}invalid settings: PW_MAX_JOBS: "
+            "Input should be a valid integer, unable to parse string as an integer"
+        )
     ]
