@@ -40,6 +40,7 @@ from worker.serializer import JobFailed
 log = logging.getLogger("prospect_worker.engine")
 
 CTX_CONFIG = "engine_config"
+CTX_ENGINE = "engine"  # the worker itself, so /healthz can read its poll loop's last pass
 # WatchError: redis-py reports a connection lost during WATCH as one.
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, WatchError, ConnectionError, OSError)
 T = TypeVar("T")
@@ -76,6 +77,7 @@ class EngineWorker(Worker):
         # arq keeps the ctx it was given; a copy keeps per-worker state (the runtime) apart
         # when several workers are built from one settings class.
         self.ctx = dict(self.ctx)
+        self.ctx[CTX_ENGINE] = self
         self.config = self.ctx.get(CTX_CONFIG) or self.config
         self.in_progress_timeout_s = self.config.in_progress_ttl_s
         self.loop_tick = time.monotonic()
