@@ -18,6 +18,15 @@ def redis_instance() -> Iterator[RedisServer]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    """Prometheus's own checker, for the alert rules, the dashboard's queries and a scrape."""
+    binary = shutil.which("promtool")
+    if binary is None:
+        pytest.fail("promtool is not installed (Debian package `prometheus`; .ci/run installs it)")
+    return binary
+
+
 @pytest.fixture
 async def redis_url(redis_instance: RedisServer) -> str:
     """The session's Redis, emptied before each test so no state leaks between tests."""

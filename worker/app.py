@@ -32,9 +32,12 @@ from jobs.store import ProspectStore
 from jobs.web import WebsiteFetcher
 from settings import ServiceSettings, Settings
 from worker.deadletter import DeadLetters
-from worker.engine import CTX_CONFIG, EngineConfig
+from worker.engine import CTX_CONFIG, CTX_ENGINE, EngineConfig
 from worker.failures import RetryPolicy
 from worker.fanout import BulkEnqueuer
+from worker.http_metrics import InstrumentedTransport, provider_operation, website_fetch
+from worker.metrics import Metrics
+from worker.observability import build_metrics, start_observability
 from worker.registry import CLEANUP_JOB, DAILY_JOB, job_specs
 from worker.runtime import Runtime, arq_function
 from worker.serializer import deserialize, serialize
@@ -79,21 +82,39 @@ def _key(service: ServiceSettings) -> str | None:
     return service.api_key.get_secret_value() if service.api_key else None
 
 
-async def build_deps(settings: Settings, stack: AsyncExitStack) -> tuple[Deps, Redis]:
-    """Everything a job body needs, built once per process; `stack` closes it at shutdown."""
+async def build_deps(
+    settings: Settings, stack: AsyncExitStack, metrics: Metrics | None = None
+) -> tuple[Deps, Redis]:
+    """Everything a job body needs, built once per process; `stack` closes it at shutdown.
+
+    With `metrics`, every external request is counted at the HTTP transport."""
     keys = Keys(settings.key_prefix)
     redis = redis_client(settings)
     stack.push_async_callback(redis.aclose)
     standin = sample_transport(load_sample_data())
-    common: dict[str, Any] = {
-        "headers": {"User-Agent": USER_AGENT},
-        "limits": httpx.Limits(max_connections=100, max_keepalive_connections=20),
-        "mounts": {SAMPLE_MOUNT: standin},
-    }
-    providers = await stack.enter_async_context(httpx.AsyncClient(**common))
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+    provider_transports: list[httpx.AsyncBaseTransport] = [
+        httpx.AsyncHTTPTransport(limits=limits),
+        standin,
+    ]
+    web_transports = [guarded_transport(allow_private=settings.web.allow_private), standin]
+    if metrics is not None:
+        provider_transports = [
+            InstrumentedTransport(t, metrics, provider_operation) for t in provider_transports
+        ]
+        web_transports = [InstrumentedTransport(t, metrics, website_fetch) for t in web_transports]
+    providers = await stack.enter_async_context(
+        httpx.AsyncClient(
+            headers={"User-Agent": USER_AGENT},
+            transport=provider_transports[0],
+            mounts={SAMPLE_MOUNT: provider_transports[1]},
+        )
+    )
     web = await stack.enter_async_context(
         httpx.AsyncClient(
-            transport=guarded_transport(allow_private=settings.web.allow_private), **common
+            headers={"User-Agent": USER_AGENT},
+            transport=web_transports[0],
+            mounts={SAMPLE_MOUNT: web_transports[1]},
         )
     )
     writer: DraftWriter = TemplateWriter()
@@ -186,13 +207,27 @@ def worker_settings(
     async def on_startup(ctx: dict[str, Any]) -> None:
         # Per worker instance (in ctx), so two workers built from one class never share clients.
         ctx["exit_stack"] = stack = AsyncExitStack()
-        deps, redis = await build_deps(settings, stack)
+        metrics = build_metrics(settings, specs)
+        deps, redis = await build_deps(settings, stack, metrics)
         if adjust_deps is not None:
             deps = adjust_deps(deps)
         dead_letters = DeadLetters(
             redis, deps.keys, queue_name=settings.queue_name, job_expires_ms=JOB_EXPIRES_MS
         )
         await preload_scripts(redis, deps.store, deps.ledger, deps.enqueuer, dead_letters)
+        # Observability: metrics port, heartbeat, sampler, job observers (worker/observability.py).
+        engine = ctx.get(CTX_ENGINE)
+        observability = await start_observability(
+            settings,
+            metrics,
+            stack,
+            queue_redis=ctx["redis"],
+            redis=redis,
+            keys=deps.keys,
+            replica=replica_name(),
+            poll_tick=(lambda: engine.loop_tick) if engine is not None else None,
+        )
+        ctx["observability"] = observability
         ctx["runtime"] = Runtime(
             deps,
             redis,
@@ -200,6 +235,7 @@ def worker_settings(
             retry_policy(settings),
             dead_letters,
             specs=specs,
+            observers=observability.observers,
         )
         log.info("prospect-worker ready (%s): %s", replica_name(), describe_sources(settings))
 

@@ -1,4 +1,4 @@
-"""The engine's worker: arq's `Worker` with four named changes, and nothing else of arq touched.
+"""The engine's worker: arq's `Worker` with five named changes, and nothing else of arq touched.
 
 1. `finish_failed_job`: arq fails some jobs before any function runs (expired, undecodable
    bytes, unknown function, deliveries spent). arq calls no hook for those; here the runtime
@@ -11,16 +11,20 @@
    task per worker renews the markers of all its running jobs in one pipelined call.
 4. Redis outages: arq's poll loop exits on the first connection error. Here the loop waits for
    Redis to come back, and finishing a job retries through a short blip.
+5. Shutdown: arq cancels each job's whole task, bookkeeping included. Here a shutdown cancels
+   the job function only, so a job's result is always written (see `_cancel_for_shutdown`).
 
 `arq worker.WorkerSettings` builds `arq.worker.Worker` by name, so `use_in_arq_cli` points that
 name at this class (see worker/__init__.py). Config arrives through arq's own `ctx` argument.
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from signal import Signals
 from typing import Any, TypeVar
 
 import arq.worker
@@ -36,6 +40,7 @@ from worker.serializer import JobFailed
 log = logging.getLogger("prospect_worker.engine")
 
 CTX_CONFIG = "engine_config"
+CTX_ENGINE = "engine"  # the worker itself, so /healthz can read its poll loop's last pass
 # WatchError: redis-py reports a connection lost during WATCH as one.
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, WatchError, ConnectionError, OSError)
 T = TypeVar("T")
@@ -58,6 +63,12 @@ class EngineWorker(Worker):
     redis_down_since: float | None = None
 
     @property
+    def ending(self) -> set[str]:
+        """Ids of jobs whose function has ended and whose bookkeeping is under way."""
+        jobs: set[str] = self.__dict__.setdefault("_ending_jobs", set())
+        return jobs
+
+    @property
     def runtime(self) -> Runtime:
         runtime: Runtime = self.ctx["runtime"]
         return runtime
@@ -66,9 +77,18 @@ class EngineWorker(Worker):
         # arq keeps the ctx it was given; a copy keeps per-worker state (the runtime) apart
         # when several workers are built from one settings class.
         self.ctx = dict(self.ctx)
+        self.ctx[CTX_ENGINE] = self
         self.config = self.ctx.get(CTX_CONFIG) or self.config
         self.in_progress_timeout_s = self.config.in_progress_ttl_s
         self.loop_tick = time.monotonic()
+        job_end = self.on_job_end
+
+        async def ending(ctx: dict[str, Any]) -> None:
+            self.ending.add(ctx["job_id"])  # from here on, the job's bookkeeping runs
+            if job_end is not None:
+                await job_end(ctx)
+
+        self.on_job_end = ending
         renewer = asyncio.create_task(self._renew_in_progress(), name="renew-in-progress")
         try:
             await super().main()
@@ -103,7 +123,10 @@ class EngineWorker(Worker):
         await asyncio.sleep(min(1.0, 0.1 + (now - self.redis_down_since) / 10))
 
     async def finish_job(self, job_id: str, *args: Any) -> None:
-        await self._patiently(lambda: super(EngineWorker, self).finish_job(job_id, *args))
+        try:
+            await self._patiently(lambda: super(EngineWorker, self).finish_job(job_id, *args))
+        finally:
+            self.ending.discard(job_id)
 
     async def _patiently(self, step: Callable[[], Awaitable[T]]) -> T:
         deadline = time.monotonic() + self.config.finish_patience_s
@@ -116,6 +139,46 @@ class EngineWorker(Worker):
                     raise
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
+
+    # --- 5. shutdown ----------------------------------------------------------------------------
+    # arq cancels its whole per-job task at shutdown, wherever it is: a cancel landing on the
+    # job's bookkeeping (the result write) left the job unfinished, to run again to completion
+    # once its marker lapsed, and arq's close then exited 1 on the CancelledError. Here a
+    # shutdown cancels the job function itself, and bookkeeping under way always completes.
+
+    def _cancel_for_shutdown(self) -> None:
+        for job_id, task in self.tasks.items():
+            if task.done() or job_id in self.ending:
+                continue
+            job_task = self.job_tasks.get(job_id)
+            # Running: cancel the function (arq records the cancellation and re-queues it).
+            # Not started yet: cancel the whole task; its marker lapses and it runs elsewhere.
+            (job_task or task).cancel()
+
+    def handle_sig(self, signum: Signals) -> None:
+        log.info(
+            "shutdown on %s: cancelling %d running jobs", Signals(signum).name, len(self.tasks)
+        )
+        self._cancel_for_shutdown()
+        if self.main_task is not None:
+            self.main_task.cancel()
+        if self.on_stop is not None:
+            self.on_stop(signum)
+
+    async def _wait_for_tasks_to_complete(self, signum: Signals) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._sleep_until_tasks_complete(), self._job_completion_wait)
+        self.handle_sig(signum)
+
+    async def close(self) -> None:
+        if not self._handle_signals:
+            self.handle_sig(Signals.SIGUSR1)  # as arq's close does, before waiting
+        if self.tasks:
+            # A task cancelled before its job started ends in CancelledError; arq's close
+            # would re-raise it. Wait for all of them, then let arq close with none left.
+            await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+            self.tasks.clear()
+        await super().close()  # its own handle_sig finds nothing left to cancel
 
     # --- 3. crash recovery --------------------------------------------------------------------
 

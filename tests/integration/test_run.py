@@ -108,8 +108,8 @@ async def test_run_on_a_named_redis_takes_no_foreign_job_and_a_second_run_says_i
     second = run_cli(env_for(redis_url), "run", timeout=180)
 
     assert second.returncode == 0, second.stderr
-    assert "nothing to do: the quota of " in second.stdout
-    assert "(50) is already spent" in second.stdout
+    assert "nothing to do: the run of " in second.stdout
+    assert "already fanned out its 75 prospects (daily quota 50)" in second.stdout
     assert "approval stream entries                 +0" in second.stdout
     assert "queued for approval" not in second.stdout
     assert await redis.xlen("pw:stream:approvals") == stream_before + 50

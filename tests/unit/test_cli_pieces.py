@@ -112,6 +112,11 @@ def test_a_run_that_found_the_quota_spent_says_it_did_nothing() -> None:
     assert "approval stream entries  +0" in text
     text = render_outcome(report, nothing, quota_before=20, daily_limit=50, elapsed_s=0.1)
     assert text.startswith("nothing to do: no new draft for 2026-12-02 (20 of 50 already queued;")
+    replanned = report.model_copy(update={"result": {**report.result, "added": 0}})
+    text = render_outcome(replanned, nothing, quota_before=50, daily_limit=50, elapsed_s=0.1)
+    assert text.startswith(
+        "nothing to do: the run of 2026-12-02 already fanned out its 75 prospects (daily quota 50)"
+    )
     some = {"approval stream entries": 3, "dead letters": 0}
     text = render_outcome(report, some, quota_before=20, daily_limit=50, elapsed_s=0.1)
     assert text.startswith("job       j2\n")

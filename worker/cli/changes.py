@@ -64,8 +64,14 @@ def render_outcome(
     second run on the same day re-uses the day's plan, so its job result repeats the first)."""
     result: dict[str, Any] = report.result if isinstance(report.result, dict) else {}
     run_id = result.get("run_id", "today")
+    fanned_out = int(result.get("fanned_out", 0))
     if report.state == "complete" and not any(changes.values()):
-        if quota_before >= daily_limit:
+        if result.get("added") == 0 and fanned_out:
+            head = (
+                f"nothing to do: the run of {run_id} already fanned out its {fanned_out} "
+                f"prospects (daily quota {daily_limit})"
+            )
+        elif quota_before >= daily_limit:
             head = f"nothing to do: the quota of {run_id} ({daily_limit}) is already spent"
         else:
             head = (

@@ -116,7 +116,9 @@ async def run_job(target: Target, name: str, payload: dict[str, Any] | None, out
     keys = Keys(settings.key_prefix)
     client = await QueueClient.connect(settings, conn_retries=0)
     # arq annotates get_kwargs as returning dict[str, NameError]; the values are Worker's arguments.
-    kwargs: dict[str, Any] = get_kwargs(worker_settings(settings))
+    # A one-off worker in this process serves no metrics port (a running worker may hold it).
+    worker_config = settings.model_copy(update={"metrics_port": 0})
+    kwargs: dict[str, Any] = get_kwargs(worker_settings(worker_config))
     worker = EngineWorker(**kwargs, burst=True, handle_signals=False)
     try:
         before = await read_counts(client.redis, keys)

@@ -58,6 +58,8 @@ json_option = click.option(
 def to_jsonable(data: Any) -> Any:
     if isinstance(data, BaseModel):
         return data.model_dump(mode="json")
+    if isinstance(data, list | tuple):
+        return [to_jsonable(item) for item in data]
     return data
 
 
