@@ -461,3 +461,26 @@ async def test_expired_prospect_jobs_are_tallied_so_the_run_completes(
     found = await letters(redis)
     assert sorted(found) == sorted(expired)
     assert {letter["kind"] for letter in found.values()} == {"expired"}
+
+
+async def test_an_unexpected_error_is_retried_then_dead_lettered_with_its_traceback_logged(
+    redis: Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    recorder = Recorder()
+
+    async def buggy(deps: Deps, payload: Work, progress: Progress) -> Done:
+        raise KeyError("a bug")
+
+    spec: JobSpec[Any, Any] = JobSpec("work", buggy, Work, 10, 2, 5)
+    runtime = make_runtime(redis, spec, recorder)
+    with caplog.at_level("ERROR", logger="prospect_worker.runtime"), pytest.raises(Retry):
+        await runtime.execute(
+            spec, job_id="bug", delivery=1, due_ms=None, args=({"text": "b"},), kwargs={}
+        )
+    assert any(record.exc_info for record in caplog.records)  # a bug deserves its traceback
+    with pytest.raises(JobFailed):
+        await runtime.execute(
+            spec, job_id="bug", delivery=2, due_ms=None, args=({"text": "b"},), kwargs={}
+        )
+    assert recorder.kinds() == ["retried", "failed"]
+    assert (await letters(redis))["bug"]["error"] == "KeyError: 'a bug'"
