@@ -7,7 +7,7 @@ markers lived 10 minutes, a job id that is not UTF-8 stopped the worker).
 
 import asyncio
 import time
-from typing import Any, cast
+from typing import Any
 
 import orjson
 import pytest
@@ -21,14 +21,13 @@ from jobs.keys import Keys
 from worker.arqjobs import IN_PROGRESS_KEY_PREFIX, JOB_KEY_PREFIX, RETRY_KEY_PREFIX
 from worker.client import QueueClient
 from worker.deadletter import DeadLetters
-from worker.engine import CTX_CONFIG, EngineConfig, EngineWorker
-from worker.failures import RetryPolicy
+from worker.engine import EngineConfig, EngineWorker
 from worker.outcomes import JobOutcome
 from worker.registry import DAILY_JOB
-from worker.runtime import CTX_CANCELLED, CTX_SPEC, JobSpec, Runtime, arq_function
-from worker.serializer import JobFailed, deserialize, serialize
+from worker.runtime import CTX_CANCELLED, CTX_SPEC, JobSpec, Runtime
+from worker.serializer import JobFailed
 
-from .conftest import drain, make_settings, make_worker
+from .conftest import drain, make_settings, make_worker, spec_runtime, spec_worker
 
 KEYS = Keys()
 
@@ -95,16 +94,7 @@ async def _raise(exc: Exception) -> None:
 
 
 def make_runtime(redis: Redis, spec: JobSpec[Any, Any], recorder: Recorder) -> Runtime:
-    dead_letters = DeadLetters(redis, KEYS, queue_name="arq:queue", job_expires_ms=60_000)
-    return Runtime(
-        cast(Deps, None),
-        redis,
-        KEYS,
-        RetryPolicy(base_delay_s=0.01, max_delay_s=0.05, max_retry_after_s=60),
-        dead_letters,
-        specs={spec.name: spec},
-        observers=[recorder],
-    )
+    return spec_runtime(redis, spec, [recorder])
 
 
 def work_worker(
@@ -116,26 +106,7 @@ def work_worker(
     burst: bool = True,
     config: EngineConfig | None = None,
 ) -> EngineWorker:
-    from worker.app import redis_settings
-
-    async def startup(ctx: dict[str, Any]) -> None:
-        ctx["runtime"] = make_runtime(redis, spec, recorder)
-
-    async def job_end(ctx: dict[str, Any]) -> None:
-        await ctx["runtime"].arq_job_ended(ctx)
-
-    return EngineWorker(
-        functions=[arq_function(spec, max_redeliveries=2)],
-        redis_settings=redis_settings(make_settings(redis_url)),
-        on_startup=startup,
-        on_job_end=job_end,
-        burst=burst,
-        poll_delay=0.01,
-        handle_signals=False,
-        job_serializer=serialize,
-        job_deserializer=deserialize,
-        ctx={CTX_CONFIG: config} if config else None,
-    )
+    return spec_worker(redis_url, redis, spec, observers=[recorder], burst=burst, config=config)
 
 
 async def letters(redis: Redis) -> dict[str, dict[str, str]]:
