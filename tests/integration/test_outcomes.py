@@ -7,6 +7,7 @@ markers lived 10 minutes, a job id that is not UTF-8 stopped the worker).
 
 import asyncio
 import time
+from contextlib import AsyncExitStack
 from typing import Any
 
 import orjson
@@ -15,19 +16,23 @@ from arq import Retry
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
+from jobs.daily import daily_prospect_queue
 from jobs.deps import Deps, Progress
 from jobs.errors import PermanentError, RateLimited, TransientError
 from jobs.keys import Keys
+from jobs.models import DailyRunRequest
+from jobs.runs import RunLedger
+from worker.app import build_deps, preload_scripts
 from worker.arqjobs import IN_PROGRESS_KEY_PREFIX, JOB_KEY_PREFIX, RETRY_KEY_PREFIX
 from worker.client import QueueClient
 from worker.deadletter import DeadLetters
 from worker.engine import EngineConfig, EngineWorker
 from worker.outcomes import JobOutcome
-from worker.registry import DAILY_JOB
+from worker.progress import JobProgress
 from worker.runtime import CTX_CANCELLED, CTX_SPEC, JobSpec, Runtime
 from worker.serializer import JobFailed
 
-from .conftest import drain, make_settings, make_worker, spec_runtime, spec_worker
+from .conftest import drain, make_settings, spec_runtime, spec_worker
 
 KEYS = Keys()
 
@@ -411,24 +416,25 @@ async def test_a_job_dead_lettered_twice_leaves_one_entry(redis: Redis) -> None:
 
 
 async def test_expired_prospect_jobs_are_tallied_so_the_run_completes(
-    redis_url: str, redis: Redis, client: QueueClient
+    redis_url: str, redis: Redis
 ) -> None:
     settings = make_settings(redis_url)
-    daily = await client.enqueue(DAILY_JOB)
-    first = make_worker(settings)
-    first.max_burst_jobs = 1  # only the daily run: its prospect jobs stay queued
-    await first.main()
-    await first.close()
+    # The daily run's body on its own (no worker yet), so its prospect jobs stay queued.
+    async with AsyncExitStack() as stack:
+        deps, pipeline_redis = await build_deps(settings, stack)
+        await preload_scripts(pipeline_redis, deps.store, deps.ledger, deps.enqueuer)
+        progress = JobProgress(pipeline_redis, KEYS, "daily", 1)
+        result = await daily_prospect_queue(deps, DailyRunRequest(), progress)
     queued = list(await redis.zrange("arq:queue", 0, -1))
-    assert len(queued) == 75
+    assert len(queued) == result.fanned_out == 75
     expired = queued[:3]
     await redis.delete(*[JOB_KEY_PREFIX + job_id for job_id in expired])  # as a TTL would
 
     await drain(settings)
-    report = await client.report(daily)
-    assert report.run is not None
-    assert report.run.state == "complete"
-    assert (report.run.done, report.run.failed) == (75, 3)
+    summary = await RunLedger(redis, KEYS).summary(result.run_id)
+    assert summary is not None
+    assert summary.state == "complete"
+    assert (summary.done, summary.failed) == (75, 3)
     found = await letters(redis)
     assert sorted(found) == sorted(expired)
     assert {letter["kind"] for letter in found.values()} == {"expired"}
