@@ -227,13 +227,24 @@ async def test_replies_are_matched_classified_and_suppress_for_good(
         assert (result["kind"], result["draft_id"]) == (kind, draft.id)
         record = await book.show(draft.id)
         assert record is not None and record.reply_kind == kind
-    assert (await result_of(settings, duplicate)).result["repeat"] is True
+    # The same reply twice (one ran first, whichever): its effects are recorded once.
+    twice = [
+        (await result_of(settings, j)).result["repeat"] for j in (jobs["bounce"][1], duplicate)
+    ]
+    assert sorted(twice) == [False, True]
     suppressed = await reply(redis.smembers(KEYS.suppressed_addresses))
     assert suppressed == {sent[3].to.lower(), sent[4].to.lower()}
     assert await redis.ttl(KEYS.suppressed_addresses) == -1
     events = [f["type"] for _, f in await redis.xrange(KEYS.events)]
     assert events.count("replied") == 5
     assert events.count("unsubscribed") == 1 and events.count("bounced") == 1
+    # A downstream service reads them with a consumer group, as the README shows.
+    await redis.xgroup_create(KEYS.events, "crm-sync", id="0")
+    batches = await redis.xreadgroup("crm-sync", "crm-sync-1", {KEYS.events: ">"}, count=1_000)
+    read = [(entry_id, fields) for _, entries in batches for entry_id, fields in entries]
+    assert [fields["type"] for _, fields in read] == events
+    await redis.xack(KEYS.events, "crm-sync", *[entry_id for entry_id, _ in read])
+    assert (await redis.xpending(KEYS.events, "crm-sync"))["pending"] == 0
 
 
 async def test_a_server_silent_after_data_leaves_the_send_unknown_never_retried(

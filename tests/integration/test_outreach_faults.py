@@ -23,6 +23,7 @@ from jobs.models import Draft, Enrichment
 from jobs.outreach_send.drafts import DraftBook, DraftRecord
 from jobs.redisreply import reply
 from jobs.store import ProspectStore, now_ms
+from settings import Settings
 from tests.support.processes import WorkerProcess, env_for, run_cli
 from tests.support.smtp_server import FaultySink, HoldPoint, faulty_sink, smtp_env
 from worker.mailsink import MailSink
@@ -285,3 +286,48 @@ async def test_an_unsubscribe_reply_is_for_good(
     assert (not_sent.state, not_sent.reason) == ("failed", "suppressed")
     assert second_outcome == "skipped" and int(run.get("skipped:suppressed", "0")) >= 1
     assert len(to_address) == 2  # only the two drafts made above; the run queued none
+
+
+@pytest.mark.timeout(180)
+async def test_the_daily_cap_holds_across_two_workers(
+    redis_url: str, redis: Redis, tmp_path: Path, sink: MailSink
+) -> None:
+    book = DraftBook(redis, KEYS)
+    env = env_for(redis_url, **smtp_env(sink), **FAST, PW_OUTREACH__DAILY_CAP="7")
+    addresses = [f"p{number}@firm{number}.example" for number in range(20)]
+    ids = await queue_drafts(redis, *addresses)
+    with (
+        WorkerProcess(env, tmp_path / "one.log") as one,
+        WorkerProcess(env, tmp_path / "two.log") as two,
+    ):
+        one.wait_ready()
+        two.wait_ready()
+        for draft_id in ids:  # approved by enqueueing, as an application does
+            await enqueue_plain(redis_url, "send_outreach", {"draft_id": draft_id})
+
+        async def all_ended() -> bool:
+            letters = int(await redis.xlen(KEYS.dead_letters))
+            sent = len(await book.find("sent"))
+            return sent + letters >= len(ids)
+
+        await until(all_ended, 120)
+        codes = [one.stop()[0], two.stop()[0]]
+    sent = await book.find("sent")
+    waiting = await book.find("approved")
+    # The worker's day: the default time zone (no PW_TIMEZONE in its environment).
+    day = datetime.now(Settings.model_construct().tz).date().isoformat()
+    figures(
+        "daily cap, two workers",
+        approved=len(ids),
+        cap=7,
+        sent=len(sent),
+        delivered=handler(sink).delivered,
+        duplicates=handler(sink).duplicates,
+        unknown=len(await book.find("unknown")),
+        waiting_for_tomorrow=len(waiting),
+        sent_counter=await redis.get(KEYS.sent(day)),
+    )
+    assert codes == [0, 0]
+    assert len(sent) == handler(sink).delivered == 7 and handler(sink).duplicates == 0
+    assert len(waiting) == 13
+    assert await redis.get(KEYS.sent(day)) == "7"
