@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The front door, needing only python3: set up the environment, then run or test.
 
-    python3 dev.py run     # the daily prospect pipeline end to end (embedded defaults, no keys)
+    python3 dev.py run     # the daily prospect pipeline end to end, offline, no keys needed
     python3 dev.py run --outreach   # ... and on: approve, send to a local SMTP sink, replies
     python3 dev.py test    # the quality gates, then the whole test suite with coverage
     python3 dev.py check   # the quality gates alone, in seconds: lint, format, strict types

@@ -64,7 +64,8 @@ def payload_problems(error: ValidationError) -> list[str]:
         field = ".".join(str(part) for part in item["loc"]) or "payload"
         given = item.get("input")
         shown = f" (got {given!r})" if isinstance(given, str | int | float | bool) else ""
-        problems.append(f"{field}: {item['msg']}{shown}")
+        reason = item["msg"].removeprefix("Value error, ")
+        problems.append(f"{field}: {reason}{shown}")
     return problems
 
 

@@ -46,7 +46,7 @@ def test_help_lists_the_commands_and_job_names() -> None:
         assert command in bare.stdout
     enqueue = run_cli(env, "enqueue", "--help")
     assert enqueue.returncode == 0
-    assert "daily_prospect_queue, process_prospect" in enqueue.stdout
+    assert "NAME is one of: cleanup, daily_prospect_queue, process_prospect" in enqueue.stdout
 
 
 def test_dev_py_help_exits_zero() -> None:
@@ -118,7 +118,7 @@ async def test_a_bad_payload_is_refused_before_anything_is_queued(
         '{"run_date":"tomorrow"}',
     )
     assert done.returncode == 2
-    assert "run_date: Value error, must be a date as YYYY-MM-DD (got 'tomorrow')" in done.stderr
+    assert "Error: Invalid value for --payload: run_date: " in done.stderr
     assert "(got 'tomorrow')" in done.stderr
     assert done.stdout == ""
     assert await redis.zcard("arq:queue") == 0

@@ -7,7 +7,7 @@ markers lived 10 minutes, a job id that is not UTF-8 stopped the worker).
 
 import asyncio
 import time
-from typing import Any, cast
+from typing import Any
 
 import orjson
 import pytest
@@ -21,14 +21,13 @@ from jobs.keys import Keys
 from worker.arqjobs import IN_PROGRESS_KEY_PREFIX, JOB_KEY_PREFIX, RETRY_KEY_PREFIX
 from worker.client import QueueClient
 from worker.deadletter import DeadLetters
-from worker.engine import CTX_CONFIG, EngineConfig, EngineWorker
-from worker.failures import RetryPolicy
+from worker.engine import EngineConfig, EngineWorker
 from worker.outcomes import JobOutcome
 from worker.registry import DAILY_JOB
-from worker.runtime import CTX_CANCELLED, CTX_SPEC, JobSpec, Runtime, arq_function
-from worker.serializer import JobFailed, deserialize, serialize
+from worker.runtime import CTX_CANCELLED, CTX_SPEC, JobSpec, Runtime
+from worker.serializer import JobFailed
 
-from .conftest import drain, make_settings, make_worker
+from .conftest import drain, make_settings, make_worker, spec_runtime, spec_worker
 
 KEYS = Keys()
 
@@ -95,16 +94,7 @@ async def _raise(exc: Exception) -> None:
 
 
 def make_runtime(redis: Redis, spec: JobSpec[Any, Any], recorder: Recorder) -> Runtime:
-    dead_letters = DeadLetters(redis, KEYS, queue_name="arq:queue", job_expires_ms=60_000)
-    return Runtime(
-        cast(Deps, None),
-        redis,
-        KEYS,
-        RetryPolicy(base_delay_s=0.01, max_delay_s=0.05, max_retry_after_s=60),
-        dead_letters,
-        specs={spec.name: spec},
-        observers=[recorder],
-    )
+    return spec_runtime(redis, spec, [recorder])
 
 
 def work_worker(
@@ -116,26 +106,7 @@ def work_worker(
     burst: bool = True,
     config: EngineConfig | None = None,
 ) -> EngineWorker:
-    from worker.app import redis_settings
-
-    async def startup(ctx: dict[str, Any]) -> None:
-        ctx["runtime"] = make_runtime(redis, spec, recorder)
-
-    async def job_end(ctx: dict[str, Any]) -> None:
-        await ctx["runtime"].arq_job_ended(ctx)
-
-    return EngineWorker(
-        functions=[arq_function(spec, max_redeliveries=2)],
-        redis_settings=redis_settings(make_settings(redis_url)),
-        on_startup=startup,
-        on_job_end=job_end,
-        burst=burst,
-        poll_delay=0.01,
-        handle_signals=False,
-        job_serializer=serialize,
-        job_deserializer=deserialize,
-        ctx={CTX_CONFIG: config} if config else None,
-    )
+    return spec_worker(redis_url, redis, spec, observers=[recorder], burst=burst, config=config)
 
 
 async def letters(redis: Redis) -> dict[str, dict[str, str]]:
@@ -461,3 +432,26 @@ async def test_expired_prospect_jobs_are_tallied_so_the_run_completes(
     found = await letters(redis)
     assert sorted(found) == sorted(expired)
     assert {letter["kind"] for letter in found.values()} == {"expired"}
+
+
+async def test_an_unexpected_error_is_retried_then_dead_lettered_with_its_traceback_logged(
+    redis: Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    recorder = Recorder()
+
+    async def buggy(deps: Deps, payload: Work, progress: Progress) -> Done:
+        raise KeyError("a bug")
+
+    spec: JobSpec[Any, Any] = JobSpec("work", buggy, Work, 10, 2, 5)
+    runtime = make_runtime(redis, spec, recorder)
+    with caplog.at_level("ERROR", logger="prospect_worker.runtime"), pytest.raises(Retry):
+        await runtime.execute(
+            spec, job_id="bug", delivery=1, due_ms=None, args=({"text": "b"},), kwargs={}
+        )
+    assert any(record.exc_info for record in caplog.records)  # a bug deserves its traceback
+    with pytest.raises(JobFailed):
+        await runtime.execute(
+            spec, job_id="bug", delivery=2, due_ms=None, args=({"text": "b"},), kwargs={}
+        )
+    assert recorder.kinds() == ["retried", "failed"]
+    assert (await letters(redis))["bug"]["error"] == "KeyError: 'a bug'"

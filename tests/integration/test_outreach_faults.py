@@ -1,8 +1,9 @@
 """Sending's fault tests on real processes: `arq worker.WorkerSettings` workers, the real CLI,
 and a real SMTP server (aiosmtpd) that counts every message by Message-ID.
 
-Each test prints its figures (run pytest with -s to see them): sent (drafts the outbox holds as
-sent), delivered (messages the server received), duplicates by Message-ID, unknown.
+Each test reports its figures, printed together at the end of the run ("figures"): sent
+(drafts the outbox holds as sent), delivered (messages the server received), duplicates by
+Message-ID, unknown.
 """
 
 import asyncio
@@ -24,6 +25,7 @@ from jobs.outreach_send.drafts import DraftBook, DraftRecord
 from jobs.redisreply import reply
 from jobs.store import ProspectStore, now_ms
 from settings import Settings
+from tests.conftest import Figures
 from tests.support.processes import WorkerProcess, env_for, run_cli
 from tests.support.smtp_server import FaultySink, HoldPoint, faulty_sink, smtp_env
 from worker.mailsink import MailSink
@@ -39,10 +41,6 @@ FAST = {
     "PW_JOB_TIMEOUTS__SEND_OUTREACH": "4",
     "PW_OUTREACH__SEND_LEASE_S": "6",
 }
-
-
-def figures(name: str, **values: Any) -> None:
-    print(f"\n[{name}] " + ", ".join(f"{key}={value}" for key, value in values.items()))
 
 
 async def until(check: Callable[[], Awaitable[Any]], timeout_s: float = 60) -> Any:
@@ -89,7 +87,7 @@ def sink_dir(tmp_path: Path) -> Path:
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("point", ["rcpt", "data", "quit"])
 async def test_sigkill_around_each_step_of_the_send_delivers_at_most_once(
-    redis_url: str, redis: Redis, tmp_path: Path, point: HoldPoint
+    redis_url: str, redis: Redis, tmp_path: Path, point: HoldPoint, figures: Figures
 ) -> None:
     book = DraftBook(redis, KEYS)
     with faulty_sink(tmp_path / "mail", hold=point) as sink:
@@ -118,6 +116,7 @@ async def test_sigkill_around_each_step_of_the_send_delivers_at_most_once(
     figures(
         f"sigkill at {point}",
         state_after_restart=record.state,
+        delivered_before_resolve=delivered,
         sent=1 if final.state == "sent" else 0,
         delivered=total,
         duplicates=handler(sink).duplicates,
@@ -136,7 +135,7 @@ async def test_sigkill_around_each_step_of_the_send_delivers_at_most_once(
 
 @pytest.mark.timeout(120)
 async def test_421_451_then_accepted_is_sent_once_and_550_is_dead_lettered_and_suppressed(
-    redis_url: str, redis: Redis, tmp_path: Path
+    redis_url: str, redis: Redis, tmp_path: Path, figures: Figures
 ) -> None:
     book = DraftBook(redis, KEYS)
     replies = ["421 4.3.2 service not available", "451 4.3.0 try again later"]
@@ -236,7 +235,7 @@ def sink(tmp_path: Path) -> Iterator[MailSink]:
 
 @pytest.mark.timeout(180)
 async def test_an_unsubscribe_reply_is_for_good(
-    redis_url: str, redis: Redis, tmp_path: Path, sink: MailSink
+    redis_url: str, redis: Redis, tmp_path: Path, sink: MailSink, figures: Figures
 ) -> None:
     book = DraftBook(redis, KEYS)
     base = env_for(redis_url, **smtp_env(sink), **FAST, PW_FANOUT_HEADROOM="4")
@@ -290,7 +289,7 @@ async def test_an_unsubscribe_reply_is_for_good(
 
 @pytest.mark.timeout(180)
 async def test_the_daily_cap_holds_across_two_workers(
-    redis_url: str, redis: Redis, tmp_path: Path, sink: MailSink
+    redis_url: str, redis: Redis, tmp_path: Path, sink: MailSink, figures: Figures
 ) -> None:
     book = DraftBook(redis, KEYS)
     env = env_for(redis_url, **smtp_env(sink), **FAST, PW_OUTREACH__DAILY_CAP="7")

@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 
 from jobs.models import RunSummary
 from settings import Settings
-from worker.cli.demo import render_outcome
+from worker.cli.changes import render_outcome
 from worker.cli.output import mask_url, table
 from worker.cli.render import render_report
 from worker.cli.watch import ProgressView, WaitTimeout, Watcher, phase
@@ -102,18 +102,24 @@ def test_a_run_that_found_the_quota_spent_says_it_did_nothing() -> None:
             "job_id": "j2",
             "function": "daily_prospect_queue",
             "state": "complete",
-            "result": {
-                "run_id": "2026-12-02",
-                "quota_limit": 50,
-                "quota_used_before": 50,
-                "fanned_out": 0,
-                "discovered": 0,
-            },
+            # A second run re-uses the day's plan: its result repeats the first run's figures.
+            "result": {"run_id": "2026-12-02", "quota_used_before": 0, "fanned_out": 75},
         }
     )
-    text = render_outcome(report, {"approval stream entries": 0}, 50, 0.12)
+    nothing = {"approval stream entries": 0, "dead letters": 0}
+    text = render_outcome(report, nothing, quota_before=50, daily_limit=50, elapsed_s=0.1)
     assert text.startswith("nothing to do: the quota of 2026-12-02 (50) is already spent\n")
     assert "approval stream entries  +0" in text
+    text = render_outcome(report, nothing, quota_before=20, daily_limit=50, elapsed_s=0.1)
+    assert text.startswith("nothing to do: no new draft for 2026-12-02 (20 of 50 already queued;")
+    replanned = report.model_copy(update={"result": {**report.result, "added": 0}})
+    text = render_outcome(replanned, nothing, quota_before=50, daily_limit=50, elapsed_s=0.1)
+    assert text.startswith(
+        "nothing to do: the run of 2026-12-02 already fanned out its 75 prospects (daily quota 50)"
+    )
+    some = {"approval stream entries": 3, "dead letters": 0}
+    text = render_outcome(report, some, quota_before=20, daily_limit=50, elapsed_s=0.1)
+    assert text.startswith("job       j2\n")
 
 
 class FakeQueue:
@@ -162,9 +168,43 @@ async def test_a_payload_is_checked_with_the_workers_own_model() -> None:
     with pytest.raises(PayloadRejected) as caught:
         client.validate("daily_prospect_queue", {"run_date": "tomorrow", "extra": 1})
     problems = caught.value.problems
-    assert problems[0].startswith("run_date: Value error, must be a date as YYYY-MM-DD")
+    assert problems[0].startswith("run_date: must be a date as YYYY-MM-DD")
     assert problems[0].endswith("(got 'tomorrow')")
     assert problems[1].startswith("extra: Extra inputs are not permitted")
     client.validate("daily_prospect_queue", {"run_date": "2026-12-02"})
     client.validate("daily_prospect_queue", None)
     await client.close()
+
+
+def test_on_a_terminal_prospects_are_one_bar_with_failures_and_rate() -> None:
+    stream = io.StringIO()
+    with ProgressView(stream, live=True) as view:
+        view.show(daily("queued"))
+        view.show(daily("complete", "complete", run(10)))
+        view.show(daily("complete", "complete", run(75, failed=2, state="complete")))
+    shown = stream.getvalue()
+    assert shown.startswith("queued: waiting for a worker\n")
+    assert "prospects: 100%" in shown
+    assert "75/75" in shown
+    assert "prospect/s, failed=2]" in shown
+
+
+def test_a_failed_prospect_jobs_report_shows_its_stage_and_error() -> None:
+    report = JobReport.model_validate(
+        {
+            "job_id": "prospect:2026-12-02:c1",
+            "function": "process_prospect",
+            "state": "failed",
+            "job_try": 5,
+            "progress": {"stage": "draft", "done": 2, "total": 4, "updated_ms": 1},
+            "error": "PermanentError: the LLM said 400",
+        }
+    )
+    assert render_report(report).splitlines() == [
+        "job       prospect:2026-12-02:c1",
+        "function  process_prospect",
+        "state     failed",
+        "try       5",
+        "stage     draft (2 of 4)",
+        "error     PermanentError: the LLM said 400",
+    ]

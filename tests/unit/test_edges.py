@@ -22,8 +22,8 @@ from worker.serializer import serialize
 @pytest.mark.parametrize(
     ("payload", "says"),
     [
-        ("{not json", "Invalid value for --payload: not valid JSON"),
-        ("[1, 2]", "Invalid value for --payload: must be a JSON object"),
+        ("{not json", "Error: Invalid value for --payload: not valid JSON"),
+        ("[1, 2]", "Error: Invalid value for --payload: must be a JSON object"),
     ],
 )
 def test_the_cli_refuses_a_bad_payload_before_touching_redis(
@@ -37,9 +37,10 @@ def test_the_cli_says_when_redis_cannot_be_reached(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # A loopback port nobody listens on: the connection is refused at once.
-    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    monkeypatch.setenv("REDIS_URL", url)
     assert main(["status", "some-job"]) == EXIT_USAGE
-    assert "Error: cannot reach Redis at redis://127.0.0.1:" in capsys.readouterr().err
+    assert f"Error: cannot reach Redis at {url}: " in capsys.readouterr().err
 
 
 def test_retry_after_as_a_date_without_a_zone_is_read_as_utc() -> None:

@@ -12,13 +12,13 @@ from typing import Any
 from unittest.mock import patch
 
 import click
-from arq.worker import Worker, get_kwargs
-from redis.asyncio import Redis
+from arq.worker import get_kwargs
 
 from jobs.keys import Keys
 from settings import Settings
 from worker.app import worker_settings
 from worker.cli.base import CliState, cli, job_names, pass_state, run_async
+from worker.cli.changes import read_counts, render_outcome, this_runs_changes
 from worker.cli.jobs import checked_payload
 from worker.cli.output import (
     EXIT_FAILED,
@@ -27,12 +27,11 @@ from worker.cli.output import (
     Output,
     json_option,
     mask_url,
-    table,
 )
-from worker.cli.render import render_report
 from worker.cli.watch import ProgressView
 from worker.client import JobReport, QueueClient
 from worker.embedded import embedded_redis
+from worker.engine import EngineWorker
 from worker.registry import DAILY_JOB
 
 
@@ -120,9 +119,9 @@ async def run_job(target: Target, name: str, payload: dict[str, Any] | None, out
     # A one-off worker in this process serves no metrics port (a running worker may hold it).
     worker_config = settings.model_copy(update={"metrics_port": 0})
     kwargs: dict[str, Any] = get_kwargs(worker_settings(worker_config))
-    worker = Worker(**kwargs, burst=True, handle_signals=False)
+    worker = EngineWorker(**kwargs, burst=True, handle_signals=False)
     try:
-        before = await counts(client.redis, keys)
+        before = await read_counts(client.redis, keys)
         job_id = await client.enqueue(name, payload)
         out.info(f"enqueued {name} as {job_id}")
         started = time.perf_counter()
@@ -139,8 +138,9 @@ async def run_job(target: Target, name: str, payload: dict[str, Any] | None, out
             draining.cancel()
             await asyncio.gather(draining, return_exceptions=True)
         elapsed_s = round(time.perf_counter() - started, 3)
-        after = await counts(client.redis, keys, run_id=_result(report).get("run_id"))
-        changes = this_runs_changes(before, after, _result(report))
+        changes = this_runs_changes(before, await read_counts(client.redis, keys))
+        run_id = _result(report).get("run_id")
+        quota_before = before.quotas.get(keys.quota(run_id), 0) if run_id else 0
         out.result(
             {
                 "redis": target.description,
@@ -148,7 +148,13 @@ async def run_job(target: Target, name: str, payload: dict[str, Any] | None, out
                 "changes": changes,
                 "elapsed_s": elapsed_s,
             },
-            lambda: render_outcome(report, changes, settings.daily_limit, elapsed_s),
+            lambda: render_outcome(
+                report,
+                changes,
+                quota_before=quota_before,
+                daily_limit=settings.daily_limit,
+                elapsed_s=elapsed_s,
+            ),
         )
         return EXIT_OK if report.state == "complete" else EXIT_FAILED
     finally:
@@ -156,7 +162,7 @@ async def run_job(target: Target, name: str, payload: dict[str, Any] | None, out
         await client.close()
 
 
-async def drain(worker: Worker, *, skip_info: bool) -> None:
+async def drain(worker: EngineWorker, *, skip_info: bool) -> None:
     """The burst worker's run. fakeredis's server has no INFO, which arq's start-up log line
     asks for, so that one call is skipped there."""
     if not skip_info:
@@ -167,67 +173,6 @@ async def drain(worker: Worker, *, skip_info: bool) -> None:
 
 async def _no_info(*args: Any) -> None:
     return None
-
-
-async def counts(redis: Redis, keys: Keys, run_id: str | None = None) -> dict[str, int]:
-    """What Redis itself holds, read independently of the run's own tally."""
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.xlen(keys.approvals)
-        pipe.get(keys.quota(run_id or "-"))
-        pipe.scard(keys.contacted)
-        pipe.xlen(keys.events)
-        pipe.xlen(keys.dead_letters)
-        approvals, quota, contacted, events, dead = await pipe.execute()
-    return {
-        "approvals": approvals,
-        "quota": int(quota or 0),
-        "contacted": contacted,
-        "events": events,
-        "dead_letters": dead,
-    }
-
-
-def this_runs_changes(
-    before: dict[str, int], after: dict[str, int], result: dict[str, Any]
-) -> dict[str, int]:
-    """After minus before: what this run added, whatever earlier runs left in the server."""
-    return {
-        "approval stream entries": after["approvals"] - before["approvals"],
-        "drafts counted against the day's quota": after["quota"] - before["quota"],
-        "companies marked contacted": after["contacted"] - before["contacted"],
-        "tracking events": after["events"] - before["events"],
-        "dead letters": after["dead_letters"] - before["dead_letters"],
-    }
-
-
-def render_outcome(
-    report: JobReport, changes: dict[str, int], daily_limit: int, elapsed_s: float
-) -> str:
-    result = _result(report)
-    fanned_out = int(result.get("fanned_out", 0))
-    limit = int(result.get("quota_limit", daily_limit))
-    if report.state == "complete" and result.get("added") == 0 and fanned_out:
-        # A second run the same day re-uses the day's plan: every job was already fanned out.
-        head = (
-            f"nothing to do: the run of {result.get('run_id')} already fanned out its "
-            f"{fanned_out} prospects (daily quota {limit})"
-        )
-    elif report.state == "complete" and fanned_out == 0:
-        used = int(result.get("quota_used_before", 0))
-        if used >= limit:
-            head = f"nothing to do: the quota of {result.get('run_id')} ({limit}) is already spent"
-        else:
-            head = (
-                f"nothing to do: none of the {result.get('discovered', 0)} companies discovered "
-                "is left to contact"
-            )
-    else:
-        head = render_report(report)
-    rows = [(label, f"{value:+d}") for label, value in changes.items()]
-    return (
-        f"{head}\nthis run's changes in Redis:\n{table(rows, indent='  ')}\n"
-        f"enqueue to end: {elapsed_s:.2f} s"
-    )
 
 
 def _result(report: JobReport) -> dict[str, Any]:

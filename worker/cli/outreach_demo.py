@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from arq.worker import Worker, get_kwargs
+from arq.worker import get_kwargs
 
 from jobs.keys import Keys
 from jobs.models import Enrichment
@@ -24,6 +24,7 @@ from worker.cli.base import CliState, cli, pass_state, run_async
 from worker.cli.demo import Target, drain, run_target
 from worker.cli.output import EXIT_FAILED, EXIT_OK, Output, table
 from worker.client import QueueClient
+from worker.engine import EngineWorker
 from worker.mailsink import MailSink
 from worker.registry import DAILY_JOB, REPLY_JOB, SEND_JOB
 
@@ -38,7 +39,7 @@ REPLIES = (
 
 async def burst(target: Target, settings: Settings) -> None:
     kwargs: dict[str, Any] = get_kwargs(worker_settings(settings))
-    worker = Worker(**{**kwargs, "poll_delay": 0.01}, burst=True, handle_signals=False)
+    worker = EngineWorker(**{**kwargs, "poll_delay": 0.01}, burst=True, handle_signals=False)
     try:
         await drain(worker, skip_info=target.in_process)
     finally:
@@ -68,6 +69,8 @@ async def demo(target: Target, mail: MailSink, out: Output) -> int:
     settings = target.settings.model_copy(
         update={
             "daily_limit": 6,
+            # A one-off worker in this process serves no metrics port (a running one may).
+            "metrics_port": 0,
             "smtp": SmtpSettings(host=mail.host, port=mail.port, security="none"),
         }
     )

@@ -32,7 +32,8 @@ def render_report(report: JobReport) -> str:
 
 def render_value(value: Any) -> str:
     if isinstance(value, dict):
-        return "\n".join(f"{key}: {render_value(item)}" for key, item in value.items()) or "{}"
+        shown = [f"{key}: {render_value(item)}" for key, item in value.items() if item is not None]
+        return "\n".join(shown) or "{}"
     return str(value)
 
 
