@@ -89,6 +89,8 @@ class DeadLetter(BaseModel):
             return "the job's record had expired: nothing to replay"
         if self.raw is not None:
             return "the job's bytes did not decode: nothing to replay"
+        if self.kind == "poison":
+            return "a poison message fails the same way again: enqueue a corrected job instead"
         if self.payload is not None and not isinstance(self.payload, dict):
             return "the payload is not a JSON object"
         return None
