@@ -104,6 +104,8 @@ async def test_sigkill_around_each_step_of_the_send_delivers_at_most_once(
             worker.start()
             worker.wait_ready()
             record = await settled(book, draft_id, "sent", "unknown", "failed")
+            # The draft turns unknown in the claim; the runtime's dead letter follows it.
+            await until(lambda: redis.xlen(KEYS.dead_letters))
             letters = [f for _, f in await redis.xrange(KEYS.dead_letters)]
             delivered = handler(sink).received[record.message_id or ""]
             # A person looks: delivered (the server has it) -> --sent; else --retry.
