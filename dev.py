@@ -2,6 +2,7 @@
 """The front door, needing only python3: set up the environment, then run or test.
 
     python3 dev.py run     # the daily prospect pipeline end to end, offline, no keys needed
+    python3 dev.py run --outreach   # ... and on: approve, send to a local SMTP sink, replies
     python3 dev.py test    # the quality gates, then the whole test suite with coverage
     python3 dev.py check   # the quality gates alone, in seconds: lint, format, strict types
     python3 dev.py fix     # apply ruff's safe fixes and format the code
@@ -98,6 +99,10 @@ def main(argv: list[str]) -> int:
             print(f"dev.py: expected run, test, check or fix, got {command!r}", file=sys.stderr)
         return 2
     ensure_environment()
+    if command == "run" and "--outreach" in rest:
+        # The pipeline all the way: approval, sending to a local SMTP sink, replies.
+        demo = [arg for arg in rest if arg != "--outreach"]
+        return subprocess.call([PYTHON, "-m", "worker", "outreach-demo", *demo], cwd=ROOT)
     if command == "run":
         return subprocess.call([PYTHON, "-m", "worker", "run", *rest], cwd=ROOT)
     if command == "fix":

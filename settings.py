@@ -27,6 +27,8 @@ from jobs.icp import IcpProfile
 
 ENV_PREFIX = "PW_"
 NESTED = "__"
+LOOPBACK = ("localhost", "127.0.0.1", "::1", "[::1]")
+EMAIL = r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$"
 
 
 class Section(BaseModel):
@@ -83,6 +85,8 @@ class JobLimits(Section):
 
     daily_prospect_queue: int = Field(default=1, ge=1)
     process_prospect: int = Field(default=20, ge=1)
+    send_outreach: int = Field(default=5, ge=1)
+    process_reply: int = Field(default=10, ge=1)
 
 
 class JobTimeouts(Section):
@@ -90,6 +94,8 @@ class JobTimeouts(Section):
 
     daily_prospect_queue: float = Field(default=300.0, gt=0)
     process_prospect: float = Field(default=120.0, gt=0)
+    send_outreach: float = Field(default=120.0, gt=0)
+    process_reply: float = Field(default=60.0, gt=0)
 
 
 class RetrySettings(Section):
@@ -118,6 +124,53 @@ class RecoverySettings(Section):
     def _renew_within_ttl(self) -> "RecoverySettings":
         if self.renew_s * 2 > self.in_progress_ttl_s:
             raise ValueError("renew_s must be at most half of in_progress_ttl_s")
+        return self
+
+
+# --- outreach: sending and replies ----------------------------------------------------------
+
+
+class SmtpSettings(Section):
+    """The SMTP server approved drafts go out through. No host: sending is off (a send job
+    fails for good, so nothing is sent by accident from a laptop)."""
+
+    host: str | None = None
+    port: int = Field(default=587, ge=1, le=65_535)
+    # "tls": implicit TLS (port 465); "starttls": upgrade after EHLO (587); "none": loopback only.
+    security: Literal["tls", "starttls", "none"] = "starttls"
+    username: str | None = None
+    password: SecretStr | None = None
+    timeout_s: float = Field(default=30.0, gt=0, le=300)
+    validate_certs: bool = True
+
+    @model_validator(mode="after")
+    def _plain_only_on_loopback(self) -> "SmtpSettings":
+        if self.security == "none" and self.host not in (None, *LOOPBACK):
+            raise ValueError("security none is for a loopback server only")
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password go together")
+        return self
+
+
+class OutreachSettings(Section):
+    """Who the emails come from, the daily cap, and what suppresses an address."""
+
+    from_address: str = Field(default="alex@prospect-worker-demo.example", pattern=EMAIL)
+    reply_to: str | None = Field(default=None, pattern=EMAIL)
+    # Unsubscribe targets in List-Unsubscribe: a mailbox (always) and, for one-click (RFC
+    # 8058), an HTTPS URL of the application with "{token}" in it.
+    unsubscribe_mailto: str | None = Field(default=None, pattern=EMAIL)
+    unsubscribe_url: str | None = Field(default=None, pattern=r"^https://[^\s<>]+$")
+    daily_cap: int = Field(default=50, ge=0, le=100_000)
+    # A send in progress holds its lease this long; a rerun after it lapsed never sends.
+    send_lease_s: float = Field(default=300.0, ge=1, le=3_600)
+    suppress_not_interested: bool = False
+    suppress_domain: bool = False  # an unsubscribe or bounce suppresses the whole domain too
+
+    @model_validator(mode="after")
+    def _one_click_url(self) -> "OutreachSettings":
+        if self.unsubscribe_url is not None and "{token}" not in self.unsubscribe_url:
+            raise ValueError("unsubscribe_url must contain {token}")
         return self
 
 
@@ -170,6 +223,15 @@ class Settings(BaseSettings):
     web: WebSettings = WebSettings()
     sender: SenderSettings = SenderSettings()
     icp: IcpProfile = IcpProfile()
+    smtp: SmtpSettings = SmtpSettings()
+    outreach: OutreachSettings = OutreachSettings()
+
+    @model_validator(mode="after")
+    def _lease_outlives_a_send(self) -> "Settings":
+        # A live worker's send must never look lapsed: the lease covers the whole try.
+        if self.outreach.send_lease_s <= self.job_timeouts.send_outreach:
+            raise ValueError("outreach.send_lease_s must be longer than job_timeouts.send_outreach")
+        return self
 
     @field_validator("redis_url")
     @classmethod
@@ -198,6 +260,8 @@ class SettingsError(Exception):
 
 def env_name(loc: tuple[int | str, ...]) -> str:
     """The environment variable a validation error location came from."""
+    if not loc:  # a check across sections names its variables in its message
+        return "settings"
     head = str(loc[0])
     if head.upper() == "REDIS_URL" or head == "redis_url":
         return "REDIS_URL"

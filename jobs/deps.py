@@ -16,6 +16,7 @@ from jobs.clients.email_finder import EmailFinderClient
 from jobs.icp import IcpProfile
 from jobs.keys import Keys
 from jobs.outreach import DraftWriter
+from jobs.outreach_send.config import Outreach
 from jobs.paging import PageRetry
 from jobs.runs import RunLedger
 from jobs.store import DRAFT_TTL_S, ProspectStore
@@ -83,6 +84,7 @@ class Deps:
     fetcher: WebsiteFetcher
     writer: DraftWriter
     enqueuer: Enqueuer
+    outreach: Outreach
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     # Waits inside a job (between retries of one page); tests pass one that does not sleep.
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep

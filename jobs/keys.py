@@ -73,6 +73,36 @@ class Keys:
         """String: the dead-letter entry of this job id, so it is written once."""
         return f"{self.prefix}:deadletter:{job_id}"
 
+    def message(self, message_id: str) -> str:
+        """String: the draft (company id) a Message-ID we sent belongs to, so a reply's
+        In-Reply-To finds it. TTL: the draft's."""
+        return f"{self.prefix}:message:{message_id}"
+
+    def sent(self, day: str) -> str:
+        """Counter: sends started on that local day, every replica's (the daily sending cap).
+        TTL 3 days."""
+        return f"{self.prefix}:sent:{day}"
+
+    def reply(self, reply_id: str) -> str:
+        """String: this inbound reply was processed (its effects recorded once). TTL 30 days."""
+        return f"{self.prefix}:reply:{reply_id}"
+
+    @property
+    def suppressed_addresses(self) -> str:
+        """Set: addresses never emailed or prospected again (unsubscribe, hard bounce, and by
+        a setting not-interested). No TTL on purpose: a suppression is for good."""
+        return f"{self.prefix}:suppressed:addresses"
+
+    @property
+    def suppressed_domains(self) -> str:
+        """Set: domains suppressed whole (the suppress_domain setting). No TTL, as above."""
+        return f"{self.prefix}:suppressed:domains"
+
+    @property
+    def suppression_reasons(self) -> str:
+        """Hash: address or @domain -> why and when it was suppressed. No TTL, as above."""
+        return f"{self.prefix}:suppressed:reasons"
+
     @property
     def contacted(self) -> str:
         """Set: company ids that already have a draft; never prospected again.

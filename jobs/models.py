@@ -115,6 +115,7 @@ SkipReason = Literal[
     "below_min_score",
     "quota_reached",
     "already_drafted",  # another run queued a draft for this company first
+    "suppressed",  # the contact (or its domain) unsubscribed, bounced or declined for good
 ]
 
 

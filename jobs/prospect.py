@@ -47,6 +47,10 @@ async def process_prospect(deps: Deps, job: ProspectJob, progress: Progress) -> 
         skip = "no_contact_email"
     elif score.total < deps.icp.min_score:
         skip = "below_min_score"
+    elif await deps.outreach.suppressions.is_suppressed(contact.email):
+        # Before drafting, so no LLM call is spent on someone who asked to be left alone; the
+        # queue step checks again atomically.
+        skip = "suppressed"
     elif await store.quota_used(deps.today()) >= deps.config.daily_limit:
         # Spares the LLM a draft nobody may send today; queue_draft still enforces it exactly.
         skip = "quota_reached"
@@ -73,8 +77,8 @@ async def process_prospect(deps: Deps, job: ProspectJob, progress: Progress) -> 
     if decided is not None:
         queue_outcome, draft_id = decided
         counts["drafted"] = 1
-        if queue_outcome == "quota_reached":
-            skip = "quota_reached"
+        if queue_outcome in ("quota_reached", "suppressed"):
+            skip = queue_outcome
         elif queue_outcome == "duplicate":
             # Another run queued a draft for this company first: it is not ours to count.
             skip, draft_id = "already_drafted", None

@@ -29,7 +29,10 @@ Model = TypeVar("Model", bound=BaseModel)
 # The queue step's outcome is stored in the prospect's checkpoint hash by the same script that
 # queues the draft, so a retry reads the decision back instead of deciding again (with the
 # quota now spent by its own draft, it would decide "quota_reached").
-# KEYS: checkpoint, draft, quota, approvals, events, contacted
+# The suppression check is here too, not only before drafting: an unsubscribe that lands while
+# the draft is being written must still keep it out of the approval stream.
+# KEYS: checkpoint, draft, quota, approvals, events, contacted, suppressed addresses,
+#       suppressed domains
 # ARGV: company_id, run_id, limit, now_ms, to, subject, body, score, writer,
 #       quota_ttl_s, checkpoint_ttl_s, draft_ttl_s
 _QUEUE_DRAFT = """
@@ -40,10 +43,15 @@ local decided = redis.call('HMGET', checkpoint, 'queue_outcome', 'queue_draft_id
 if decided[1] then return {decided[1], decided[2] or ''} end
 local outcome, id = 'queued', ''
 local existing = redis.call('HMGET', draft, 'stream_id', 'run_id')
+local address = string.lower(ARGV[5])
+local domain = string.match(address, '@([^@]+)$') or ''
 if existing[1] then
   -- This run's own draft (its decision lost with an expired checkpoint) or another run's.
   id = existing[1]
   if existing[2] ~= run then outcome = 'duplicate' end
+elseif redis.call('SISMEMBER', KEYS[7], address) == 1
+    or redis.call('SISMEMBER', KEYS[8], domain) == 1 then
+  outcome = 'suppressed'
 elseif redis.call('INCR', quota) > limit then
   redis.call('DECR', quota)
   outcome = 'quota_reached'
@@ -51,7 +59,7 @@ else
   id = redis.call('XADD', approvals, '*',
     'company_id', company, 'run_id', run, 'to', ARGV[5], 'subject', ARGV[6], 'body', ARGV[7],
     'score', ARGV[8], 'writer', ARGV[9])
-  redis.call('HSET', draft, 'stream_id', id, 'status', 'pending_approval', 'run_id', run,
+  redis.call('HSET', draft, 'stream_id', id, 'state', 'pending', 'run_id', run,
     'to', ARGV[5], 'subject', ARGV[6], 'body', ARGV[7], 'score', ARGV[8], 'writer', ARGV[9],
     'queued_ms', now)
   redis.call('EXPIRE', draft, ARGV[12])
@@ -65,7 +73,7 @@ redis.call('EXPIRE', checkpoint, ARGV[11])
 return {outcome, id}
 """
 
-QueueOutcome = Literal["queued", "duplicate", "quota_reached"]
+QueueOutcome = Literal["queued", "duplicate", "quota_reached", "suppressed"]
 
 
 def now_ms() -> int:
@@ -120,6 +128,8 @@ class ProspectStore:
                 keys.approvals,
                 keys.events,
                 keys.contacted,
+                keys.suppressed_addresses,
+                keys.suppressed_domains,
             ],
             args=[
                 company_id,

@@ -27,6 +27,14 @@ from jobs.deps import Deps, PipelineConfig, Sender
 from jobs.keys import Keys
 from jobs.netguard import guarded_transport
 from jobs.outreach import DraftWriter, LlmWriter, TemplateWriter
+from jobs.outreach_send.classify import LlmClassifier, ReplyClassifier, RuleClassifier
+from jobs.outreach_send.config import Outreach, OutreachConfig
+from jobs.outreach_send.drafts import DraftBook
+from jobs.outreach_send.message import SenderIdentity
+from jobs.outreach_send.outbox import Outbox
+from jobs.outreach_send.replies_log import ReplyLog
+from jobs.outreach_send.smtp import Mailer, SmtpConfig
+from jobs.outreach_send.suppression import Suppressions
 from jobs.runs import RunLedger
 from jobs.store import ProspectStore
 from jobs.web import WebsiteFetcher
@@ -118,6 +126,7 @@ async def build_deps(
         )
     )
     writer: DraftWriter = TemplateWriter()
+    classifier: ReplyClassifier = RuleClassifier()
     if settings.llm.base_url is not None:
         chat = ChatClient(
             providers,
@@ -127,6 +136,7 @@ async def build_deps(
             timeout=settings.llm.timeout_s,
         )
         writer = LlmWriter(chat)
+        classifier = LlmClassifier(chat)
     deps = Deps(
         keys=keys,
         store=ProspectStore(redis, keys),
@@ -163,8 +173,49 @@ async def build_deps(
         enqueuer=BulkEnqueuer(
             redis, queue_name=settings.queue_name, serializer=serialize, expires_ms=JOB_EXPIRES_MS
         ),
+        outreach=build_outreach(settings, redis, keys, classifier),
     )
     return deps, redis
+
+
+def build_outreach(
+    settings: Settings, redis: Redis, keys: Keys, classifier: ReplyClassifier
+) -> Outreach:
+    smtp, outreach = settings.smtp, settings.outreach
+    mailer = None
+    if smtp.host is not None:
+        mailer = Mailer(
+            SmtpConfig(
+                host=smtp.host,
+                port=smtp.port,
+                security=smtp.security,
+                username=smtp.username,
+                password=smtp.password,
+                timeout_s=smtp.timeout_s,
+                validate_certs=smtp.validate_certs,
+            )
+        )
+    return Outreach(
+        config=OutreachConfig(
+            identity=SenderIdentity(
+                name=settings.sender.name,
+                address=outreach.from_address,
+                reply_to=outreach.reply_to,
+                unsubscribe_mailto=outreach.unsubscribe_mailto,
+                unsubscribe_url=outreach.unsubscribe_url,
+            ),
+            daily_cap=outreach.daily_cap,
+            lease_s=outreach.send_lease_s,
+            suppress_not_interested=outreach.suppress_not_interested,
+            suppress_domain=outreach.suppress_domain,
+        ),
+        drafts=DraftBook(redis, keys),
+        outbox=Outbox(redis, keys),
+        suppressions=Suppressions(redis, keys),
+        classifier=classifier,
+        replies=ReplyLog(redis, keys),
+        mailer=mailer,
+    )
 
 
 async def preload_scripts(redis: Redis, *owners: Any) -> None:
@@ -214,7 +265,18 @@ def worker_settings(
         dead_letters = DeadLetters(
             redis, deps.keys, queue_name=settings.queue_name, job_expires_ms=JOB_EXPIRES_MS
         )
-        await preload_scripts(redis, deps.store, deps.ledger, deps.enqueuer, dead_letters)
+        out = deps.outreach
+        await preload_scripts(
+            redis,
+            deps.store,
+            deps.ledger,
+            deps.enqueuer,
+            dead_letters,
+            out.drafts,
+            out.outbox,
+            out.suppressions,
+            out.replies,
+        )
         # Observability: metrics port, heartbeat, sampler, job observers (worker/observability.py).
         engine = ctx.get(CTX_ENGINE)
         observability = await start_observability(

@@ -118,11 +118,25 @@ class QueueClient:
     def validate(self, name: str, payload: dict[str, Any] | None) -> None:
         check_payload(self._settings, name, payload)
 
-    async def enqueue(self, name: str, payload: dict[str, Any] | None = None) -> str:
-        """Queue a job after checking its payload here, so a bad one is never queued."""
+    async def enqueue(
+        self,
+        name: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        job_id: str | None = None,
+        defer_s: float | None = None,
+    ) -> str:
+        """Queue a job after checking its payload here, so a bad one is never queued.
+
+        With `job_id`, a job of that id that is queued or still has its result is not queued
+        again (arq's dedup); its id is returned all the same."""
         self.validate(name, payload)
-        job = await self._arq.enqueue_job(name, *([payload] if payload else []))
-        if job is None:  # only a caller-chosen _job_id can collide, and none is passed here
+        job = await self._arq.enqueue_job(
+            name, *([payload] if payload else []), _job_id=job_id, _defer_by=defer_s
+        )
+        if job is None and job_id is not None:
+            return job_id
+        if job is None:  # only a caller-chosen _job_id can collide
             raise RuntimeError(f"arq refused to enqueue {name}")
         return job.job_id
 

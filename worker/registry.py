@@ -5,12 +5,16 @@ from typing import Any
 from jobs.daily import PROSPECT_JOB, daily_prospect_queue
 from jobs.maintenance import cleanup
 from jobs.models import CleanupRequest, DailyRunRequest, ProspectJob
+from jobs.outreach_send.replies import ReplyRequest, process_reply
+from jobs.outreach_send.send import SendRequest, send_outreach
 from jobs.prospect import process_prospect, prospect_failed, prospect_lost
 from settings import Settings
 from worker.runtime import JobSpec
 
 DAILY_JOB = "daily_prospect_queue"
 CLEANUP_JOB = "cleanup"
+SEND_JOB = "send_outreach"
+REPLY_JOB = "process_reply"
 
 
 def job_specs(settings: Settings) -> dict[str, JobSpec[Any, Any]]:
@@ -41,6 +45,22 @@ def job_specs(settings: Settings) -> dict[str, JobSpec[Any, Any]]:
             timeout_s=120.0,
             max_tries=tries,
             limit=1,
+        ),
+        JobSpec(
+            name=SEND_JOB,
+            body=send_outreach,
+            payload=SendRequest,
+            timeout_s=timeouts.send_outreach,
+            max_tries=tries,
+            limit=limits.send_outreach,
+        ),
+        JobSpec(
+            name=REPLY_JOB,
+            body=process_reply,
+            payload=ReplyRequest,
+            timeout_s=timeouts.process_reply,
+            max_tries=tries,
+            limit=limits.process_reply,
         ),
     ]
     return {spec.name: spec for spec in specs}

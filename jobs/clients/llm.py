@@ -89,22 +89,43 @@ class ChatClient:
             )
         return content
 
+    async def complete_json(
+        self, messages: list[ChatMessage], *, temperature: float = 0.0, max_tokens: int = 200
+    ) -> str:
+        """The first choice's text in JSON mode (`response_format: json_object`): the caller
+        still validates it, since not every compatible server enforces the mode."""
+        completion = await self.create(
+            messages, temperature=temperature, max_tokens=max_tokens, json_mode=True
+        )
+        content = completion.choices[0].message.content if completion.choices else None
+        if not content:
+            raise PermanentError(f"{SERVICE}: answer has no content")
+        return content
+
     async def create(
-        self, messages: list[ChatMessage], *, temperature: float = 0.4, max_tokens: int = 400
+        self,
+        messages: list[ChatMessage],
+        *,
+        temperature: float = 0.4,
+        max_tokens: int = 400,
+        json_mode: bool = False,
     ) -> ChatCompletion:
         """The whole validated answer, usage included."""
         headers = {"Accept": "application/json"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
+        body: dict[str, object] = {
+            "model": self.model,
+            "messages": [message.model_dump() for message in messages],
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+        }
+        if json_mode:
+            body["response_format"] = {"type": "json_object"}
         request = self._http.build_request(
             "POST",
             self._url,
-            json={
-                "model": self.model,
-                "messages": [message.model_dump() for message in messages],
-                "temperature": temperature,
-                "max_tokens": max_tokens,
-            },
+            json=body,
             headers=headers,
             timeout=self._timeout,
         )

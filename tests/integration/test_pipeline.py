@@ -63,7 +63,7 @@ async def test_sample_data_reaches_the_approval_stream(
     for entry_id, fields in entries:
         draft = await reply(redis.hgetall(KEYS.draft(fields["company_id"])))
         assert draft["stream_id"] == entry_id
-        assert draft["status"] == "pending_approval"
+        assert draft["state"] == "pending"
         assert fields["to"].endswith(".example")
         assert fields["writer"] == "template"
         assert int(fields["score"]) >= settings.icp.min_score

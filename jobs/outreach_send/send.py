@@ -1,0 +1,162 @@
+"""send_outreach: one approved draft out over SMTP, at most once.
+
+The order is the guarantee: the outbox records `sending` (with a lease, under the daily cap,
+after the suppression check) before the SMTP transaction starts, and the SMTP outcome is then
+recorded by the same token. Whatever dies in between, a later try finds `sending` and does not
+send again (see jobs/outreach_send/outbox.py).
+"""
+
+import uuid
+from datetime import datetime, time, timedelta
+from typing import Literal
+
+from pydantic import Field
+
+from jobs.deps import Deps, Progress
+from jobs.errors import PermanentError, RateLimited, TransientError
+from jobs.models import Frozen
+from jobs.outreach import SUBJECT_MAX, one_line
+from jobs.outreach_send.message import build_message, draft_token, message_id
+from jobs.outreach_send.smtp import DeliveryUnknown, SendingOff, SmtpDeferred, SmtpRejected
+from jobs.store import now_ms
+
+RESOLVE_HINT = "a person decides: python -m worker outbox resolve {id} --sent | --retry"
+
+
+class SendRequest(Frozen):
+    """Arguments of send_outreach. Enqueueing it approves a pending draft; `subject`/`body`
+    are an application's edits, applied only to a draft still pending."""
+
+    draft_id: str = Field(min_length=1, max_length=128)
+    subject: str | None = Field(default=None, max_length=SUBJECT_MAX)
+    body: str | None = Field(default=None, max_length=20_000)
+
+
+class SendResult(Frozen):
+    draft_id: str
+    outcome: Literal["sent", "already_sent", "not_sent"]
+    reason: str | None = None  # why not sent: rejected, failed, suppressed
+    message_id: str | None = None
+    smtp_reply: str | None = None
+
+
+class SendOutcomeUnknown(PermanentError):
+    """A try stopped mid-send; the draft is `unknown` and is never sent again on its own."""
+
+
+def seconds_to_local_midnight(now: datetime, deps: Deps) -> float:
+    local = now.astimezone(deps.config.tz)
+    midnight = datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=deps.config.tz)
+    return max(1.0, (midnight - local).total_seconds())
+
+
+async def send_outreach(deps: Deps, request: SendRequest, progress: Progress) -> SendResult:
+    out, draft_id = deps.outreach, request.draft_id
+    record = await out.drafts.show(draft_id)
+    if record is None:
+        raise PermanentError(f"no draft {draft_id!r} (never queued, or expired)")
+    identity = out.config.identity
+    token = draft_token(deps.keys.prefix, record.id, record.stream_id)
+    mid = message_id(token, identity.address)
+    if out.mailer is None and record.state in ("pending", "approved"):
+        raise SendingOff("sending is off: no SMTP server configured (PW_SMTP__HOST)")
+
+    await progress.update("claim")
+    claim_token, day = uuid.uuid4().hex, deps.today()
+    claim = await out.outbox.claim(
+        draft_id,
+        token=claim_token,
+        now_ms=now_ms(),
+        lease_ms=int(out.config.lease_s * 1000),
+        day=day,
+        cap=out.config.daily_cap,
+        message_id=mid,
+        draft_ttl_s=deps.config.draft_ttl_s,
+        subject=one_line(request.subject, SUBJECT_MAX) if request.subject else None,
+        body=request.body,
+    )
+    outcome = claim.outcome
+    if outcome == "sent":
+        return SendResult(draft_id=draft_id, outcome="already_sent", message_id=mid)
+    if outcome in ("rejected", "failed", "suppressed"):
+        return SendResult(draft_id=draft_id, outcome="not_sent", reason=outcome, message_id=mid)
+    if outcome == "busy":
+        # Another try holds the lease (it is sending now, or died and its lease runs out).
+        raise TransientError(
+            f"draft {draft_id} is being sent by another try", retry_after=claim.wait_ms / 1000
+        )
+    if outcome in ("lapsed", "unknown"):
+        raise SendOutcomeUnknown(
+            f"send of draft {draft_id} ({mid}) may or may not have been delivered: "
+            + RESOLVE_HINT.format(id=draft_id)
+        )
+    if outcome == "over_cap":
+        # Interim: the scheduling work brings a deferral that spends no try; until then the
+        # job asks to wait until local midnight, when the next day's cap opens (with a
+        # Retry-After cap below that, the runtime dead-letters it for a replay instead).
+        wait = seconds_to_local_midnight(deps.clock(), deps)
+        raise RateLimited(f"daily sending cap of {out.config.daily_cap} spent", retry_after=wait)
+    if outcome == "missing":
+        raise PermanentError(f"draft {draft_id!r} disappeared")
+    return await _transaction(deps, draft_id, claim_token, day, mid, token)
+
+
+async def _transaction(
+    deps: Deps, draft_id: str, claim_token: str, day: str, mid: str, token: str
+) -> SendResult:
+    out = deps.outreach
+    assert out.mailer is not None  # noqa: S101 - checked before the claim
+    record = await out.drafts.show(draft_id)
+    if record is None:
+        raise PermanentError(f"draft {draft_id!r} disappeared")
+    message = build_message(
+        out.config.identity,
+        to=record.to,
+        subject=record.subject,
+        body=record.body,
+        message_id_value=mid,
+        draft_key=token,
+    )
+    finish = out.outbox.finish
+    try:
+        reply = await out.mailer.send(
+            message, sender=out.config.identity.address, recipient=record.to
+        )
+    except SmtpDeferred as exc:
+        await finish(
+            draft_id, token=claim_token, to="approved", now_ms=now_ms(), day=day, reason=str(exc)
+        )
+        raise
+    except SmtpRejected as exc:
+        await finish(
+            draft_id,
+            token=claim_token,
+            to="failed",
+            now_ms=now_ms(),
+            day=day,
+            reason=str(exc),
+            event="send_failed",
+        )
+        if exc.hard_bounce:
+            await out.suppressions.add(
+                record.to,
+                reason=f"bounced: {exc}",
+                now_ms=now_ms(),
+                whole_domain=out.config.suppress_domain,
+                event="bounced",
+                company_id=draft_id,
+            )
+        raise
+    except DeliveryUnknown as exc:
+        await finish(
+            draft_id,
+            token=claim_token,
+            to="unknown",
+            now_ms=now_ms(),
+            day=day,
+            reason=str(exc),
+            event="send_unknown",
+        )
+        raise SendOutcomeUnknown(f"{exc}; {RESOLVE_HINT.format(id=draft_id)}") from None
+    await finish(draft_id, token=claim_token, to="sent", now_ms=now_ms(), day=day, event="sent")
+    return SendResult(draft_id=draft_id, outcome="sent", message_id=mid, smtp_reply=reply)

@@ -1,0 +1,78 @@
+"""The approval commands as an operator runs them: `drafts list|show`, `approve`, `reject`,
+`outbox resolve`, each in its own process."""
+
+import asyncio
+from pathlib import Path
+
+import orjson
+from redis.asyncio import Redis
+
+from jobs.keys import Keys
+from jobs.models import Draft
+from jobs.store import ProspectStore
+from tests.support.processes import env_for, run_cli
+
+KEYS = Keys()
+
+
+async def seed(redis_url: str) -> None:
+    redis = Redis.from_url(redis_url, decode_responses=True)
+    store = ProspectStore(redis, KEYS)
+    for company, address in (("c1", "ann@one.example"), ("c2", "bo@two.example")):
+        draft = Draft(to=address, subject=f"Hi {company}", body="Hello.", writer="template")
+        await store.queue_draft(
+            run_id="r", company_id=company, draft=draft, score=70, day="d", limit=10
+        )
+    # A send that stopped mid-way, as the outbox leaves it.
+    await redis.hset(KEYS.draft("c2"), mapping={"state": "unknown", "attempts": "1"})
+    await redis.aclose()
+
+
+def test_list_show_approve_reject_and_resolve(redis_url: str) -> None:
+    asyncio.run(seed(redis_url))
+    env = env_for(redis_url)
+
+    listed = run_cli(env, "drafts", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [(d["id"], d["state"]) for d in orjson.loads(listed.stdout)] == [
+        ("c1", "pending"),
+        ("c2", "unknown"),
+    ]
+    shown = run_cli(env, "drafts", "show", "c1")
+    assert shown.returncode == 0 and "ann@one.example" in shown.stdout
+    assert "Hello." in shown.stdout
+
+    approved = run_cli(env, "approve", "c1", "--subject", "Better subject", "--json")
+    assert approved.returncode == 0, approved.stderr
+    assert orjson.loads(approved.stdout)["job_id"] == "send:c1"
+    edited = orjson.loads(run_cli(env, "drafts", "show", "c1", "--json").stdout)
+    assert (edited["state"], edited["subject"]) == ("approved", "Better subject")
+
+    refused = run_cli(env, "approve", "c2")
+    assert refused.returncode == 1 and "it is unknown" in refused.stderr
+    missing = run_cli(env, "reject", "nope", "--reason", "x")
+    assert missing.returncode == 1 and "no draft 'nope'" in missing.stderr
+    assert run_cli(env, "reject", "c1", "--reason", "wrong person").returncode == 0
+    rejected = run_cli(env, "drafts", "list", "--state", "rejected")
+    assert rejected.stdout.startswith("c1  rejected")
+
+    assert run_cli(env, "outbox", "resolve", "c2").returncode == 2
+    retried = run_cli(env, "outbox", "resolve", "c2", "--retry", "--json")
+    assert retried.returncode == 0, retried.stderr
+    assert orjson.loads(retried.stdout) == {
+        "draft_id": "c2",
+        "state": "approved",
+        "job_id": "send:c2:retry1",
+    }
+    again = run_cli(env, "outbox", "resolve", "c2", "--sent")
+    assert again.returncode == 1 and "it is approved" in again.stderr
+
+
+def test_the_outreach_demo_goes_all_the_way(tmp_path: Path) -> None:
+    env = {k: v for k, v in env_for("redis://unused").items() if k != "REDIS_URL"}
+    done = run_cli(env, "outreach-demo", "--mail-dir", str(tmp_path / "mail"), timeout=240)
+    assert done.returncode == 0, done.stderr
+    assert "duplicates by Message-ID  0" in done.stdout
+    assert "replies                   interested, not_interested, out_of_office" in done.stdout
+    assert "as suppressed 1" in done.stderr
+    assert len(list((tmp_path / "mail").glob("*.eml"))) == 5
