@@ -32,9 +32,11 @@ from jobs.store import ProspectStore
 from jobs.web import WebsiteFetcher
 from settings import ServiceSettings, Settings
 from worker.deadletter import DeadLetters
-from worker.engine import CTX_CONFIG, EngineConfig
+from worker.engine import CTX_CONFIG, CTX_ORDER, EngineConfig
 from worker.failures import RetryPolicy
 from worker.fanout import BulkEnqueuer
+from worker.limits import Rate, RateLimiter, TypeLeases
+from worker.queueorder import PriorityScale, QueueOrder
 from worker.registry import CLEANUP_JOB, DAILY_JOB, job_specs
 from worker.runtime import Runtime, arq_function
 from worker.serializer import deserialize, serialize
@@ -79,11 +81,33 @@ def _key(service: ServiceSettings) -> str | None:
     return service.api_key.get_secret_value() if service.api_key else None
 
 
+def service_rates(settings: Settings) -> dict[str, tuple[Rate, ...]]:
+    """Each provider's request rates from settings (none set: no limit of ours)."""
+    services = {
+        "discovery": settings.discovery,
+        "email_finder": settings.email_finder,
+        "llm": settings.llm,
+    }
+    rates: dict[str, tuple[Rate, ...]] = {}
+    for name, service in services.items():
+        chosen = [
+            Rate(limit, period)
+            for limit, period in (
+                (service.requests_per_second, "s"),
+                (service.requests_per_minute, "min"),
+            )
+            if limit is not None
+        ]
+        rates[name] = tuple(chosen)
+    return rates
+
+
 async def build_deps(settings: Settings, stack: AsyncExitStack) -> tuple[Deps, Redis]:
     """Everything a job body needs, built once per process; `stack` closes it at shutdown."""
     keys = Keys(settings.key_prefix)
     redis = redis_client(settings)
     stack.push_async_callback(redis.aclose)
+    gate = RateLimiter(redis, keys, service_rates(settings))
     standin = sample_transport(load_sample_data())
     common: dict[str, Any] = {
         "headers": {"User-Agent": USER_AGENT},
@@ -104,6 +128,7 @@ async def build_deps(settings: Settings, stack: AsyncExitStack) -> tuple[Deps, R
             api_key=_key(settings.llm),
             model=settings.llm.model,
             timeout=settings.llm.timeout_s,
+            gate=gate,
         )
         writer = LlmWriter(chat)
     deps = Deps(
@@ -125,12 +150,14 @@ async def build_deps(settings: Settings, stack: AsyncExitStack) -> tuple[Deps, R
             base_url=_base_url(settings.discovery, DISCOVERY_BASE_URL),
             api_key=_key(settings.discovery),
             timeout=settings.discovery.timeout_s,
+            gate=gate,
         ),
         email_finder=EmailFinderClient(
             providers,
             base_url=_base_url(settings.email_finder, EMAIL_FINDER_BASE_URL),
             api_key=_key(settings.email_finder),
             timeout=settings.email_finder.timeout_s,
+            gate=gate,
         ),
         fetcher=WebsiteFetcher(
             web,
@@ -140,8 +167,14 @@ async def build_deps(settings: Settings, stack: AsyncExitStack) -> tuple[Deps, R
         ),
         writer=writer,
         enqueuer=BulkEnqueuer(
-            redis, queue_name=settings.queue_name, serializer=serialize, expires_ms=JOB_EXPIRES_MS
+            redis,
+            queue_name=settings.queue_name,
+            serializer=serialize,
+            expires_ms=JOB_EXPIRES_MS,
+            keys=keys,
+            scale=PriorityScale(settings.priority_step_s),
         ),
+        gate=gate,
     )
     return deps, redis
 
@@ -151,7 +184,7 @@ async def preload_scripts(redis: Redis, *owners: Any) -> None:
     and fakeredis's in-process server (which drops the connection on a NOSCRIPT reply instead
     of letting the client load the script) never sees an unknown EVALSHA."""
     for owner in owners:
-        for script in owner.scripts:
+        for script in getattr(owner, "scripts", ()):
             await redis.script_load(script.script)
 
 
@@ -192,7 +225,12 @@ def worker_settings(
         dead_letters = DeadLetters(
             redis, deps.keys, queue_name=settings.queue_name, job_expires_ms=JOB_EXPIRES_MS
         )
-        await preload_scripts(redis, deps.store, deps.ledger, deps.enqueuer, dead_letters)
+        leases = TypeLeases(redis, deps.keys, lease_s=settings.recovery.in_progress_ttl_s)
+        order = QueueOrder(redis, deps.keys, queue_name=settings.queue_name)
+        await preload_scripts(
+            redis, deps.store, deps.ledger, deps.enqueuer, dead_letters, leases, deps.gate, order
+        )
+        ctx[CTX_ORDER] = order
         ctx["runtime"] = Runtime(
             deps,
             redis,
@@ -200,6 +238,7 @@ def worker_settings(
             retry_policy(settings),
             dead_letters,
             specs=specs,
+            leases=leases,
         )
         log.info("prospect-worker ready (%s): %s", replica_name(), describe_sources(settings))
 

@@ -2,6 +2,7 @@
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from arq.connections import ArqRedis, create_pool
@@ -9,12 +10,14 @@ from arq.jobs import Job, JobStatus
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
+from jobs.deps import Priority
 from jobs.keys import Keys
 from jobs.models import RunSummary
 from jobs.runs import RunLedger
 from settings import Settings
-from worker.app import redis_client, redis_settings
+from worker.app import JOB_EXPIRES_MS, redis_client, redis_settings
 from worker.progress import ProgressRecord, read_progress
+from worker.queueorder import PriorityScale
 from worker.registry import job_specs
 from worker.serializer import deserialize, serialize
 
@@ -62,12 +65,30 @@ class QueueClient:
         await self._arq.aclose()
         await self._redis.aclose()
 
-    async def enqueue(self, name: str, payload: dict[str, Any] | None = None) -> str:
+    async def enqueue(
+        self,
+        name: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        priority: Priority | None = None,
+    ) -> str:
+        """Enqueue by name, with arq's own call. A priority scores the job ahead of now by its
+        class (worker/queueorder.py) and keeps its shift beside it, so a retry keeps the class;
+        none is the maintenance level, as for any plain arq client."""
         known = job_specs(self._settings)
         if name not in known:
             raise UnknownJob(f"unknown job {name!r}; known jobs: {', '.join(sorted(known))}")
-        job = await self._arq.enqueue_job(name, *([payload] if payload else []))
+        shift_ms = PriorityScale(self._settings.priority_step_s).shift_ms(priority or "maintenance")
+        scored = datetime.now(UTC) - timedelta(milliseconds=shift_ms) if shift_ms else None
+        job = await self._arq.enqueue_job(
+            name,
+            *([payload] if payload else []),
+            _defer_until=scored,
+            _expires=timedelta(milliseconds=JOB_EXPIRES_MS),
+        )
         assert job is not None  # noqa: S101 - for the type: only a caller-chosen _job_id collides
+        if shift_ms:
+            await self._redis.set(self._keys.priority(job.job_id), shift_ms, px=JOB_EXPIRES_MS)
         return job.job_id
 
     async def report(self, job_id: str) -> JobReport:
