@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
 """The front door, needing only python3: set up the environment, then run or test.
 
-    python3 dev.py run     # the daily prospect pipeline end to end (embedded defaults, no keys)
+    python3 dev.py run     # the daily prospect pipeline end to end, offline, no keys needed
     python3 dev.py test    # the quality gates, then the whole test suite with coverage
     python3 dev.py check   # the quality gates alone, in seconds: lint, format, strict types
     python3 dev.py fix     # apply ruff's safe fixes and format the code
 
 All create `.venv` and install the locked dependencies (uv.lock) on first use; later calls
 only check that the environment still matches the lock. `test` stops at the first gate that
-fails. Extra arguments of `test` go to pytest (a partial run is not held to the coverage floor).
+fails. Arguments after the command go to it: `dev.py run --help` (the CLI's `run`),
+`dev.py test tests/unit -q` (pytest; a partial run is not held to the coverage floor).
+
+`run` uses the Redis in REDIS_URL when it is set; unset, an embedded one started for the run and
+thrown away after it, so it never touches a Redis nobody named.
 """
 
 import os
@@ -83,9 +87,15 @@ def run_tests(pytest_args: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
+    # No argparse here: every argument after the command belongs to that command.
     command, rest = (argv[0], argv[1:]) if argv else ("", [])
+    if command in ("-h", "--help"):
+        print(__doc__)
+        return 0
     if command not in ("run", "test", "check", "fix"):
         print(__doc__, file=sys.stderr)
+        if command:
+            print(f"dev.py: expected run, test, check or fix, got {command!r}", file=sys.stderr)
         return 2
     ensure_environment()
     if command == "run":

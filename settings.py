@@ -6,6 +6,7 @@ naming the variable. Secrets are `SecretStr`, so neither repr nor logs ever show
 
 import re
 from datetime import time
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -158,8 +159,19 @@ class Settings(BaseSettings):
     # Priorities (worker/queueorder.py): one class ranks this far ahead of the next, which is
     # also how long a lower class can be overtaken: the aging bound per class of difference.
     priority_step_s: float = Field(default=600.0, gt=0, le=86_400)
+    # A worker that starts after today's daily tick runs the missed run (once across replicas).
+    daily_catch_up: bool = True
     # The worker's HTTP port: /metrics, /healthz and /readyz (paths in worker/ports.py); 0 is off.
     metrics_port: int = Field(default=9108, ge=0, le=65_535)
+    # --- observability (worker/metrics.py, worker/sampler.py, worker/logs.py) ---
+    # The metrics port's address: all interfaces, since the kubelet's probes and Prometheus reach
+    # it from outside the pod.
+    metrics_host: str = "0.0.0.0"  # noqa: S104
+    # How often the background sampler refreshes the queue, dead-letter and daily-run figures.
+    metrics_sample_s: float = Field(default=5.0, gt=0, le=300)
+    # /healthz fails once the worker loop's last tick is older than this.
+    health_stale_s: float = Field(default=30.0, gt=0, le=3_600)
+    log_format: Literal["text", "json"] = "text"
     discovery: ServiceSettings = ServiceSettings()
     email_finder: ServiceSettings = ServiceSettings()
     llm: LlmSettings = LlmSettings()

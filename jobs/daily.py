@@ -65,6 +65,7 @@ async def daily_prospect_queue(
         quota_used_before=plan.quota_used_before,
         discovered=plan.discovered,
         fanned_out=total,
+        added=outcomes.count("added"),
         skipped={reason: count for reason, count in skipped.items() if count},
         discovery_incomplete=plan.discovery_incomplete,
         duration_s=round(time.monotonic() - started, 3),

@@ -86,6 +86,18 @@ class Keys:
         newest entry's due time."""
         return f"{self.prefix}:deferred"
 
+    @property
+    def wake(self) -> str:
+        """Pub/sub channel: "jobs were just enqueued", so idle workers start them at once rather
+        than at their next poll. Nothing is stored."""
+        return f"{self.prefix}:wake"
+
+    @property
+    def paused(self) -> str:
+        """Hash: what is paused (`*` the whole queue, or job type names). No TTL on purpose: an
+        operator's switch, deleted by `resume`."""
+        return f"{self.prefix}:paused"
+
     def rate_window(self, service: str, window: str) -> str:
         """Sorted set: requests sent to `service` in the last window ("s" or "min"), scored by
         Redis's own clock. Expires one window after the last request."""

@@ -143,6 +143,7 @@ class DailyRunResult(Frozen):
     quota_used_before: int
     discovered: int
     fanned_out: int  # the run's total: per-prospect jobs fanned out by every try
+    added: int = 0  # of those, the jobs this try enqueued (0: an earlier try or run had)
     skipped: dict[str, int]
     discovery_incomplete: str | None = None  # e.g. "malformed page 3: ..."
     duration_s: float

@@ -26,6 +26,7 @@ from jobs.clients.discovery import (
 )
 from jobs.errors import MalformedResponse, TransientError
 from jobs.models import Company
+from jobs.redisreply import reply
 
 Sleep = Callable[[float], Awaitable[None]]
 _COMPANIES = TypeAdapter(list[Company])
@@ -77,7 +78,7 @@ class RedisPagingLog:
         self._ttl_s = ttl_s
 
     async def load(self) -> tuple[list[Company], Cursor]:
-        raw: dict[str, str] = await self._redis.hgetall(self._key)
+        raw: dict[str, str] = await reply(self._redis.hgetall(self._key))
         if "cursor" not in raw:
             return [], Cursor()
         pages = sorted(

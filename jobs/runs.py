@@ -14,6 +14,7 @@ from redis.commands.core import AsyncScript
 from jobs.keys import Keys, prospect_job_id
 from jobs.models import FanoutPlan, RunSummary
 from jobs.paging import RedisPagingLog
+from jobs.redisreply import reply
 
 RUN_TTL_S = 14 * 86_400
 
@@ -181,7 +182,7 @@ class RunLedger:
         return recorded
 
     async def summary(self, run_id: str) -> RunSummary | None:
-        raw = await self._redis.hgetall(self._keys.run(run_id))
+        raw = await reply(self._redis.hgetall(self._keys.run(run_id)))
         if not raw:
             return None
         texts = ("fanout_closed", "discovery_incomplete")

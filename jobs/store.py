@@ -17,6 +17,7 @@ from redis.commands.core import AsyncScript
 
 from jobs.keys import Keys
 from jobs.models import Draft
+from jobs.redisreply import reply
 from jobs.retention import StreamRule, trim_streams
 
 CHECKPOINT_TTL_S = 7 * 86_400
@@ -84,7 +85,7 @@ class ProspectStore:
     async def load_checkpoint(
         self, run_id: str, company_id: str, stage: str, model: type[Model]
     ) -> Model | None:
-        raw = await self._redis.hget(self._keys.prospect(run_id, company_id), stage)
+        raw = await reply(self._redis.hget(self._keys.prospect(run_id, company_id), stage))
         return None if raw is None else model.model_validate_json(raw)
 
     async def save_checkpoint(
@@ -141,8 +142,10 @@ class ProspectStore:
         self, run_id: str, company_id: str
     ) -> tuple[QueueOutcome, str | None] | None:
         """What the queue step decided for this prospect in this run, if it ran."""
-        outcome, entry_id = await self._redis.hmget(
-            self._keys.prospect(run_id, company_id), ["queue_outcome", "queue_draft_id"]
+        outcome, entry_id = await reply(
+            self._redis.hmget(
+                self._keys.prospect(run_id, company_id), ["queue_outcome", "queue_draft_id"]
+            )
         )
         return None if outcome is None else (outcome, entry_id or None)
 
@@ -152,7 +155,7 @@ class ProspectStore:
     async def contacted(self, company_ids: list[str]) -> list[bool]:
         if not company_ids:
             return []
-        flags = await self._redis.smismember(self._keys.contacted, company_ids)
+        flags = await reply(self._redis.smismember(self._keys.contacted, company_ids))
         return [bool(flag) for flag in flags]
 
     async def trim_streams(self, rules: Sequence[StreamRule], now_ms: int) -> dict[str, int]:

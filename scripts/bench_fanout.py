@@ -68,7 +68,7 @@ async def bulk(url: str, n: int, tag: str) -> float:
 
 async def pipeline(url: str) -> tuple[float, int]:
     """One daily run on the sample data, enqueue to the last prospect's tally."""
-    settings = Settings(REDIS_URL=url)
+    settings = Settings(REDIS_URL=url, metrics_port=0)
     client = await QueueClient.connect(settings)
     worker = Worker(
         **{

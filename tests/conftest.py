@@ -2,12 +2,42 @@
 
 import shutil
 from collections.abc import AsyncIterator, Iterator
+from typing import Any, Protocol
 
 import pytest
 from redis.asyncio import Redis
 
 from tests.support.fake_providers import FakeProviders
 from tests.support.processes import RedisServer
+
+# Fault tests report what they counted at the far end; the lines are printed together at the end
+# of the run (a passing test's own output is captured), so every CI log shows them.
+FIGURES = pytest.StashKey[list[str]]()
+
+
+class Figures(Protocol):
+    def __call__(self, name: str, **values: Any) -> None: ...
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[FIGURES] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    lines = config.stash.get(FIGURES, [])
+    if lines:
+        terminalreporter.section("figures")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def figures(request: pytest.FixtureRequest) -> Figures:
+    def report(name: str, **values: Any) -> None:
+        line = f"[{name}] " + ", ".join(f"{key}={value}" for key, value in values.items())
+        request.config.stash[FIGURES].append(line)
+
+    return report
 
 
 @pytest.fixture(scope="session")
@@ -16,6 +46,15 @@ def redis_instance() -> Iterator[RedisServer]:
         pytest.fail("redis-server is not installed (python3 dev.py test installs it)")
     with RedisServer() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    """Prometheus's own checker, for the alert rules, the dashboard's queries and a scrape."""
+    binary = shutil.which("promtool")
+    if binary is None:
+        pytest.fail("promtool is not installed (Debian package `prometheus`; .ci/run installs it)")
+    return binary
 
 
 @pytest.fixture

@@ -22,6 +22,6 @@ def __getattr__(name: str) -> Any:
     except SettingsError as exc:
         print(f"prospect-worker: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    configure_logging()
+    configure_logging(log_format=settings.log_format)
     use_in_arq_cli()
     return worker_settings(settings)

@@ -31,11 +31,16 @@ from jobs.runs import RunLedger
 from jobs.store import ProspectStore
 from jobs.web import WebsiteFetcher
 from settings import ServiceSettings, Settings
+from worker.catchup import catch_up
 from worker.deadletter import DeadLetters
-from worker.engine import CTX_CONFIG, CTX_ORDER, EngineConfig
+from worker.engine import CTX_CONFIG, CTX_ENGINE, CTX_ORDER, CTX_PAUSE, CTX_WAKE, EngineConfig
 from worker.failures import RetryPolicy
 from worker.fanout import BulkEnqueuer
+from worker.http_metrics import InstrumentedTransport, provider_operation, website_fetch
 from worker.limits import Rate, RateLimiter, TypeLeases
+from worker.metrics import Metrics
+from worker.observability import build_metrics, start_observability
+from worker.pause import PauseSwitch
 from worker.queueorder import PriorityScale, QueueOrder
 from worker.registry import CLEANUP_JOB, DAILY_JOB, job_specs
 from worker.runtime import Runtime, arq_function
@@ -102,22 +107,40 @@ def service_rates(settings: Settings) -> dict[str, tuple[Rate, ...]]:
     return rates
 
 
-async def build_deps(settings: Settings, stack: AsyncExitStack) -> tuple[Deps, Redis]:
-    """Everything a job body needs, built once per process; `stack` closes it at shutdown."""
+async def build_deps(
+    settings: Settings, stack: AsyncExitStack, metrics: Metrics | None = None
+) -> tuple[Deps, Redis]:
+    """Everything a job body needs, built once per process; `stack` closes it at shutdown.
+
+    With `metrics`, every external request is counted at the HTTP transport."""
     keys = Keys(settings.key_prefix)
     redis = redis_client(settings)
     stack.push_async_callback(redis.aclose)
     gate = RateLimiter(redis, keys, service_rates(settings))
     standin = sample_transport(load_sample_data())
-    common: dict[str, Any] = {
-        "headers": {"User-Agent": USER_AGENT},
-        "limits": httpx.Limits(max_connections=100, max_keepalive_connections=20),
-        "mounts": {SAMPLE_MOUNT: standin},
-    }
-    providers = await stack.enter_async_context(httpx.AsyncClient(**common))
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+    provider_transports: list[httpx.AsyncBaseTransport] = [
+        httpx.AsyncHTTPTransport(limits=limits),
+        standin,
+    ]
+    web_transports = [guarded_transport(allow_private=settings.web.allow_private), standin]
+    if metrics is not None:
+        provider_transports = [
+            InstrumentedTransport(t, metrics, provider_operation) for t in provider_transports
+        ]
+        web_transports = [InstrumentedTransport(t, metrics, website_fetch) for t in web_transports]
+    providers = await stack.enter_async_context(
+        httpx.AsyncClient(
+            headers={"User-Agent": USER_AGENT},
+            transport=provider_transports[0],
+            mounts={SAMPLE_MOUNT: provider_transports[1]},
+        )
+    )
     web = await stack.enter_async_context(
         httpx.AsyncClient(
-            transport=guarded_transport(allow_private=settings.web.allow_private), **common
+            headers={"User-Agent": USER_AGENT},
+            transport=web_transports[0],
+            mounts={SAMPLE_MOUNT: web_transports[1]},
         )
     )
     writer: DraftWriter = TemplateWriter()
@@ -219,7 +242,8 @@ def worker_settings(
     async def on_startup(ctx: dict[str, Any]) -> None:
         # Per worker instance (in ctx), so two workers built from one class never share clients.
         ctx["exit_stack"] = stack = AsyncExitStack()
-        deps, redis = await build_deps(settings, stack)
+        metrics = build_metrics(settings, specs)
+        deps, redis = await build_deps(settings, stack, metrics)
         if adjust_deps is not None:
             deps = adjust_deps(deps)
         dead_letters = DeadLetters(
@@ -231,6 +255,21 @@ def worker_settings(
             redis, deps.store, deps.ledger, deps.enqueuer, dead_letters, leases, deps.gate, order
         )
         ctx[CTX_ORDER] = order
+        ctx[CTX_PAUSE] = PauseSwitch(redis, deps.keys)
+        ctx[CTX_WAKE] = deps.keys.wake
+        # Observability: metrics port, heartbeat, sampler, job observers (worker/observability.py).
+        engine = ctx.get(CTX_ENGINE)
+        observability = await start_observability(
+            settings,
+            metrics,
+            stack,
+            queue_redis=ctx["redis"],
+            redis=redis,
+            keys=deps.keys,
+            replica=replica_name(),
+            poll_tick=(lambda: engine.loop_tick) if engine is not None else None,
+        )
+        ctx["observability"] = observability
         ctx["runtime"] = Runtime(
             deps,
             redis,
@@ -239,7 +278,13 @@ def worker_settings(
             dead_letters,
             specs=specs,
             leases=leases,
+            observers=observability.observers,
         )
+        caught_up = None
+        if settings.daily_catch_up:
+            caught_up = await catch_up(ctx["redis"], settings, f"cron:{DAILY_JOB}")
+        if caught_up is not None:
+            log.warning("today's daily run was missed: enqueued it now as %s", caught_up)
         log.info("prospect-worker ready (%s): %s", replica_name(), describe_sources(settings))
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:

@@ -44,7 +44,7 @@ class MalformedJob(ValueError):
 
 def encode_job(function: str, payload: dict[str, Any] | None, enqueue_ms: int) -> bytes:
     """A job record that calls `function` with one JSON object (or nothing)."""
-    record = {
+    record: dict[str, Any] = {
         "t": None,
         "f": function,
         "a": [payload] if payload else [],

@@ -1,13 +1,15 @@
 """The operator's side of the queue: enqueue by name, read a job's state, wait for a daily run."""
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from arq.connections import ArqRedis, create_pool
+from arq.constants import in_progress_key_prefix
 from arq.jobs import Job, JobStatus
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
 from jobs.deps import Priority
@@ -23,9 +25,21 @@ from worker.serializer import deserialize, serialize
 
 State = Literal["queued", "deferred", "in_progress", "complete", "failed", "not_found"]
 
+# Queued jobs looked at when asking whether any worker is taking jobs: the oldest ones are the
+# ones a live worker would be running, and a bound keeps the check one round trip on a long queue.
+BUSY_SAMPLE = 200
+
 
 class UnknownJob(Exception):
     """An enqueue named no job this worker runs."""
+
+
+class PayloadRejected(ValueError):
+    """A payload the job's own model refuses: it would only be dead-lettered by the worker."""
+
+    def __init__(self, name: str, problems: list[str]) -> None:
+        super().__init__(f"invalid payload for {name}: " + "; ".join(problems))
+        self.problems = problems
 
 
 class JobReport(BaseModel):
@@ -39,6 +53,36 @@ class JobReport(BaseModel):
     run: RunSummary | None = None  # for a daily run: the tally of its per-prospect jobs
 
 
+def finished(report: JobReport) -> bool:
+    """The job has ended and, for a daily run, so has every prospect job it fanned out."""
+    if report.state in ("failed", "not_found"):
+        return True
+    return report.state == "complete" and (report.run is None or report.run.state == "complete")
+
+
+def payload_problems(error: ValidationError) -> list[str]:
+    """One `field: reason` per problem, without echoing whole payloads back."""
+    problems = []
+    for item in error.errors(include_url=False, include_context=False):
+        field = ".".join(str(part) for part in item["loc"]) or "payload"
+        given = item.get("input")
+        shown = f" (got {given!r})" if isinstance(given, str | int | float | bool) else ""
+        reason = item["msg"].removeprefix("Value error, ")
+        problems.append(f"{field}: {reason}{shown}")
+    return problems
+
+
+def check_payload(settings: Settings, name: str, payload: dict[str, Any] | None) -> None:
+    """Check a payload with the model the worker itself validates it with."""
+    known = job_specs(settings)
+    if name not in known:
+        raise UnknownJob(f"unknown job {name!r}; known jobs: {', '.join(sorted(known))}")
+    try:
+        known[name].payload.model_validate(payload or {})
+    except ValidationError as exc:
+        raise PayloadRejected(name, payload_problems(exc)) from None
+
+
 class QueueClient:
     def __init__(self, settings: Settings, arq: ArqRedis, redis: Redis) -> None:
         self._settings = settings
@@ -48,9 +92,14 @@ class QueueClient:
         self._ledger = RunLedger(redis, self._keys)
 
     @classmethod
-    async def connect(cls, settings: Settings) -> "QueueClient":
+    async def connect(cls, settings: Settings, *, conn_retries: int | None = None) -> "QueueClient":
+        """`conn_retries=0` fails at once on an unreachable Redis, without arq's retry warnings
+        (an operator at a prompt wants one line, not five over five seconds)."""
+        arq_settings = redis_settings(settings)
+        if conn_retries is not None:
+            arq_settings = dataclasses.replace(arq_settings, conn_retries=conn_retries)
         arq = await create_pool(
-            redis_settings(settings),
+            arq_settings,
             job_serializer=serialize,
             job_deserializer=deserialize,
             default_queue_name=settings.queue_name,
@@ -61,9 +110,16 @@ class QueueClient:
     def redis(self) -> Redis:
         return self._redis
 
+    @property
+    def queue_name(self) -> str:
+        return self._settings.queue_name
+
     async def close(self) -> None:
         await self._arq.aclose()
         await self._redis.aclose()
+
+    def validate(self, name: str, payload: dict[str, Any] | None) -> None:
+        check_payload(self._settings, name, payload)
 
     async def enqueue(
         self,
@@ -72,12 +128,12 @@ class QueueClient:
         *,
         priority: Priority | None = None,
     ) -> str:
-        """Enqueue by name, with arq's own call. A priority scores the job ahead of now by its
-        class (worker/queueorder.py) and keeps its shift beside it, so a retry keeps the class;
-        none is the maintenance level, as for any plain arq client."""
-        known = job_specs(self._settings)
-        if name not in known:
-            raise UnknownJob(f"unknown job {name!r}; known jobs: {', '.join(sorted(known))}")
+        """Queue a job after checking its payload here, so a bad one is never queued.
+
+        With arq's own call. A priority scores the job ahead of now by its class
+        (worker/queueorder.py) and keeps its shift beside it, so a retry keeps the class; none
+        is the maintenance level, as for any plain arq client."""
+        self.validate(name, payload)
         shift_ms = PriorityScale(self._settings.priority_step_s).shift_ms(priority or "maintenance")
         scored = datetime.now(UTC) - timedelta(milliseconds=shift_ms) if shift_ms else None
         job = await self._arq.enqueue_job(
@@ -86,9 +142,13 @@ class QueueClient:
             _defer_until=scored,
             _expires=timedelta(milliseconds=JOB_EXPIRES_MS),
         )
-        assert job is not None  # noqa: S101 - for the type: only a caller-chosen _job_id collides
-        if shift_ms:
-            await self._redis.set(self._keys.priority(job.job_id), shift_ms, px=JOB_EXPIRES_MS)
+        if job is None:  # only a caller-chosen _job_id can collide, and none is passed here
+            raise RuntimeError(f"arq refused to enqueue {name}")
+        async with self._redis.pipeline(transaction=False) as pipe:
+            if shift_ms:
+                pipe.set(self._keys.priority(job.job_id), shift_ms, px=JOB_EXPIRES_MS)
+            pipe.publish(self._keys.wake, "enqueued")  # idle workers start it now
+            await pipe.execute()
         return job.job_id
 
     async def report(self, job_id: str) -> JobReport:
@@ -117,6 +177,15 @@ class QueueClient:
             report.run = await self._ledger.summary(run_id)
         return report
 
+    async def queue_busy(self) -> bool:
+        """Whether some worker is running a job of this queue right now (arq marks each
+        running job with an in-progress key)."""
+        job_ids = await self._redis.zrange(self._settings.queue_name, 0, BUSY_SAMPLE - 1)
+        if not job_ids:
+            return False
+        running = await self._redis.exists(*(in_progress_key_prefix + job for job in job_ids))
+        return int(running) > 0
+
     async def wait(
         self, job_id: str, on_update: Callable[[JobReport], None], poll_s: float = 0.25
     ) -> JobReport:
@@ -124,11 +193,7 @@ class QueueClient:
         while True:
             report = await self.report(job_id)
             on_update(report)
-            if report.state in ("failed", "not_found"):
-                return report
-            if report.state == "complete" and (
-                report.run is None or report.run.state == "complete"
-            ):
+            if finished(report):
                 return report
             await asyncio.sleep(poll_s)
 

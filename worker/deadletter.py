@@ -89,6 +89,8 @@ class DeadLetter(BaseModel):
             return "the job's record had expired: nothing to replay"
         if self.raw is not None:
             return "the job's bytes did not decode: nothing to replay"
+        if self.kind == "poison":
+            return "a poison message fails the same way again: enqueue a corrected job instead"
         if self.payload is not None and not isinstance(self.payload, dict):
             return "the payload is not a JSON object"
         return None
@@ -237,7 +239,7 @@ def _parse(entry_id: str | bytes, raw_fields: dict[Any, Any]) -> DeadLetter:
         id=_text(entry_id),
         job_id=fields.get("job_id", "?"),
         function=fields.get("function", "?"),
-        kind=fields.get("kind", "failed"),  # type: ignore[arg-type]
+        kind=fields.get("kind", "failed"),
         error_type=fields.get("error_type", "?"),
         error=fields.get("error", ""),
         tries=int(fields.get("tries", 0)),

@@ -53,7 +53,8 @@ class RetryPolicy:
 
     def delay(self, failed_tries: int, retry_after: float | None) -> float:
         """Exponential backoff with jitter in [half, full], never sooner than Retry-After."""
-        ceiling = min(self.max_delay_s, self.base_delay_s * 2 ** (failed_tries - 1))
+        # int ** int is typed Any (a negative exponent gives a float): say what it is here.
+        ceiling: float = min(self.max_delay_s, self.base_delay_s * 2 ** (failed_tries - 1))
         jittered = ceiling * (0.5 + self.rand() / 2)
         return max(jittered, retry_after or 0.0)
 

@@ -25,7 +25,7 @@ CHUNK = 500
 
 # KEYS: queue, then per job: job key, result key, claim key, count key ('' when none),
 #       priority key
-# ARGV: expires_ms, then per job: job id, serialized job, score, shift
+# ARGV: expires_ms, the wake-up channel, then per job: job id, serialized job, score, shift
 _ENQUEUE = """
 local queue = KEYS[1]
 local expires = ARGV[1]
@@ -34,8 +34,8 @@ for i = 0, (#KEYS - 1) / 5 - 1 do
   local job_key, result_key = KEYS[2 + i * 5], KEYS[3 + i * 5]
   local claim_key, count_key = KEYS[4 + i * 5], KEYS[5 + i * 5]
   local priority_key = KEYS[6 + i * 5]
-  local job_id, body = ARGV[2 + i * 4], ARGV[3 + i * 4]
-  local score, shift = ARGV[4 + i * 4], ARGV[5 + i * 4]
+  local job_id, body = ARGV[3 + i * 4], ARGV[4 + i * 4]
+  local score, shift = ARGV[5 + i * 4], ARGV[6 + i * 4]
   if redis.call('EXISTS', job_key, result_key) > 0 then
     outcomes[#outcomes + 1] = 'duplicate'
   elseif claim_key ~= '' and not redis.call('SET', claim_key, job_id, 'NX', 'PX', expires) then
@@ -53,6 +53,9 @@ for i = 0, (#KEYS - 1) / 5 - 1 do
     end
     outcomes[#outcomes + 1] = 'added'
   end
+end
+if #outcomes > 0 and ARGV[2] ~= '' then
+  redis.call('PUBLISH', ARGV[2], 'enqueued')
 end
 return outcomes
 """
@@ -90,7 +93,7 @@ class BulkEnqueuer:
     async def _enqueue_chunk(self, jobs: Sequence[FanoutJob]) -> list[FanoutOutcome]:
         enqueue_ms = int(time.time() * 1000)
         keys: list[str] = [self._queue]
-        args: list[str | int | bytes] = [self._expires_ms]
+        args: list[str | int | bytes] = [self._expires_ms, self._keys.wake]
         for job in jobs:
             keys += [
                 JOB_KEY_PREFIX + job.job_id,

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from jobs.keys import Keys
+from jobs.redisreply import reply
 from worker.failures import INFRASTRUCTURE_ERRORS
 
 log = logging.getLogger("prospect_worker.progress")
@@ -62,8 +63,7 @@ class JobProgress:
 
 
 async def read_progress(redis: Redis, keys: Keys, job_id: str) -> ProgressRecord | None:
-    # redis-py types the command's reply Awaitable[T] | T, which mypy cannot await.
-    raw = await redis.hgetall(keys.progress(job_id))  # type: ignore[misc]
+    raw = await reply(redis.hgetall(keys.progress(job_id)))
     if not raw:
         return None
     return ProgressRecord(

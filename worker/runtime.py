@@ -34,6 +34,7 @@ from worker.deadletter import DeadLetterKind, DeadLetters
 from worker.failures import INFRASTRUCTURE_ERRORS, Failure, RetryPolicy, classify
 from worker.limits import TypeLeases
 from worker.outcomes import UNKNOWN_FUNCTION, JobObserver, JobOutcome, OutcomeKind
+from worker.pause import PAUSED_RETRY_S
 from worker.progress import JobProgress
 from worker.serializer import JobFailed
 
@@ -93,6 +94,8 @@ class Runtime:
         # The delay of each job this process handed back to arq with Retry, until the engine
         # re-scores it in its priority class (EngineWorker.finish_job pops it).
         self.retry_delays: dict[str, float] = {}
+        # Job types paused by the operator (worker/pause.py), as the engine last read them.
+        self.paused_types: frozenset[str] = frozenset()
 
     def _hand_back(self, job_id: str, delay_s: float) -> Retry:
         self.retry_delays[job_id] = delay_s
@@ -157,6 +160,8 @@ class Runtime:
     async def _run_body(
         self, spec: JobSpec[Payload, Result], job_id: str, payload: Payload, progress: JobProgress
     ) -> Result:
+        if spec.name in self.paused_types:
+            raise Deferred(PAUSED_RETRY_S, reason="paused", limit=spec.name)
         # Raises Deferred when the type is at its limit: the job never waits in a slot.
         try:
             await self.leases.take(spec.name, job_id, spec.limit)

@@ -1,22 +1,32 @@
 """Helpers for integration tests: settings on the session's Redis, and real arq workers."""
 
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, cast
 
 import pytest
 from arq.worker import get_kwargs
+from redis.asyncio import Redis
 
 from jobs.deps import Deps
+from jobs.keys import Keys
 from settings import Settings
-from worker.app import worker_settings
+from worker.app import redis_settings, worker_settings
 from worker.client import QueueClient
-from worker.engine import EngineWorker
+from worker.deadletter import DeadLetters
+from worker.engine import CTX_CONFIG, EngineConfig, EngineWorker
+from worker.failures import RetryPolicy
+from worker.outcomes import JobObserver
+from worker.runtime import JobSpec, Runtime, arq_function
+from worker.serializer import deserialize, serialize
 
 FAST_RETRY = {"max_tries": 3, "base_delay_s": 0.05, "max_delay_s": 0.2}
 
 
 def make_settings(redis_url: str, **overrides: Any) -> Settings:
     overrides.setdefault("retry", FAST_RETRY)
+    overrides.setdefault("daily_catch_up", False)  # tests start their own runs
+    # In-process workers serve no metrics port unless a test asks (tests pick free ports).
+    overrides.setdefault("metrics_port", 0)
     return Settings(REDIS_URL=redis_url, **overrides)
 
 
@@ -26,7 +36,8 @@ def make_worker(
     adjust_deps: Callable[[Deps], Deps] | None = None,
     burst: bool = True,
 ) -> EngineWorker:
-    kwargs = get_kwargs(worker_settings(settings, adjust_deps=adjust_deps))
+    # arq annotates get_kwargs as returning dict[str, NameError]; the values are settings.
+    kwargs: dict[str, Any] = get_kwargs(worker_settings(settings, adjust_deps=adjust_deps))
     kwargs.update(burst=burst, poll_delay=0.01, handle_signals=False)
     return EngineWorker(**kwargs)
 
@@ -53,3 +64,50 @@ async def client(settings: Settings) -> AsyncIterator[QueueClient]:
     queue = await QueueClient.connect(settings)
     yield queue
     await queue.close()
+
+
+def spec_runtime(
+    redis: Redis, spec: JobSpec[Any, Any], observers: Sequence[JobObserver] = ()
+) -> Runtime:
+    """The runtime around one test job spec, with fast retries and no pipeline deps."""
+    keys = Keys()
+    return Runtime(
+        cast(Deps, None),
+        redis,
+        keys,
+        RetryPolicy(base_delay_s=0.01, max_delay_s=0.05, max_retry_after_s=60),
+        DeadLetters(redis, keys, queue_name="arq:queue", job_expires_ms=60_000),
+        specs={spec.name: spec},
+        observers=observers,
+    )
+
+
+def spec_worker(
+    redis_url: str,
+    redis: Redis,
+    spec: JobSpec[Any, Any],
+    *,
+    observers: Sequence[JobObserver] = (),
+    burst: bool = True,
+    config: EngineConfig | None = None,
+) -> EngineWorker:
+    """The engine's worker running one test job spec, wired as production wires its jobs."""
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        ctx["runtime"] = spec_runtime(redis, spec, observers)
+
+    async def job_end(ctx: dict[str, Any]) -> None:
+        await ctx["runtime"].arq_job_ended(ctx)
+
+    return EngineWorker(
+        functions=[arq_function(spec, max_redeliveries=2)],
+        redis_settings=redis_settings(make_settings(redis_url)),
+        on_startup=startup,
+        on_job_end=job_end,
+        burst=burst,
+        poll_delay=0.01,
+        handle_signals=False,
+        job_serializer=serialize,
+        job_deserializer=deserialize,
+        ctx={CTX_CONFIG: config} if config else None,
+    )

@@ -11,5 +11,5 @@ def test_enqueue_of_an_unknown_job_name_is_a_usage_error(
     monkeypatch.setenv("REDIS_URL", redis_url)
     assert main(["enqueue", "no_such_job"]) == EXIT_USAGE
     err = capsys.readouterr().err
-    assert "prospect-worker: unknown job 'no_such_job'; known jobs: " in err
-    assert "daily_prospect_queue" in err
+    assert "Error: Invalid value for 'NAME': 'no_such_job' is not one of " in err
+    assert "'daily_prospect_queue'" in err

@@ -13,6 +13,7 @@ from jobs.daily import daily_prospect_queue
 from jobs.deps import Deps, Enqueuer, FanoutJob, FanoutOutcome
 from jobs.keys import Keys
 from jobs.models import DailyRunRequest
+from jobs.redisreply import reply
 from settings import Settings
 from worker.app import build_deps
 
@@ -84,7 +85,7 @@ async def test_a_retry_reuses_the_chosen_prospects(deps: Deps, redis: Redis) -> 
     first_jobs = set(await redis.zrange("arq:queue", 0, -1))
     # Meanwhile some of its jobs ran and contacted their companies.
     contacted = sorted(first_jobs)[:5]
-    await redis.sadd(KEYS.contacted, *[job.rsplit(":", 1)[1] for job in contacted])
+    await reply(redis.sadd(KEYS.contacted, *[job.rsplit(":", 1)[1] for job in contacted]))
 
     result = await daily_prospect_queue(lossy, DailyRunRequest(), NoProgress())
 
@@ -107,7 +108,7 @@ async def test_closing_the_fan_out_twice_counts_its_skips_once(deps: Deps) -> No
 
 async def test_the_bulk_enqueue_counts_each_job_it_adds_once(deps: Deps, redis: Redis) -> None:
     run = KEYS.run("2026-11-22")
-    await redis.hset(run, mapping={"total": 0, "finished_ms": 1})
+    await reply(redis.hset(run, mapping={"total": 0, "finished_ms": 1}))
     jobs = [
         FanoutJob(f"p:{n}", "process_prospect", {"n": n}, claim_key=f"c:{n}", count_key=run)
         for n in range(3)
@@ -116,5 +117,5 @@ async def test_the_bulk_enqueue_counts_each_job_it_adds_once(deps: Deps, redis: 
 
     assert await deps.enqueuer.enqueue_many(jobs) == ["added", "added", "claimed"]
     assert await deps.enqueuer.enqueue_many(jobs) == ["duplicate", "duplicate", "claimed"]
-    assert await redis.hget(run, "total") == "2"
-    assert await redis.hget(run, "finished_ms") is None  # the run has jobs to wait for again
+    assert await reply(redis.hget(run, "total")) == "2"
+    assert await reply(redis.hget(run, "finished_ms")) is None  # the run has jobs to wait for again

@@ -1,4 +1,4 @@
-"""The laptop default: an embedded Redis when none is configured or answering."""
+"""Where `run` runs: an embedded Redis when none is named, the named one otherwise."""
 
 import os
 
@@ -7,34 +7,39 @@ from redis.asyncio import Redis
 
 from jobs.keys import Keys
 from settings import load_settings
-from worker import cli
+from worker.cli.demo import Target, run_job, run_target
+from worker.cli.output import EXIT_OK, Output
 from worker.embedded import answers, embedded_redis
 from worker.registry import DAILY_JOB
 
 from .conftest import make_settings
 
 
-def test_run_starts_an_embedded_redis_when_nothing_answers(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def test_without_redis_url_a_fresh_embedded_redis_is_started_and_thrown_away(
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     for name in [n for n in os.environ if n.startswith("PW_") or n == "REDIS_URL"]:
         monkeypatch.delenv(name)
-    monkeypatch.setattr(cli, "answers", lambda host, port: False)
     settings = load_settings()
-    with cli.reachable_redis(settings) as (ready, kind):
-        assert kind == "redis-server"
-        host, port = ready.redis_url.removeprefix("redis://").removesuffix("/0").split(":")
-        assert ready.redis_url != settings.redis_url
+    with run_target(settings) as target:
+        url = target.settings.redis_url
+        host, port = url.removeprefix("redis://").removesuffix("/0").split(":")
+        assert url != settings.redis_url
         assert answers(host, int(port))
-    assert not answers(host, int(port))  # thrown away afterwards
-    assert "started an embedded Redis (redis-server)" in capsys.readouterr().err
+        assert target.description.startswith(f"Redis: embedded redis-server at {url}, ")
+        assert target.settings.queue_name == "arq:queue"
+    assert not answers(host, int(port))
 
 
-def test_a_configured_redis_url_is_used_as_is(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "answers", lambda host, port: False)
-    settings = make_settings("redis://127.0.0.1:1/0")
-    with cli.reachable_redis(settings) as (ready, kind):
-        assert (ready.redis_url, kind) == ("redis://127.0.0.1:1/0", None)
+def test_a_named_redis_is_used_with_a_queue_of_the_runs_own() -> None:
+    settings = make_settings("redis://:pw@127.0.0.1:1/0")
+    with run_target(settings) as target:
+        assert target.settings.redis_url == "redis://:pw@127.0.0.1:1/0"
+        assert target.settings.queue_name.startswith("arq:queue:run:")
+        assert "redis://:****@127.0.0.1:1/0" in target.description
+    named = make_settings("redis://127.0.0.1:1/0", queue_name="ops")
+    with run_target(named) as target:
+        assert target.settings.queue_name == "ops"
 
 
 async def test_the_whole_pipeline_runs_on_the_in_process_fallback(
@@ -43,12 +48,13 @@ async def test_the_whole_pipeline_runs_on_the_in_process_fallback(
     with embedded_redis(prefer_server=False) as fake:
         assert fake.kind == "fakeredis"
         settings = make_settings(fake.url)
-        assert await cli.run_main_job(settings, DAILY_JOB, in_process=True) == cli.EXIT_OK
+        target = Target(settings, "fake", in_process=True)
+        assert await run_job(target, DAILY_JOB, None, Output(as_json=False)) == EXIT_OK
         redis = Redis.from_url(fake.url, decode_responses=True)
         try:
             assert await redis.xlen(Keys().approvals) == settings.daily_limit
         finally:
             await redis.aclose()
     out = capsys.readouterr().out
-    assert f"queued for approval {settings.daily_limit}," in out
-    assert f"approval stream entries: {settings.daily_limit}" in out
+    assert f"queued for approval {settings.daily_limit}" in out
+    assert f"approval stream entries                 +{settings.daily_limit}" in out

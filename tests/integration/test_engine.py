@@ -1,7 +1,7 @@
 """The engine on a real Redis with test jobs: retries, poison payloads, progress, fan-out."""
 
 import asyncio
-from typing import Any, cast
+from typing import Any
 
 import orjson
 import pytest
@@ -13,15 +13,13 @@ from jobs.deps import Deps, FanoutJob, Progress
 from jobs.errors import PermanentError, TransientError
 from jobs.keys import Keys
 from worker.client import QueueClient
-from worker.deadletter import DeadLetters
 from worker.engine import EngineWorker
-from worker.failures import RetryPolicy
 from worker.fanout import BulkEnqueuer
 from worker.progress import read_progress
-from worker.runtime import JobSpec, Runtime, arq_function
+from worker.runtime import JobSpec, Runtime
 from worker.serializer import deserialize, serialize
 
-from .conftest import make_settings
+from .conftest import spec_runtime, spec_worker
 
 KEYS = Keys()
 
@@ -43,7 +41,7 @@ def echo_spec(
     *,
     limit: int = 2,
     timeout_s: float = 5,
-) -> JobSpec:
+) -> JobSpec[Echo, Echoed]:
     async def body(deps: Deps, payload: Echo, progress: Progress) -> Echoed:
         attempts[payload.text] = attempts.get(payload.text, 0) + 1
         await progress.update("working", done=1, total=2, seen=attempts[payload.text])
@@ -60,34 +58,14 @@ def echo_spec(
     )
 
 
-def echo_runtime(redis: Redis, spec: JobSpec) -> Runtime:
-    policy = RetryPolicy(base_delay_s=0.01, max_delay_s=0.05)
-    dead_letters = DeadLetters(redis, KEYS, queue_name="arq:queue", job_expires_ms=60_000)
-    return Runtime(cast(Deps, None), redis, KEYS, policy, dead_letters, specs={spec.name: spec})
+def echo_runtime(redis: Redis, spec: JobSpec[Any, Any]) -> Runtime:
+    return spec_runtime(redis, spec)
 
 
-def echo_worker(redis_url: str, redis: Redis, spec: JobSpec, *, burst: bool = True) -> EngineWorker:
-    settings = make_settings(redis_url)
-
-    async def startup(ctx: dict[str, Any]) -> None:
-        ctx["runtime"] = echo_runtime(redis, spec)
-
-    async def job_end(ctx: dict[str, Any]) -> None:
-        await ctx["runtime"].arq_job_ended(ctx)
-
-    from worker.app import redis_settings
-
-    return EngineWorker(
-        functions=[arq_function(spec)],
-        redis_settings=redis_settings(settings),
-        on_startup=startup,
-        on_job_end=job_end,
-        burst=burst,
-        poll_delay=0.01,
-        handle_signals=False,
-        job_serializer=serialize,
-        job_deserializer=deserialize,
-    )
+def echo_worker(
+    redis_url: str, redis: Redis, spec: JobSpec[Any, Any], *, burst: bool = True
+) -> EngineWorker:
+    return spec_worker(redis_url, redis, spec, burst=burst)
 
 
 async def enqueue_echo(client: QueueClient, **payload: Any) -> str:
@@ -143,6 +121,7 @@ async def test_a_poison_payload_fails_at_once_and_is_kept(
     assert attempts == {}
     report = await client.report(job_id)
     assert report.state == "failed"
+    assert report.error is not None
     assert report.error.startswith("InvalidPayload: ")
     assert "text" in report.error
     [(_, letter)] = await redis.xrange(KEYS.dead_letters)
@@ -153,11 +132,13 @@ async def test_an_unknown_job_name_fails_clearly(
     redis_url: str, redis: Redis, client: QueueClient
 ) -> None:
     job = await client._arq.enqueue_job("no_such_job")  # noqa: SLF001
+    assert job is not None
     worker = echo_worker(redis_url, redis, echo_spec({}))
     await worker.main()
     await worker.close()
     report = await client.report(job.job_id)
     assert report.state == "failed"
+    assert report.error is not None
     assert "no_such_job" in report.error
 
 

@@ -3,7 +3,7 @@ real `redis-server` that is killed and restarted, and a loopback fake of the pro
 injects faults. What was lost or duplicated is counted at the far end: the approval stream, the
 quota counter, the run's hash, the dead-letter stream and the fake provider's request log.
 
-Each test prints its figures (run pytest with -s to see them; CI logs show them on failure).
+Each test reports its figures; they are printed together at the end of the run ("figures").
 """
 
 import asyncio
@@ -20,7 +20,9 @@ from redis.asyncio import Redis
 
 from jobs.keys import Keys
 from jobs.models import RunSummary
+from jobs.redisreply import reply
 from jobs.runs import RunLedger
+from tests.conftest import Figures
 from tests.support.fake_providers import FakeProviders
 from tests.support.faults import FaultPlan
 from tests.support.processes import RedisServer, WorkerProcess, env_for, run_cli
@@ -32,10 +34,6 @@ FAST_RETRIES = {
     "PW_RETRY__BASE_DELAY_S": "0.05",
     "PW_RETRY__MAX_DELAY_S": "0.5",
 }
-
-
-def figures(name: str, **values: Any) -> None:
-    print(f"\n[{name}] " + ", ".join(f"{key}={value}" for key, value in values.items()))
 
 
 async def start_daily_run(redis_url: str) -> str:
@@ -96,7 +94,7 @@ def assert_nothing_lost(found: dict[str, Any]) -> None:
 
 @pytest.mark.timeout(240)
 async def test_sigkill_mid_run_then_restart_loses_nothing_and_recovers_within_30_s(
-    redis_url: str, redis: Redis, fake_providers: FakeProviders, tmp_path: Path
+    redis_url: str, redis: Redis, fake_providers: FakeProviders, tmp_path: Path, figures: Figures
 ) -> None:
     fake_providers.configure("llm", FaultPlan(latency_s=0.3))
     env = env_for(redis_url, **fake_providers.env(), PW_JOB_LIMITS__PROCESS_PROSPECT="8")
@@ -143,7 +141,7 @@ async def test_sigkill_mid_run_then_restart_loses_nothing_and_recovers_within_30
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("persistent", [True, False], ids=["aof", "no-persistence"])
 async def test_a_redis_restart_mid_run(
-    persistent: bool, fake_providers: FakeProviders, tmp_path: Path
+    persistent: bool, fake_providers: FakeProviders, tmp_path: Path, figures: Figures
 ) -> None:
     fake_providers.configure("llm", FaultPlan(latency_s=0.2))
     with RedisServer(tmp_path / "redis", persistent=persistent) as server:
@@ -191,7 +189,7 @@ async def test_a_redis_restart_mid_run(
 
 @pytest.mark.timeout(300)
 async def test_provider_faults_end_every_prospect_done_or_dead_lettered(
-    redis_url: str, redis: Redis, fake_providers: FakeProviders, tmp_path: Path
+    redis_url: str, redis: Redis, fake_providers: FakeProviders, tmp_path: Path, figures: Figures
 ) -> None:
     plan = FaultPlan(server_error=0.2, rate_limited=0.1, timeout=0.05, retry_after_s=1, hold_s=1.5)
     for endpoint in ("email_finder", "llm"):
@@ -230,7 +228,7 @@ async def test_provider_faults_end_every_prospect_done_or_dead_lettered(
 
 @pytest.mark.timeout(240)
 async def test_a_hundred_poison_messages_of_each_kind_among_good_jobs(
-    redis_url: str, redis: Redis, fake_providers: FakeProviders, tmp_path: Path
+    redis_url: str, redis: Redis, fake_providers: FakeProviders, tmp_path: Path, figures: Figures
 ) -> None:
     now = int(time.time() * 1000)
     kinds = {
@@ -293,7 +291,7 @@ async def redis_enqueue_cleanup(redis: Redis, n: int, now: int) -> str:
 
 @pytest.mark.timeout(240)
 async def test_sigterm_with_jobs_in_flight_loses_none_and_completes_none_twice(
-    redis_url: str, redis: Redis, fake_providers: FakeProviders, tmp_path: Path
+    redis_url: str, redis: Redis, fake_providers: FakeProviders, tmp_path: Path, figures: Figures
 ) -> None:
     fake_providers.configure("llm", FaultPlan(latency_s=0.5))
     env = env_for(
@@ -314,7 +312,7 @@ async def test_sigterm_with_jobs_in_flight_loses_none_and_completes_none_twice(
     finally:
         second_code, output = worker.stop()
     found = await far_end(redis, run_id)
-    outcomes = await redis.hgetall(KEYS.run_outcomes(run_id))
+    outcomes = await reply(redis.hgetall(KEYS.run_outcomes(run_id)))
     figures(
         "sigterm",
         jobs=summary.total,

@@ -7,7 +7,7 @@ markers lived 10 minutes, a job id that is not UTF-8 stopped the worker).
 
 import asyncio
 import time
-from typing import Any, cast
+from typing import Any
 
 import orjson
 import pytest
@@ -21,14 +21,13 @@ from jobs.keys import Keys
 from worker.arqjobs import IN_PROGRESS_KEY_PREFIX, JOB_KEY_PREFIX, RETRY_KEY_PREFIX
 from worker.client import QueueClient
 from worker.deadletter import DeadLetters
-from worker.engine import CTX_CONFIG, EngineConfig, EngineWorker
-from worker.failures import RetryPolicy
+from worker.engine import EngineConfig, EngineWorker
 from worker.outcomes import JobOutcome
 from worker.registry import DAILY_JOB
-from worker.runtime import CTX_CANCELLED, CTX_SPEC, JobSpec, Runtime, arq_function
-from worker.serializer import JobFailed, deserialize, serialize
+from worker.runtime import CTX_CANCELLED, CTX_SPEC, JobSpec, Runtime
+from worker.serializer import JobFailed
 
-from .conftest import drain, make_settings, make_worker
+from .conftest import drain, make_settings, make_worker, spec_runtime, spec_worker
 
 KEYS = Keys()
 
@@ -95,16 +94,7 @@ async def _raise(exc: Exception) -> None:
 
 
 def make_runtime(redis: Redis, spec: JobSpec[Any, Any], recorder: Recorder) -> Runtime:
-    dead_letters = DeadLetters(redis, KEYS, queue_name="arq:queue", job_expires_ms=60_000)
-    return Runtime(
-        cast(Deps, None),
-        redis,
-        KEYS,
-        RetryPolicy(base_delay_s=0.01, max_delay_s=0.05, max_retry_after_s=60),
-        dead_letters,
-        specs={spec.name: spec},
-        observers=[recorder],
-    )
+    return spec_runtime(redis, spec, [recorder])
 
 
 def work_worker(
@@ -116,26 +106,7 @@ def work_worker(
     burst: bool = True,
     config: EngineConfig | None = None,
 ) -> EngineWorker:
-    from worker.app import redis_settings
-
-    async def startup(ctx: dict[str, Any]) -> None:
-        ctx["runtime"] = make_runtime(redis, spec, recorder)
-
-    async def job_end(ctx: dict[str, Any]) -> None:
-        await ctx["runtime"].arq_job_ended(ctx)
-
-    return EngineWorker(
-        functions=[arq_function(spec, max_redeliveries=2)],
-        redis_settings=redis_settings(make_settings(redis_url)),
-        on_startup=startup,
-        on_job_end=job_end,
-        burst=burst,
-        poll_delay=0.01,
-        handle_signals=False,
-        job_serializer=serialize,
-        job_deserializer=deserialize,
-        ctx={CTX_CONFIG: config} if config else None,
-    )
+    return spec_worker(redis_url, redis, spec, observers=[recorder], burst=burst, config=config)
 
 
 async def letters(redis: Redis) -> dict[str, dict[str, str]]:
@@ -148,7 +119,8 @@ async def letters(redis: Redis) -> dict[str, dict[str, str]]:
 async def test_a_permanent_error_in_a_task_group_is_tried_once(
     redis_url: str, redis: Redis, client: QueueClient
 ) -> None:
-    recorder, calls = Recorder(), []
+    recorder = Recorder()
+    calls: list[str] = []
     spec = work_spec(recorder, calls)
     job = await client._arq.enqueue_job(  # noqa: SLF001 - a plain arq enqueue
         "work", {"text": "p", "group": "permanent"}
@@ -166,7 +138,8 @@ async def test_a_permanent_error_in_a_task_group_is_tried_once(
 
 
 async def test_a_retry_after_inside_a_task_group_is_honoured(redis: Redis) -> None:
-    recorder, calls = Recorder(), []
+    recorder = Recorder()
+    calls: list[str] = []
     spec = work_spec(recorder, calls)
     runtime = make_runtime(redis, spec, recorder)
     with pytest.raises(Retry) as retry:
@@ -183,7 +156,8 @@ async def test_a_retry_after_inside_a_task_group_is_honoured(redis: Redis) -> No
 
 
 async def test_a_retry_after_over_the_cap_is_dead_lettered_not_waited(redis: Redis) -> None:
-    recorder, calls = Recorder(), []
+    recorder = Recorder()
+    calls: list[str] = []
     spec = work_spec(recorder, calls)
     runtime = make_runtime(redis, spec, recorder)
 
@@ -205,7 +179,8 @@ async def test_a_retry_after_over_the_cap_is_dead_lettered_not_waited(redis: Red
 async def test_failures_arq_decides_are_dead_lettered_with_their_hooks(
     redis_url: str, redis: Redis, client: QueueClient
 ) -> None:
-    recorder, calls = Recorder(), []
+    recorder = Recorder()
+    calls: list[str] = []
     spec = work_spec(recorder, calls)
     now = int(time.time() * 1000)
     # Deliveries spent: a job that killed 5 workers (arq's count) before any try failed.
@@ -264,7 +239,8 @@ async def test_failures_arq_decides_are_dead_lettered_with_their_hooks(
 
 
 async def test_bookkeeping_failures_never_turn_a_success_into_a_failure(redis: Redis) -> None:
-    recorder, calls = Recorder(), []
+    recorder = Recorder()
+    calls: list[str] = []
     spec = work_spec(recorder, calls)
     dead = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)  # nothing listens there
     runtime = make_runtime(dead, spec, recorder)
@@ -289,7 +265,8 @@ async def test_bookkeeping_failures_never_turn_a_success_into_a_failure(redis: R
 async def test_arq_backstop_timeout_is_dead_lettered_and_a_shutdown_is_a_cancel(
     redis: Redis,
 ) -> None:
-    recorder, calls = Recorder(), []
+    recorder = Recorder()
+    calls: list[str] = []
     spec = work_spec(recorder, calls)
     runtime = make_runtime(redis, spec, recorder)
     await runtime.arq_job_ended(
@@ -309,7 +286,8 @@ async def test_arq_backstop_timeout_is_dead_lettered_and_a_shutdown_is_a_cancel(
 async def test_in_progress_markers_are_short_and_renewed_while_the_job_runs(
     redis_url: str, redis: Redis, client: QueueClient
 ) -> None:
-    recorder, calls = Recorder(), []
+    recorder = Recorder()
+    calls: list[str] = []
     spec = work_spec(recorder, calls)
     job = await client._arq.enqueue_job(  # noqa: SLF001 - a plain arq enqueue
         "work", {"text": "slow", "hold_s": 5.0}
@@ -338,7 +316,8 @@ async def test_in_progress_markers_are_short_and_renewed_while_the_job_runs(
 async def test_a_shutdown_cancellation_spends_no_try(
     redis_url: str, redis: Redis, client: QueueClient
 ) -> None:
-    recorder, calls = Recorder(), []
+    recorder = Recorder()
+    calls: list[str] = []
     spec = work_spec(recorder, calls, max_tries=1)
     job = await client._arq.enqueue_job(  # noqa: SLF001 - a plain arq enqueue
         "work", {"text": "cut", "hold_s": 0.5}
@@ -367,7 +346,8 @@ async def test_a_shutdown_cancellation_spends_no_try(
 async def test_replay_enqueues_with_fresh_tries_and_only_then_leaves_the_stream(
     redis_url: str, redis: Redis, client: QueueClient
 ) -> None:
-    recorder, calls = Recorder(), []
+    recorder = Recorder()
+    calls: list[str] = []
     spec = work_spec(recorder, calls)
     job = await client._arq.enqueue_job(  # noqa: SLF001 - a plain arq enqueue
         "work", {"text": "again", "group": "permanent"}
@@ -452,3 +432,26 @@ async def test_expired_prospect_jobs_are_tallied_so_the_run_completes(
     found = await letters(redis)
     assert sorted(found) == sorted(expired)
     assert {letter["kind"] for letter in found.values()} == {"expired"}
+
+
+async def test_an_unexpected_error_is_retried_then_dead_lettered_with_its_traceback_logged(
+    redis: Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    recorder = Recorder()
+
+    async def buggy(deps: Deps, payload: Work, progress: Progress) -> Done:
+        raise KeyError("a bug")
+
+    spec: JobSpec[Any, Any] = JobSpec("work", buggy, Work, 10, 2, 5)
+    runtime = make_runtime(redis, spec, recorder)
+    with caplog.at_level("ERROR", logger="prospect_worker.runtime"), pytest.raises(Retry):
+        await runtime.execute(
+            spec, job_id="bug", delivery=1, due_ms=None, args=({"text": "b"},), kwargs={}
+        )
+    assert any(record.exc_info for record in caplog.records)  # a bug deserves its traceback
+    with pytest.raises(JobFailed):
+        await runtime.execute(
+            spec, job_id="bug", delivery=2, due_ms=None, args=({"text": "b"},), kwargs={}
+        )
+    assert recorder.kinds() == ["retried", "failed"]
+    assert (await letters(redis))["bug"]["error"] == "KeyError: 'a bug'"

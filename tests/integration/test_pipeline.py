@@ -3,6 +3,7 @@
 import asyncio
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -11,6 +12,7 @@ from jobs.clients.standins import load_sample_data, matches
 from jobs.keys import Keys
 from jobs.models import Draft
 from jobs.outreach import OutreachBrief, TemplateWriter
+from jobs.redisreply import reply
 from settings import Settings
 from worker.client import QueueClient
 from worker.registry import DAILY_JOB
@@ -20,7 +22,7 @@ from .conftest import drain, make_settings
 KEYS = Keys()
 
 
-async def run_daily(client: QueueClient, settings: Settings) -> dict:
+async def run_daily(client: QueueClient, settings: Settings) -> dict[str, Any]:
     job_id = await client.enqueue(DAILY_JOB)
     await drain(settings)
     report = await client.report(job_id)
@@ -57,9 +59,9 @@ async def test_sample_data_reaches_the_approval_stream(
     entries = await redis.xrange(KEYS.approvals)
     assert len(entries) == run.queued
     assert int(await redis.get(KEYS.quota(run.run_id))) == run.queued
-    assert await redis.scard(KEYS.contacted) == run.queued
+    assert await reply(redis.scard(KEYS.contacted)) == run.queued
     for entry_id, fields in entries:
-        draft = await redis.hgetall(KEYS.draft(fields["company_id"]))
+        draft = await reply(redis.hgetall(KEYS.draft(fields["company_id"])))
         assert draft["stream_id"] == entry_id
         assert draft["status"] == "pending_approval"
         assert fields["to"].endswith(".example")
@@ -69,7 +71,8 @@ async def test_sample_data_reaches_the_approval_stream(
     assert sum(1 for _, e in events if e["type"] == "draft_queued") == run.queued
     # The score breakdown is kept with the prospect.
     company_id = entries[0][1]["company_id"]
-    score = await redis.hget(KEYS.prospect(run.run_id, company_id), "score")
+    score = await reply(redis.hget(KEYS.prospect(run.run_id, company_id), "score"))
+    assert score is not None
     assert '"factors"' in score
 
 

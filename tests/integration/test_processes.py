@@ -13,7 +13,7 @@ from arq.connections import RedisSettings
 from redis.asyncio import Redis
 
 from jobs.keys import Keys
-from tests.support.processes import ROOT, WorkerProcess, env_for, run_cli
+from tests.support.processes import ROOT, WorkerProcess, env_for
 from tests.support.runs import wait_for_run
 
 from .conftest import make_settings, make_worker
@@ -42,46 +42,6 @@ async def test_a_plain_arq_client_triggers_a_run_on_a_running_worker(
         code, output = worker.stop()
     assert code == 0, output
     assert "prospect-worker ready" in output
-
-
-def test_cli_enqueue_wait_and_status(redis_url: str, tmp_path: Path) -> None:
-    env = env_for(redis_url)
-    worker = WorkerProcess(env, tmp_path / "worker.log")
-    try:
-        done = run_cli(env, "enqueue", "daily_prospect_queue", "--wait", timeout=180)
-        assert done.returncode == 0, done.stderr
-        job_id = done.stdout.splitlines()[0]
-        status = run_cli(env, "status", job_id)
-    finally:
-        worker.stop()
-    assert status.returncode == 0, status.stderr
-    report = orjson.loads(status.stdout[: status.stdout.rindex("}") + 1])
-    assert report["state"] == "complete"
-    assert report["run"]["state"] == "complete"
-    assert report["run"]["queued"] == 50
-    assert "queued for approval 50" in status.stdout
-
-
-def test_cli_rejects_an_unknown_job_name_and_id(redis_url: str) -> None:
-    env = env_for(redis_url)
-    unknown = run_cli(env, "enqueue", "daily_prospect_qeue")
-    assert unknown.returncode == 2
-    assert (
-        "unknown job 'daily_prospect_qeue'; known jobs: cleanup, daily_prospect_queue"
-        in unknown.stderr
-    )
-    missing = run_cli(env, "status", "no-such-id")
-    assert missing.returncode == 1
-    assert "no job with id 'no-such-id'" in missing.stderr
-
-
-def test_cli_run_prints_a_summary_matching_redis(redis_url: str) -> None:
-    done = run_cli(env_for(redis_url), "run", timeout=180)
-    assert done.returncode == 0, done.stderr
-    assert "queued for approval 50" in done.stdout
-    assert "approval stream entries: 50" in done.stdout
-    assert "drafts counted against today's quota: 50" in done.stdout
-    assert "dead letters: 0" in done.stdout
 
 
 async def test_one_cron_run_per_tick_with_two_workers(redis_url: str, redis: Redis) -> None:

@@ -15,6 +15,7 @@ from jobs.deps import Deps
 from jobs.keys import Keys, prospect_job_id
 from jobs.models import Company, ProspectJob
 from jobs.prospect import process_prospect, prospect_failed
+from jobs.redisreply import reply
 from jobs.store import ProspectStore, QueueOutcome
 from settings import Settings
 from worker.app import build_deps
@@ -76,7 +77,7 @@ async def test_a_retry_after_the_draft_was_queued_keeps_the_queued_outcome(
     deps = replace(deps, store=store)
     run_id = deps.today()
     job = ProspectJob(run_id=run_id, company=sample_company(with_contact=True), rank=1)
-    await redis.hset(KEYS.run(run_id), mapping={"total": 1, "fanout_closed": 1})
+    await reply(redis.hset(KEYS.run(run_id), mapping={"total": 1, "fanout_closed": 1}))
 
     with pytest.raises(RedisConnectionError):
         await process_prospect(deps, job, NoProgress())
@@ -95,7 +96,7 @@ async def test_a_prospect_that_runs_twice_records_one_outcome_and_one_event(
 ) -> None:
     run_id = deps.today()
     job = ProspectJob(run_id=run_id, company=sample_company(with_contact=False), rank=1)
-    await redis.hset(KEYS.run(run_id), mapping={"total": 1, "fanout_closed": 1})
+    await reply(redis.hset(KEYS.run(run_id), mapping={"total": 1, "fanout_closed": 1}))
 
     first = await process_prospect(deps, job, NoProgress())
     second = await process_prospect(deps, job, NoProgress())
@@ -110,7 +111,7 @@ async def test_a_prospect_that_runs_twice_records_one_outcome_and_one_event(
 async def test_the_failure_hook_records_once(deps: Deps, redis: Redis) -> None:
     run_id = deps.today()
     job = ProspectJob(run_id=run_id, company=sample_company(with_contact=True), rank=1)
-    await redis.hset(KEYS.run(run_id), mapping={"total": 1, "fanout_closed": 1})
+    await reply(redis.hset(KEYS.run(run_id), mapping={"total": 1, "fanout_closed": 1}))
 
     await prospect_failed(deps, job, "PermanentError: boom")
     await prospect_failed(deps, job, "PermanentError: boom")
@@ -127,7 +128,7 @@ async def test_a_replayed_dead_letter_moves_the_counts_without_a_second_done(
 ) -> None:
     run_id = deps.today()
     job = ProspectJob(run_id=run_id, company=sample_company(with_contact=True), rank=1)
-    await redis.hset(KEYS.run(run_id), mapping={"total": 1, "fanout_closed": 1})
+    await reply(redis.hset(KEYS.run(run_id), mapping={"total": 1, "fanout_closed": 1}))
 
     await prospect_failed(deps, job, "TransientError: the provider was down all day")
     result = await process_prospect(deps, job, NoProgress())  # replayed from the dead letters

@@ -13,7 +13,8 @@ from redis.asyncio import Redis
 from jobs.errors import Deferred
 from jobs.keys import Keys
 from jobs.runs import RunLedger
-from tests.integration.test_fault_runs import figures, start_daily_run
+from tests.conftest import Figures
+from tests.integration.test_fault_runs import start_daily_run
 from tests.support.fake_providers import FakeProviders
 from tests.support.faults import FaultPlan
 from tests.support.processes import WorkerProcess, env_for
@@ -25,7 +26,7 @@ KEYS = Keys()
 
 @pytest.mark.timeout(180)
 async def test_two_workers_never_send_a_provider_more_than_its_limit(
-    redis_url: str, redis: Redis, fake_providers: FakeProviders, tmp_path: Path
+    redis_url: str, redis: Redis, fake_providers: FakeProviders, tmp_path: Path, figures: Figures
 ) -> None:
     llm_per_s, finder_per_s = 5, 12
     fake_providers.configure("llm", FaultPlan(latency_s=0.02))
@@ -90,7 +91,7 @@ def most_at_once(intervals: list[tuple[float, float]]) -> int:
 
 @pytest.mark.timeout(180)
 async def test_a_type_at_its_limit_holds_no_slot_and_leaves_other_types_running(
-    redis_url: str, redis: Redis, fake_providers: FakeProviders, tmp_path: Path
+    redis_url: str, redis: Redis, fake_providers: FakeProviders, tmp_path: Path, figures: Figures
 ) -> None:
     # The finding: max jobs 10, a prospect limit of 1, a 1 s timeout and an LLM that
     # answers in 0.45 s dead-lettered 7 of 12 prospects while waiters filled every slot. The

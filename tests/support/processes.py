@@ -32,7 +32,16 @@ READY_LINE = "prospect-worker ready"
 def env_for(redis_url: str, **extra: str) -> dict[str, str]:
     """This process's environment without any PW_ setting, pointed at `redis_url`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PW_") and k != "REDIS_URL"}
-    return {**env, "REDIS_URL": redis_url, "PW_POLL_DELAY_S": "0.01", **extra}
+    # No metrics port unless a test asks for one on a free port (9108 may be taken).
+    return {
+        **env,
+        "REDIS_URL": redis_url,
+        "PW_POLL_DELAY_S": "0.01",
+        "PW_METRICS_PORT": "0",
+        # No catch-up of today's daily run unless a test asks for it: tests start their own.
+        "PW_DAILY_CATCH_UP": "false",
+        **extra,
+    }
 
 
 def run_cli(env: dict[str, str], *args: str, timeout: int = 60) -> subprocess.CompletedProcess[str]:

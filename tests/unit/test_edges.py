@@ -14,7 +14,7 @@ from jobs.enrich import read_website
 from jobs.icp import IcpProfile
 from jobs.models import Company
 from jobs.web import WebsiteFetcher
-from worker.cli import EXIT_FAILED, EXIT_USAGE, main
+from worker.cli import EXIT_USAGE, main
 from worker.embedded import free_port
 from worker.serializer import serialize
 
@@ -22,8 +22,8 @@ from worker.serializer import serialize
 @pytest.mark.parametrize(
     ("payload", "says"),
     [
-        ("{not json", "--payload is not valid JSON"),
-        ("[1, 2]", "--payload must be a JSON object"),
+        ("{not json", "Error: Invalid value for --payload: not valid JSON"),
+        ("[1, 2]", "Error: Invalid value for --payload: must be a JSON object"),
     ],
 )
 def test_the_cli_refuses_a_bad_payload_before_touching_redis(
@@ -37,9 +37,10 @@ def test_the_cli_says_when_redis_cannot_be_reached(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # A loopback port nobody listens on: the connection is refused at once.
-    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
-    assert main(["status", "some-job"]) == EXIT_FAILED
-    assert "prospect-worker: cannot reach Redis: " in capsys.readouterr().err
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    monkeypatch.setenv("REDIS_URL", url)
+    assert main(["status", "some-job"]) == EXIT_USAGE
+    assert f"Error: cannot reach Redis at {url}: " in capsys.readouterr().err
 
 
 def test_retry_after_as_a_date_without_a_zone_is_read_as_utc() -> None:

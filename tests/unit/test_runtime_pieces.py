@@ -1,6 +1,7 @@
 """Pure parts of the engine: backoff, payload parsing, the JSON serializer."""
 
 from datetime import date
+from typing import Any
 
 import orjson
 import pytest
@@ -46,7 +47,9 @@ def test_payload_from_dict_kwargs_or_nothing() -> None:
         ((), {"surprise": 1}, "surprise: Extra inputs are not permitted"),
     ],
 )
-def test_bad_payloads_are_permanent(args: tuple, kwargs: dict, says: str) -> None:
+def test_bad_payloads_are_permanent(
+    args: tuple[Any, ...], kwargs: dict[str, Any], says: str
+) -> None:
     with pytest.raises(InvalidPayload, match=None) as caught:
         parse_payload(DailyRunRequest, args, kwargs)
     assert says in str(caught.value)

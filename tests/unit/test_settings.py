@@ -81,13 +81,14 @@ def test_a_secret_never_appears_in_the_error(monkeypatch: pytest.MonkeyPatch) ->
 
 
 @pytest.mark.parametrize(
-    "command",
+    ("command", "prefix"),
     [
-        [sys.executable, "-m", "worker", "status", "x"],
-        [sys.executable, "-m", "arq", "worker.WorkerSettings"],
+        # The CLI speaks click's error style; the daemon names itself in its log.
+        ([sys.executable, "-m", "worker", "status", "x"], "Error: "),
+        ([sys.executable, "-m", "arq", "worker.WorkerSettings"], "prospect-worker: "),
     ],
 )
-def test_the_process_stops_at_start_with_one_line(command: list[str]) -> None:
+def test_the_process_stops_at_start_with_one_line(command: list[str], prefix: str) -> None:
     env = {"PATH": "/usr/bin:/bin", "PW_MAX_JOBS": "many", "PW_LLM__API_KEY": "sk-hidden"}
     # A measured test run tells the process where its coverage goes; nothing else leaks in.
     env |= {k: v for k, v in os.environ.items() if k.startswith("COVERAGE_")}
@@ -98,7 +99,7 @@ def test_the_process_stops_at_start_with_one_line(command: list[str]) -> None:
     lines = done.stderr.strip().splitlines()
     assert lines == [
         (
-            "prospect-worker: invalid settings: PW_MAX_JOBS: "
+            f"{prefix}invalid settings: PW_MAX_JOBS: "
             "Input should be a valid integer, unable to parse string as an integer"
         )
     ]

@@ -1,0 +1,69 @@
+"""The operator's CLI: `prospect-worker` (or `python -m worker`), a click group.
+
+Adding a command is one new module in this package: import the group and register on it.
+
+    # worker/cli/dlq.py
+    from worker.cli.base import CliState, cli, pass_state, run_async
+    from worker.cli.output import EXIT_OK, CliError, Output, json_option
+
+    @cli.group()
+    def dlq() -> None:
+        "Dead letters: list, show, replay, purge."
+
+    @dlq.command("list")
+    @json_option
+    @pass_state
+    def list_(state: CliState, as_json: bool) -> int:
+        settings = state.settings()          # exit 2 with one line on a bad setting
+        out = Output(as_json=as_json)
+        return run_async(..., redis_url=settings.redis_url)
+
+Every module here is imported when the CLI starts (see `_register`), so nothing else changes.
+
+Conventions (worker/cli/output.py holds them in code):
+- stdout is the result only: a human table by default, with `--json` (json_option) JSON alone,
+  so the output always parses. Progress, notes and warnings go to stderr (Output.info / warn).
+- One error style: raise CliError(message, hint=..., exit_code=...) -> `Error: ...` and `Try: ...`
+  on stderr; bad arguments raise click.BadParameter / UsageError (click's own `Error:` line).
+- Exit codes: 0 ok; 1 the job failed, was not found or did not end in time (EXIT_FAILED);
+  2 usage, settings or an unreachable Redis (EXIT_USAGE); 130 interrupted (EXIT_INTERRUPTED).
+  A command returns its code; `main` turns every exception above into its line and code.
+- Async work runs through run_async: Ctrl-C becomes exit 130 without a traceback, an
+  unreachable Redis one line with the URL (password masked). Connect with conn_retries=0.
+- Settings come from CliState.settings(), read on first use (so --help never needs them).
+- Job names are click.Choice(job_names()): listed in --help, checked, completed by the shell.
+"""
+
+import importlib
+import pkgutil
+
+import click
+
+from worker.cli.base import PROG, cli
+from worker.cli.output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CliError
+
+
+def _register() -> None:
+    """Import every module of the package: each registers its commands on `cli`."""
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The console script `prospect-worker` and `python -m worker`."""
+    try:
+        code = cli.main(args=argv, prog_name=PROG, standalone_mode=False)
+    except click.exceptions.Abort:
+        # Ctrl-C outside a command's own handling (at start-up, say).
+        click.echo("interrupted", err=True)
+        return EXIT_INTERRUPTED
+    except (click.ClickException, CliError) as exc:
+        exc.show()
+        return exc.exit_code
+    return code if isinstance(code, int) else EXIT_OK
+
+
+__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "cli", "main"]

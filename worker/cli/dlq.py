@@ -1,0 +1,232 @@
+"""`dlq list | show | replay | purge`: the dead-letter workflow (worker/deadletter.py)."""
+
+import re
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+from pydantic import BaseModel
+from redis.asyncio import Redis
+
+from jobs.keys import Keys
+from settings import Settings
+from worker.app import JOB_EXPIRES_MS, redis_client
+from worker.cli.base import CliState, cli, job_names, pass_state, run_async
+from worker.cli.output import EXIT_FAILED, EXIT_OK, CliError, Output, json_option, table
+from worker.deadletter import DeadLetter, DeadLetters, ReplayOutcome
+
+DURATION = re.compile(r"^(\d+)([smhd])$")
+UNITS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400}
+
+
+def parse_duration(value: str) -> float:
+    """'90s', '15m', '12h', '30d' -> seconds."""
+    match = DURATION.match(value.strip())
+    if match is None:
+        raise click.BadParameter(f"{value!r}: expected a number and a unit, like 30d or 12h")
+    return int(match.group(1)) * UNITS[match.group(2)]
+
+
+@asynccontextmanager
+async def dead_letters(settings: Settings) -> AsyncIterator[DeadLetters]:
+    redis: Redis = redis_client(settings)
+    try:
+        yield DeadLetters(
+            redis,
+            Keys(settings.key_prefix),
+            queue_name=settings.queue_name,
+            job_expires_ms=JOB_EXPIRES_MS,
+        )
+    finally:
+        await redis.aclose()
+
+
+def command(state: CliState, work: Callable[[DeadLetters], Coroutine[Any, Any, int]]) -> int:
+    settings = state.settings()
+
+    async def run() -> int:
+        async with dead_letters(settings) as letters:
+            return await work(letters)
+
+    return run_async(run(), redis_url=settings.redis_url)
+
+
+def when(failed_ms: int) -> str:
+    return datetime.fromtimestamp(failed_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def render_list(letters: list[DeadLetter]) -> str:
+    if not letters:
+        return "no dead letters"
+    header = ("ENTRY", "FAILED (UTC)", "TYPE", "KIND", "TRIES", "ERROR")
+    rows = [
+        (
+            letter.id,
+            when(letter.failed_ms),
+            letter.function,
+            letter.kind,
+            str(letter.tries),
+            letter.error[:70],
+        )
+        for letter in letters
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+    return "\n".join(
+        "  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]])
+        for row in [header, *rows]
+    )
+
+
+def render_letter(letter: DeadLetter) -> str:
+    rows: list[tuple[str, object]] = [
+        ("entry", letter.id),
+        ("job id", letter.job_id),
+        ("type", letter.function),
+        ("kind", letter.kind),
+        ("failed", f"{when(letter.failed_ms)} UTC"),
+        ("tries", letter.tries),
+        ("error", letter.error),
+        ("replay", letter.replayable or "possible"),
+    ]
+    if letter.payload is not None:
+        rows.append(("payload", letter.payload))
+    if letter.raw is not None:
+        rows.append(("raw bytes", letter.raw))
+    return table(rows)
+
+
+@cli.group(short_help="Dead letters: list, show, replay, purge.")
+def dlq() -> None:
+    """Jobs that ended without success, kept for a person: list, show, replay, purge.
+
+    An entry leaves the stream only by replay (in the same step that enqueues its job again) or
+    by purge; nothing drops one on its own.
+    """
+
+
+@dlq.command("list")
+@click.option("--type", "job_type", type=click.Choice(job_names()), help="Only this job type.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@json_option
+@pass_state
+def list_(state: CliState, job_type: str | None, limit: int, as_json: bool) -> int:
+    """The newest dead letters first."""
+    out = Output(as_json=as_json)
+
+    async def work(letters: DeadLetters) -> int:
+        found = await letters.list(function=job_type, limit=limit)
+        out.result(found, lambda: render_list(found))
+        return EXIT_OK
+
+    return command(state, work)
+
+
+@dlq.command()
+@click.argument("entry_id")
+@json_option
+@pass_state
+def show(state: CliState, entry_id: str, as_json: bool) -> int:
+    """One dead letter whole: payload (or raw bytes), error, tries, whether it can be replayed."""
+    out = Output(as_json=as_json)
+
+    async def work(letters: DeadLetters) -> int:
+        letter = await letters.show(entry_id)
+        if letter is None:
+            raise CliError(f"no dead letter {entry_id!r}", hint="prospect-worker dlq list")
+        out.result(letter, lambda: render_letter(letter))
+        return EXIT_OK
+
+    return command(state, work)
+
+
+class ReplayReport(BaseModel):
+    entry: str
+    job_id: str
+    outcome: ReplayOutcome
+    reason: str | None = None
+
+
+@dlq.command()
+@click.argument("entry_id", required=False)
+@click.option("--all", "replay_all", is_flag=True, help="Every entry (of --type, if given).")
+@click.option("--type", "job_type", type=click.Choice(job_names()), help="With --all: one type.")
+@json_option
+@pass_state
+def replay(
+    state: CliState, entry_id: str | None, replay_all: bool, job_type: str | None, as_json: bool
+) -> int:
+    """Enqueue ENTRY_ID's job again with fresh tries (or every entry with --all).
+
+    Exit 1 when an entry could not be replayed (its job cannot run again, or is queued).
+    """
+    if (entry_id is None) == (not replay_all):
+        raise click.UsageError("give one ENTRY_ID or --all")
+    if job_type and not replay_all:
+        raise click.UsageError("--type goes with --all")
+    out = Output(as_json=as_json)
+
+    async def work(letters: DeadLetters) -> int:
+        if entry_id is not None:
+            letter = await letters.show(entry_id)
+            if letter is None:
+                raise CliError(f"no dead letter {entry_id!r}", hint="prospect-worker dlq list")
+            chosen = [letter]
+        else:
+            chosen = await letters.list(function=job_type, limit=100_000)
+        reports = [
+            ReplayReport(
+                entry=letter.id,
+                job_id=letter.job_id,
+                outcome=await letters.replay(letter),
+                reason=letter.replayable,
+            )
+            for letter in chosen
+        ]
+        out.result(reports, lambda: render_replays(reports))
+        return EXIT_OK if all(r.outcome == "replayed" for r in reports) else EXIT_FAILED
+
+    return command(state, work)
+
+
+def render_replays(reports: list[ReplayReport]) -> str:
+    if not reports:
+        return "nothing to replay"
+    words = {
+        "replayed": "replayed: enqueued again with fresh tries",
+        "queued": "not replayed: the job is already queued",
+        "gone": "not replayed: the entry is gone (replayed or purged meanwhile)",
+        "not_replayable": "not replayed",
+    }
+    return "\n".join(
+        f"{r.entry} {r.job_id}: {words[r.outcome]}" + (f" ({r.reason})" if r.reason else "")
+        for r in reports
+    )
+
+
+class PurgeReport(BaseModel):
+    purged: int
+    older_than_s: float | None
+
+
+@dlq.command()
+@click.option(
+    "--older-than", "older_than", metavar="DURATION", help="Only entries older, e.g. 30d."
+)
+@click.option("--yes", is_flag=True, help="Purge every entry without asking (no --older-than).")
+@json_option
+@pass_state
+def purge(state: CliState, older_than: str | None, yes: bool, as_json: bool) -> int:
+    """Remove dead letters for good: those older than DURATION, or all of them with --yes."""
+    age = parse_duration(older_than) if older_than else None
+    if age is None and not yes:
+        raise click.UsageError("purging every dead letter needs --yes (or give --older-than)")
+    out = Output(as_json=as_json)
+
+    async def work(letters: DeadLetters) -> int:
+        report = PurgeReport(purged=await letters.purge(older_than_s=age), older_than_s=age)
+        out.result(report, lambda: f"purged {report.purged} dead letter(s)")
+        return EXIT_OK
+
+    return command(state, work)

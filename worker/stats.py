@@ -1,0 +1,168 @@
+"""`python -m worker stats`: the queue seen whole, from Redis alone (no Prometheus needed).
+
+Depth by job type and priority (the same bounded sample as the metrics: exact up to a few
+hundred jobs per state, scaled beyond), jobs in flight on every live replica, outcomes of the last
+hour across replicas (published by each worker's sampler), dead letters, pause state and the
+daily run. The data is a pydantic model (`--json` prints it); `render` makes the table.
+"""
+
+import time
+from datetime import UTC, datetime
+
+from pydantic import BaseModel
+from redis.asyncio import Redis
+
+from jobs.keys import Keys
+from settings import Settings
+from worker.daily_state import DailyState, read_daily_state
+from worker.metrics import DEFAULT_PRIORITY
+from worker.outcomes import OUTCOME_KINDS, UNKNOWN_FUNCTION
+from worker.pause import ALL, PauseSwitch
+from worker.queue_sample import sample_queue
+from worker.registry import job_specs
+from worker.replicas import ReplicaSnapshot, read_outcomes, read_replicas
+
+
+class Depth(BaseModel):
+    job_type: str
+    priority: str
+    due: int
+    scheduled: int
+
+
+class Stats(BaseModel):
+    at: datetime
+    depth: list[Depth]
+    depth_exact: bool  # False: the split by type is scaled from a sample (totals are exact)
+    due: int
+    scheduled: int
+    oldest_due_age_s: float
+    in_flight: dict[str, int]  # job type -> running now, summed over live replicas
+    replicas: list[ReplicaSnapshot]
+    outcomes_last_hour: dict[str, dict[str, int]]  # job type -> outcome -> count
+    dead_letters: int
+    # The whole queue paused (None: not known); and the job types paused on their own.
+    paused: bool | None
+    paused_types: list[str] = []
+    daily: DailyState
+
+
+async def collect_stats(
+    settings: Settings, *, queue_redis: Redis, redis: Redis, now_s: float | None = None
+) -> Stats:
+    """`queue_redis` returns bytes, `redis` str (as in the worker)."""
+    now = time.time() if now_s is None else now_s
+    keys = Keys(settings.key_prefix)
+    types = (*job_specs(settings), UNKNOWN_FUNCTION)
+    figures = await sample_queue(queue_redis, settings.queue_name, types, now_ms=int(now * 1000))
+    ttl = 3 * settings.metrics_sample_s
+    replicas = await read_replicas(redis, keys, now_s=now, ttl_s=ttl)
+    in_flight: dict[str, int] = {}
+    for replica in replicas:
+        for job_type, count in replica.in_flight.items():
+            in_flight[job_type] = in_flight.get(job_type, 0) + count
+    today = datetime.fromtimestamp(now, UTC).astimezone(settings.tz).date()
+    paused = await PauseSwitch(redis, keys).read()
+    return Stats(
+        at=datetime.fromtimestamp(now, UTC),
+        depth=[
+            Depth(
+                job_type=job_type,
+                priority=DEFAULT_PRIORITY,
+                due=figures.by_type["due"].get(job_type, 0),
+                scheduled=figures.by_type["scheduled"].get(job_type, 0),
+            )
+            for job_type in types
+        ],
+        depth_exact=figures.exact,
+        due=figures.due,
+        scheduled=figures.scheduled,
+        oldest_due_age_s=figures.oldest_due_age_s,
+        in_flight=in_flight,
+        replicas=replicas,
+        outcomes_last_hour=await read_outcomes(redis, keys, now_s=now),
+        dead_letters=await redis.xlen(keys.dead_letters),
+        paused=ALL in paused,
+        paused_types=sorted(paused - {ALL}),
+        daily=await read_daily_state(redis, keys, today=today, limit=settings.daily_limit),
+    )
+
+
+async def read_stats(settings: Settings) -> Stats:
+    """Connect, collect, close: what the CLI calls."""
+    queue_redis = Redis.from_url(settings.redis_url)
+    redis = Redis.from_url(settings.redis_url, decode_responses=True)
+    try:
+        return await collect_stats(settings, queue_redis=queue_redis, redis=redis)
+    finally:
+        await queue_redis.aclose()
+        await redis.aclose()
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Text columns to the left, numbers to the right."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return [
+        "  ".join(
+            cell.rjust(w) if cell.isdigit() else cell.ljust(w)
+            for cell, w in zip(row, widths, strict=True)
+        ).rstrip()
+        for row in [header, *rows]
+    ]
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds") if ts else "never"
+
+
+def render(stats: Stats) -> str:
+    lines = [f"prospect-worker stats at {stats.at.isoformat(timespec='seconds')}", ""]
+    estimate = "" if stats.depth_exact else " (split by type estimated from a sample)"
+    lines.append(f"queue: {stats.due} due, {stats.scheduled} scheduled{estimate}")
+    lines += _table(
+        ["job type", "priority", "due", "scheduled", "in flight"],
+        [
+            [
+                d.job_type,
+                d.priority,
+                str(d.due),
+                str(d.scheduled),
+                str(stats.in_flight.get(d.job_type, 0)),
+            ]
+            for d in stats.depth
+        ],
+    )
+    lines.append(f"oldest due job: {stats.oldest_due_age_s:.1f}s")
+    lines.append(f"live replicas: {len(stats.replicas)}")
+    lines += ["", "outcomes in the last hour:"]
+    types = sorted(stats.outcomes_last_hour)
+    lines += (
+        _table(
+            ["job type", *OUTCOME_KINDS],
+            [
+                [t, *(str(stats.outcomes_last_hour[t].get(k, 0)) for k in OUTCOME_KINDS)]
+                for t in types
+            ],
+        )
+        if types
+        else ["  none"]
+    )
+    paused = "unknown" if stats.paused is None else str(stats.paused).lower()
+    if stats.paused_types:
+        paused += f" (types paused: {', '.join(stats.paused_types)})"
+    daily = stats.daily
+    lines += [
+        "",
+        f"dead letters: {stats.dead_letters}",
+        f"paused: {paused}",
+        (
+            f"daily run: {daily.run_id or 'none in the last days'} ({daily.state}), started "
+            f"{_when(daily.last_start_ts)}, last success {_when(daily.last_success_ts)}"
+        ),
+        (
+            f"  discovered {daily.discovered}, fanned out {daily.fanned_out}, drafted "
+            f"{daily.drafted}, queued {daily.queued}, failed {daily.failed}"
+        ),
+        f"  quota {daily.quota_day}: {daily.quota_used} of {daily.quota_limit} drafts",
+    ]
+    return "\n".join(lines)
