@@ -13,7 +13,7 @@ import time
 from datetime import date
 
 from jobs.clients.discovery import icp_query
-from jobs.deps import Deps, FanoutJob, Progress
+from jobs.deps import Deps, FanoutJob, Priority, Progress
 from jobs.errors import InvalidPayload
 from jobs.keys import prospect_job_id
 from jobs.models import Company, DailyRunRequest, DailyRunResult, FanoutPlan, ProspectJob
@@ -42,8 +42,12 @@ async def daily_prospect_queue(
         plan = await deps.ledger.save_plan(run_id, await _plan(deps, run_id, progress))
 
     await progress.update("fan_out", run_id=run_id, done=0, total=len(plan.chosen))
+    quota_left = max(0, deps.config.daily_limit - plan.quota_used_before)
     outcomes = await deps.enqueuer.enqueue_many(
-        [_fanout_job(deps, run_id, company, rank) for rank, company in enumerate(plan.chosen, 1)]
+        [
+            _fanout_job(deps, run_id, company, rank, rank_class(rank, quota_left))
+            for rank, company in enumerate(plan.chosen, 1)
+        ]
     )
     # A duplicate is a job an earlier try added (and counted): neither new nor a skip.
     skipped = {**plan.skipped, IN_FLIGHT: outcomes.count("claimed")}
@@ -119,12 +123,24 @@ async def _plan(deps: Deps, run_id: str, progress: Progress) -> FanoutPlan:
     )
 
 
-def _fanout_job(deps: Deps, run_id: str, company: Company, rank: int) -> FanoutJob:
+def rank_class(rank: int, quota_left: int) -> Priority:
+    """A prospect's priority class from its ICP rank: the best half of what the day's quota can
+    take is hot, the rest of the quota warm, the headroom beyond it cold."""
+    if rank <= max(1, quota_left // 2):
+        return "hot"
+    return "warm" if rank <= quota_left else "cold"
+
+
+def _fanout_job(
+    deps: Deps, run_id: str, company: Company, rank: int, priority: Priority
+) -> FanoutJob:
     payload = ProspectJob(run_id=run_id, company=company, rank=rank)
     return FanoutJob(
         job_id=prospect_job_id(run_id, company.id),
         function=PROSPECT_JOB,
         payload=payload.model_dump(mode="json"),
+        priority=priority,
+        rank=rank,
         claim_key=deps.keys.claim(company.id),
         count_key=deps.keys.run(run_id),
     )

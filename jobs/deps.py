@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from jobs.clients.discovery import CompanySearchClient
 from jobs.clients.email_finder import EmailFinderClient
+from jobs.clients.gate import OpenGate, RateGate
 from jobs.icp import IcpProfile
 from jobs.keys import Keys
 from jobs.outreach import DraftWriter
@@ -22,12 +23,18 @@ from jobs.runs import RunLedger
 from jobs.store import DRAFT_TTL_S, ProspectStore
 from jobs.web import WebsiteFetcher
 
+# Priority classes, first to last: replies, then prospects by ICP rank class, then
+# maintenance. The engine turns a class into a place in the queue (worker/queueorder.py).
+Priority = Literal["reply", "hot", "warm", "cold", "maintenance"]
+
 
 @dataclass(frozen=True)
 class FanoutJob:
     job_id: str
     function: str
     payload: dict[str, Any]
+    priority: Priority = "maintenance"
+    rank: int | None = None  # orders jobs within their class (1 first)
     # Held while the job lives, so another run cannot start the same prospect meanwhile.
     claim_key: str | None = None
     # A hash whose `total` field counts the job in the same atomic step that adds it (and whose
@@ -85,6 +92,8 @@ class Deps:
     writer: DraftWriter
     enqueuer: Enqueuer
     outreach: Outreach
+    # The shared rate limits the provider clients send through (read by metrics too).
+    gate: RateGate = field(default_factory=OpenGate)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     # Waits inside a job (between retries of one page); tests pass one that does not sleep.
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep

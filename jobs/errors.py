@@ -35,6 +35,22 @@ class InvalidPayload(PermanentError):
     """A job's arguments did not validate: a poison message, never retried."""
 
 
+class Deferred(Exception):
+    """Not a failure: the job met a shared limit (a provider's rate, its type's concurrency,
+    a pause) and asks to run again once it frees. The runtime puts it back in the queue after
+    `delay_s` without spending a try and without holding a slot meanwhile.
+
+    Deliberately not a JobError: code that catches the pipeline's errors to record them (a
+    website that failed, say) must let a deferral through."""
+
+    def __init__(self, delay_s: float, *, reason: str, limit: str) -> None:
+        super().__init__(f"deferred {delay_s:.3f} s by {reason} ({limit})")
+        self.delay_s = max(0.0, delay_s)
+        # Low-cardinality names, for logs and metrics: what kind of limit, and which one.
+        self.reason = reason  # "rate_limit" | "type_limit" | "paused" | "daily_cap"
+        self.limit = limit  # the service or job type
+
+
 def most_severe(exc: BaseException) -> BaseException:
     """The one member of an exception group that decides what happens to the job.
 
@@ -42,8 +58,9 @@ def most_severe(exc: BaseException) -> BaseException:
     nor transient; classifying the group by its most severe member keeps a permanent error from
     being retried and a Retry-After from being ignored. The ranking, most severe first:
     a BaseException that is not an Exception (cancellation, interrupt: it must propagate), a
-    PermanentError, any other unexpected error (a bug: retried, then dead-lettered), then a
-    TransientError, the one with the longest Retry-After when several. A plain exception is
+    PermanentError, any other unexpected error (a bug: retried, then dead-lettered), a
+    Deferred (the longest delay when several: the job runs again without spending a try), then
+    a TransientError, the one with the longest Retry-After when several. A plain exception is
     its own most severe member.
     """
     if not isinstance(exc, BaseExceptionGroup):
@@ -60,9 +77,11 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
 
 def _severity(exc: BaseException) -> tuple[int, float]:
     if not isinstance(exc, Exception):
-        return (3, 0.0)
+        return (4, 0.0)
     if isinstance(exc, PermanentError):
-        return (2, 0.0)
+        return (3, 0.0)
+    if isinstance(exc, Deferred):
+        return (1, exc.delay_s)
     if isinstance(exc, TransientError):
         return (0, exc.retry_after or 0.0)
-    return (1, 0.0)
+    return (2, 0.0)

@@ -39,13 +39,17 @@ from jobs.runs import RunLedger
 from jobs.store import ProspectStore
 from jobs.web import WebsiteFetcher
 from settings import ServiceSettings, Settings
+from worker.catchup import catch_up
 from worker.deadletter import DeadLetters
-from worker.engine import CTX_CONFIG, CTX_ENGINE, EngineConfig
+from worker.engine import CTX_CONFIG, CTX_ENGINE, CTX_ORDER, CTX_PAUSE, CTX_WAKE, EngineConfig
 from worker.failures import RetryPolicy
 from worker.fanout import BulkEnqueuer
 from worker.http_metrics import InstrumentedTransport, provider_operation, website_fetch
+from worker.limits import Rate, RateLimiter, TypeLeases
 from worker.metrics import Metrics
 from worker.observability import build_metrics, start_observability
+from worker.pause import PauseSwitch
+from worker.queueorder import PriorityScale, QueueOrder
 from worker.registry import CLEANUP_JOB, DAILY_JOB, job_specs
 from worker.runtime import Runtime, arq_function
 from worker.serializer import deserialize, serialize
@@ -90,6 +94,27 @@ def _key(service: ServiceSettings) -> str | None:
     return service.api_key.get_secret_value() if service.api_key else None
 
 
+def service_rates(settings: Settings) -> dict[str, tuple[Rate, ...]]:
+    """Each provider's request rates from settings (none set: no limit of ours)."""
+    services = {
+        "discovery": settings.discovery,
+        "email_finder": settings.email_finder,
+        "llm": settings.llm,
+    }
+    rates: dict[str, tuple[Rate, ...]] = {}
+    for name, service in services.items():
+        chosen = [
+            Rate(limit, period)
+            for limit, period in (
+                (service.requests_per_second, "s"),
+                (service.requests_per_minute, "min"),
+            )
+            if limit is not None
+        ]
+        rates[name] = tuple(chosen)
+    return rates
+
+
 async def build_deps(
     settings: Settings, stack: AsyncExitStack, metrics: Metrics | None = None
 ) -> tuple[Deps, Redis]:
@@ -99,6 +124,7 @@ async def build_deps(
     keys = Keys(settings.key_prefix)
     redis = redis_client(settings)
     stack.push_async_callback(redis.aclose)
+    gate = RateLimiter(redis, keys, service_rates(settings))
     standin = sample_transport(load_sample_data())
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
     provider_transports: list[httpx.AsyncBaseTransport] = [
@@ -134,6 +160,7 @@ async def build_deps(
             api_key=_key(settings.llm),
             model=settings.llm.model,
             timeout=settings.llm.timeout_s,
+            gate=gate,
         )
         writer = LlmWriter(chat)
         classifier = LlmClassifier(chat)
@@ -156,12 +183,14 @@ async def build_deps(
             base_url=_base_url(settings.discovery, DISCOVERY_BASE_URL),
             api_key=_key(settings.discovery),
             timeout=settings.discovery.timeout_s,
+            gate=gate,
         ),
         email_finder=EmailFinderClient(
             providers,
             base_url=_base_url(settings.email_finder, EMAIL_FINDER_BASE_URL),
             api_key=_key(settings.email_finder),
             timeout=settings.email_finder.timeout_s,
+            gate=gate,
         ),
         fetcher=WebsiteFetcher(
             web,
@@ -171,9 +200,15 @@ async def build_deps(
         ),
         writer=writer,
         enqueuer=BulkEnqueuer(
-            redis, queue_name=settings.queue_name, serializer=serialize, expires_ms=JOB_EXPIRES_MS
+            redis,
+            queue_name=settings.queue_name,
+            serializer=serialize,
+            expires_ms=JOB_EXPIRES_MS,
+            keys=keys,
+            scale=PriorityScale(settings.priority_step_s),
         ),
         outreach=build_outreach(settings, redis, keys, classifier),
+        gate=gate,
     )
     return deps, redis
 
@@ -223,7 +258,7 @@ async def preload_scripts(redis: Redis, *owners: Any) -> None:
     and fakeredis's in-process server (which drops the connection on a NOSCRIPT reply instead
     of letting the client load the script) never sees an unknown EVALSHA."""
     for owner in owners:
-        for script in owner.scripts:
+        for script in getattr(owner, "scripts", ()):
             await redis.script_load(script.script)
 
 
@@ -266,6 +301,8 @@ def worker_settings(
             redis, deps.keys, queue_name=settings.queue_name, job_expires_ms=JOB_EXPIRES_MS
         )
         out = deps.outreach
+        leases = TypeLeases(redis, deps.keys, lease_s=settings.recovery.in_progress_ttl_s)
+        order = QueueOrder(redis, deps.keys, queue_name=settings.queue_name)
         await preload_scripts(
             redis,
             deps.store,
@@ -276,7 +313,13 @@ def worker_settings(
             out.outbox,
             out.suppressions,
             out.replies,
+            leases,
+            deps.gate,
+            order,
         )
+        ctx[CTX_ORDER] = order
+        ctx[CTX_PAUSE] = PauseSwitch(redis, deps.keys)
+        ctx[CTX_WAKE] = deps.keys.wake
         # Observability: metrics port, heartbeat, sampler, job observers (worker/observability.py).
         engine = ctx.get(CTX_ENGINE)
         observability = await start_observability(
@@ -297,8 +340,14 @@ def worker_settings(
             retry_policy(settings),
             dead_letters,
             specs=specs,
+            leases=leases,
             observers=observability.observers,
         )
+        caught_up = None
+        if settings.daily_catch_up:
+            caught_up = await catch_up(ctx["redis"], settings, f"cron:{DAILY_JOB}")
+        if caught_up is not None:
+            log.warning("today's daily run was missed: enqueued it now as %s", caught_up)
         log.info("prospect-worker ready (%s): %s", replica_name(), describe_sources(settings))
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:

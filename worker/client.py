@@ -3,6 +3,7 @@
 import asyncio
 import dataclasses
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from arq.connections import ArqRedis, create_pool
@@ -11,12 +12,14 @@ from arq.jobs import Job, JobStatus
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
+from jobs.deps import Priority
 from jobs.keys import Keys
 from jobs.models import RunSummary
 from jobs.runs import RunLedger
 from settings import Settings
-from worker.app import redis_client, redis_settings
+from worker.app import JOB_EXPIRES_MS, redis_client, redis_settings
 from worker.progress import ProgressRecord, read_progress
+from worker.queueorder import PriorityScale
 from worker.registry import job_specs
 from worker.serializer import deserialize, serialize
 
@@ -125,19 +128,35 @@ class QueueClient:
         *,
         job_id: str | None = None,
         defer_s: float | None = None,
+        priority: Priority | None = None,
     ) -> str:
         """Queue a job after checking its payload here, so a bad one is never queued.
 
-        With `job_id`, a job of that id that is queued or still has its result is not queued
-        again (arq's dedup); its id is returned all the same."""
+        With arq's own call. A priority scores the job ahead of its due time by its class
+        (worker/queueorder.py) and keeps its shift beside it, so a retry keeps the class; none
+        is the maintenance level, as for any plain arq client. With `job_id`, a job of that id
+        that is queued or still has its result is not queued again (arq's dedup); its id is
+        returned all the same."""
         self.validate(name, payload)
+        shift_ms = PriorityScale(self._settings.priority_step_s).shift_ms(priority or "maintenance")
+        due = datetime.now(UTC) + timedelta(seconds=defer_s or 0)
+        scored = due - timedelta(milliseconds=shift_ms) if (shift_ms or defer_s) else None
         job = await self._arq.enqueue_job(
-            name, *([payload] if payload else []), _job_id=job_id, _defer_by=defer_s
+            name,
+            *([payload] if payload else []),
+            _job_id=job_id,
+            _defer_until=scored,
+            _expires=timedelta(milliseconds=JOB_EXPIRES_MS),
         )
         if job is None and job_id is not None:
             return job_id
         if job is None:  # only a caller-chosen _job_id can collide
             raise RuntimeError(f"arq refused to enqueue {name}")
+        async with self._redis.pipeline(transaction=False) as pipe:
+            if shift_ms:
+                pipe.set(self._keys.priority(job.job_id), shift_ms, px=JOB_EXPIRES_MS)
+            pipe.publish(self._keys.wake, "enqueued")  # idle workers start it now
+            await pipe.execute()
         return job.job_id
 
     async def report(self, job_id: str) -> JobReport:

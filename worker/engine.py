@@ -1,4 +1,4 @@
-"""The engine's worker: arq's `Worker` with five named changes, and nothing else of arq touched.
+"""The engine's worker: arq's `Worker` with eight named changes, and nothing else of arq touched.
 
 1. `finish_failed_job`: arq fails some jobs before any function runs (expired, undecodable
    bytes, unknown function, deliveries spent). arq calls no hook for those; here the runtime
@@ -8,11 +8,23 @@
    same way). Such ids are moved to the dead-letter stream instead.
 3. Crash recovery: arq keeps a job's in-progress marker for the longest job timeout + 10 s, so a
    killed worker's jobs waited over 10 minutes. Here the marker lives `in_progress_ttl_s` and one
-   task per worker renews the markers of all its running jobs in one pipelined call.
+   task per worker renews the markers of all its running jobs in one pipelined call, with their
+   type leases (worker/limits.py).
 4. Redis outages: arq's poll loop exits on the first connection error. Here the loop waits for
    Redis to come back, and finishing a job retries through a short blip.
 5. Shutdown: arq cancels each job's whole task, bookkeeping included. Here a shutdown cancels
    the job function only, so a job's result is always written (see `_cancel_for_shutdown`).
+6. The queue's order (worker/queueorder.py): jobs a worker starts leave the head of the queue
+   (after `start_jobs`, and with each renewal), a worker takes only as many ids as it has free
+   slots, and a job that did not finish (a retry, a deferral, a shutdown cancellation) is
+   re-scored in its priority class by `finish_job` instead of arq's `zincrby`, which would drop
+   the class. A task promotes due deferred jobs.
+8. Fast start: a task listens on the wake-up channel the project's enqueuers publish to
+   (`Keys.wake`) and, when free slots allow, reads the due head and calls `start_jobs` at once
+   instead of waiting for the next poll; a plain arq client's job is found by the poll as before.
+7. Pause (worker/pause.py): the poll loop reads the pause switch at most twice a second; while
+   the queue is paused it sets arq's own `allow_pick_jobs` off and `run_cron` enqueues nothing
+   (a tick missed meanwhile is enqueued on resume); paused types are deferred by the runtime.
 
 `arq worker.WorkerSettings` builds `arq.worker.Worker` by name, so `use_in_arq_cli` points that
 name at this class (see worker/__init__.py). Config arrives through arq's own `ctx` argument.
@@ -24,6 +36,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from signal import Signals
 from typing import Any, TypeVar
 
@@ -34,6 +47,8 @@ from redis.exceptions import RedisError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from worker.arqjobs import IN_PROGRESS_KEY_PREFIX, JOB_KEY_PREFIX, RETRY_KEY_PREFIX
+from worker.pause import ALL, REFRESH_S, PauseSwitch
+from worker.queueorder import QueueOrder
 from worker.runtime import Runtime
 from worker.serializer import JobFailed
 
@@ -41,6 +56,11 @@ log = logging.getLogger("prospect_worker.engine")
 
 CTX_CONFIG = "engine_config"
 CTX_ENGINE = "engine"  # the worker itself, so /healthz can read its poll loop's last pass
+CTX_ORDER = "queue_order"  # set by on_startup: without it, arq's own order applies
+CTX_PAUSE = "pause_switch"  # set by on_startup: without it, nothing is ever paused
+CTX_WAKE = "wake_channel"  # set by on_startup: without it, only the poll finds new jobs
+WAKE_LISTEN_S = 1.0
+PROMOTE_IDLE_S, PROMOTE_MIN_S = 1.0, 0.1
 # WatchError: redis-py reports a connection lost during WATCH as one.
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, WatchError, ConnectionError, OSError)
 T = TypeVar("T")
@@ -60,6 +80,9 @@ class EngineWorker(Worker):
     # of `arq.worker.Worker`, which is this class once `use_in_arq_cli` has run.
     config = EngineConfig(20.0, 5.0)
     loop_tick = 0.0  # monotonic time of the poll loop's last pass: /healthz reads it
+    paused: frozenset[str] = frozenset()  # what the pause switch said at its last read
+    _listening = False  # the wake-up listener runs
+    _pause_read_at = float("-inf")
     redis_down_since: float | None = None
 
     @property
@@ -73,6 +96,11 @@ class EngineWorker(Worker):
         runtime: Runtime = self.ctx["runtime"]
         return runtime
 
+    @property
+    def order(self) -> QueueOrder | None:
+        order: QueueOrder | None = self.ctx.get(CTX_ORDER)
+        return order
+
     async def main(self) -> None:
         # arq keeps the ctx it was given; a copy keeps per-worker state (the runtime) apart
         # when several workers are built from one settings class.
@@ -81,6 +109,7 @@ class EngineWorker(Worker):
         self.config = self.ctx.get(CTX_CONFIG) or self.config
         self.in_progress_timeout_s = self.config.in_progress_ttl_s
         self.loop_tick = time.monotonic()
+        self._deferred_one = asyncio.Event()
         job_end = self.on_job_end
 
         async def ending(ctx: dict[str, Any]) -> None:
@@ -89,16 +118,23 @@ class EngineWorker(Worker):
                 await job_end(ctx)
 
         self.on_job_end = ending
-        renewer = asyncio.create_task(self._renew_in_progress(), name="renew-in-progress")
+        # The wake-up listener joins these at the first poll, once on_startup has run.
+        self._background = [
+            asyncio.create_task(self._renew_in_progress(), name="renew-in-progress"),
+            asyncio.create_task(self._promote_deferred(), name="promote-deferred"),
+        ]
         try:
             await super().main()
         finally:
-            renewer.cancel()
+            for task in self._background:
+                task.cancel()
 
     # --- 4. Redis outages ---------------------------------------------------------------------
 
     async def _poll_iteration(self) -> None:
         try:
+            self._listen_for_wake()
+            await self._read_pause()
             await super()._poll_iteration()
         except (*REDIS_DOWN, RedisError) as exc:
             # Any Redis error here (LOADING after a restart, a dropped WATCH, a job task whose
@@ -122,11 +158,49 @@ class EngineWorker(Worker):
         # Back off gently while it is away: at most one attempt a second.
         await asyncio.sleep(min(1.0, 0.1 + (now - self.redis_down_since) / 10))
 
-    async def finish_job(self, job_id: str, *args: Any) -> None:
+    async def finish_job(self, job_id: str, finish: bool, *args: Any) -> None:
+        # arq's arguments after `finish`: result data, result timeout, keep result forever,
+        # incr_score (its re-score of a retry), keep_in_progress.
+        delay_s = self.runtime.retry_delays.pop(job_id, 0.0) if "runtime" in self.ctx else 0.0
+        order = self.order
         try:
-            await self._patiently(lambda: super(EngineWorker, self).finish_job(job_id, *args))
+            if finish or order is None:
+                await self._patiently(
+                    lambda: super(EngineWorker, self).finish_job(job_id, finish, *args)
+                )
+                return
+            unscored = (*args[:3], None, *args[4:])  # the re-score is ours: in the job's class
+            await self._patiently(
+                lambda: super(EngineWorker, self).finish_job(job_id, finish, *unscored)
+            )
+            now_ms = int(time.time() * 1000)
+            if await self._patiently(lambda: order.reschedule(job_id, now_ms, int(delay_s * 1000))):
+                self._deferred_one.set()
         finally:
             self.ending.discard(job_id)
+
+    # --- 6. the queue's order -----------------------------------------------------------------
+
+    def _out_of_head_until_ms(self) -> int:
+        return int((time.time() + self.config.in_progress_ttl_s) * 1000)
+
+    async def _promote_deferred(self) -> None:
+        wait = PROMOTE_IDLE_S
+        while True:
+            with contextlib.suppress(TimeoutError):  # woken early when this worker defers
+                await asyncio.wait_for(self._deferred_one.wait(), wait)
+            self._deferred_one.clear()
+            order, wait = self.order, PROMOTE_IDLE_S
+            if order is None or self._pool is None:
+                continue
+            now_ms = int(time.time() * 1000)
+            try:
+                _, next_due = await order.promote(now_ms)
+            except REDIS_DOWN as exc:
+                log.warning("could not promote deferred jobs (%s)", type(exc).__name__)
+                continue
+            if next_due is not None:
+                wait = min(PROMOTE_IDLE_S, max(PROMOTE_MIN_S, (next_due - now_ms) / 1000))
 
     async def _patiently(self, step: Callable[[], Awaitable[T]]) -> T:
         deadline = time.monotonic() + self.config.finish_patience_s
@@ -180,6 +254,64 @@ class EngineWorker(Worker):
             self.tasks.clear()
         await super().close()  # its own handle_sig finds nothing left to cancel
 
+    # --- 8. fast start -----------------------------------------------------------------------
+
+    def _listen_for_wake(self) -> None:
+        if self._listening or CTX_WAKE not in self.ctx or not hasattr(self, "_background"):
+            return
+        self._listening = True
+        self._background.append(
+            asyncio.create_task(self._start_on_wake(self.ctx[CTX_WAKE]), name="start-on-wake")
+        )
+
+    async def _start_on_wake(self, channel: str) -> None:
+        while True:
+            try:
+                async with self.pool.pubsub() as pubsub:
+                    await pubsub.subscribe(channel)
+                    while True:
+                        message = await pubsub.get_message(
+                            ignore_subscribe_messages=True, timeout=WAKE_LISTEN_S
+                        )
+                        if message is not None:
+                            await self._start_now()
+            except (*REDIS_DOWN, RedisError) as exc:
+                log.warning("wake-up channel lost (%s); polling meanwhile", type(exc).__name__)
+                await asyncio.sleep(1.0)
+
+    async def _start_now(self) -> None:
+        """What arq's poll does to take jobs, at once: the due head, as many as slots are free."""
+        free = self.max_jobs - self.job_counter
+        if free <= 0 or not self.allow_pick_jobs:
+            return
+        now_ms = int(time.time() * 1000)
+        job_ids = await self.pool.zrangebyscore(
+            self.queue_name, min=float("-inf"), max=now_ms, start=0, num=free
+        )
+        if job_ids:
+            await self.start_jobs(job_ids)
+
+    # --- 7. pause ---------------------------------------------------------------------------------
+
+    async def _read_pause(self) -> None:
+        switch: PauseSwitch | None = self.ctx.get(CTX_PAUSE)
+        now = time.monotonic()
+        if switch is None or now - self._pause_read_at < REFRESH_S:
+            return
+        self._pause_read_at = now
+        paused = await switch.read()
+        if paused != self.paused:
+            log.warning("pause switch: %s", ", ".join(sorted(paused)) or "nothing paused")
+        self.paused = paused
+        self.allow_pick_jobs = ALL not in paused
+        if "runtime" in self.ctx:
+            self.runtime.paused_types = paused - {ALL}
+
+    async def run_cron(self, n: datetime, delay: float, num_windows: int = 2) -> None:
+        if ALL in self.paused:
+            return  # the tick stays due: it is enqueued once the queue is resumed
+        await super().run_cron(n, delay, num_windows)
+
     # --- 3. crash recovery --------------------------------------------------------------------
 
     async def _renew_in_progress(self) -> None:
@@ -189,10 +321,17 @@ class EngineWorker(Worker):
             running = [job_id for job_id, task in self.tasks.items() if not task.done()]
             if not running or self._pool is None:
                 continue
+            order = self.order
             try:
                 async with self.pool.pipeline(transaction=False) as pipe:
                     for job_id in running:
                         pipe.pexpire(IN_PROGRESS_KEY_PREFIX + job_id, ttl_ms)
+                    # The type leases of those jobs lapse with their markers, so a dead
+                    # worker's leases free up as soon as its jobs may run again.
+                    self.runtime.leases.renew(pipe)
+                    if order is not None:
+                        staying = [job_id for job_id in running if job_id not in self.ending]
+                        order.keep_out_of_head(pipe, staying, self._out_of_head_until_ms())
                     await pipe.execute()
             except REDIS_DOWN as exc:
                 log.warning("could not renew %d running jobs (%s)", len(running), exc)
@@ -208,7 +347,18 @@ class EngineWorker(Worker):
                 await self._quarantine(raw_id)
             else:
                 good.append(raw_id)
+        # arq waits for a free slot before each id it read, so ids beyond the free slots
+        # would start later in a stale order (behind a reply enqueued since): take only as
+        # many as are free; the next poll reads the rest afresh.
+        good = good[: max(0, self.max_jobs - self.job_counter)]
+        before = dict(self.tasks)
         await super().start_jobs(good)
+        started = [job_id for job_id, task in self.tasks.items() if before.get(job_id) is not task]
+        order = self.order
+        if started and order is not None:
+            # 6: the started jobs leave the head, so idle replicas read runnable ids there.
+            now_ms = int(time.time() * 1000)
+            await order.move_started(started, now_ms, self._out_of_head_until_ms())
 
     async def _quarantine(self, raw_id: bytes) -> None:
         """Dead-letter a job whose id cannot be a str, and take it off the queue."""

@@ -38,6 +38,12 @@ class JobMetrics:
         self._metrics.job_outcomes.labels(job_type, outcome.kind).inc()
         if outcome.duration_s is not None:
             self._metrics.job_duration.labels(job_type).observe(outcome.duration_s)
+        if outcome.kind == "deferred" and outcome.deferred_by == "rate_limit":
+            # The scheduling's rate limits (worker/limits.py): the job was deferred, not made
+            # to wait in its slot, so there is no wait to observe.
+            self._metrics.rate_limited(
+                outcome.limit_name or "unknown", waited_s=None, deferred=True
+            )
         running = self._running.pop(outcome.job_id, None)
         if running is not None:
             self._metrics.jobs_in_flight.labels(running).dec()

@@ -16,7 +16,11 @@ from pydantic import BaseModel, ConfigDict
 #             dead-lettered.
 # expired:    the job's key expired before a worker started it; dead-lettered.
 # cancelled:  a shutdown cut the try short; the job runs again and no try was spent.
-OutcomeKind = Literal["succeeded", "retried", "failed", "poison", "expired", "cancelled"]
+# deferred:   the job met a shared limit (`deferred_by`: type_limit, rate_limit; `limit_name`:
+#             the job type or service) and runs again after `retry_in_s`; no try was spent.
+OutcomeKind = Literal[
+    "succeeded", "retried", "failed", "poison", "expired", "cancelled", "deferred"
+]
 OUTCOME_KINDS: tuple[OutcomeKind, ...] = (
     "succeeded",
     "retried",
@@ -24,6 +28,7 @@ OUTCOME_KINDS: tuple[OutcomeKind, ...] = (
     "poison",
     "expired",
     "cancelled",
+    "deferred",
 )
 # The job type label for a job whose function name is not one this worker knows: metrics
 # labels stay bounded whatever a client enqueues.
@@ -40,7 +45,9 @@ class JobOutcome(BaseModel):
     duration_s: float | None = None  # the body's run time; None when it never ran
     error_type: str | None = None  # the classified error's class name
     error: str | None = None  # one line, never a traceback
-    retry_in_s: float | None = None  # for "retried"
+    retry_in_s: float | None = None  # for "retried" and "deferred"
+    deferred_by: str | None = None  # for "deferred": the kind of limit met
+    limit_name: str | None = None  # for "deferred": which one (a job type or a service)
     dead_letter_id: str | None = None  # the dead-letter stream entry, when one was written
 
 

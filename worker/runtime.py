@@ -1,13 +1,16 @@
 """The runtime: the one place that wraps every job and decides its outcome.
 
-It validates the payload, holds the job type's concurrency limit, enforces the timeout, and
-turns an error into a retry (exponential backoff with jitter, at least the far side's
-Retry-After) or a final failure (dead-letter entry, the job's own failure hook). Failures that
-arq decides around the runtime (see worker/engine.py) come back here through `record_arq_failure`
-and `arq_job_ended`, so every job ends in exactly one outcome that the observers see.
+It validates the payload, holds one of the job type's leases (its concurrency limit across every
+replica, worker/limits.py), enforces the timeout, and turns an error into a retry (exponential
+backoff with jitter, at least the far side's Retry-After) or a final failure (dead-letter entry,
+the job's own failure hook). Failures that arq decides around the runtime (see worker/engine.py)
+come back here through `record_arq_failure` and `arq_job_ended`, so every job ends in exactly
+one outcome that the observers see.
 
 It keeps its own count of failed tries in Redis (read only when a try fails), so a delivery that
-ended in a crash or a shutdown cancellation never spends a retry.
+ended in a crash or a shutdown cancellation never spends a retry. A job that meets a shared
+limit (its type's leases, a provider's rate) is deferred: back in the queue after the limit's
+delay, no try spent (neither ours nor arq's delivery count) and no slot held meanwhile.
 Job bodies only raise the errors of `jobs.errors`; they never see arq.
 """
 
@@ -24,12 +27,14 @@ from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
 from jobs.deps import Deps, Progress
-from jobs.errors import InvalidPayload
+from jobs.errors import Deferred, InvalidPayload, most_severe
 from jobs.keys import Keys
-from worker.arqjobs import MalformedJob, decode_job
+from worker.arqjobs import RETRY_KEY_PREFIX, MalformedJob, decode_job
 from worker.deadletter import DeadLetterKind, DeadLetters
 from worker.failures import INFRASTRUCTURE_ERRORS, Failure, RetryPolicy, classify
+from worker.limits import TypeLeases
 from worker.outcomes import UNKNOWN_FUNCTION, JobObserver, JobOutcome, OutcomeKind
+from worker.pause import PAUSED_RETRY_S
 from worker.progress import JobProgress
 from worker.serializer import JobFailed
 
@@ -38,14 +43,15 @@ log = logging.getLogger("prospect_worker.runtime")
 Payload = TypeVar("Payload", bound=BaseModel)
 Result = TypeVar("Result", bound=BaseModel)
 
-# arq's own timeout is a backstop only: ours (slot wait, then the run) fire first, and the
-# bookkeeping after them is bounded by BOOKKEEPING_S.
+# arq's own timeout is a backstop only: ours fires first, and the bookkeeping after it is
+# bounded by BOOKKEEPING_S.
 ARQ_TIMEOUT_GRACE_S = 10.0
 BOOKKEEPING_S = 5.0
 TRIES_TTL_S = 2 * 86_400
 CRON_PREFIX = "cron:"
 # Keys of arq's per-job ctx that the runtime uses to hand its decision to the job-end hook.
 CTX_OUTCOME, CTX_SPEC, CTX_CANCELLED = "pw_outcome", "pw_spec", "pw_cancelled"
+DEFAULT_LEASE_S = 20.0  # the engine passes its in-progress marker's life
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,7 @@ class Runtime:
         *,
         specs: Mapping[str, "JobSpec[Any, Any]"],
         observers: Sequence[JobObserver] = (),
+        leases: TypeLeases | None = None,
     ) -> None:
         self.deps = deps
         self._redis = redis
@@ -83,12 +90,16 @@ class Runtime:
         self.dead_letters = dead_letters
         self._specs = dict(specs)
         self._observers = tuple(observers)
-        self._limits: dict[str, asyncio.Semaphore] = {}
+        self.leases = leases or TypeLeases(redis, keys, lease_s=DEFAULT_LEASE_S)
+        # The delay of each job this process handed back to arq with Retry, until the engine
+        # re-scores it in its priority class (EngineWorker.finish_job pops it).
+        self.retry_delays: dict[str, float] = {}
+        # Job types paused by the operator (worker/pause.py), as the engine last read them.
+        self.paused_types: frozenset[str] = frozenset()
 
-    def _limit(self, spec: JobSpec[Any, Any]) -> asyncio.Semaphore:
-        if spec.name not in self._limits:
-            self._limits[spec.name] = asyncio.Semaphore(spec.limit)
-        return self._limits[spec.name]
+    def _hand_back(self, job_id: str, delay_s: float) -> Retry:
+        self.retry_delays[job_id] = delay_s
+        return Retry(defer=delay_s)
 
     def _ended(self, ctx: dict[str, Any] | None, outcome: JobOutcome) -> None:
         if ctx is not None:
@@ -126,8 +137,11 @@ class Runtime:
 
         started = time.monotonic()
         try:
-            result = await self._run_body(spec, payload, progress)
+            result = await self._run_body(spec, job_id, payload, progress)
         except Exception as exc:
+            deferral = most_severe(exc)
+            if isinstance(deferral, Deferred):
+                raise await self._defer(spec, ctx, job_id, delivery, deferral, progress) from None
             raise await self._after_failure(
                 spec, ctx, job_id, delivery, exc, payload, progress, time.monotonic() - started
             ) from exc
@@ -144,20 +158,65 @@ class Runtime:
         return result.model_dump(mode="json")
 
     async def _run_body(
-        self, spec: JobSpec[Payload, Result], payload: Payload, progress: JobProgress
+        self, spec: JobSpec[Payload, Result], job_id: str, payload: Payload, progress: JobProgress
     ) -> Result:
-        slot = self._limit(spec)
-        if slot.locked():
-            await progress.update("waiting_for_slot")
-        # The slot wait is bounded too: a job that cannot get one in time is retried later.
-        async with asyncio.timeout(spec.timeout_s):
-            await slot.acquire()
+        if spec.name in self.paused_types:
+            raise Deferred(PAUSED_RETRY_S, reason="paused", limit=spec.name)
+        # Raises Deferred when the type is at its limit: the job never waits in a slot.
+        try:
+            await self.leases.take(spec.name, job_id, spec.limit)
+        except INFRASTRUCTURE_ERRORS as exc:
+            # Redis away for the lease but the job was delivered: run it rather than fail a
+            # try on admission; the limit may be exceeded by this job for the blip.
+            log.warning("%s %s: type lease not taken (%s), running", spec.name, job_id, exc)
         try:
             await progress.update("running")
             async with asyncio.timeout(spec.timeout_s):
                 return await spec.body(self.deps, payload, progress)
         finally:
-            slot.release()
+            try:
+                # Shielded: a cancellation (shutdown, timeout) must not cut the call short and
+                # leave its connection half used.
+                await asyncio.shield(self.leases.drop(job_id))
+            except INFRASTRUCTURE_ERRORS as exc:
+                # Not renewed any more, the lease lapses by itself within its lease period.
+                log.warning("%s %s: lease not dropped (%s)", spec.name, job_id, exc)
+
+    async def _defer(
+        self,
+        spec: JobSpec[Any, Any],
+        ctx: dict[str, Any] | None,
+        job_id: str,
+        delivery: int,
+        deferral: Deferred,
+        progress: JobProgress,
+    ) -> Exception:
+        """Put the job back for later without spending a try: arq counted this delivery, so the
+        count is taken back (a job deferred a thousand times must not hit arq's max tries)."""
+        try:
+            await self._redis.decr(RETRY_KEY_PREFIX + job_id)
+        except INFRASTRUCTURE_ERRORS as exc:
+            # Then this deferral costs one of the spare deliveries arq allows (max_redeliveries).
+            log.warning("%s %s: delivery count not taken back (%s)", spec.name, job_id, exc)
+        await progress.update(
+            "deferred",
+            deferred_by=deferral.reason,
+            limit=deferral.limit,
+            retry_in_s=round(deferral.delay_s, 3),
+        )
+        self._ended(
+            ctx,
+            JobOutcome(
+                job_id=job_id,
+                function=spec.name,
+                kind="deferred",
+                job_try=delivery,
+                retry_in_s=deferral.delay_s,
+                deferred_by=deferral.reason,
+                limit_name=deferral.limit,
+            ),
+        )
+        return self._hand_back(job_id, deferral.delay_s)
 
     async def _after_failure(
         self,
@@ -213,7 +272,7 @@ class Runtime:
                 retry_in_s=delay,
             ),
         )
-        return Retry(defer=delay)
+        return self._hand_back(job_id, delay)
 
     async def _count_failed_try(self, job_id: str) -> int:
         key = self._keys.tries(job_id)
@@ -259,7 +318,7 @@ class Runtime:
         except (*INFRASTRUCTURE_ERRORS, TimeoutError) as exc:
             delay = self._retry.delay(1, None)
             log.warning("%s %s: failure not recorded (%s), kept", function, job_id, exc)
-            return Retry(defer=delay)
+            return self._hand_back(job_id, delay)
         await progress.update("failed", error=failure.message)
         self._ended(
             ctx,
@@ -390,7 +449,7 @@ def parse_payload(
 
 
 def arq_timeout_s(spec: JobSpec[Any, Any]) -> float:
-    """arq's backstop: the slot wait and the run (ours), plus the bookkeeping after them."""
+    """arq's backstop: twice our run timeout, plus the bookkeeping after it."""
     return 2 * spec.timeout_s + ARQ_TIMEOUT_GRACE_S
 
 

@@ -17,6 +17,7 @@ from settings import Settings
 from worker.daily_state import DailyState, read_daily_state
 from worker.metrics import DEFAULT_PRIORITY
 from worker.outcomes import OUTCOME_KINDS, UNKNOWN_FUNCTION
+from worker.pause import ALL, PauseSwitch
 from worker.queue_sample import sample_queue
 from worker.registry import job_specs
 from worker.replicas import ReplicaSnapshot, read_outcomes, read_replicas
@@ -40,8 +41,9 @@ class Stats(BaseModel):
     replicas: list[ReplicaSnapshot]
     outcomes_last_hour: dict[str, dict[str, int]]  # job type -> outcome -> count
     dead_letters: int
-    # None: this version has no pausing (the scheduling work adds it).
+    # The whole queue paused (None: not known); and the job types paused on their own.
     paused: bool | None
+    paused_types: list[str] = []
     daily: DailyState
 
 
@@ -60,6 +62,7 @@ async def collect_stats(
         for job_type, count in replica.in_flight.items():
             in_flight[job_type] = in_flight.get(job_type, 0) + count
     today = datetime.fromtimestamp(now, UTC).astimezone(settings.tz).date()
+    paused = await PauseSwitch(redis, keys).read()
     return Stats(
         at=datetime.fromtimestamp(now, UTC),
         depth=[
@@ -79,7 +82,8 @@ async def collect_stats(
         replicas=replicas,
         outcomes_last_hour=await read_outcomes(redis, keys, now_s=now),
         dead_letters=await redis.xlen(keys.dead_letters),
-        paused=None,
+        paused=ALL in paused,
+        paused_types=sorted(paused - {ALL}),
         daily=await read_daily_state(redis, keys, today=today, limit=settings.daily_limit),
     )
 
@@ -143,7 +147,9 @@ def render(stats: Stats) -> str:
         if types
         else ["  none"]
     )
-    paused = "n/a (no pausing in this version)" if stats.paused is None else str(stats.paused)
+    paused = "unknown" if stats.paused is None else str(stats.paused).lower()
+    if stats.paused_types:
+        paused += f" (types paused: {', '.join(stats.paused_types)})"
     daily = stats.daily
     lines += [
         "",

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from jobs.clients.gate import RateGate
 from jobs.clients.http import parse_body, raise_for_status, send
 from jobs.models import Company
 
@@ -165,9 +166,16 @@ def icp_query(
 
 class CompanySearchClient:
     def __init__(
-        self, http: httpx.AsyncClient, *, base_url: str, api_key: str | None, timeout: float
+        self,
+        http: httpx.AsyncClient,
+        *,
+        base_url: str,
+        api_key: str | None,
+        timeout: float,
+        gate: RateGate | None = None,
     ) -> None:
         self._http = http
+        self._gate = gate
         self._url = f"{base_url.rstrip('/')}/v5/company/search"
         self._headers = {"X-Api-Key": api_key} if api_key else {}
         self._timeout = httpx.Timeout(timeout)
@@ -182,7 +190,7 @@ class CompanySearchClient:
         request = self._http.build_request(
             "POST", self._url, json=body, headers=self._headers, timeout=self._timeout
         )
-        response = await send(self._http, request, service=SERVICE)
+        response = await send(self._http, request, service=SERVICE, gate=self._gate)
         if no_match(response):
             return CompanyPage(data=[], total=0)
         raise_for_status(response, SERVICE)

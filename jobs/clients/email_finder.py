@@ -8,6 +8,7 @@ masked here, and the worker keeps httpx's request log (which prints URLs) below 
 import httpx
 from pydantic import BaseModel, ConfigDict
 
+from jobs.clients.gate import RateGate
 from jobs.clients.http import send_json
 from jobs.errors import JobError, PermanentError, TransientError
 from jobs.models import Contact
@@ -69,9 +70,16 @@ def _masked(exc: JobError, secret: str) -> JobError:
 
 class EmailFinderClient:
     def __init__(
-        self, http: httpx.AsyncClient, *, base_url: str, api_key: str | None, timeout: float
+        self,
+        http: httpx.AsyncClient,
+        *,
+        base_url: str,
+        api_key: str | None,
+        timeout: float,
+        gate: RateGate | None = None,
     ) -> None:
         self._http = http
+        self._gate = gate
         self._url = f"{base_url.rstrip('/')}/v2/domain-search"
         self._api_key = api_key
         self._timeout = httpx.Timeout(timeout)
@@ -86,7 +94,9 @@ class EmailFinderClient:
             params["api_key"] = self._api_key
         request = self._http.build_request("GET", self._url, params=params, timeout=self._timeout)
         try:
-            return await send_json(self._http, request, DomainSearch, service=SERVICE)
+            return await send_json(
+                self._http, request, DomainSearch, service=SERVICE, gate=self._gate
+            )
         except JobError as exc:
             key = self._api_key
             # A transport error's text (or its cause's) may quote the URL, and so the key.

@@ -11,6 +11,7 @@ from typing import TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from jobs.clients.gate import RateGate
 from jobs.errors import MalformedResponse, PermanentError, RateLimited, TransientError
 
 USER_AGENT = "prospect-worker/0.1"
@@ -48,9 +49,17 @@ def raise_for_status(response: httpx.Response, service: str) -> None:
 
 
 async def send(
-    client: httpx.AsyncClient, request: httpx.Request, *, service: str
+    client: httpx.AsyncClient,
+    request: httpx.Request,
+    *,
+    service: str,
+    gate: RateGate | None = None,
 ) -> httpx.Response:
-    """Send, mapping transport failures to TransientError; the status is not checked yet."""
+    """Send, mapping transport failures to TransientError; the status is not checked yet.
+
+    With a gate, the request waits for (or is deferred by) the service's shared rate limit."""
+    if gate is not None:
+        await gate.acquire(service)
     try:
         return await client.send(request)
     except httpx.TimeoutException as exc:
@@ -75,8 +84,9 @@ async def send_json(
     model: type[Model],
     *,
     service: str,
+    gate: RateGate | None = None,
 ) -> Model:
     """Send, classify the outcome, and validate the JSON body into `model`."""
-    response = await send(client, request, service=service)
+    response = await send(client, request, service=service, gate=gate)
     raise_for_status(response, service)
     return parse_body(response, model, service=service)

@@ -9,6 +9,7 @@ from typing import Literal
 import httpx
 from pydantic import BaseModel, ConfigDict
 
+from jobs.clients.gate import RateGate
 from jobs.clients.http import send_json
 from jobs.errors import PermanentError
 
@@ -59,8 +60,10 @@ class ChatClient:
         api_key: str | None,
         model: str,
         timeout: float,
+        gate: RateGate | None = None,
     ) -> None:
         self._http = http
+        self._gate = gate
         root = base_url.rstrip("/")
         # Most providers document their base URL with the /v1 already on it; accept both.
         if not root.endswith("/v1"):
@@ -129,4 +132,6 @@ class ChatClient:
             headers=headers,
             timeout=self._timeout,
         )
-        return await send_json(self._http, request, ChatCompletion, service=SERVICE)
+        return await send_json(
+            self._http, request, ChatCompletion, service=SERVICE, gate=self._gate
+        )

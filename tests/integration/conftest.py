@@ -24,6 +24,7 @@ FAST_RETRY = {"max_tries": 3, "base_delay_s": 0.05, "max_delay_s": 0.2}
 
 def make_settings(redis_url: str, **overrides: Any) -> Settings:
     overrides.setdefault("retry", FAST_RETRY)
+    overrides.setdefault("daily_catch_up", False)  # tests start their own runs
     # In-process workers serve no metrics port unless a test asks (tests pick free ports).
     overrides.setdefault("metrics_port", 0)
     return Settings(REDIS_URL=redis_url, **overrides)

@@ -194,22 +194,30 @@ async def test_bulk_enqueue_is_atomic_per_job_and_deduplicates(redis: Redis) -> 
     assert await redis.get("pw:inflight:c1") == "p:1"
 
 
-async def test_waiting_for_a_type_slot_is_bounded_and_retried(redis: Redis) -> None:
+async def test_a_type_at_its_limit_is_deferred_without_a_try_or_a_slot(redis: Redis) -> None:
     attempts: dict[str, int] = {}
     spec = echo_spec(attempts, limit=1, timeout_s=0.2)
     runtime = echo_runtime(redis, spec)
-    slot = runtime._limit(spec)  # noqa: SLF001 - hold the type's only slot, as a running job would
-    await slot.acquire()
-    with pytest.raises(Retry):
+    # Another replica's running job holds the type's only lease.
+    other = echo_runtime(redis, spec)
+    await other.leases.take(spec.name, "elsewhere", spec.limit)
+    await redis.set("arq:retry:w", 1)  # arq counted this delivery before the job ran
+    with pytest.raises(Retry) as deferred:
         await runtime.execute(
             spec, job_id="w", delivery=1, due_ms=None, args=({"text": "waiter"},), kwargs={}
         )
     assert attempts == {}  # it never ran
+    assert deferred.value.defer_score is not None and 0 < deferred.value.defer_score <= 750
+    assert await redis.get(KEYS.tries("w")) is None  # no try of ours spent
+    assert await redis.get("arq:retry:w") == "0"  # and arq's delivery taken back
     progress = await read_progress(redis, KEYS, "w")
-    assert progress is not None and progress.stage == "retrying"
-    assert progress.counters["error"] == "TimeoutError"
-    slot.release()
+    assert progress is not None and progress.stage == "deferred"
+    assert progress.counters["deferred_by"] == "type_limit"
+    assert runtime.leases.held == 0
+    await other.leases.drop("elsewhere")
     result = await runtime.execute(
         spec, job_id="w", delivery=2, due_ms=None, args=({"text": "w"},), kwargs={}
     )
     assert result == {"text": "w", "tries": 1}
+    assert runtime.leases.held == 0
+    assert await redis.zcard(KEYS.type_leases("echo")) == 0

@@ -38,6 +38,8 @@ def env_for(redis_url: str, **extra: str) -> dict[str, str]:
         "REDIS_URL": redis_url,
         "PW_POLL_DELAY_S": "0.01",
         "PW_METRICS_PORT": "0",
+        # No catch-up of today's daily run unless a test asks for it: tests start their own.
+        "PW_DAILY_CATCH_UP": "false",
         **extra,
     }
 

@@ -242,7 +242,7 @@ def test_stats_table() -> None:
     assert "queue: 12 due, 3 scheduled (split by type estimated from a sample)" in text
     assert "process_prospect  default    12          3          5" in text
     assert "dead letters: 2" in text
-    assert "paused: n/a (no pausing in this version)" in text
+    assert "paused: unknown" in text
     assert "quota 2026-12-02: 10 of 50 drafts" in text
     assert "last success never" in text
 
@@ -254,3 +254,38 @@ def test_rate_limits_are_counted_for_the_scheduling_work() -> None:
     assert value(m, "prospect_worker_rate_limit_wait_seconds_sum", limiter="email_finder") == 1.5
     assert value(m, "prospect_worker_rate_limit_deferrals_total", limiter="email_finder") == 1
     assert value(m, "prospect_worker_rate_limit_deferrals_total", limiter="discovery") == 0
+
+
+def test_a_rate_limit_deferral_is_counted_and_ends_the_try_in_flight() -> None:
+    m = metrics()
+    jobs = JobMetrics(m)
+    jobs.started(job_id="a", function="process_prospect", job_try=1, queue_wait_s=None)
+    jobs.ended(
+        JobOutcome(
+            job_id="a",
+            function="process_prospect",
+            kind="deferred",
+            job_try=1,
+            retry_in_s=0.7,
+            deferred_by="rate_limit",
+            limit_name="llm",
+        )
+    )
+    jobs.ended(
+        JobOutcome(
+            job_id="b",
+            function="process_prospect",
+            kind="deferred",
+            job_try=1,
+            deferred_by="type_limit",
+            limit_name="process_prospect",
+        )
+    )
+    assert value(m, "prospect_worker_rate_limit_deferrals_total", limiter="llm") == 1
+    assert (
+        value(
+            m, "prospect_worker_job_outcomes_total", job_type="process_prospect", outcome="deferred"
+        )
+        == 2
+    )
+    assert jobs.in_flight() == {}

@@ -117,7 +117,8 @@ async def run_job(target: Target, name: str, payload: dict[str, Any] | None, out
     client = await QueueClient.connect(settings, conn_retries=0)
     # arq annotates get_kwargs as returning dict[str, NameError]; the values are Worker's arguments.
     # A one-off worker in this process serves no metrics port (a running worker may hold it).
-    worker_config = settings.model_copy(update={"metrics_port": 0})
+    # Nor does it catch up the cron's daily run: it runs what it was asked to, nothing more.
+    worker_config = settings.model_copy(update={"metrics_port": 0, "daily_catch_up": False})
     kwargs: dict[str, Any] = get_kwargs(worker_settings(worker_config))
     worker = EngineWorker(**kwargs, burst=True, handle_signals=False)
     try:

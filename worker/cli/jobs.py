@@ -7,6 +7,7 @@ from typing import Any
 import click
 import orjson
 
+from jobs.deps import Priority
 from settings import Settings
 from worker.cli.base import CliState, cli, job_names, pass_state, run_async
 from worker.cli.output import (
@@ -19,6 +20,7 @@ from worker.cli.output import (
 from worker.cli.render import render_report
 from worker.cli.watch import ProgressView, WaitTimeout, Watcher
 from worker.client import JobReport, PayloadRejected, QueueClient, check_payload
+from worker.queueorder import PRIORITIES
 
 
 def parse_payload(raw: str | None) -> dict[str, Any] | None:
@@ -60,6 +62,11 @@ async def connect(settings: Settings) -> QueueClient:
     metavar="SECONDS",
     help="With --wait: stop waiting after this long (exit 1); the job stays queued.",
 )
+@click.option(
+    "--priority",
+    type=click.Choice(PRIORITIES),
+    help="Its priority class, first to last (default: maintenance, as any arq client's job).",
+)
 @json_option
 @pass_state
 def enqueue(
@@ -68,6 +75,7 @@ def enqueue(
     payload: str | None,
     wait: bool,
     timeout: float | None,
+    priority: Priority | None,
     as_json: bool,
 ) -> int:
     """Queue job NAME, after checking its payload with the worker's own model.
@@ -81,7 +89,7 @@ def enqueue(
     body = checked_payload(settings, name, payload)
     out = Output(as_json=as_json)
     return run_async(
-        enqueue_job(settings, out, name, body, wait=wait, timeout_s=timeout),
+        enqueue_job(settings, out, name, body, wait=wait, timeout_s=timeout, priority=priority),
         redis_url=settings.redis_url,
     )
 
@@ -94,10 +102,11 @@ async def enqueue_job(
     *,
     wait: bool,
     timeout_s: float | None,
+    priority: Priority | None = None,
 ) -> int:
     client = await connect(settings)
     try:
-        job_id = await client.enqueue(name, payload)
+        job_id = await client.enqueue(name, payload, priority=priority)
         if not wait:
             out.result({"job_id": job_id}, lambda: job_id)
             return EXIT_OK

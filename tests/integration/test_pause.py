@@ -1,0 +1,90 @@
+"""Pause and resume on real worker processes: a pause stops new starts within a second while
+running jobs finish, `stats` says so, and a paused type waits (no try spent) while other types
+run."""
+
+import asyncio
+import time
+from pathlib import Path
+
+import orjson
+from redis.asyncio import Redis
+
+from jobs.deps import FanoutJob
+from jobs.keys import Keys
+from jobs.models import ProspectJob
+from tests.conftest import Figures
+from tests.integration.test_priorities import companies, enqueuer, results
+from tests.support.fake_providers import FakeProviders
+from tests.support.faults import FaultPlan
+from tests.support.processes import WorkerProcess, env_for, run_cli
+
+KEYS = Keys()
+
+
+async def started_since(redis: Redis, prefix: str, since_s: float) -> int:
+    return sum(r["st"] > since_s * 1000 for r in (await results(redis, prefix)).values())
+
+
+async def test_pause_stops_new_starts_within_a_second_and_resume_goes_on(
+    redis_url: str, redis: Redis, fake_providers: FakeProviders, tmp_path: Path, figures: Figures
+) -> None:
+    fake_providers.configure("llm", FaultPlan(latency_s=0.3))
+    sample = companies()
+    await enqueuer(redis).enqueue_many(
+        [
+            FanoutJob(
+                job_id=f"prospect:pause:{rank}",
+                function="process_prospect",
+                payload=ProspectJob(run_id="pause", company=sample[rank - 1], rank=rank).model_dump(
+                    mode="json"
+                ),
+                priority="hot",
+                rank=rank,
+            )
+            for rank in range(1, 201)
+        ]
+    )
+    env = env_for(redis_url, **fake_providers.env(), PW_MAX_JOBS="4")
+    worker = WorkerProcess(env, tmp_path / "worker.log")
+    try:
+        worker.wait_ready()
+        while len(await results(redis, "prospect:pause:")) < 5:  # noqa: ASYNC110 - another process
+            await asyncio.sleep(0.02)
+        assert run_cli(env, "pause").returncode == 0
+        paused_at = time.time()
+        await asyncio.sleep(2.0)  # the window in which nothing may start after the first second
+        late_starts = await started_since(redis, "prospect:pause:", paused_at + 1.0)
+        still_running = [key async for key in redis.scan_iter("arq:in-progress:*")]
+        stats = orjson.loads(run_cli(env, "stats", "--json").stdout)
+        done_while_paused = len(await results(redis, "prospect:pause:"))
+        assert run_cli(env, "resume").returncode == 0
+        resumed_at = time.time()
+        while not await started_since(redis, "prospect:pause:", resumed_at):
+            assert time.time() - resumed_at < 5, "nothing started after resume"
+            await asyncio.sleep(0.02)
+        resume_s = time.time() - resumed_at
+
+        # One type paused: prospects wait, a cleanup job runs.
+        assert run_cli(env, "pause", "--type", "process_prospect").returncode == 0
+        type_paused_at = time.time()
+        await asyncio.sleep(1.2)
+        cleanup = run_cli(env, "enqueue", "cleanup", "--wait", "--timeout", "20")
+        prospects_after = await started_since(redis, "prospect:pause:", type_paused_at + 1.0)
+        tries = [key async for key in redis.scan_iter(KEYS.tries("*"))]
+        assert run_cli(env, "resume").returncode == 0
+    finally:
+        worker.terminate()
+    figures(
+        "pause",
+        done_before_resume=done_while_paused,
+        started_later_than_1s_after_pause=late_starts,
+        running_2s_after_pause=len(still_running),
+        first_start_after_resume_s=round(resume_s, 3),
+        prospects_started_while_type_paused=prospects_after,
+    )
+    assert late_starts == 0
+    assert still_running == []  # the jobs running at the pause finished
+    assert stats["paused"] is True
+    assert cleanup.returncode == 0, cleanup.stderr
+    assert prospects_after == 0
+    assert tries == []  # deferring a paused type spends no try
