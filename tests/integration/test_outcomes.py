@@ -114,6 +114,15 @@ def work_worker(
     return spec_worker(redis_url, redis, spec, observers=[recorder], burst=burst, config=config)
 
 
+async def drain_work(
+    redis_url: str, redis: Redis, spec: JobSpec[Any, Any], recorder: Recorder
+) -> None:
+    """A burst worker runs the queue to empty, retries included."""
+    worker = work_worker(redis_url, redis, spec, recorder)
+    await worker.main()
+    await worker.close()
+
+
 async def letters(redis: Redis) -> dict[str, dict[str, str]]:
     return {fields["job_id"]: fields for _, fields in await redis.xrange(KEYS.dead_letters)}
 
@@ -131,9 +140,7 @@ async def test_a_permanent_error_in_a_task_group_is_tried_once(
         "work", {"text": "p", "group": "permanent"}
     )
     assert job is not None
-    worker = work_worker(redis_url, redis, spec, recorder)
-    await worker.main()
-    await worker.close()
+    await drain_work(redis_url, redis, spec, recorder)
     assert calls == ["p"]
     assert recorder.kinds() == ["failed"]
     letter = (await letters(redis))[job.job_id]
@@ -214,9 +221,7 @@ async def test_failures_arq_decides_are_dead_lettered_with_their_hooks(
     )
     assert good is not None
 
-    worker = work_worker(redis_url, redis, spec, recorder)
-    await worker.main()
-    await worker.close()
+    await drain_work(redis_url, redis, spec, recorder)
 
     assert calls == ["good"]  # the good job ran; nothing else reached a body
     found = await letters(redis)
@@ -358,9 +363,7 @@ async def test_replay_enqueues_with_fresh_tries_and_only_then_leaves_the_stream(
         "work", {"text": "again", "group": "permanent"}
     )
     assert job is not None
-    worker = work_worker(redis_url, redis, spec, recorder)
-    await worker.main()
-    await worker.close()
+    await drain_work(redis_url, redis, spec, recorder)
     dead_letters = DeadLetters(redis, KEYS, queue_name="arq:queue", job_expires_ms=60_000)
     [letter] = await dead_letters.list(function="work")
     assert letter.job_id == job.job_id and letter.replayable is None
@@ -370,9 +373,7 @@ async def test_replay_enqueues_with_fresh_tries_and_only_then_leaves_the_stream(
     assert await dead_letters.replay(fixed) == "replayed"
     assert await dead_letters.count() == 0
     assert await dead_letters.replay(fixed) == "gone"  # a second replay finds nothing
-    worker = work_worker(redis_url, redis, spec, recorder)
-    await worker.main()
-    await worker.close()
+    await drain_work(redis_url, redis, spec, recorder)
     assert calls == ["again", "again"]
     assert (await client.report(job.job_id)).state == "complete"
     assert await dead_letters.count() == 0
