@@ -165,6 +165,8 @@ class OutreachSettings(Section):
     unsubscribe_mailto: str | None = Field(default=None, pattern=EMAIL)
     unsubscribe_url: str | None = Field(default=None, pattern=r"^https://[^\s<>]+$")
     daily_cap: int = Field(default=50, ge=0, le=100_000)
+    # The sending throttle, shared by every replica like the providers' rates (0: off).
+    sends_per_minute: int = Field(default=30, ge=0, le=10_000)
     # A send in progress holds its lease this long; a rerun after it lapsed never sends.
     send_lease_s: float = Field(default=300.0, ge=1, le=3_600)
     suppress_not_interested: bool = False

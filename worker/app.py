@@ -33,6 +33,7 @@ from jobs.outreach_send.drafts import DraftBook
 from jobs.outreach_send.message import SenderIdentity
 from jobs.outreach_send.outbox import Outbox
 from jobs.outreach_send.replies_log import ReplyLog
+from jobs.outreach_send.send import SERVICE as SENDING
 from jobs.outreach_send.smtp import Mailer, SmtpConfig
 from jobs.outreach_send.suppression import Suppressions
 from jobs.runs import RunLedger
@@ -112,6 +113,8 @@ def service_rates(settings: Settings) -> dict[str, tuple[Rate, ...]]:
             if limit is not None
         ]
         rates[name] = tuple(chosen)
+    sends = settings.outreach.sends_per_minute
+    rates[SENDING] = (Rate(sends, "min"),) if sends else ()
     return rates
 
 

@@ -21,6 +21,7 @@ from worker.app import JOB_EXPIRES_MS, redis_client, redis_settings
 from worker.progress import ProgressRecord, read_progress
 from worker.queueorder import PriorityScale
 from worker.registry import job_specs
+from worker.runtime import JobSpec
 from worker.serializer import deserialize, serialize
 
 State = Literal["queued", "deferred", "in_progress", "complete", "failed", "not_found"]
@@ -72,8 +73,10 @@ def payload_problems(error: ValidationError) -> list[str]:
     return problems
 
 
-def check_payload(settings: Settings, name: str, payload: dict[str, Any] | None) -> None:
-    """Check a payload with the model the worker itself validates it with."""
+def check_payload(
+    settings: Settings, name: str, payload: dict[str, Any] | None
+) -> JobSpec[Any, Any]:
+    """Check a payload with the model the worker itself validates it with; the job's spec."""
     known = job_specs(settings)
     if name not in known:
         raise UnknownJob(f"unknown job {name!r}; known jobs: {', '.join(sorted(known))}")
@@ -81,6 +84,7 @@ def check_payload(settings: Settings, name: str, payload: dict[str, Any] | None)
         known[name].payload.model_validate(payload or {})
     except ValidationError as exc:
         raise PayloadRejected(name, payload_problems(exc)) from None
+    return known[name]
 
 
 class QueueClient:
@@ -134,11 +138,11 @@ class QueueClient:
 
         With arq's own call. A priority scores the job ahead of its due time by its class
         (worker/queueorder.py) and keeps its shift beside it, so a retry keeps the class; none
-        is the maintenance level, as for any plain arq client. With `job_id`, a job of that id
-        that is queued or still has its result is not queued again (arq's dedup); its id is
-        returned all the same."""
-        self.validate(name, payload)
-        shift_ms = PriorityScale(self._settings.priority_step_s).shift_ms(priority or "maintenance")
+        is the job type's own (`JobSpec.priority`: reply for process_reply). With `job_id`, a
+        job of that id that is queued or still has its result is not queued again (arq's
+        dedup); its id is returned all the same."""
+        spec = check_payload(self._settings, name, payload)
+        shift_ms = PriorityScale(self._settings.priority_step_s).shift_ms(priority or spec.priority)
         due = datetime.now(UTC) + timedelta(seconds=defer_s or 0)
         scored = due - timedelta(milliseconds=shift_ms) if (shift_ms or defer_s) else None
         job = await self._arq.enqueue_job(

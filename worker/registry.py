@@ -53,6 +53,7 @@ def job_specs(settings: Settings) -> dict[str, JobSpec[Any, Any]]:
             timeout_s=timeouts.send_outreach,
             max_tries=tries,
             limit=limits.send_outreach,
+            priority="hot",  # a person approved it: ahead of the day's prospects
         ),
         JobSpec(
             name=REPLY_JOB,
@@ -61,6 +62,7 @@ def job_specs(settings: Settings) -> dict[str, JobSpec[Any, Any]]:
             timeout_s=timeouts.process_reply,
             max_tries=tries,
             limit=limits.process_reply,
+            priority="reply",  # first of all: an unsubscribe must land before the next send
         ),
     ]
     return {spec.name: spec for spec in specs}

@@ -26,7 +26,7 @@ from arq.worker import Function, func
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
-from jobs.deps import Deps, Progress
+from jobs.deps import Deps, Priority, Progress
 from jobs.errors import Deferred, InvalidPayload, most_severe
 from jobs.keys import Keys
 from worker.arqjobs import RETRY_KEY_PREFIX, MalformedJob, decode_job
@@ -66,6 +66,9 @@ class JobSpec(Generic[Payload, Result]):
     on_failure: Callable[[Deps, Payload, str], Awaitable[None]] | None = None
     # Called with the job id when the job's record is gone (expired): no payload to hand over.
     on_lost: Callable[[Deps, str, str], Awaitable[None]] | None = None
+    # The class the project's enqueuers give it unless told otherwise (a plain arq client's
+    # job has none: the maintenance level).
+    priority: Priority = "maintenance"
 
 
 class Runtime:

@@ -34,8 +34,7 @@ ClaimOutcome = Literal[
 
 # KEYS: draft, suppressed addresses, suppressed domains, sent counter (the day's), message index,
 #       events
-# ARGV: now_ms, lease_ms, token, cap, counter ttl s, message id, draft ttl s, subject, body
-#       (subject/body: an application's edits, applied only to a draft still pending)
+# ARGV: now_ms, lease_ms, token, cap, counter ttl s, message id, draft ttl s
 _CLAIM = """
 local d = KEYS[1]
 local f = redis.call('HMGET', d, 'state', 'lease_until_ms', 'to')
@@ -55,10 +54,9 @@ if state == 'sending' then
 end
 if state ~= 'pending' and state ~= 'approved' then return {state, ''} end
 if state == 'pending' then
-  -- Enqueueing send_outreach is how an application approves.
+  -- Enqueueing send_outreach is how an application approves (send_outreach records that
+  -- first, with its edits; this covers a pending draft met here all the same).
   redis.call('HSET', d, 'state', 'approved', 'approved_ms', ARGV[1])
-  if ARGV[8] ~= '' then redis.call('HSET', d, 'subject', ARGV[8]) end
-  if ARGV[9] ~= '' then redis.call('HSET', d, 'body', ARGV[9]) end
 end
 local to = string.lower(f[3] or '')
 local domain = string.match(to, '@([^@]+)$') or ''
@@ -133,8 +131,6 @@ class Outbox:
         cap: int,
         message_id: str,
         draft_ttl_s: int,
-        subject: str | None = None,
-        body: str | None = None,
     ) -> Claim:
         keys = self._keys
         outcome, wait = await self._claim(
@@ -154,8 +150,6 @@ class Outbox:
                 SENT_COUNTER_TTL_S,
                 message_id,
                 draft_ttl_s,
-                subject or "",
-                body or "",
             ],
         )
         return Claim(outcome, int(wait) if wait else 0)

@@ -4,6 +4,12 @@ The order is the guarantee: the outbox records `sending` (with a lease, under th
 after the suppression check) before the SMTP transaction starts, and the SMTP outcome is then
 recorded by the same token. Whatever dies in between, a later try finds `sending` and does not
 send again (see jobs/outreach_send/outbox.py).
+
+Before the claim, a draft that may go out passes the two shared limits: the daily cap (spent:
+the job is deferred to local midnight, when the next day's cap opens) and the per-minute
+throttle (the engine's rate limiter, service `smtp`: deferred until the window frees). A
+deferral spends no try and holds no slot. The claim counts the cap again, atomically, so a race
+between replicas cannot send over it.
 """
 
 import uuid
@@ -13,13 +19,14 @@ from typing import Literal
 from pydantic import Field
 
 from jobs.deps import Deps, Progress
-from jobs.errors import PermanentError, RateLimited, TransientError
+from jobs.errors import Deferred, PermanentError, TransientError
 from jobs.models import Frozen
 from jobs.outreach import SUBJECT_MAX, one_line
 from jobs.outreach_send.message import build_message, draft_token, message_id
 from jobs.outreach_send.smtp import DeliveryUnknown, SendingOff, SmtpDeferred, SmtpRejected
 from jobs.store import now_ms
 
+SERVICE = "smtp"  # the sending throttle's name in the shared rate limiter
 RESOLVE_HINT = "a person decides: python -m worker outbox resolve {id} --sent | --retry"
 
 
@@ -50,6 +57,12 @@ def seconds_to_local_midnight(now: datetime, deps: Deps) -> float:
     return max(1.0, (midnight - local).total_seconds())
 
 
+def over_cap(deps: Deps) -> Deferred:
+    """The day's cap is spent: wait for local midnight, when the next day's cap opens."""
+    wait_s = seconds_to_local_midnight(deps.clock(), deps)
+    return Deferred(wait_s, reason="daily_cap", limit=SERVICE)
+
+
 async def send_outreach(deps: Deps, request: SendRequest, progress: Progress) -> SendResult:
     out, draft_id = deps.outreach, request.draft_id
     record = await out.drafts.show(draft_id)
@@ -58,11 +71,24 @@ async def send_outreach(deps: Deps, request: SendRequest, progress: Progress) ->
     identity = out.config.identity
     token = draft_token(deps.keys.prefix, record.id, record.stream_id)
     mid = message_id(token, identity.address)
-    if out.mailer is None and record.state in ("pending", "approved"):
-        raise SendingOff("sending is off: no SMTP server configured (PW_SMTP__HOST)")
+    claim_token, day = uuid.uuid4().hex, deps.today()
+    if record.state in ("pending", "approved"):  # it may go out: the limits come first
+        if out.mailer is None:
+            raise SendingOff("sending is off: no SMTP server configured (PW_SMTP__HOST)")
+        if record.state == "pending":
+            # Enqueueing the send is how an application approves: recorded now, with its
+            # edits, so a draft waiting for the cap or the throttle shows as approved.
+            await out.drafts.approve(
+                draft_id,
+                now_ms(),
+                subject=one_line(request.subject, SUBJECT_MAX) if request.subject else None,
+                body=request.body,
+            )
+        if await out.outbox.sent_on(day) >= out.config.daily_cap:
+            raise over_cap(deps)
+        await deps.gate.acquire(SERVICE)
 
     await progress.update("claim")
-    claim_token, day = uuid.uuid4().hex, deps.today()
     claim = await out.outbox.claim(
         draft_id,
         token=claim_token,
@@ -72,8 +98,6 @@ async def send_outreach(deps: Deps, request: SendRequest, progress: Progress) ->
         cap=out.config.daily_cap,
         message_id=mid,
         draft_ttl_s=deps.config.draft_ttl_s,
-        subject=one_line(request.subject, SUBJECT_MAX) if request.subject else None,
-        body=request.body,
     )
     outcome = claim.outcome
     if outcome == "sent":
@@ -90,12 +114,8 @@ async def send_outreach(deps: Deps, request: SendRequest, progress: Progress) ->
             f"send of draft {draft_id} ({mid}) may or may not have been delivered: "
             + RESOLVE_HINT.format(id=draft_id)
         )
-    if outcome == "over_cap":
-        # Interim: the scheduling work brings a deferral that spends no try; until then the
-        # job asks to wait until local midnight, when the next day's cap opens (with a
-        # Retry-After cap below that, the runtime dead-letters it for a replay instead).
-        wait = seconds_to_local_midnight(deps.clock(), deps)
-        raise RateLimited(f"daily sending cap of {out.config.daily_cap} spent", retry_after=wait)
+    if outcome == "over_cap":  # another replica took the last of the cap since the check
+        raise over_cap(deps)
     if outcome == "missing":
         raise PermanentError(f"draft {draft_id!r} disappeared")
     return await _transaction(deps, draft_id, claim_token, day, mid, token)

@@ -19,7 +19,7 @@ from worker.client import QueueClient
 from worker.mailsink import MailSink
 from worker.registry import DAILY_JOB, REPLY_JOB, SEND_JOB
 
-from .conftest import drain, make_settings
+from .conftest import drain, drain_due, make_settings
 
 KEYS = Keys()
 
@@ -168,15 +168,42 @@ async def test_the_daily_cap_holds_and_a_deferred_reply_is_sent_once_after_backo
     faults(sink).data_replies.extend(["421 4.3.2 shutting down", "451 4.3.0 try later"])
     sent = await enqueue(settings, SEND_JOB, {"draft_id": first.id})
     capped = await enqueue(settings, SEND_JOB, {"draft_id": second.id})
-    await drain(settings)
+    await drain_due(settings)
     assert (await result_of(settings, sent)).result["outcome"] == "sent"
     assert faults(sink).deferred == 2 and faults(sink).delivered == 1
-    # Over the cap: asked to wait until midnight, which is over the runtime's Retry-After cap,
-    # so it is dead-lettered for a replay; the draft stays approved, never sent.
+    # Over the cap: deferred to local midnight without spending a try; the draft shows as
+    # approved (enqueueing the send approved it), never sent, and nothing is dead-lettered.
     report = await result_of(settings, capped)
-    assert report.state == "failed" and "cap" in (report.error or "")
+    assert report.state == "deferred" and report.progress is not None
+    assert report.progress.stage == "deferred"
+    assert report.progress.counters["deferred_by"] == "daily_cap"
+    assert await redis.get(KEYS.tries(capped)) is None
+    assert await redis.xlen(KEYS.dead_letters) == 0
     record = await DraftBook(redis, KEYS).show(second.id)
     assert record is not None and record.state == "approved"
+
+
+async def test_a_send_over_the_throttle_is_deferred_before_its_claim(
+    redis_url: str, redis: Redis, sink: MailSink
+) -> None:
+    settings = outreach_settings(redis_url, sink, outreach={"sends_per_minute": 1})
+    first, second, _ = await drafted(settings, redis)
+    sent = await enqueue(settings, SEND_JOB, {"draft_id": first.id})
+    held = await enqueue(settings, SEND_JOB, {"draft_id": second.id, "subject": "Edited"})
+    await drain_due(settings)
+    assert (await result_of(settings, sent)).result["outcome"] == "sent"
+    assert faults(sink).delivered == 1
+    # The throttle's window holds the first send for a minute: the second waits, no try
+    # spent, approved with its edit, and never claimed (no lease, nothing counted on the cap).
+    report = await result_of(settings, held)
+    assert report.state == "deferred" and report.progress is not None
+    assert report.progress.counters["deferred_by"] == "rate_limit"
+    assert report.progress.counters["limit"] == "smtp"
+    assert await redis.get(KEYS.tries(held)) is None
+    record = await DraftBook(redis, KEYS).show(second.id)
+    assert record is not None and record.state == "approved" and record.subject == "Edited"
+    assert record.attempts == 0
+    assert await redis.zcard(KEYS.rate_window("smtp", "min")) == 1
 
 
 async def test_sending_is_off_without_an_smtp_host(redis_url: str, redis: Redis) -> None:

@@ -17,6 +17,7 @@ import orjson
 import pytest
 from arq import create_pool
 from arq.connections import RedisSettings
+from arq.constants import default_queue_name
 from redis.asyncio import Redis
 
 from jobs.keys import Keys
@@ -26,6 +27,7 @@ from jobs.redisreply import reply
 from jobs.store import ProspectStore, now_ms
 from settings import Settings
 from tests.conftest import Figures
+from tests.support.far_end import max_in_window
 from tests.support.processes import WorkerProcess, env_for, run_cli
 from tests.support.smtp_server import FaultySink, HoldPoint, faulty_sink, smtp_env
 from worker.mailsink import MailSink
@@ -289,46 +291,76 @@ async def test_an_unsubscribe_reply_is_for_good(
     assert len(to_address) == 2  # only the two drafts made above; the run queued none
 
 
-@pytest.mark.timeout(180)
-async def test_the_daily_cap_holds_across_two_workers(
+@pytest.mark.timeout(300)
+async def test_the_throttle_and_the_daily_cap_hold_across_two_workers(
     redis_url: str, redis: Redis, tmp_path: Path, sink: MailSink, figures: Figures
 ) -> None:
+    """200 approved drafts, 30 sends a minute, a cap of 70, two workers: the server never sees
+    more than 30 in any 60 s window, 70 go out, and the other 130 wait for tomorrow (deferred
+    to local midnight, no try spent, nothing dead-lettered)."""
+    throttle, cap, approved = 30, 70, 200
     book = DraftBook(redis, KEYS)
-    env = env_for(redis_url, **smtp_env(sink), **FAST, PW_OUTREACH__DAILY_CAP="7")
-    addresses = [f"p{number}@firm{number}.example" for number in range(20)]
-    ids = await queue_drafts(redis, *addresses)
+    env = env_for(
+        redis_url,
+        **smtp_env(sink),
+        **FAST,
+        PW_OUTREACH__DAILY_CAP=str(cap),
+        PW_OUTREACH__SENDS_PER_MINUTE=str(throttle),
+    )
+    ids = await queue_drafts(redis, *(f"p{n}@firm{n}.example" for n in range(approved)))
+    pool = await create_pool(
+        RedisSettings.from_dsn(redis_url),
+        job_serializer=orjson.dumps,
+        job_deserializer=orjson.loads,
+    )
     with (
         WorkerProcess(env, tmp_path / "one.log") as one,
         WorkerProcess(env, tmp_path / "two.log") as two,
     ):
         one.wait_ready()
         two.wait_ready()
+        began = time.monotonic()
+        jobs = []
         for draft_id in ids:  # approved by enqueueing, as an application does
-            await enqueue_plain(redis_url, "send_outreach", {"draft_id": draft_id})
+            job = await pool.enqueue_job("send_outreach", {"draft_id": draft_id})
+            assert job is not None
+            jobs.append(job.job_id)
+        await pool.aclose()
 
-        async def all_ended() -> bool:
-            letters = int(await redis.xlen(KEYS.dead_letters))
+        async def cap_reached_and_rest_waiting() -> bool:
+            # The rest are scheduled for midnight: nothing is due within the next minute.
+            soon = int((time.time() + 60) * 1000)
             sent = len(await book.find("sent"))
-            return sent + letters >= len(ids)
+            return sent >= cap and await redis.zcount(default_queue_name, "-inf", soon) == 0
 
-        await until(all_ended, 120)
+        await until(cap_reached_and_rest_waiting, 240)
+        took_s = time.monotonic() - began
         codes = [one.stop()[0], two.stop()[0]]
     sent = await book.find("sent")
     waiting = await book.find("approved")
+    arrivals = handler(sink).arrivals
+    busiest = max_in_window(arrivals, 60.0)
+    tries_spent = sum([int(await redis.get(KEYS.tries(job_id)) or 0) for job_id in jobs])
     # The worker's day: the default time zone (no PW_TIMEZONE in its environment).
     day = datetime.now(Settings.model_construct().tz).date().isoformat()
     figures(
-        "daily cap, two workers",
-        approved=len(ids),
-        cap=7,
+        "throttle and daily cap, two workers",
+        approved=approved,
+        throttle_per_min=throttle,
+        cap=cap,
         sent=len(sent),
         delivered=handler(sink).delivered,
         duplicates=handler(sink).duplicates,
         unknown=len(await book.find("unknown")),
+        max_per_60s_window=busiest,
         waiting_for_tomorrow=len(waiting),
-        sent_counter=await redis.get(KEYS.sent(day)),
+        tries_spent=tries_spent,
+        dead_letters=await redis.xlen(KEYS.dead_letters),
+        took_s=round(took_s, 1),
     )
     assert codes == [0, 0]
-    assert len(sent) == handler(sink).delivered == 7 and handler(sink).duplicates == 0
-    assert len(waiting) == 13
-    assert await redis.get(KEYS.sent(day)) == "7"
+    assert len(sent) == handler(sink).delivered == cap and handler(sink).duplicates == 0
+    assert busiest <= throttle
+    assert len(waiting) == approved - cap
+    assert tries_spent == 0 and await redis.xlen(KEYS.dead_letters) == 0
+    assert await redis.get(KEYS.sent(day)) == str(cap)

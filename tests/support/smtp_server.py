@@ -10,7 +10,9 @@ the client never read the reply.
 
 import asyncio
 import threading
+import time
 from collections.abc import Sequence
+from email.message import Message
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,6 +37,12 @@ class FaultySink(SinkHandler):
         self.held = threading.Event()  # a transaction is waiting at the hold point
         self.release = threading.Event()
         self.deferred = 0  # DATAs answered with a scripted 4xx
+        self.arrivals: list[float] = []  # when each message was received (monotonic s)
+
+    def keep(self, raw: bytes, recipients: list[str]) -> Message:
+        message = super().keep(raw, recipients)
+        self.arrivals.append(time.monotonic())
+        return message
 
     async def _hold(self, point: HoldPoint) -> None:
         if self.hold != point or self.release.is_set():
