@@ -23,7 +23,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceError
 
-from jobs.icp import IcpProfile
+from jobs.prospecting.icp import IcpProfile
 
 ENV_PREFIX = "PW_"
 NESTED = "__"

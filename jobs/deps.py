@@ -14,14 +14,14 @@ from zoneinfo import ZoneInfo
 from jobs.clients.discovery import CompanySearchClient
 from jobs.clients.email_finder import EmailFinderClient
 from jobs.clients.gate import OpenGate, RateGate
-from jobs.icp import IcpProfile
 from jobs.keys import Keys
-from jobs.outreach import DraftWriter
-from jobs.outreach_send.config import Outreach
-from jobs.paging import PageRetry
-from jobs.runs import RunLedger
-from jobs.store import DRAFT_TTL_S, ProspectStore
-from jobs.web import WebsiteFetcher
+from jobs.outreach.config import Outreach
+from jobs.outreach.drafting import DraftWriter
+from jobs.prospecting.icp import IcpProfile
+from jobs.prospecting.paging import PageRetry
+from jobs.prospecting.runs import RunLedger
+from jobs.prospecting.store import DRAFT_TTL_S, ProspectStore
+from jobs.web.fetch import WebsiteFetcher
 
 # Priority classes, first to last: replies, then prospects by ICP rank class, then
 # maintenance. The engine turns a class into a place in the queue (worker/queueorder.py).

@@ -8,8 +8,8 @@ import logging
 
 from jobs.deps import Deps, Progress
 from jobs.models import CleanupRequest, CleanupResult
+from jobs.prospecting.store import now_ms
 from jobs.retention import stream_rules
-from jobs.store import now_ms
 
 log = logging.getLogger("prospect_worker.cleanup")
 

@@ -25,20 +25,20 @@ from jobs.clients.standins import (
 )
 from jobs.deps import Deps, PipelineConfig, Sender
 from jobs.keys import Keys
-from jobs.netguard import guarded_transport
-from jobs.outreach import DraftWriter, LlmWriter, TemplateWriter
-from jobs.outreach_send.classify import LlmClassifier, ReplyClassifier, RuleClassifier
-from jobs.outreach_send.config import Outreach, OutreachConfig
-from jobs.outreach_send.drafts import DraftBook
-from jobs.outreach_send.message import SenderIdentity
-from jobs.outreach_send.outbox import Outbox
-from jobs.outreach_send.replies_log import ReplyLog
-from jobs.outreach_send.send import SERVICE as SENDING
-from jobs.outreach_send.smtp import Mailer, SmtpConfig
-from jobs.outreach_send.suppression import Suppressions
-from jobs.runs import RunLedger
-from jobs.store import ProspectStore
-from jobs.web import WebsiteFetcher
+from jobs.outreach.classify import LlmClassifier, ReplyClassifier, RuleClassifier
+from jobs.outreach.config import Outreach, OutreachConfig
+from jobs.outreach.drafting import DraftWriter, LlmWriter, TemplateWriter
+from jobs.outreach.drafts import DraftBook
+from jobs.outreach.message import SenderIdentity
+from jobs.outreach.outbox import Outbox
+from jobs.outreach.replies_log import ReplyLog
+from jobs.outreach.send import SERVICE as SENDING
+from jobs.outreach.smtp import Mailer, SmtpConfig
+from jobs.outreach.suppression import Suppressions
+from jobs.prospecting.runs import RunLedger
+from jobs.prospecting.store import ProspectStore
+from jobs.web.fetch import WebsiteFetcher
+from jobs.web.netguard import guarded_transport
 from settings import ServiceSettings, Settings
 from worker.catchup import catch_up
 from worker.deadletter import DeadLetters

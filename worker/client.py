@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from jobs.deps import Priority
 from jobs.keys import Keys
 from jobs.models import RunSummary
-from jobs.runs import RunLedger
+from jobs.prospecting.runs import RunLedger
 from settings import Settings
 from worker.app import JOB_EXPIRES_MS, redis_client, redis_settings
 from worker.progress import ProgressRecord, read_progress

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from jobs.keys import Keys
-from jobs.runs import RunLedger
+from jobs.prospecting.runs import RunLedger
 
 # A run id is its local date; looking back this many days finds the last success even after a
 # missed day, so "no success in 25 h" stays true rather than going blank.
@@ -32,7 +32,7 @@ class DailyState(BaseModel):
 
 async def read_daily_state(redis: Redis, keys: Keys, *, today: date, limit: int) -> DailyState:
     """`redis` returns str. The timestamps are the run hash's own `started_ms` / `finished_ms`
-    (see jobs/runs.py); the counts come from the ledger's summary."""
+    (see jobs/prospecting/runs.py); the counts come from the ledger's summary."""
     days = [(today - timedelta(days=back)).isoformat() for back in range(LOOKBACK_DAYS + 1)]
     async with redis.pipeline(transaction=False) as pipe:
         for day in days:

@@ -2,12 +2,12 @@
 
 from typing import Any
 
-from jobs.daily import PROSPECT_JOB, daily_prospect_queue
 from jobs.maintenance import cleanup
 from jobs.models import CleanupRequest, DailyRunRequest, ProspectJob
-from jobs.outreach_send.replies import ReplyRequest, process_reply
-from jobs.outreach_send.send import SendRequest, send_outreach
-from jobs.prospect import process_prospect, prospect_failed, prospect_lost
+from jobs.outreach.replies import ReplyRequest, process_reply
+from jobs.outreach.send import SendRequest, send_outreach
+from jobs.prospecting.daily import PROSPECT_JOB, daily_prospect_queue
+from jobs.prospecting.prospect import process_prospect, prospect_failed, prospect_lost
 from settings import Settings
 from worker.runtime import JobSpec
 

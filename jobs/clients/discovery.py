@@ -201,7 +201,8 @@ class CompanySearchClient:
     ) -> list[Company]:
         """Up to `limit` distinct companies, paging until the limit, an empty page or no token.
 
-        One try per page; the daily run pages with retries and checkpoints (jobs/paging.py)."""
+        One try per page; the daily run pages with retries and checkpoints
+        (jobs/prospecting/paging.py)."""
         companies: list[Company] = []
         ids: set[str] = set()
         domains: set[str] = set()

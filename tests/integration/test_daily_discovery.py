@@ -11,10 +11,10 @@ import pytest
 from redis.asyncio import Redis
 
 from jobs.clients.discovery import CompanySearchClient
-from jobs.daily import daily_prospect_queue
 from jobs.deps import Deps
 from jobs.errors import TransientError
 from jobs.models import DailyRunRequest
+from jobs.prospecting.daily import daily_prospect_queue
 from settings import Settings
 from worker.app import build_deps
 

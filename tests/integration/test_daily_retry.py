@@ -9,10 +9,10 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from jobs.daily import daily_prospect_queue
 from jobs.deps import Deps, Enqueuer, FanoutJob, FanoutOutcome
 from jobs.keys import Keys
 from jobs.models import DailyRunRequest
+from jobs.prospecting.daily import daily_prospect_queue
 from jobs.redisreply import reply
 from settings import Settings
 from worker.app import build_deps

@@ -24,7 +24,7 @@ async def test_no_run_in_the_last_days_reads_as_never(redis: Redis) -> None:
 
 
 async def test_a_running_run_today_keeps_yesterdays_success(redis: Redis) -> None:
-    # The run hashes as the ledger writes them (jobs/runs.py).
+    # The run hashes as the ledger writes them (jobs/prospecting/runs.py).
     yesterday = {"started_ms": 1_000_000, "finished_ms": 1_002_000, "fanout_closed": 1}
     yesterday |= {"discovered": 3, "total": 1, "done": 1, "drafted": 1, "queued": 1}
     today = {"started_ms": 2_000_000, "fanout_closed": 1}

@@ -20,8 +20,8 @@ from redis.asyncio import Redis
 
 from jobs.keys import Keys
 from jobs.models import RunSummary
+from jobs.prospecting.runs import RunLedger
 from jobs.redisreply import reply
-from jobs.runs import RunLedger
 from tests.conftest import Figures
 from tests.support.fake_providers import FakeProviders
 from tests.support.faults import FaultPlan

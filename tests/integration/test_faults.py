@@ -16,7 +16,7 @@ from arq.connections import RedisSettings
 from redis.asyncio import Redis
 
 from jobs.keys import Keys
-from jobs.runs import RunLedger
+from jobs.prospecting.runs import RunLedger
 from tests.support.processes import WorkerProcess, env_for
 from tests.support.runs import wait_for_run
 

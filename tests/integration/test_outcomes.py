@@ -16,12 +16,12 @@ from arq import Retry
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from jobs.daily import daily_prospect_queue
 from jobs.deps import Deps, Progress
 from jobs.errors import PermanentError, RateLimited, TransientError
 from jobs.keys import Keys
 from jobs.models import DailyRunRequest
-from jobs.runs import RunLedger
+from jobs.prospecting.daily import daily_prospect_queue
+from jobs.prospecting.runs import RunLedger
 from worker.app import build_deps, preload_scripts
 from worker.arqjobs import IN_PROGRESS_KEY_PREFIX, JOB_KEY_PREFIX, RETRY_KEY_PREFIX
 from worker.client import QueueClient

@@ -10,9 +10,9 @@ import pytest
 from redis.asyncio import Redis
 
 from jobs.keys import Keys
-from jobs.outreach_send.drafts import DraftBook, DraftRecord
+from jobs.outreach.drafts import DraftBook, DraftRecord
+from jobs.prospecting.store import now_ms
 from jobs.redisreply import reply
-from jobs.store import now_ms
 from settings import Settings
 from tests.support.smtp_server import FaultySink
 from worker.client import QueueClient

@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 
 from jobs.keys import Keys
 from jobs.models import Draft
-from jobs.store import ProspectStore
+from jobs.prospecting.store import ProspectStore
 from tests.support.processes import env_for, run_cli
 
 KEYS = Keys()

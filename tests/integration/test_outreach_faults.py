@@ -22,9 +22,9 @@ from redis.asyncio import Redis
 
 from jobs.keys import Keys
 from jobs.models import Draft, Enrichment
-from jobs.outreach_send.drafts import DraftBook, DraftRecord
+from jobs.outreach.drafts import DraftBook, DraftRecord
+from jobs.prospecting.store import ProspectStore, now_ms
 from jobs.redisreply import reply
-from jobs.store import ProspectStore, now_ms
 from settings import Settings
 from tests.conftest import Figures
 from tests.support.far_end import max_in_window

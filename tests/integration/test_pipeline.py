@@ -11,7 +11,7 @@ from jobs.clients.discovery import icp_query
 from jobs.clients.standins import load_sample_data, matches
 from jobs.keys import Keys
 from jobs.models import Draft
-from jobs.outreach import OutreachBrief, TemplateWriter
+from jobs.outreach.drafting import OutreachBrief, TemplateWriter
 from jobs.redisreply import reply
 from settings import Settings
 from worker.client import QueueClient

@@ -14,9 +14,9 @@ from jobs.clients.standins import load_sample_data
 from jobs.deps import Deps
 from jobs.keys import Keys, prospect_job_id
 from jobs.models import Company, ProspectJob
-from jobs.prospect import process_prospect, prospect_failed
+from jobs.prospecting.prospect import process_prospect, prospect_failed
+from jobs.prospecting.store import ProspectStore, QueueOutcome
 from jobs.redisreply import reply
-from jobs.store import ProspectStore, QueueOutcome
 from settings import Settings
 from worker.app import build_deps
 

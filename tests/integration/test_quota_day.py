@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from jobs.deps import Deps
 from jobs.keys import Keys
 from jobs.models import ProspectJob
-from jobs.prospect import process_prospect
+from jobs.prospecting.prospect import process_prospect
 from settings import Settings
 from worker.client import QueueClient
 from worker.registry import DAILY_JOB

@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 
 from jobs.errors import Deferred
 from jobs.keys import Keys
-from jobs.runs import RunLedger
+from jobs.prospecting.runs import RunLedger
 from tests.conftest import Figures
 from tests.integration.test_fault_runs import start_daily_run
 from tests.support.fake_providers import FakeProviders

@@ -6,7 +6,7 @@ from redis.asyncio import Redis
 
 from jobs.keys import Keys
 from jobs.models import RunSummary
-from jobs.runs import RunLedger
+from jobs.prospecting.runs import RunLedger
 
 
 async def wait_for_run(

@@ -10,10 +10,10 @@ from pydantic import ValidationError
 import worker
 from jobs.clients.discovery import domain_of
 from jobs.clients.http import parse_retry_after
-from jobs.enrich import read_website
-from jobs.icp import IcpProfile
 from jobs.models import Company
-from jobs.web import WebsiteFetcher
+from jobs.prospecting.enrich import read_website
+from jobs.prospecting.icp import IcpProfile
+from jobs.web.fetch import WebsiteFetcher
 from worker.cli import EXIT_USAGE, main
 from worker.embedded import free_port
 from worker.serializer import serialize

@@ -4,10 +4,10 @@ import httpx
 import pytest
 
 from jobs.clients.email_finder import EmailFinderClient
-from jobs.enrich import enrich
 from jobs.errors import PermanentError, RateLimited, TransientError, most_severe
 from jobs.models import Company
-from jobs.web import WebsiteFetcher
+from jobs.prospecting.enrich import enrich
+from jobs.web.fetch import WebsiteFetcher
 
 ACME = Company(id="c1", name="Acme", domain="acme.example", website="https://acme.example/")
 

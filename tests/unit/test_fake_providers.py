@@ -17,8 +17,8 @@ from jobs.clients.standins import (
     sample_transport,
 )
 from jobs.errors import PermanentError, RateLimited, TransientError
-from jobs.icp import IcpProfile
-from jobs.outreach import parse_answer
+from jobs.outreach.drafting import parse_answer
+from jobs.prospecting.icp import IcpProfile
 from settings import load_settings
 from tests.support.fake_providers import FakeProviders
 from tests.support.far_end import FarEnd, Served, max_in_window

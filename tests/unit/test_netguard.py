@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from jobs.errors import PermanentError
-from jobs.netguard import (
+from jobs.web.netguard import (
     AddressRefused,
     GuardedNetworkBackend,
     guarded_transport,

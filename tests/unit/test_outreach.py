@@ -8,9 +8,8 @@ import pytest
 
 from jobs.clients.llm import ChatClient
 from jobs.errors import PermanentError
-from jobs.icp import IcpProfile
 from jobs.models import Company, Contact, Enrichment, WebsiteInfo
-from jobs.outreach import (
+from jobs.outreach.drafting import (
     OPT_OUT,
     SUBJECT_MAX,
     VARIANTS,
@@ -21,7 +20,8 @@ from jobs.outreach import (
     parse_answer,
     variant_index,
 )
-from jobs.score import score_company
+from jobs.prospecting.icp import IcpProfile
+from jobs.prospecting.score import score_company
 
 COMPANY = Company(
     id="co-42",

@@ -8,8 +8,8 @@ import orjson
 import pytest
 
 from jobs.clients.llm import ChatClient
-from jobs.outreach_send.classify import LlmClassifier, ReplyFacts, RuleClassifier
-from jobs.outreach_send.message import (
+from jobs.outreach.classify import LlmClassifier, ReplyFacts, RuleClassifier
+from jobs.outreach.message import (
     SenderIdentity,
     build_message,
     draft_token,
@@ -17,8 +17,8 @@ from jobs.outreach_send.message import (
     message_id,
     referenced_ids,
 )
-from jobs.outreach_send.replies import ReplyRequest, parse_reply
-from jobs.outreach_send.smtp import (
+from jobs.outreach.replies import ReplyRequest, parse_reply
+from jobs.outreach.smtp import (
     DeliveryUnknown,
     Mailer,
     SmtpConfig,

@@ -1,8 +1,8 @@
 """read_page on small HTML samples."""
 
 from jobs.models import WebsiteInfo
-from jobs.page import read_page
-from jobs.web import FetchedPage
+from jobs.web.fetch import FetchedPage
+from jobs.web.page import read_page
 
 
 def page(html: str, *, status: int = 200, content_type: str | None = "text/html") -> FetchedPage:

@@ -8,7 +8,7 @@ import pytest
 from jobs.clients.discovery import CompanySearchClient
 from jobs.errors import PermanentError, RateLimited
 from jobs.models import Company
-from jobs.paging import Cursor, PageRetry, discover_resumably
+from jobs.prospecting.paging import Cursor, PageRetry, discover_resumably
 
 
 class MemoryLog:

@@ -5,9 +5,9 @@ from datetime import date
 import pytest
 from pydantic import ValidationError
 
-from jobs.daily import resolve_run_id
 from jobs.errors import InvalidPayload
 from jobs.models import DailyRunRequest
+from jobs.prospecting.daily import resolve_run_id
 
 TODAY = date(2026, 11, 22)
 

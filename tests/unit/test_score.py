@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from jobs.icp import IcpProfile
 from jobs.models import Company, Contact, Enrichment, ScoreFactor, WebsiteInfo
-from jobs.score import rank_companies, score_company
+from jobs.prospecting.icp import IcpProfile
+from jobs.prospecting.score import rank_companies, score_company
 from settings import SettingsError, load_settings
 
 ICP = IcpProfile()

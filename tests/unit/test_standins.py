@@ -19,8 +19,8 @@ from jobs.clients.standins import (
     matches,
     sample_transport,
 )
-from jobs.page import read_page
-from jobs.web import WebsiteFetcher
+from jobs.web.fetch import WebsiteFetcher
+from jobs.web.page import read_page
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = load_sample_data()

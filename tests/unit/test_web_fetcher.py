@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from jobs.errors import PermanentError, RateLimited, TransientError
-from jobs.netguard import AddressRefused, guarded_transport
-from jobs.web import FetchedPage, WebsiteFetcher, checked_url
+from jobs.web.fetch import FetchedPage, WebsiteFetcher, checked_url
+from jobs.web.netguard import AddressRefused, guarded_transport
 from tests.unit.test_netguard import FakeBackend, FakeResolver
 
 Handler = Callable[[httpx.Request], httpx.Response]

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 import click
 
 from jobs.keys import Keys
-from jobs.outreach_send.drafts import STATES, DraftBook, DraftRecord, DraftState, Transition
+from jobs.outreach.drafts import STATES, DraftBook, DraftRecord, DraftState, Transition
 from settings import Settings
 from worker.cli.base import CliState, cli, pass_state, run_async
 from worker.cli.output import EXIT_OK, CliError, Output, json_option, table

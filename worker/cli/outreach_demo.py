@@ -15,9 +15,9 @@ from arq.worker import get_kwargs
 
 from jobs.keys import Keys
 from jobs.models import Enrichment
-from jobs.outreach_send.drafts import DraftBook
+from jobs.outreach.drafts import DraftBook
+from jobs.prospecting.store import now_ms
 from jobs.redisreply import reply
-from jobs.store import now_ms
 from settings import Settings, SmtpSettings
 from worker.app import worker_settings
 from worker.cli.base import CliState, cli, pass_state, run_async
@@ -69,8 +69,10 @@ async def demo(target: Target, mail: MailSink, out: Output) -> int:
     settings = target.settings.model_copy(
         update={
             "daily_limit": 6,
-            # A one-off worker in this process serves no metrics port (a running one may).
+            # A one-off worker in this process serves no metrics port (a running one may), and
+            # runs only the demo's own daily runs (no catch-up of a missed tick).
             "metrics_port": 0,
+            "daily_catch_up": False,
             "smtp": SmtpSettings(host=mail.host, port=mail.port, security="none"),
         }
     )

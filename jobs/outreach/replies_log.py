@@ -4,8 +4,8 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from jobs.keys import Keys
-from jobs.outreach_send.classify import Classification, ReplyFacts
-from jobs.store import now_ms
+from jobs.outreach.classify import Classification, ReplyFacts
+from jobs.prospecting.store import now_ms
 
 REPLY_MARKER_TTL_S = 30 * 86_400
 

@@ -6,8 +6,8 @@ with) by the person approving the draft.
 
 from typing import Literal
 
-from jobs.icp import IcpProfile, normalise, normalise_country
 from jobs.models import Company, Enrichment, Score, ScoreFactor
+from jobs.prospecting.icp import IcpProfile, normalise, normalise_country
 
 # What a website factor's parts are worth, as fractions of its weight.
 SITE_REACHABLE = 0.4

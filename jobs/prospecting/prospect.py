@@ -9,12 +9,12 @@ prospect.
 import time
 
 from jobs.deps import Deps, Progress
-from jobs.enrich import enrich
 from jobs.keys import parse_prospect_job_id
 from jobs.models import Contact, Draft, Enrichment, ProspectJob, ProspectResult, Score, SkipReason
-from jobs.outreach import OutreachBrief
-from jobs.score import score_company
-from jobs.store import now_ms
+from jobs.outreach.drafting import OutreachBrief
+from jobs.prospecting.enrich import enrich
+from jobs.prospecting.score import score_company
+from jobs.prospecting.store import now_ms
 
 STAGES = ("enrich", "score", "draft", "queue")
 

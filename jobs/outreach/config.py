@@ -2,13 +2,13 @@
 
 from dataclasses import dataclass
 
-from jobs.outreach_send.classify import ReplyClassifier
-from jobs.outreach_send.drafts import DraftBook
-from jobs.outreach_send.message import SenderIdentity
-from jobs.outreach_send.outbox import Outbox
-from jobs.outreach_send.replies_log import ReplyLog
-from jobs.outreach_send.smtp import Mailer
-from jobs.outreach_send.suppression import Suppressions
+from jobs.outreach.classify import ReplyClassifier
+from jobs.outreach.drafts import DraftBook
+from jobs.outreach.message import SenderIdentity
+from jobs.outreach.outbox import Outbox
+from jobs.outreach.replies_log import ReplyLog
+from jobs.outreach.smtp import Mailer
+from jobs.outreach.suppression import Suppressions
 
 
 @dataclass(frozen=True)

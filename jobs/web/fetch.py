@@ -2,7 +2,7 @@
 
 The URL is checked here (scheme, port, userinfo, literal addresses) on the first request and on
 every redirect; the addresses a hostname resolves to are checked by the client's transport
-(jobs.netguard.guarded_transport), which is the guard that matters.
+(jobs.web.netguard.guarded_transport), which is the guard that matters.
 """
 
 import asyncio
@@ -17,7 +17,7 @@ import httpx
 
 from jobs.clients.http import parse_retry_after
 from jobs.errors import PermanentError, RateLimited, TransientError
-from jobs.netguard import AddressRefused, IPAddress, refusal_reason
+from jobs.web.netguard import AddressRefused, IPAddress, refusal_reason
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 ALLOWED_PORTS = frozenset({80, 443})

@@ -5,8 +5,8 @@ import asyncio
 from jobs.clients.email_finder import EmailFinderClient
 from jobs.errors import JobError, most_severe
 from jobs.models import Company, Contact, Enrichment, WebsiteInfo
-from jobs.page import read_page
-from jobs.web import WebsiteFetcher
+from jobs.web.fetch import WebsiteFetcher
+from jobs.web.page import read_page
 
 # An address found only on the website is a weaker lead than the email finder's pick.
 WEBSITE_EMAIL_CONFIDENCE = 30

@@ -17,9 +17,9 @@ from jobs.deps import Deps, FanoutJob, Priority, Progress
 from jobs.errors import InvalidPayload
 from jobs.keys import prospect_job_id
 from jobs.models import Company, DailyRunRequest, DailyRunResult, FanoutPlan, ProspectJob
-from jobs.paging import discover_resumably
-from jobs.score import rank_companies
-from jobs.store import now_ms
+from jobs.prospecting.paging import discover_resumably
+from jobs.prospecting.score import rank_companies
+from jobs.prospecting.store import now_ms
 
 PROSPECT_JOB = "process_prospect"
 

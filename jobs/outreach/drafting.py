@@ -11,8 +11,8 @@ from typing import Protocol
 
 from jobs.clients.llm import ChatClient, ChatMessage
 from jobs.errors import PermanentError
-from jobs.icp import normalise
 from jobs.models import Company, Contact, Draft, Frozen, Score, ScoreFactor, WebsiteInfo
+from jobs.prospecting.icp import normalise
 
 SUBJECT_MAX = 120
 BODY_MAX = 1_500  # characters of the body proper, before the opt-out line

@@ -3,7 +3,7 @@
 The order is the guarantee: the outbox records `sending` (with a lease, under the daily cap,
 after the suppression check) before the SMTP transaction starts, and the SMTP outcome is then
 recorded by the same token. Whatever dies in between, a later try finds `sending` and does not
-send again (see jobs/outreach_send/outbox.py).
+send again (see jobs/outreach/outbox.py).
 
 Before the claim, a draft that may go out passes the two shared limits: the daily cap (spent:
 the job is deferred to local midnight, when the next day's cap opens) and the per-minute
@@ -21,10 +21,10 @@ from pydantic import Field
 from jobs.deps import Deps, Progress
 from jobs.errors import Deferred, PermanentError, TransientError
 from jobs.models import Frozen
-from jobs.outreach import SUBJECT_MAX, one_line
-from jobs.outreach_send.message import build_message, draft_token, message_id
-from jobs.outreach_send.smtp import DeliveryUnknown, SendingOff, SmtpDeferred, SmtpRejected
-from jobs.store import now_ms
+from jobs.outreach.drafting import SUBJECT_MAX, one_line
+from jobs.outreach.message import build_message, draft_token, message_id
+from jobs.outreach.smtp import DeliveryUnknown, SendingOff, SmtpDeferred, SmtpRejected
+from jobs.prospecting.store import now_ms
 
 SERVICE = "smtp"  # the sending throttle's name in the shared rate limiter
 RESOLVE_HINT = "a person decides: python -m worker outbox resolve {id} --sent | --retry"

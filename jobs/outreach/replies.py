@@ -15,10 +15,10 @@ from pydantic import Field
 
 from jobs.deps import Deps, Progress
 from jobs.models import Frozen
-from jobs.outreach_send.classify import Classification, ReplyFacts, ReplyKind
-from jobs.outreach_send.message import referenced_ids
-from jobs.outreach_send.suppression import normalise_address
-from jobs.store import now_ms
+from jobs.outreach.classify import Classification, ReplyFacts, ReplyKind
+from jobs.outreach.message import referenced_ids
+from jobs.outreach.suppression import normalise_address
+from jobs.prospecting.store import now_ms
 
 TEXT_CHARS = 20_000
 EVENT_FOR: dict[ReplyKind, str] = {"unsubscribe": "unsubscribed", "bounce": "bounced"}

@@ -14,7 +14,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from urllib.parse import quote
 
-from jobs.outreach_send.suppression import domain_of
+from jobs.outreach.suppression import domain_of
 
 _MESSAGE_IDS = re.compile(r"<[^<>\s]+>")
 # CRLF line ends, and lines up to RFC 5322's limit: the default 78 folds List-Unsubscribe into

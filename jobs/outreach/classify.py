@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from jobs.clients.llm import ChatClient, ChatMessage
 from jobs.models import Frozen
-from jobs.outreach import one_line
+from jobs.outreach.drafting import one_line
 
 ReplyKind = Literal["interested", "not_interested", "out_of_office", "unsubscribe", "bounce"]
 KINDS: tuple[ReplyKind, ...] = (

@@ -6,7 +6,7 @@ from urllib.parse import unquote
 from selectolax.lexbor import LexborHTMLParser
 
 from jobs.models import WebsiteInfo
-from jobs.web import FetchedPage
+from jobs.web.fetch import FetchedPage
 
 MAX_TITLE = 200
 MAX_DESCRIPTION = 500
