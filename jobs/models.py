@@ -155,7 +155,9 @@ class RunSummary(Frozen):
     """The daily run seen whole: the fan-out plus what its per-prospect jobs did so far."""
 
     run_id: str
-    state: Literal["running", "complete"]
+    # failed: the run's own job failed for good before its fan-out closed (`fanout_error`);
+    # the jobs it fanned out still run and are counted.
+    state: Literal["running", "complete", "failed"]
     discovered: int
     total: int  # per-prospect jobs fanned out
     done: int  # of those, finished either way
@@ -167,6 +169,7 @@ class RunSummary(Frozen):
     skipped: dict[str, int]
     duration_s: float | None  # from the first fan-out to the last job's end, once complete
     discovery_incomplete: str | None = None  # discovery ended early: the run saw part of it
+    fanout_error: str | None = None
 
 
 class CleanupRequest(Frozen):

@@ -17,7 +17,7 @@ LOOKBACK_DAYS = 2
 
 class DailyState(BaseModel):
     run_id: str | None  # the latest run within the look-back, if any
-    state: Literal["none", "running", "complete"]
+    state: Literal["none", "running", "complete", "failed"]
     last_start_ts: float  # unix seconds; 0 when none within the look-back
     last_success_ts: float  # unix seconds of the latest complete run's finish; 0 when none
     discovered: int = 0

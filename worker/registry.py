@@ -6,7 +6,7 @@ from jobs.maintenance import cleanup
 from jobs.models import CleanupRequest, DailyRunRequest, ProspectJob
 from jobs.outreach.replies import ReplyRequest, process_reply
 from jobs.outreach.send import SendRequest, send_outreach
-from jobs.prospecting.daily import PROSPECT_JOB, daily_prospect_queue
+from jobs.prospecting.daily import PROSPECT_JOB, daily_failed, daily_prospect_queue
 from jobs.prospecting.prospect import process_prospect, prospect_failed, prospect_lost
 from settings import Settings
 from worker.runtime import JobSpec
@@ -27,6 +27,7 @@ def job_specs(settings: Settings) -> dict[str, JobSpec[Any, Any]]:
             timeout_s=timeouts.daily_prospect_queue,
             max_tries=tries,
             limit=limits.daily_prospect_queue,
+            on_failure=daily_failed,
         ),
         JobSpec(
             name=PROSPECT_JOB,

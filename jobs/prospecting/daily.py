@@ -27,7 +27,7 @@ PROSPECT_JOB = "process_prospect"
 PLAN_SKIPS = ("already_contacted", "ranked_below_cutoff")
 IN_FLIGHT = "already_in_flight"  # another run has the prospect's job in flight (its claim)
 
-__all__ = ["PROSPECT_JOB", "daily_prospect_queue", "prospect_job_id"]
+__all__ = ["PROSPECT_JOB", "daily_failed", "daily_prospect_queue", "prospect_job_id"]
 
 
 async def daily_prospect_queue(
@@ -71,6 +71,16 @@ async def daily_prospect_queue(
         duration_s=round(time.monotonic() - started, 3),
         started_at=started_at,
     )
+
+
+async def daily_failed(deps: Deps, request: DailyRunRequest, reason: str) -> None:
+    """Called by the runtime once the daily run has failed for good: its run says failed (not
+    running for ever) with the reason, unless its fan-out had closed already."""
+    try:
+        run_id = resolve_run_id(request, deps.local_date())
+    except InvalidPayload:
+        return  # no run was ever opened for it
+    await deps.ledger.fail_fanout(run_id, reason=reason[:500], now_ms=now_ms())
 
 
 def resolve_run_id(request: DailyRunRequest, today: date) -> str:

@@ -71,6 +71,7 @@ _CLOSE_FANOUT = """
 local run = KEYS[1]
 redis.call('HSETNX', run, 'started_ms', ARGV[1])
 redis.call('HSET', run, 'fanout_closed', '1', 'discovered', ARGV[2])
+redis.call('HDEL', run, 'fanout_failed', 'fanout_failed_ms')
 if ARGV[3] ~= '' then
   redis.call('HSET', run, 'discovery_incomplete', ARGV[3])
 else
@@ -87,7 +88,21 @@ end
 return total
 """
 
+# A daily run that failed for good before its fan-out closed: its jobs fanned out so far still
+# run and tally, but `done` can never reach a closed `total`, so the run says failed instead of
+# running for ever. A replay that closes the fan-out clears the mark (`_CLOSE_FANOUT`).
+# KEYS[1] run hash; ARGV: now_ms, reason. Returns 1 when marked.
+_FAIL_FANOUT = """
+local run = KEYS[1]
+if redis.call('EXISTS', run) == 0 or redis.call('HGET', run, 'fanout_closed') == '1' then
+  return 0
+end
+redis.call('HSET', run, 'fanout_failed', ARGV[2], 'fanout_failed_ms', ARGV[1])
+return 1
+"""
+
 COUNTERS = ("enriched", "scored", "drafted", "queued", "failed")
+TEXTS = ("fanout_closed", "discovery_incomplete", "fanout_failed")
 
 
 class RunLedger:
@@ -96,13 +111,11 @@ class RunLedger:
         self._keys = keys
         self._record = redis.register_script(_RECORD)
         self._close = redis.register_script(_CLOSE_FANOUT)
+        self._fail = redis.register_script(_FAIL_FANOUT)
 
     @property
     def scripts(self) -> tuple[AsyncScript, ...]:
-        return (
-            self._record,
-            self._close,
-        )
+        return (self._record, self._close, self._fail)
 
     async def open(self, run_id: str, now_ms: int) -> None:
         key = self._keys.run(run_id)
@@ -125,6 +138,10 @@ class RunLedger:
         pairs = [str(v) for item in skipped.items() for v in item]
         args: list[str | int] = [now_ms, discovered, discovery_incomplete or "", *pairs]
         return int(await self._close(keys=[self._keys.run(run_id)], args=args))
+
+    async def fail_fanout(self, run_id: str, *, reason: str, now_ms: int) -> bool:
+        """The run's job failed for good before its fan-out closed: say so in the run."""
+        return bool(await self._fail(keys=[self._keys.run(run_id)], args=[now_ms, reason]))
 
     async def save_plan(self, run_id: str, plan: FanoutPlan) -> FanoutPlan:
         """Keep the run's plan unless one is kept already; returns the plan that is kept, so
@@ -185,13 +202,14 @@ class RunLedger:
         raw = await reply(self._redis.hgetall(self._keys.run(run_id)))
         if not raw:
             return None
-        texts = ("fanout_closed", "discovery_incomplete")
-        count = {name: int(value) for name, value in raw.items() if name not in texts}
+        count = {name: int(value) for name, value in raw.items() if name not in TEXTS}
         finished = count.get("finished_ms")
         started = count.get("started_ms")
+        failed = raw.get("fanout_failed")
         return RunSummary(
             run_id=run_id,
-            state="complete" if finished is not None else "running",
+            state="complete" if finished is not None else "failed" if failed else "running",
+            fanout_error=failed,
             discovered=count.get("discovered", 0),
             total=count.get("total", 0),
             done=count.get("done", 0),

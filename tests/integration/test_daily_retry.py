@@ -10,12 +10,17 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from jobs.deps import Deps, Enqueuer, FanoutJob, FanoutOutcome
+from jobs.errors import PermanentError
 from jobs.keys import Keys
 from jobs.models import DailyRunRequest
 from jobs.prospecting.daily import daily_prospect_queue
+from jobs.prospecting.runs import RunLedger
 from jobs.redisreply import reply
 from settings import Settings
-from worker.app import build_deps
+from worker.app import JOB_EXPIRES_MS, build_deps
+from worker.client import QueueClient
+from worker.deadletter import DeadLetters
+from worker.registry import DAILY_JOB
 
 from .conftest import drain, make_settings
 
@@ -119,3 +124,47 @@ async def test_the_bulk_enqueue_counts_each_job_it_adds_once(deps: Deps, redis: 
     assert await deps.enqueuer.enqueue_many(jobs) == ["duplicate", "duplicate", "claimed"]
     assert await reply(redis.hget(run, "total")) == "2"
     assert await reply(redis.hget(run, "finished_ms")) is None  # the run has jobs to wait for again
+
+
+class FailsAfterFirstChunk:
+    """Adds the first part of the fan-out, then fails for good (a bug, say, on a later part)."""
+
+    def __init__(self, inner: Enqueuer, first: int) -> None:
+        self.inner = inner
+        self.first = first
+
+    async def enqueue_many(self, jobs: Sequence[FanoutJob]) -> list[FanoutOutcome]:
+        await self.inner.enqueue_many(jobs[: self.first])
+        raise PermanentError("the fan-out broke after its first part")
+
+
+async def test_a_daily_run_failing_for_good_mid_fan_out_says_failed_not_running(
+    settings: Settings, redis: Redis
+) -> None:
+    def breaks(deps: Deps) -> Deps:
+        return replace(deps, enqueuer=FailsAfterFirstChunk(deps.enqueuer, first=4))
+
+    client = await QueueClient.connect(settings)
+    try:
+        job_id = await client.enqueue(DAILY_JOB)
+        await drain(settings, adjust_deps=breaks)  # the run's job, then the 4 it fanned out
+        report = await client.report(job_id)
+    finally:
+        await client.close()
+
+    assert report.state == "failed" and report.run is not None
+    run = report.run
+    assert run.state == "failed" and "fan-out broke" in (run.fanout_error or "")
+    assert run.total == run.done == 4  # the jobs it did fan out ran and were counted
+    dead_letters = DeadLetters(
+        redis, KEYS, queue_name=settings.queue_name, job_expires_ms=JOB_EXPIRES_MS
+    )
+    (letter,) = await dead_letters.list()
+    assert letter.function == DAILY_JOB
+
+    # Replayed and run to the end, the same run closes its fan-out and completes.
+    assert await dead_letters.replay(letter) == "replayed"
+    await drain(settings)
+    summary = await RunLedger(redis, KEYS).summary(run.run_id)
+    assert summary is not None and summary.state == "complete" and summary.fanout_error is None
+    assert summary.total == summary.done > 4
