@@ -19,7 +19,7 @@ from typing import Literal
 from pydantic import Field
 
 from jobs.deps import Deps, Progress
-from jobs.errors import Deferred, PermanentError, TransientError
+from jobs.errors import Deferred, PermanentError
 from jobs.models import Frozen
 from jobs.outreach.drafting import SUBJECT_MAX, one_line
 from jobs.outreach.message import build_message, draft_token, message_id
@@ -105,10 +105,9 @@ async def send_outreach(deps: Deps, request: SendRequest, progress: Progress) ->
     if outcome in ("rejected", "failed", "suppressed"):
         return SendResult(draft_id=draft_id, outcome="not_sent", reason=outcome, message_id=mid)
     if outcome == "busy":
-        # Another try holds the lease (it is sending now, or died and its lease runs out).
-        raise TransientError(
-            f"draft {draft_id} is being sent by another try", retry_after=claim.wait_ms / 1000
-        )
+        # Another try holds the lease (it is sending now, or died and its lease runs out): not
+        # a failure of this one, so no try is spent; it looks again once the lease would lapse.
+        raise Deferred(claim.wait_ms / 1000, reason="send_in_progress", limit=SERVICE)
     if outcome in ("lapsed", "unknown"):
         raise SendOutcomeUnknown(
             f"send of draft {draft_id} ({mid}) may or may not have been delivered: "

@@ -2,6 +2,7 @@
 real SMTP server (aiosmtpd) on loopback."""
 
 import email
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from redis.asyncio import Redis
 
 from jobs.keys import Keys
 from jobs.outreach.drafts import DraftBook, DraftRecord
+from jobs.outreach.outbox import Outbox
 from jobs.prospecting.store import now_ms
 from jobs.redisreply import reply
 from settings import Settings
@@ -204,6 +206,34 @@ async def test_a_send_over_the_throttle_is_deferred_before_its_claim(
     assert record is not None and record.state == "approved" and record.subject == "Edited"
     assert record.attempts == 0
     assert await redis.zcard(KEYS.rate_window("smtp", "min")) == 1
+
+
+async def test_a_send_meeting_another_tries_lease_waits_without_spending_a_try(
+    redis_url: str, redis: Redis, sink: MailSink
+) -> None:
+    settings = outreach_settings(redis_url, sink)
+    (draft, *_) = await drafted(settings, redis)
+    outbox = Outbox(redis, KEYS)
+    # Another try is sending it right now (its lease runs 60 s).
+    another_try = uuid.uuid4().hex
+    held = await outbox.claim(
+        draft.id,
+        token=another_try,
+        now_ms=now_ms(),
+        lease_ms=60_000,
+        day="2026-12-02",
+        cap=50,
+        message_id=draft.message_id or "<m@example>",
+        draft_ttl_s=3_600,
+    )
+    assert held.outcome == "send"
+    job = await enqueue(settings, SEND_JOB, {"draft_id": draft.id})
+    await drain_due(settings)
+    report = await result_of(settings, job)
+    assert report.state == "deferred" and report.progress is not None
+    assert report.progress.counters["deferred_by"] == "send_in_progress"
+    assert await redis.get(KEYS.tries(job)) is None
+    assert faults(sink).delivered == 0
 
 
 async def test_sending_is_off_without_an_smtp_host(redis_url: str, redis: Redis) -> None:
