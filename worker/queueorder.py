@@ -40,6 +40,7 @@ from jobs.keys import Keys
 
 PRIORITIES: tuple[Priority, ...] = get_args(Priority)
 LEVELS: Mapping[Priority, int] = {"reply": 4, "hot": 3, "warm": 2, "cold": 1, "maintenance": 0}
+BY_LEVEL: Mapping[int, Priority] = {level: name for name, level in LEVELS.items()}
 DEFAULT_PRIORITY: Priority = "maintenance"  # a plain arq client's job, and arq's cron jobs
 # The deferred set outlives its newest entry by a day: entries of jobs that finished or
 # expired meanwhile leave with it (a promotion removes the rest).
@@ -109,6 +110,16 @@ class PriorityScale:
         """How far ahead of its due time a job is scored: its class, less its rank."""
         tiebreak = min(rank or 0, self.step_ms // 2)
         return LEVELS[priority] * self.step_ms - tiebreak
+
+    def priority_of(self, shift_ms: int | None) -> Priority:
+        """The class a kept shift (`Keys.priority`) stands for; none kept: the maintenance level.
+
+        A shift is `level * step` less a tiebreak of at most half a step, so rounding up to
+        whole steps gives the level back."""
+        if not shift_ms or shift_ms <= 0:
+            return DEFAULT_PRIORITY
+        level = min(max(LEVELS.values()), -(-shift_ms // self.step_ms))
+        return BY_LEVEL[level]
 
 
 class QueueOrder:
