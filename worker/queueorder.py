@@ -98,6 +98,24 @@ return {promoted, nxt[2] or -1}
 """
 
 
+def became_due_ms(score_ms: int, shift_ms: int | None, enqueued_ms: int | None, now_ms: int) -> int:
+    """When a job starting now became due (ms), from its score and its kept shift: what its
+    queue wait runs from, so a class's head start never counts as waiting.
+
+    A job in its class is scored `due - shift`. A retried or deferred job not promoted yet is
+    scored at its due time itself, its shift still kept; the two are told apart because a job
+    is promoted only once due (so `score + shift <= now`), while an unpromoted score is later
+    than the job's enqueue time. A job scored ahead of its enqueue time is in its class even
+    when `score + shift` is still to come (a deferral shorter than its shift): it started
+    early, and its wait is nil."""
+    if not shift_ms:
+        return score_ms
+    shifted = score_ms + shift_ms
+    if shifted <= now_ms or (enqueued_ms is not None and score_ms < enqueued_ms):
+        return shifted
+    return score_ms
+
+
 @dataclass(frozen=True)
 class PriorityScale:
     step_s: float = 600.0
