@@ -25,6 +25,7 @@
 7. Pause (worker/pause.py): the poll loop reads the pause switch at most twice a second; while
    the queue is paused it sets arq's own `allow_pick_jobs` off and `run_cron` enqueues nothing
    (a tick missed meanwhile is enqueued on resume); paused types are deferred by the runtime.
+   After a shutdown signal the switch no longer turns `allow_pick_jobs` back on.
 
 `arq worker.WorkerSettings` builds `arq.worker.Worker` by name, so `use_in_arq_cli` points that
 name at this class (see worker/__init__.py). Config arrives through arq's own `ctx` argument.
@@ -81,6 +82,7 @@ class EngineWorker(Worker):
     config = EngineConfig(20.0, 5.0)
     loop_tick = 0.0  # monotonic time of the poll loop's last pass: /healthz reads it
     paused: frozenset[str] = frozenset()  # what the pause switch said at its last read
+    stopping = False  # a shutdown signal came: take no more jobs
     _listening = False  # the wake-up listener runs
     _pause_read_at = float("-inf")
     redis_down_since: float | None = None
@@ -229,6 +231,10 @@ class EngineWorker(Worker):
             # Not started yet: cancel the whole task; its marker lapses and it runs elsewhere.
             (job_task or task).cancel()
 
+    def handle_sig_wait_for_completion(self, signum: Signals) -> None:
+        self.stopping = True  # arq turns allow_pick_jobs off; the pause reader must not undo it
+        super().handle_sig_wait_for_completion(signum)
+
     def handle_sig(self, signum: Signals) -> None:
         log.info(
             "shutdown on %s: cancelling %d running jobs", Signals(signum).name, len(self.tasks)
@@ -303,7 +309,8 @@ class EngineWorker(Worker):
         if paused != self.paused:
             log.warning("pause switch: %s", ", ".join(sorted(paused)) or "nothing paused")
         self.paused = paused
-        self.allow_pick_jobs = ALL not in paused
+        # A worker draining after SIGTERM stays closed to new jobs whatever the switch says.
+        self.allow_pick_jobs = ALL not in paused and not self.stopping
         if "runtime" in self.ctx:
             self.runtime.paused_types = paused - {ALL}
 
