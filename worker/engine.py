@@ -13,7 +13,8 @@
 4. Redis outages: arq's poll loop exits on the first connection error. Here the loop waits for
    Redis to come back, and finishing a job retries through a short blip.
 5. Shutdown: arq cancels each job's whole task, bookkeeping included. Here a shutdown cancels
-   the job function only, so a job's result is always written (see `_cancel_for_shutdown`).
+   the job function only, so a job's result is always written (see `_cancel_for_shutdown`);
+   and it waits for running jobs only, not for ended ones the next poll would have cleared.
 6. The queue's order (worker/queueorder.py): jobs a worker starts leave the head of the queue
    (after `start_jobs`, and with each renewal), a worker takes only as many ids as it has free
    slots, and a job that did not finish (a retry, a deferral, a shutdown cancellation) is
@@ -244,6 +245,14 @@ class EngineWorker(Worker):
             self.main_task.cancel()
         if self.on_stop is not None:
             self.on_stop(signum)
+
+    async def _sleep_until_tasks_complete(self) -> None:
+        # arq waits for `tasks` to empty, but ended tasks leave it only at a poll; jobs started
+        # on a wake-up (change 8) may all have ended between two polls. Wait for running ones.
+        # No job starts meanwhile (arq has turned `allow_pick_jobs` off), so this set is all.
+        running = [task for task in self.tasks.values() if not task.done()]
+        if running:
+            await asyncio.wait(running)  # raises nothing of theirs; wait_for bounds it
 
     async def _wait_for_tasks_to_complete(self, signum: Signals) -> None:
         with contextlib.suppress(TimeoutError):
