@@ -13,7 +13,8 @@
 4. Redis outages: arq's poll loop exits on the first connection error. Here the loop waits for
    Redis to come back, and finishing a job retries through a short blip.
 5. Shutdown: arq cancels each job's whole task, bookkeeping included. Here a shutdown cancels
-   the job function only, so a job's result is always written (see `_cancel_for_shutdown`).
+   the job function only, so a job's result is always written (see `_cancel_for_shutdown`);
+   and it waits for running jobs only, not for ended ones the next poll would have cleared.
 6. The queue's order (worker/queueorder.py): jobs a worker starts leave the head of the queue
    (after `start_jobs`, and with each renewal), a worker takes only as many ids as it has free
    slots, and a job that did not finish (a retry, a deferral, a shutdown cancellation) is
@@ -25,6 +26,7 @@
 7. Pause (worker/pause.py): the poll loop reads the pause switch at most twice a second; while
    the queue is paused it sets arq's own `allow_pick_jobs` off and `run_cron` enqueues nothing
    (a tick missed meanwhile is enqueued on resume); paused types are deferred by the runtime.
+   After a shutdown signal the switch no longer turns `allow_pick_jobs` back on.
 
 `arq worker.WorkerSettings` builds `arq.worker.Worker` by name, so `use_in_arq_cli` points that
 name at this class (see worker/__init__.py). Config arrives through arq's own `ctx` argument.
@@ -81,6 +83,7 @@ class EngineWorker(Worker):
     config = EngineConfig(20.0, 5.0)
     loop_tick = 0.0  # monotonic time of the poll loop's last pass: /healthz reads it
     paused: frozenset[str] = frozenset()  # what the pause switch said at its last read
+    stopping = False  # a shutdown signal came: take no more jobs
     _listening = False  # the wake-up listener runs
     _pause_read_at = float("-inf")
     redis_down_since: float | None = None
@@ -229,6 +232,10 @@ class EngineWorker(Worker):
             # Not started yet: cancel the whole task; its marker lapses and it runs elsewhere.
             (job_task or task).cancel()
 
+    def handle_sig_wait_for_completion(self, signum: Signals) -> None:
+        self.stopping = True  # arq turns allow_pick_jobs off; the pause reader must not undo it
+        super().handle_sig_wait_for_completion(signum)
+
     def handle_sig(self, signum: Signals) -> None:
         log.info(
             "shutdown on %s: cancelling %d running jobs", Signals(signum).name, len(self.tasks)
@@ -238,6 +245,14 @@ class EngineWorker(Worker):
             self.main_task.cancel()
         if self.on_stop is not None:
             self.on_stop(signum)
+
+    async def _sleep_until_tasks_complete(self) -> None:
+        # arq waits for `tasks` to empty, but ended tasks leave it only at a poll; jobs started
+        # on a wake-up (change 8) may all have ended between two polls. Wait for running ones.
+        # No job starts meanwhile (arq has turned `allow_pick_jobs` off), so this set is all.
+        running = [task for task in self.tasks.values() if not task.done()]
+        if running:
+            await asyncio.wait(running)  # raises nothing of theirs; wait_for bounds it
 
     async def _wait_for_tasks_to_complete(self, signum: Signals) -> None:
         with contextlib.suppress(TimeoutError):
@@ -303,7 +318,8 @@ class EngineWorker(Worker):
         if paused != self.paused:
             log.warning("pause switch: %s", ", ".join(sorted(paused)) or "nothing paused")
         self.paused = paused
-        self.allow_pick_jobs = ALL not in paused
+        # A worker draining after SIGTERM stays closed to new jobs whatever the switch says.
+        self.allow_pick_jobs = ALL not in paused and not self.stopping
         if "runtime" in self.ctx:
             self.runtime.paused_types = paused - {ALL}
 

@@ -28,11 +28,9 @@ from prometheus_client import (
 from prometheus_client.gc_collector import GCCollector
 
 from worker.outcomes import OUTCOME_KINDS, UNKNOWN_FUNCTION
+from worker.queueorder import PRIORITIES
 
 PREFIX = "prospect_worker"
-# There are no job priorities yet: every queued job counts under this one value until the
-# scheduling work adds them, so dashboards already split by it.
-DEFAULT_PRIORITY = "default"
 QUEUE_STATES = ("due", "scheduled")
 # The limiters the scheduling work will add; their metrics stay at zero until then.
 LIMITERS = ("discovery", "email_finder", "llm", "website")
@@ -120,7 +118,8 @@ class Metrics:
         # --- the queue, the same for every replica (sampled in the background) ---
         self.queue_jobs = Gauge(
             name("queue_jobs"),
-            "Jobs waiting in the queue: due (runnable now) or scheduled (deferred, retry delay)",
+            "Jobs waiting in the queue by priority class: due (runnable now) or scheduled "
+            "(deferred, retry delay)",
             ["job_type", "priority", "state"],
             registry=registry,
         )
@@ -130,7 +129,9 @@ class Metrics:
             registry=registry,
         )
         self.queue_paused = Gauge(
-            name("queue_paused"), "1 while the queue is paused", registry=registry
+            name("queue_paused"),
+            "1 while the whole queue is paused (python -m worker pause), else 0",
+            registry=registry,
         )
         self.dead_letters = Gauge(
             name("dead_letter_stream_entries"),
@@ -237,8 +238,9 @@ class Metrics:
             self.jobs_in_flight.labels(job_type)
             for outcome in OUTCOME_KINDS:
                 self.job_outcomes.labels(job_type, outcome)
-            for state in QUEUE_STATES:
-                self.queue_jobs.labels(job_type, DEFAULT_PRIORITY, state)
+            for priority in PRIORITIES:  # the classes of worker/queueorder.py
+                for state in QUEUE_STATES:
+                    self.queue_jobs.labels(job_type, priority, state)
         for job_type, limit in job_limits.items():
             self.job_limit.labels(job_type).set(limit)
         self.max_jobs.set(max_jobs)

@@ -21,6 +21,7 @@ from worker.job_log import JobLog
 from worker.job_metrics import JobMetrics
 from worker.metrics import Metrics
 from worker.outcomes import JobObserver
+from worker.queueorder import PriorityScale
 from worker.sampler import Sampler
 
 log = logging.getLogger("prospect_worker.observability")
@@ -78,6 +79,7 @@ async def start_observability(
         daily_limit=settings.daily_limit,
         replica=replica,
         interval_s=settings.metrics_sample_s,
+        priorities=PriorityScale(settings.priority_step_s),
     )
     tasks = [
         # Several ticks per staleness window, so a healthy loop never looks stale between two.

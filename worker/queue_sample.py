@@ -5,22 +5,28 @@ are exact and cheap whatever the queue's size: due jobs are the members scored u
 and the oldest due job is the lowest score. The job type lives only in each job's own key, so
 the split by type reads at most `sample_size` members per state (due, scheduled): all of them
 when there are that few (exact), else members at evenly spread ranks across the state's range
-(a stratified sample, so old and new jobs both count), scaled to the exact total.
-Cost per refresh: three round trips and at most 2 * sample_size small reads, never O(queue).
+(a stratified sample, so old and new jobs both count), scaled to the exact total. The same
+members' priority class is read from the shift kept beside each job (`Keys.priority`, see
+worker/queueorder.py; none kept: the maintenance level), in the same read as their records.
+Cost per refresh: three round trips and at most 4 * sample_size small reads, never O(queue).
 """
 
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Hashable, Sequence
+from typing import TypeVar
 
 import orjson
 from arq.constants import job_key_prefix
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
+from jobs.keys import Keys
 from worker.metrics import QUEUE_STATES
 from worker.outcomes import UNKNOWN_FUNCTION
+from worker.queueorder import PriorityScale
 
 SAMPLE_SIZE = 200
+K = TypeVar("K", bound=Hashable)
 
 
 class QueueFigures(BaseModel):
@@ -28,6 +34,8 @@ class QueueFigures(BaseModel):
     scheduled: int
     # state ("due" / "scheduled") -> job type -> jobs; sums to the exact total of each state
     by_type: dict[str, dict[str, int]]
+    # state -> job type -> priority class -> jobs; the same jobs as by_type, split by class
+    by_priority: dict[str, dict[str, dict[str, int]]]
     oldest_due_age_s: float
     exact: bool  # every member was read, so the split by type is a count, not an estimate
 
@@ -37,7 +45,7 @@ def sample_ranks(start: int, count: int, size: int) -> list[int]:
     return [start + (2 * i + 1) * count // (2 * size) for i in range(size)]
 
 
-def scale(sample: Counter[str], total: int) -> dict[str, int]:
+def scale(sample: Counter[K], total: int) -> dict[K, int]:
     """Scale sampled counts to `total`, rounding so the parts still sum to it (largest
     remainder)."""
     seen = sum(sample.values())
@@ -64,6 +72,14 @@ def job_type_of(raw: bytes | None, job_types: Collection[str]) -> str:
     return name if isinstance(name, str) and name in job_types else UNKNOWN_FUNCTION
 
 
+def shift_of(raw: bytes | None) -> int | None:
+    """A kept shift (ms), or None for none or an unreadable one (the maintenance level)."""
+    try:
+        return int(raw) if raw is not None else None
+    except ValueError:
+        return None
+
+
 async def sample_queue(
     redis: Redis,
     queue_name: str,
@@ -71,8 +87,12 @@ async def sample_queue(
     *,
     now_ms: int,
     sample_size: int = SAMPLE_SIZE,
+    keys: Keys | None = None,
+    priorities: PriorityScale | None = None,
 ) -> QueueFigures:
-    """`redis` must return bytes: queue members and job records need not be valid UTF-8."""
+    """`redis` must return bytes: queue members and job records need not be valid UTF-8.
+    `keys` and `priorities` name the priority keys and read their shifts (the worker's)."""
+    keys, priorities = keys or Keys(), priorities or PriorityScale()
     async with redis.pipeline(transaction=False) as pipe:
         pipe.zcount(queue_name, "-inf", now_ms)
         pipe.zcard(queue_name)
@@ -105,16 +125,31 @@ async def sample_queue(
         index += asked
 
     every = [m for state in QUEUE_STATES for m in members[state]]
-    records = await redis.mget([job_key_prefix.encode() + m for m in every]) if every else []
-    types = iter(job_type_of(raw, job_types) for raw in records)
+    # Each member's job record, then its kept shift, in one read.
+    names = [job_key_prefix.encode() + m for m in every]
+    names += [keys.priority("").encode() + m for m in every]
+    read = await redis.mget(names) if every else []
+    records, shifts = read[: len(every)], read[len(every) :]
+    classes = iter(
+        (job_type_of(raw, job_types), priorities.priority_of(shift_of(shift)))
+        for raw, shift in zip(records, shifts, strict=True)
+    )
     by_type: dict[str, dict[str, int]] = {}
+    by_priority: dict[str, dict[str, dict[str, int]]] = {}
     for state in QUEUE_STATES:
-        sample = Counter(next(types) for _ in members[state])
-        by_type[state] = scale(sample, counts[state])
+        sample = Counter(next(classes) for _ in members[state])
+        scaled = scale(sample, counts[state])
+        by_type[state], by_priority[state] = {}, {}
+        for (job_type, priority), jobs in scaled.items():
+            if not jobs:
+                continue
+            by_type[state][job_type] = by_type[state].get(job_type, 0) + jobs
+            by_priority[state].setdefault(job_type, {})[priority] = jobs
     return QueueFigures(
         due=counts["due"],
         scheduled=counts["scheduled"],
         by_type=by_type,
+        by_priority=by_priority,
         oldest_due_age_s=oldest,
         exact=exact,
     )

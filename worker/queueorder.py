@@ -40,6 +40,7 @@ from jobs.keys import Keys
 
 PRIORITIES: tuple[Priority, ...] = get_args(Priority)
 LEVELS: Mapping[Priority, int] = {"reply": 4, "hot": 3, "warm": 2, "cold": 1, "maintenance": 0}
+BY_LEVEL: Mapping[int, Priority] = {level: name for name, level in LEVELS.items()}
 DEFAULT_PRIORITY: Priority = "maintenance"  # a plain arq client's job, and arq's cron jobs
 # The deferred set outlives its newest entry by a day: entries of jobs that finished or
 # expired meanwhile leave with it (a promotion removes the rest).
@@ -97,6 +98,24 @@ return {promoted, nxt[2] or -1}
 """
 
 
+def became_due_ms(score_ms: int, shift_ms: int | None, enqueued_ms: int | None, now_ms: int) -> int:
+    """When a job starting now became due (ms), from its score and its kept shift: what its
+    queue wait runs from, so a class's head start never counts as waiting.
+
+    A job in its class is scored `due - shift`. A retried or deferred job not promoted yet is
+    scored at its due time itself, its shift still kept; the two are told apart because a job
+    is promoted only once due (so `score + shift <= now`), while an unpromoted score is later
+    than the job's enqueue time. A job scored ahead of its enqueue time is in its class even
+    when `score + shift` is still to come (a deferral shorter than its shift): it started
+    early, and its wait is nil."""
+    if not shift_ms:
+        return score_ms
+    shifted = score_ms + shift_ms
+    if shifted <= now_ms or (enqueued_ms is not None and score_ms < enqueued_ms):
+        return shifted
+    return score_ms
+
+
 @dataclass(frozen=True)
 class PriorityScale:
     step_s: float = 600.0
@@ -109,6 +128,16 @@ class PriorityScale:
         """How far ahead of its due time a job is scored: its class, less its rank."""
         tiebreak = min(rank or 0, self.step_ms // 2)
         return LEVELS[priority] * self.step_ms - tiebreak
+
+    def priority_of(self, shift_ms: int | None) -> Priority:
+        """The class a kept shift (`Keys.priority`) stands for; none kept: the maintenance level.
+
+        A shift is `level * step` less a tiebreak of at most half a step, so rounding up to
+        whole steps gives the level back."""
+        if not shift_ms or shift_ms <= 0:
+            return DEFAULT_PRIORITY
+        level = min(max(LEVELS.values()), -(-shift_ms // self.step_ms))
+        return BY_LEVEL[level]
 
 
 class QueueOrder:

@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from arq import Retry
@@ -36,6 +37,7 @@ from worker.limits import TypeLeases
 from worker.outcomes import UNKNOWN_FUNCTION, JobObserver, JobOutcome, OutcomeKind
 from worker.pause import PAUSED_RETRY_S
 from worker.progress import JobProgress
+from worker.queueorder import became_due_ms
 from worker.serializer import JobFailed
 
 log = logging.getLogger("prospect_worker.runtime")
@@ -99,6 +101,20 @@ class Runtime:
         self.retry_delays: dict[str, float] = {}
         # Job types paused by the operator (worker/pause.py), as the engine last read them.
         self.paused_types: frozenset[str] = frozenset()
+
+    async def due_ms(
+        self, job_id: str, score_ms: int | None, enqueued_ms: int | None
+    ) -> int | None:
+        """When the job became due, its priority class's head start taken off its score
+        (worker/queueorder.py): one read of the shift kept beside it."""
+        if score_ms is None:
+            return None
+        try:
+            kept = await self._redis.get(self._keys.priority(job_id))
+            shift = int(kept) if kept is not None else None
+        except (*INFRASTRUCTURE_ERRORS, ValueError):
+            shift = None  # the wait is then measured from the score: a figure, not a decision
+        return became_due_ms(score_ms, shift, enqueued_ms, int(time.time() * 1000))
 
     def _hand_back(self, job_id: str, delay_s: float) -> Retry:
         self.retry_delays[job_id] = delay_s
@@ -464,12 +480,15 @@ def arq_function(spec: JobSpec[Any, Any], *, max_redeliveries: int = 5) -> Funct
         runtime: Runtime = ctx["runtime"]
         ctx[CTX_SPEC] = spec
         started = time.monotonic()
+        enqueued: datetime | None = ctx.get("enqueue_time")
+        enqueued_ms = int(enqueued.timestamp() * 1000) if enqueued is not None else None
         try:
+            due = await runtime.due_ms(ctx["job_id"], ctx.get("score"), enqueued_ms)
             return await runtime.execute(
                 spec,
                 job_id=ctx["job_id"],
                 delivery=ctx["job_try"],
-                due_ms=ctx.get("score"),
+                due_ms=due,
                 args=args,
                 kwargs=kwargs,
                 ctx=ctx,

@@ -1,8 +1,9 @@
 """The background sampler: refreshes the queue-wide figures every few seconds, so a scrape only
 reads memory and never scans Redis.
 
-Each refresh: the queue's totals, split by type (worker/queue_sample.py) and oldest due job; the
-dead-letter stream's length; the daily run and today's quota; then this replica's in-flight jobs
+Each refresh: the queue's totals, split by type and priority class (worker/queue_sample.py) and
+oldest due job; the dead-letter stream's length; the pause switch; the daily run and today's
+quota; then this replica's in-flight jobs
 and new outcomes go to Redis for `python -m worker stats`. A Redis error is counted and logged,
 and the next refresh tries again; the figures keep their last values meanwhile (the sample
 timestamp shows how old they are).
@@ -21,8 +22,10 @@ from redis.exceptions import RedisError
 from jobs.keys import Keys
 from worker.daily_state import DailyState, read_daily_state
 from worker.job_metrics import JobMetrics
-from worker.metrics import DAILY_STAGES, DEFAULT_PRIORITY, QUEUE_STATES, Metrics
+from worker.metrics import DAILY_STAGES, QUEUE_STATES, Metrics
+from worker.pause import ALL, PauseSwitch
 from worker.queue_sample import QueueFigures, sample_queue
+from worker.queueorder import PRIORITIES, PriorityScale
 from worker.replicas import publish
 
 log = logging.getLogger("prospect_worker.sampler")
@@ -42,6 +45,7 @@ class Sampler:
         daily_limit: int,
         replica: str,
         interval_s: float,
+        priorities: PriorityScale | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """`queue_redis` returns bytes (queue members need not be UTF-8); `redis` returns str."""
@@ -55,20 +59,28 @@ class Sampler:
         self._daily_limit = daily_limit
         self._replica = replica
         self.interval_s = interval_s
+        self._priorities = priorities or PriorityScale()
+        self._pause = PauseSwitch(redis, keys)
         self._clock = clock
 
     async def refresh(self) -> tuple[QueueFigures, DailyState]:
         started = time.monotonic()
         now = self._clock()
         figures = await sample_queue(
-            self._queue_redis, self._queue_name, self._metrics.job_types, now_ms=int(now * 1000)
+            self._queue_redis,
+            self._queue_name,
+            self._metrics.job_types,
+            now_ms=int(now * 1000),
+            keys=self._keys,
+            priorities=self._priorities,
         )
         dead_letters = await self._redis.xlen(self._keys.dead_letters)
+        paused = ALL in await self._pause.read()
         today = datetime.fromtimestamp(now, UTC).astimezone(self._tz).date()
         daily = await read_daily_state(
             self._redis, self._keys, today=today, limit=self._daily_limit
         )
-        self._show(figures, dead_letters, daily)
+        self._show(figures, dead_letters, daily, paused=paused)
         unpublished = self._jobs.take_unpublished()
         try:
             await publish(
@@ -87,13 +99,18 @@ class Sampler:
         self._metrics.sample_duration.set(time.monotonic() - started)
         return figures, daily
 
-    def _show(self, figures: QueueFigures, dead_letters: int, daily: DailyState) -> None:
+    def _show(
+        self, figures: QueueFigures, dead_letters: int, daily: DailyState, *, paused: bool
+    ) -> None:
         m = self._metrics
         for state in QUEUE_STATES:
-            counts = figures.by_type.get(state, {})
+            counts = figures.by_priority.get(state, {})
             for job_type in m.job_types:
-                m.queue_jobs.labels(job_type, DEFAULT_PRIORITY, state).set(counts.get(job_type, 0))
+                by_class = counts.get(job_type, {})
+                for priority in PRIORITIES:
+                    m.queue_jobs.labels(job_type, priority, state).set(by_class.get(priority, 0))
         m.queue_oldest_due_age.set(figures.oldest_due_age_s)
+        m.queue_paused.set(1 if paused else 0)
         m.dead_letters.set(dead_letters)
         m.daily_last_start.set(daily.last_start_ts)
         m.daily_last_success.set(daily.last_success_ts)

@@ -1,7 +1,8 @@
 """`python -m worker stats`: the queue seen whole, from Redis alone (no Prometheus needed).
 
-Depth by job type and priority (the same bounded sample as the metrics: exact up to a few
-hundred jobs per state, scaled beyond), jobs in flight on every live replica, outcomes of the last
+Depth by job type and priority class (the same bounded sample as the metrics: exact up to a few
+hundred jobs per state, scaled beyond; the class read from the shift kept beside each sampled
+job, worker/queueorder.py), jobs in flight on every live replica, outcomes of the last
 hour across replicas (published by each worker's sampler), dead letters, pause state and the
 daily run. The data is a pydantic model (`--json` prints it); `render` makes the table.
 """
@@ -15,17 +16,19 @@ from redis.asyncio import Redis
 from jobs.keys import Keys
 from settings import Settings
 from worker.daily_state import DailyState, read_daily_state
-from worker.metrics import DEFAULT_PRIORITY
 from worker.outcomes import OUTCOME_KINDS, UNKNOWN_FUNCTION
 from worker.pause import ALL, PauseSwitch
-from worker.queue_sample import sample_queue
+from worker.queue_sample import QueueFigures, sample_queue
+from worker.queueorder import PRIORITIES, PriorityScale
 from worker.registry import job_specs
 from worker.replicas import ReplicaSnapshot, read_outcomes, read_replicas
+
+NOTHING_QUEUED = "-"  # the priority of a type's row when none of its jobs is queued
 
 
 class Depth(BaseModel):
     job_type: str
-    priority: str
+    priority: str  # a class of worker/queueorder.py, or NOTHING_QUEUED
     due: int
     scheduled: int
 
@@ -54,7 +57,14 @@ async def collect_stats(
     now = time.time() if now_s is None else now_s
     keys = Keys(settings.key_prefix)
     types = (*job_specs(settings), UNKNOWN_FUNCTION)
-    figures = await sample_queue(queue_redis, settings.queue_name, types, now_ms=int(now * 1000))
+    figures = await sample_queue(
+        queue_redis,
+        settings.queue_name,
+        types,
+        now_ms=int(now * 1000),
+        keys=keys,
+        priorities=PriorityScale(settings.priority_step_s),
+    )
     ttl = 3 * settings.metrics_sample_s
     replicas = await read_replicas(redis, keys, now_s=now, ttl_s=ttl)
     in_flight: dict[str, int] = {}
@@ -65,15 +75,7 @@ async def collect_stats(
     paused = await PauseSwitch(redis, keys).read()
     return Stats(
         at=datetime.fromtimestamp(now, UTC),
-        depth=[
-            Depth(
-                job_type=job_type,
-                priority=DEFAULT_PRIORITY,
-                due=figures.by_type["due"].get(job_type, 0),
-                scheduled=figures.by_type["scheduled"].get(job_type, 0),
-            )
-            for job_type in types
-        ],
+        depth=depth_rows(figures, types),
         depth_exact=figures.exact,
         due=figures.due,
         scheduled=figures.scheduled,
@@ -86,6 +88,26 @@ async def collect_stats(
         paused_types=sorted(paused - {ALL}),
         daily=await read_daily_state(redis, keys, today=today, limit=settings.daily_limit),
     )
+
+
+def depth_rows(figures: QueueFigures, types: tuple[str, ...]) -> list[Depth]:
+    """One row per job type and class with jobs queued, highest class first; a type with none
+    queued keeps one row of zeros, so every type shows."""
+    rows = []
+    for job_type in types:
+        due = figures.by_priority["due"].get(job_type, {})
+        scheduled = figures.by_priority["scheduled"].get(job_type, {})
+        seen = [p for p in PRIORITIES if p in due or p in scheduled]
+        rows += [
+            Depth(
+                job_type=job_type,
+                priority=priority,
+                due=due.get(priority, 0),
+                scheduled=scheduled.get(priority, 0),
+            )
+            for priority in seen
+        ] or [Depth(job_type=job_type, priority=NOTHING_QUEUED, due=0, scheduled=0)]
+    return rows
 
 
 async def read_stats(settings: Settings) -> Stats:
@@ -119,19 +141,13 @@ def render(stats: Stats) -> str:
     lines = [f"prospect-worker stats at {stats.at.isoformat(timespec='seconds')}", ""]
     estimate = "" if stats.depth_exact else " (split by type estimated from a sample)"
     lines.append(f"queue: {stats.due} due, {stats.scheduled} scheduled{estimate}")
-    lines += _table(
-        ["job type", "priority", "due", "scheduled", "in flight"],
-        [
-            [
-                d.job_type,
-                d.priority,
-                str(d.due),
-                str(d.scheduled),
-                str(stats.in_flight.get(d.job_type, 0)),
-            ]
-            for d in stats.depth
-        ],
-    )
+    rows, shown = [], set()
+    for d in stats.depth:
+        # Running jobs are counted by type, not class: once, on the type's first row.
+        in_flight = "" if d.job_type in shown else str(stats.in_flight.get(d.job_type, 0))
+        shown.add(d.job_type)
+        rows.append([d.job_type, d.priority, str(d.due), str(d.scheduled), in_flight])
+    lines += _table(["job type", "priority", "due", "scheduled", "in flight"], rows)
     lines.append(f"oldest due job: {stats.oldest_due_age_s:.1f}s")
     lines.append(f"live replicas: {len(stats.replicas)}")
     lines += ["", "outcomes in the last hour:"]

@@ -16,9 +16,10 @@ from settings import Settings
 from worker.app import redis_settings, worker_settings
 from worker.client import QueueClient
 from worker.deadletter import DeadLetters
-from worker.engine import CTX_CONFIG, EngineConfig, EngineWorker
+from worker.engine import CTX_CONFIG, CTX_ORDER, EngineConfig, EngineWorker
 from worker.failures import RetryPolicy
 from worker.outcomes import JobObserver
+from worker.queueorder import QueueOrder
 from worker.runtime import JobSpec, Runtime, arq_function
 from worker.serializer import deserialize, serialize
 
@@ -116,11 +117,15 @@ def spec_worker(
     observers: Sequence[JobObserver] = (),
     burst: bool = True,
     config: EngineConfig | None = None,
+    ordered: bool = False,
 ) -> EngineWorker:
-    """The engine's worker running one test job spec, wired as production wires its jobs."""
+    """The engine's worker running one test job spec, wired as production wires its jobs;
+    `ordered`: with the queue's priority order too (worker/queueorder.py)."""
 
     async def startup(ctx: dict[str, Any]) -> None:
         ctx["runtime"] = spec_runtime(redis, spec, observers)
+        if ordered:
+            ctx[CTX_ORDER] = QueueOrder(redis, Keys(), queue_name="arq:queue")
 
     async def job_end(ctx: dict[str, Any]) -> None:
         await ctx["runtime"].arq_job_ended(ctx)

@@ -3,6 +3,7 @@ running jobs finish, `stats` says so, and a paused type waits (no try spent) whi
 run."""
 
 import asyncio
+import signal
 import time
 from pathlib import Path
 
@@ -12,11 +13,14 @@ from redis.asyncio import Redis
 from jobs.deps import FanoutJob
 from jobs.keys import Keys
 from jobs.models import ProspectJob
+from settings import Settings
 from tests.conftest import Figures
 from tests.integration.test_priorities import companies, enqueuer, results
 from tests.support.fake_providers import FakeProviders
 from tests.support.faults import FaultPlan
 from tests.support.processes import WorkerProcess, env_for, run_cli
+from worker.client import QueueClient
+from worker.pause import REFRESH_S
 
 KEYS = Keys()
 
@@ -88,3 +92,42 @@ async def test_pause_stops_new_starts_within_a_second_and_resume_goes_on(
     assert cleanup.returncode == 0, cleanup.stderr
     assert prospects_after == 0
     assert tries == []  # deferring a paused type spends no try
+
+
+async def test_a_worker_draining_after_sigterm_takes_no_new_job_whatever_the_switch_says(
+    redis_url: str, redis: Redis, fake_providers: FakeProviders, tmp_path: Path
+) -> None:
+    # The pause switch is read twice a second and used to turn arq's allow_pick_jobs back on,
+    # so a worker finishing its running jobs after SIGTERM started new ones meanwhile.
+    fake_providers.configure("llm", FaultPlan(latency_s=4))
+    env = env_for(
+        redis_url, **fake_providers.env(), PW_ICP='{"min_score": 0}', PW_SHUTDOWN_GRACE_S="30"
+    )
+    worker = WorkerProcess(env, tmp_path / "worker.log")
+    client = await QueueClient.connect(Settings(REDIS_URL=redis_url))
+    sample = companies()
+    payload = ProspectJob(run_id="drain", company=sample[0], rank=1).model_dump(mode="json")
+    try:
+        worker.wait_ready()
+        await enqueuer(redis).enqueue_many(
+            [FanoutJob(job_id="prospect:drain:1", function="process_prospect", payload=payload)]
+        )
+        while not await redis.exists(KEYS.progress("prospect:drain:1")):  # noqa: ASYNC110
+            await asyncio.sleep(0.02)  # written by the worker process once the job runs
+        worker.send(signal.SIGTERM)
+        while "shutdown on SIGTERM" not in worker.output(current=True):  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        late = [await client.enqueue("cleanup")]  # wakes the worker
+        await asyncio.sleep(2 * REFRESH_S)  # past a read of the pause switch
+        late.append(await client.enqueue("cleanup"))
+        assert worker.wait(60) == 0, worker.output()
+    finally:
+        await client.close()
+        if worker.running:
+            worker.kill()
+    # The running job finished; the jobs enqueued during the drain wait for the next worker.
+    prospect = orjson.loads(await redis.get("arq:result:prospect:drain:1"))
+    assert prospect["s"] is True
+    for job_id in late:
+        assert not await redis.exists(f"arq:result:{job_id}")
+        assert await redis.zscore("arq:queue", job_id) is not None

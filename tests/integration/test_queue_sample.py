@@ -49,6 +49,8 @@ async def test_a_small_queue_is_counted_exactly(redis_url: str) -> None:
         UNKNOWN_FUNCTION: 2,
     }
     assert figures.by_type["scheduled"] == {"process_prospect": 2}
+    # No priority shift kept beside these jobs: all at the maintenance level.
+    assert figures.by_priority["scheduled"] == {"process_prospect": {"maintenance": 2}}
     assert 5.0 <= figures.oldest_due_age_s < 6.0
 
 
@@ -77,6 +79,7 @@ async def test_an_empty_queue(redis_url: str) -> None:
         "due": 0,
         "scheduled": 0,
         "by_type": {"due": {}, "scheduled": {}},
+        "by_priority": {"due": {}, "scheduled": {}},
         "oldest_due_age_s": 0.0,
         "exact": True,
     }

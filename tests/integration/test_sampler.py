@@ -9,14 +9,18 @@ from zoneinfo import ZoneInfo
 
 from redis.asyncio import Redis
 
+from jobs.deps import FanoutJob
 from jobs.keys import Keys
 from worker.embedded import free_port
+from worker.fanout import BulkEnqueuer
 from worker.http_metrics import OPERATIONS
 from worker.job_metrics import JobMetrics
 from worker.metrics import Metrics
 from worker.outcomes import JobOutcome
+from worker.pause import PauseSwitch
 from worker.replicas import read_outcomes, read_replicas
 from worker.sampler import Sampler
+from worker.serializer import serialize
 
 KEYS = Keys()
 TYPES = ["daily_prospect_queue", "process_prospect"]
@@ -83,3 +87,29 @@ async def test_a_redis_that_does_not_answer_is_counted_and_retried() -> None:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
     assert metrics.registry.get_sample_value(SAMPLED_AT) == 0
+
+
+async def test_a_refresh_shows_the_pause_switch_and_each_class_queued(
+    redis_url: str, redis: Redis
+) -> None:
+    metrics = Metrics(TYPES, OPERATIONS, job_limits={}, max_jobs=50)
+    paused = "prospect_worker_queue_paused"
+    queued = "prospect_worker_queue_jobs"
+    enqueuer = BulkEnqueuer(redis, queue_name="arq:queue", serializer=serialize, expires_ms=60_000)
+    await enqueuer.enqueue_many(
+        [FanoutJob(job_id="p:1", function="process_prospect", payload={}, priority="hot")]
+    )
+    switch = PauseSwitch(redis, KEYS)
+    async with sampler(metrics, JobMetrics(metrics), redis_url, interval_s=5) as refresher:
+        await refresher.refresh()
+        assert metrics.registry.get_sample_value(paused) == 0
+        await switch.pause()
+        await refresher.refresh()
+        assert metrics.registry.get_sample_value(paused) == 1
+        await switch.resume()
+        await switch.pause("process_prospect")  # one type paused is not the queue paused
+        await refresher.refresh()
+        assert metrics.registry.get_sample_value(paused) == 0
+    hot = {"job_type": "process_prospect", "priority": "hot", "state": "due"}
+    assert metrics.registry.get_sample_value(queued, hot) == 1
+    assert metrics.registry.get_sample_value(queued, {**hot, "priority": "maintenance"}) == 0

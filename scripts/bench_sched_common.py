@@ -1,0 +1,66 @@
+"""What the cases of `scripts/bench_scheduling.py` share: worker processes, results, percentiles."""
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+from arq import create_pool
+from arq.connections import ArqRedis, RedisSettings
+from redis.asyncio import Redis
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.support.processes import WorkerProcess, env_for  # noqa: E402
+
+RAW_ARQ = "scripts.bench_arq.ArqSettings"
+PROJECT = "worker.WorkerSettings"
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def ratio(pw: float, arq: float) -> str:
+    """pw / arq, readable however small: "0.080x", or "1/3651x" below 0.01."""
+    if not arq:
+        return "-"
+    value = pw / arq
+    return f"{value:.3f}x" if value >= 0.01 or not value else f"1/{1 / value:,.0f}x"
+
+
+def log_path(name: str) -> Path:
+    return Path(f"/tmp/bench-scheduling-{name}.log")  # noqa: S108 - worker output
+
+
+def worker(kind: str, url: str, name: str, **extra: str) -> WorkerProcess:
+    """A worker process: raw arq ("arq") or the project's (`arq worker.WorkerSettings`)."""
+    env = env_for(url, PYTHONPATH=str(ROOT), PW_POLL_DELAY_S="0.05", **extra)
+    settings = RAW_ARQ if kind == "arq" else PROJECT
+    return WorkerProcess(env, log_path(name), settings=settings)
+
+
+async def arq_pool(url: str) -> ArqRedis:
+    return await create_pool(
+        RedisSettings.from_dsn(url), job_serializer=orjson.dumps, job_deserializer=orjson.loads
+    )
+
+
+async def result_of(redis: Redis, job_id: str, timeout_s: float = 600) -> dict[str, Any]:
+    """arq's result record once the job has ended (polled: the worker is another process)."""
+    deadline = time.monotonic() + timeout_s
+    while (raw := await redis.get(f"arq:result:{job_id}")) is None:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"job {job_id} did not end within {timeout_s} s")
+        await asyncio.sleep(0.002)
+    record: dict[str, Any] = orjson.loads(raw)
+    return record
+
+
+async def count_results(redis: Redis, prefix: str) -> int:
+    return sum([1 async for _ in redis.scan_iter(f"arq:result:{prefix}*", count=5000)])
