@@ -2,6 +2,7 @@
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -19,7 +20,7 @@ from jobs.prospecting.runs import RunLedger
 from settings import Settings
 from worker.app import JOB_EXPIRES_MS, redis_client, redis_settings
 from worker.progress import ProgressRecord, read_progress
-from worker.queueorder import PriorityScale
+from worker.queueorder import PriorityScale, QueueOrder
 from worker.registry import job_specs
 from worker.runtime import JobSpec
 from worker.serializer import deserialize, serialize
@@ -94,6 +95,7 @@ class QueueClient:
         self._redis = redis
         self._keys = Keys(settings.key_prefix)
         self._ledger = RunLedger(redis, self._keys)
+        self._order = QueueOrder(redis, self._keys, queue_name=settings.queue_name)
 
     @classmethod
     async def connect(cls, settings: Settings, *, conn_retries: int | None = None) -> "QueueClient":
@@ -143,13 +145,17 @@ class QueueClient:
         dedup); its id is returned all the same."""
         spec = check_payload(self._settings, name, payload)
         shift_ms = PriorityScale(self._settings.priority_step_s).shift_ms(priority or spec.priority)
-        due = datetime.now(UTC) + timedelta(seconds=defer_s or 0)
-        scored = due - timedelta(milliseconds=shift_ms) if (shift_ms or defer_s) else None
+        now_ms, delay_ms = int(time.time() * 1000), int((defer_s or 0) * 1000)
+        # Due now: scored ahead by its class. Due later: scored at its due time (never runnable
+        # before it), and put in its class when due, as a deferred retry is (below).
+        score_ms = now_ms + delay_ms if delay_ms else now_ms - shift_ms
         job = await self._arq.enqueue_job(
             name,
             *([payload] if payload else []),
             _job_id=job_id,
-            _defer_until=scored,
+            _defer_until=datetime.fromtimestamp(score_ms / 1000, UTC)
+            if score_ms != now_ms
+            else None,
             _expires=timedelta(milliseconds=JOB_EXPIRES_MS),
         )
         if job is None and job_id is not None:
@@ -161,6 +167,8 @@ class QueueClient:
                 pipe.set(self._keys.priority(job.job_id), shift_ms, px=JOB_EXPIRES_MS)
             pipe.publish(self._keys.wake, "enqueued")  # idle workers start it now
             await pipe.execute()
+        if shift_ms and delay_ms:
+            await self._order.reschedule(job.job_id, now_ms, delay_ms)
         return job.job_id
 
     async def report(self, job_id: str) -> JobReport:

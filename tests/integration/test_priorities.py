@@ -25,7 +25,7 @@ from tests.support.processes import WorkerProcess, env_for, run_cli
 from worker.app import JOB_EXPIRES_MS
 from worker.client import QueueClient
 from worker.fanout import BulkEnqueuer
-from worker.queueorder import PriorityScale
+from worker.queueorder import PriorityScale, QueueOrder
 from worker.serializer import serialize
 
 KEYS = Keys()
@@ -185,3 +185,26 @@ async def test_the_cli_enqueues_by_priority_name(redis_url: str, redis: Redis) -
     assert await redis.get(KEYS.priority(job_id)) == str(shift)
     refused = run_cli(env_for(redis_url), "enqueue", "cleanup", "--priority", "urgent")
     assert refused.returncode == 2
+
+
+async def test_a_deferred_enqueue_with_a_class_waits_for_its_time_then_takes_its_class(
+    redis_url: str, redis: Redis
+) -> None:
+    client = await QueueClient.connect(Settings(REDIS_URL=redis_url))
+    try:
+        before_ms = time.time() * 1000
+        job_id = await client.enqueue("cleanup", defer_s=30, priority="reply")
+        after_ms = time.time() * 1000
+    finally:
+        await client.close()
+    shift = 4 * 600_000
+    # Not runnable before it is due: scored at its due time (not due less the class's head
+    # start, which is in the past), and waiting in the deferred set for its class.
+    score = await redis.zscore(QUEUE, job_id)
+    assert score is not None and before_ms + 30_000 - 1 <= score <= after_ms + 30_000
+    assert await redis.zscore(KEYS.deferred, job_id) == score
+    # Once due, a worker's promotion puts it in its class.
+    order = QueueOrder(redis, KEYS, queue_name=QUEUE)
+    promoted, _ = await order.promote(int(score))
+    assert promoted == 1
+    assert await redis.zscore(QUEUE, job_id) == score - shift
