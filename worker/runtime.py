@@ -109,6 +109,10 @@ class Runtime:
         (worker/queueorder.py): one read of the shift kept beside it."""
         if score_ms is None:
             return None
+        if enqueued_ms is not None and score_ms >= enqueued_ms:
+            # Not scored ahead of its enqueue: no head start to take off (no class, or a
+            # deferral not promoted yet, scored at its due time), so no read either.
+            return score_ms
         try:
             kept = await self._redis.get(self._keys.priority(job_id))
             shift = int(kept) if kept is not None else None
