@@ -293,12 +293,14 @@ async def redis_enqueue_cleanup(redis: Redis, n: int, now: int) -> str:
 async def test_sigterm_with_jobs_in_flight_loses_none_and_completes_none_twice(
     redis_url: str, redis: Redis, fake_providers: FakeProviders, tmp_path: Path, figures: Figures
 ) -> None:
-    fake_providers.configure("llm", FaultPlan(latency_s=0.5))
+    # A draft takes 2 s at the LLM, twice the grace: the jobs running at the signal are still
+    # mid-body when the grace ends, so they are cancelled and re-queued.
+    fake_providers.configure("llm", FaultPlan(latency_s=2.0))
     env = env_for(
         redis_url,
         **fake_providers.env(),
         PW_JOB_LIMITS__PROCESS_PROSPECT="8",
-        PW_SHUTDOWN_GRACE_S="1",  # shorter than some jobs: those are cancelled and re-queued
+        PW_SHUTDOWN_GRACE_S="1",
     )
     worker = WorkerProcess(env, tmp_path / "worker.log")
     worker.wait_ready()
@@ -324,6 +326,7 @@ async def test_sigterm_with_jobs_in_flight_loses_none_and_completes_none_twice(
         outcomes_recorded=len(outcomes),
     )
     assert (code, second_code) == (0, 0), output
+    assert cancelled > 0  # the premise: the signal came mid-job
     assert_nothing_lost(found)
     assert summary.failed == 0 and found["approvals"] == 50
     assert len(outcomes) == summary.total  # one outcome per prospect, none twice
