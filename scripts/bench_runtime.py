@@ -80,6 +80,8 @@ def worker_env(url: str) -> dict[str, str]:
         "PW_POLL_DELAY_S": str(POLL_S),
         # A port of its own, so whatever the engine serves there cannot clash with a neighbour.
         "PW_METRICS_PORT": str(free_port()),
+        # Only the benchmark's jobs: no catch-up of today's missed daily run.
+        "PW_DAILY_CATCH_UP": "false",
     }
 
 

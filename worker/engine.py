@@ -131,6 +131,9 @@ class EngineWorker(Worker):
         finally:
             for task in self._background:
                 task.cancel()
+            # Awaited, so that each gives its connection back (the wake-up listener's pubsub)
+            # before the pool closes; left pending, one is collected later as unclosed.
+            await asyncio.gather(*self._background, return_exceptions=True)
 
     # --- 4. Redis outages ---------------------------------------------------------------------
 

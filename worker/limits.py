@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from jobs.errors import Deferred
 from jobs.keys import Keys
@@ -163,11 +164,30 @@ class TypeLeases:
     def held(self) -> int:
         return len(self._held)
 
-    async def take(self, function: str, job_id: str, limit: int) -> None:
-        """Hold one of the type's `limit` leases, or raise Deferred."""
+    async def take(
+        self,
+        function: str,
+        job_id: str,
+        limit: int,
+        *,
+        along: Callable[[Pipeline], None] | None = None,
+    ) -> None:
+        """Hold one of the type's `limit` leases, or raise Deferred. `along` queues more
+        commands on the same round trip (sent whether or not the lease is taken)."""
         key = self._keys.type_leases(function)
-        now_ms = int(self._clock() * 1000)
-        taken = await self._script(keys=[key], args=[job_id, limit, now_ms, self._lease_ms])
+        args: list[str | int] = [job_id, limit, int(self._clock() * 1000), self._lease_ms]
+        # EVALSHA queued by hand: a script registered on a pipeline costs a SCRIPT EXISTS
+        # round trip on every execute. The script is loaded at start; a Redis that lost it
+        # (restarted) answers NOSCRIPT, and the plain call below loads it again.
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.evalsha(self._script.sha, 1, key, *map(str, args))
+            if along is not None:
+                along(pipe)
+            taken = (await pipe.execute(raise_on_error=False))[0]
+        if isinstance(taken, NoScriptError):
+            taken = await self._script(keys=[key], args=args)
+        elif isinstance(taken, Exception):
+            raise taken
         if not int(taken):
             delay = TYPE_LIMIT_RETRY_S * (0.5 + self._rand())
             raise Deferred(delay, reason="type_limit", limit=function)

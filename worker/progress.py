@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from jobs.keys import Keys
 from jobs.redisreply import reply
@@ -42,6 +43,24 @@ class JobProgress:
     async def update(
         self, stage: str, *, done: int | None = None, total: int | None = None, **counters: Any
     ) -> None:
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                self.write_on(pipe, stage, done=done, total=total, **counters)
+                await pipe.execute()
+        except INFRASTRUCTURE_ERRORS as exc:
+            log.debug("progress of %s not written (%s)", self._key, type(exc).__name__)
+
+    def write_on(
+        self,
+        pipe: Pipeline,
+        stage: str,
+        *,
+        done: int | None = None,
+        total: int | None = None,
+        **counters: Any,
+    ) -> None:
+        """Queue an update on `pipe`: the runtime sends the `running` stage in the same round
+        trip as the type lease it takes."""
         self._counters.update(counters)
         fields: dict[str, str | int] = {
             "stage": stage,
@@ -53,13 +72,8 @@ class JobProgress:
             fields["done"] = done
         if total is not None:
             fields["total"] = total
-        try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.hset(self._key, mapping=fields)
-                pipe.expire(self._key, PROGRESS_TTL_S)
-                await pipe.execute()
-        except INFRASTRUCTURE_ERRORS as exc:
-            log.debug("progress of %s not written (%s)", self._key, type(exc).__name__)
+        pipe.hset(self._key, mapping=fields)
+        pipe.expire(self._key, PROGRESS_TTL_S)
 
 
 async def read_progress(redis: Redis, keys: Keys, job_id: str) -> ProgressRecord | None:

@@ -187,13 +187,15 @@ class Runtime:
             raise Deferred(PAUSED_RETRY_S, reason="paused", limit=spec.name)
         # Raises Deferred when the type is at its limit: the job never waits in a slot.
         try:
-            await self.leases.take(spec.name, job_id, spec.limit)
+            # One round trip: the lease, and the progress record's `running` stage.
+            await self.leases.take(
+                spec.name, job_id, spec.limit, along=lambda pipe: progress.write_on(pipe, "running")
+            )
         except INFRASTRUCTURE_ERRORS as exc:
             # Redis away for the lease but the job was delivered: run it rather than fail a
             # try on admission; the limit may be exceeded by this job for the blip.
             log.warning("%s %s: type lease not taken (%s), running", spec.name, job_id, exc)
         try:
-            await progress.update("running")
             async with asyncio.timeout(spec.timeout_s):
                 return await spec.body(self.deps, payload, progress)
         finally:
