@@ -169,10 +169,12 @@ async def test_the_daily_cap_holds_and_a_deferred_reply_is_sent_once_after_backo
     first, second, _ = await drafted(settings, redis)
     faults(sink).data_replies.extend(["421 4.3.2 shutting down", "451 4.3.0 try later"])
     sent = await enqueue(settings, SEND_JOB, {"draft_id": first.id})
-    capped = await enqueue(settings, SEND_JOB, {"draft_id": second.id})
-    await drain_due(settings)
+    await drain(settings)
     assert (await result_of(settings, sent)).result["outcome"] == "sent"
     assert faults(sink).deferred == 2 and faults(sink).delivered == 1
+    capped = await enqueue(settings, SEND_JOB, {"draft_id": second.id})
+    await drain_due(settings)
+    assert faults(sink).delivered == 1
     # Over the cap: deferred to local midnight without spending a try; the draft shows as
     # approved (enqueueing the send approved it), never sent, and nothing is dead-lettered.
     report = await result_of(settings, capped)
@@ -188,7 +190,8 @@ async def test_the_daily_cap_holds_and_a_deferred_reply_is_sent_once_after_backo
 async def test_a_send_over_the_throttle_is_deferred_before_its_claim(
     redis_url: str, redis: Redis, sink: MailSink
 ) -> None:
-    settings = outreach_settings(redis_url, sink, outreach={"sends_per_minute": 1})
+    # One job at a time, so the first enqueued is the one that takes the throttle's slot.
+    settings = outreach_settings(redis_url, sink, max_jobs=1, outreach={"sends_per_minute": 1})
     first, second, _ = await drafted(settings, redis)
     sent = await enqueue(settings, SEND_JOB, {"draft_id": first.id})
     held = await enqueue(settings, SEND_JOB, {"draft_id": second.id, "subject": "Edited"})
