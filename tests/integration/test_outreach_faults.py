@@ -269,7 +269,10 @@ async def test_an_unsubscribe_reply_is_for_good(
         # company comes up again and is skipped as suppressed.
         worker.restart({**base, "PW_DAILY_LIMIT": "6"})
         worker.wait_ready()
-        yesterday = (datetime.now() - timedelta(days=1)).date().isoformat()  # noqa: DTZ005
+        # The worker's yesterday (its default time zone), not this machine's: in the hours
+        # where the two dates differ, the machine's yesterday is the first run's own day.
+        worker_today = datetime.now(Settings.model_construct().tz).date()
+        yesterday = (worker_today - timedelta(days=1)).isoformat()
         second = await enqueue_daily(redis_url, {"run_date": yesterday, "backfill": True})
         run = await run_done(redis, second["run_id"])
         code, output = worker.stop()
@@ -287,6 +290,7 @@ async def test_an_unsubscribe_reply_is_for_good(
     )
     assert handler(sink).recipients[address] == 1 and handler(sink).duplicates == 0
     assert (not_sent.state, not_sent.reason) == ("failed", "suppressed")
+    assert second["run_id"] != first["run_id"]
     assert second_outcome == "skipped" and int(run.get("skipped:suppressed", "0")) >= 1
     assert len(to_address) == 2  # only the two drafts made above; the run queued none
 

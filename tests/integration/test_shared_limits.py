@@ -67,7 +67,9 @@ async def test_two_workers_never_send_a_provider_more_than_its_limit(
         tries_spent=len(tries_spent),
     )
     assert summary.state == "complete" and summary.failed == 0 and summary.queued == 30
-    assert len(llm) == 30 and len(finder) == summary.total
+    # One chat completion per draft, none twice: a prospect that reached the LLM before the
+    # quota filled is drafted and then skipped, so drafts may exceed the 30 queued.
+    assert len(llm) == summary.drafted >= 30 and len(finder) == summary.total
     # Never over the limit in any one-second window, as the provider counts.
     assert busiest_llm <= llm_per_s
     assert busiest_finder <= finder_per_s
