@@ -5,6 +5,7 @@ dead letters and replay; everything else goes through arq's own API.
 A job is `arq:job:<id>` (the record below, serialized with orjson) plus `<id>` in the queue's
 sorted set scored by the time it is due (ms). While a worker runs it, `arq:in-progress:<id>`
 exists; `arq:retry:<id>` counts deliveries; `arq:result:<id>` holds the outcome once finished.
+A score is due when it is at most arq's clock, `timestamp_ms()`: the time in ms, *rounded*.
 """
 
 from typing import Any
@@ -17,6 +18,7 @@ from arq.constants import (
     result_key_prefix,
     retry_key_prefix,
 )
+from arq.utils import timestamp_ms
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 JOB_KEY_PREFIX: str = job_key_prefix
@@ -24,6 +26,12 @@ RESULT_KEY_PREFIX: str = result_key_prefix
 IN_PROGRESS_KEY_PREFIX: str = in_progress_key_prefix
 RETRY_KEY_PREFIX: str = retry_key_prefix
 ABORT_SET: str = abort_jobs_ss
+
+
+def due_now_ms() -> int:
+    """Now, as arq scores and compares: a job arq scored a moment ago is due by it, where a
+    truncated `int(time.time() * 1000)` can still be a millisecond behind its score."""
+    return timestamp_ms()
 
 
 class ArqJob(BaseModel):

@@ -23,6 +23,9 @@
 8. Fast start: a task listens on the wake-up channel the project's enqueuers publish to
    (`Keys.wake`) and, when free slots allow, reads the due head and calls `start_jobs` at once
    instead of waiting for the next poll; a plain arq client's job is found by the poll as before.
+   "Due" is arq's own rule (`arqjobs.due_now_ms`: the time in ms, rounded): a job arq
+   scored within the last millisecond is due by it, where a truncated time would say it is not
+   and leave the job to the next poll (1 in 200 idle starts waited a whole poll that way).
 7. Pause (worker/pause.py): the poll loop reads the pause switch at most twice a second; while
    the queue is paused it sets arq's own `allow_pick_jobs` off and `run_cron` enqueues nothing
    (a tick missed meanwhile is enqueued on resume); paused types are deferred by the runtime.
@@ -48,7 +51,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from worker.arqjobs import IN_PROGRESS_KEY_PREFIX, JOB_KEY_PREFIX, RETRY_KEY_PREFIX
+from worker.arqjobs import IN_PROGRESS_KEY_PREFIX, JOB_KEY_PREFIX, RETRY_KEY_PREFIX, due_now_ms
 from worker.pause import ALL, REFRESH_S, PauseSwitch
 from worker.queueorder import QueueOrder
 from worker.runtime import Runtime
@@ -179,7 +182,7 @@ class EngineWorker(Worker):
             await self._patiently(
                 lambda: super(EngineWorker, self).finish_job(job_id, finish, *unscored)
             )
-            now_ms = int(time.time() * 1000)
+            now_ms = due_now_ms()
             if await self._patiently(lambda: order.reschedule(job_id, now_ms, int(delay_s * 1000))):
                 self._deferred_one.set()
         finally:
@@ -199,7 +202,7 @@ class EngineWorker(Worker):
             order, wait = self.order, PROMOTE_IDLE_S
             if order is None or self._pool is None:
                 continue
-            now_ms = int(time.time() * 1000)
+            now_ms = due_now_ms()
             try:
                 _, next_due = await order.promote(now_ms)
             except REDIS_DOWN as exc:
@@ -302,7 +305,7 @@ class EngineWorker(Worker):
         free = self.max_jobs - self.job_counter
         if free <= 0 or not self.allow_pick_jobs:
             return
-        now_ms = int(time.time() * 1000)
+        now_ms = due_now_ms()
         job_ids = await self.pool.zrangebyscore(
             self.queue_name, min=float("-inf"), max=now_ms, start=0, num=free
         )
@@ -376,7 +379,7 @@ class EngineWorker(Worker):
         order = self.order
         if started and order is not None:
             # 6: the started jobs leave the head, so idle replicas read runnable ids there.
-            now_ms = int(time.time() * 1000)
+            now_ms = due_now_ms()
             await order.move_started(started, now_ms, self._out_of_head_until_ms())
 
     async def _quarantine(self, raw_id: bytes) -> None:
