@@ -2,6 +2,7 @@
 
 import asyncio
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ def ratio(pw: float, arq: float) -> str:
 
 
 def log_path(name: str) -> Path:
-    return Path(f"/tmp/bench-scheduling-{name}.log")  # noqa: S108 - worker output
+    return Path(tempfile.gettempdir()) / f"bench-scheduling-{name}.log"  # the worker's output
 
 
 def worker(kind: str, url: str, name: str, **extra: str) -> WorkerProcess:
