@@ -37,6 +37,7 @@ from redis.commands.core import AsyncScript
 
 from jobs.deps import Priority
 from jobs.keys import Keys
+from worker.arqjobs import IN_PROGRESS_KEY_PREFIX
 
 PRIORITIES: tuple[Priority, ...] = get_args(Priority)
 LEVELS: Mapping[Priority, int] = {"reply": 4, "hot": 3, "warm": 2, "cold": 1, "maintenance": 0}
@@ -63,13 +64,16 @@ end
 return 1
 """
 
-# KEYS: queue. ARGV: now (ms), until (ms), then the job ids a worker just started.
-# A job already rescheduled into the future (it finished with a retry that fast) is left alone.
+# KEYS: queue. ARGV: now (ms), until (ms), in-progress key prefix, then the job ids a worker
+# just started. Only a job still running moves (its in-progress marker is there): one that has
+# already ended its try and been put back (a deferral that fast, while the worker was still
+# starting the rest of its batch) keeps the score it was given, runnable now or later; moved,
+# it waited out the whole in-progress TTL.
 _MOVE_STARTED = """
 local now = tonumber(ARGV[1])
-for i = 3, #ARGV do
+for i = 4, #ARGV do
   local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
-  if score and tonumber(score) <= now then
+  if score and tonumber(score) <= now and redis.call('EXISTS', ARGV[3] .. ARGV[i]) == 1 then
     redis.call('ZADD', KEYS[1], 'XX', ARGV[2], ARGV[i])
   end
 end
@@ -157,7 +161,8 @@ class QueueOrder:
 
     async def move_started(self, job_ids: Sequence[str], now_ms: int, until_ms: int) -> None:
         """Jobs a worker just started leave the queue's head: scored `until_ms`."""
-        await self._move_started(keys=[self._queue], args=[now_ms, until_ms, *job_ids])
+        args: list[str | int] = [now_ms, until_ms, IN_PROGRESS_KEY_PREFIX, *job_ids]
+        await self._move_started(keys=[self._queue], args=args)
 
     def keep_out_of_head(self, pipe: Pipeline, job_ids: Iterable[str], until_ms: int) -> None:
         """Queue on `pipe` (the engine's renewal): running jobs stay out of the head."""
