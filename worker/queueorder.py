@@ -22,9 +22,10 @@ life) so that its class survives a retry or a deferral. arq re-scores a retried 
   runnable at the maintenance level: never lost, only later.
 
 Running jobs leave the head of the queue: when a worker starts a batch, their scores move to
-`now + in-progress TTL` (renewed with the in-progress markers), so the ids an idle replica reads
-from the head (arq's `queue_read_limit`) are runnable ones, never a wall of running jobs. A dead
-worker's jobs come back to the head when their markers lapse.
+`now + in-progress TTL` (renewed with the in-progress markers; a job already put back by then
+keeps its new score), so the ids an idle replica reads from the head (arq's
+`queue_read_limit`) are runnable ones, never a wall of running jobs. A dead worker's jobs come
+back to the head when their markers lapse.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
