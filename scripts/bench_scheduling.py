@@ -3,7 +3,7 @@ in its own process on a throwaway redis-server, fake providers on 127.0.0.1.
 
     .venv/bin/python scripts/bench_scheduling.py [--case idle|backlog|rate|all] [flags]
 
-Three cases (`--case all`, the default, runs them in this order; about 8 minutes):
+Three cases (`--case all`, the default, runs them in this order; about 10 minutes):
 
 - `idle`: an idle worker's cost and start latency. Its own CPU (/proc) and the Redis commands
   per second (INFO stats, less the benchmark's own calls) over `--idle-s` with nothing queued;
