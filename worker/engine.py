@@ -25,7 +25,7 @@
    instead of waiting for the next poll; a plain arq client's job is found by the poll as before.
    "Due" is arq's own rule (`arqjobs.due_now_ms`: the time in ms, rounded): a job arq
    scored within the last millisecond is due by it, where a truncated time would say it is not
-   and leave the job to the next poll (1 in 200 idle starts waited a whole poll that way).
+   and leave the job to the next poll (1 idle start in 100 to 300 waited a whole poll that way).
 7. Pause (worker/pause.py): the poll loop reads the pause switch at most twice a second; while
    the queue is paused it sets arq's own `allow_pick_jobs` off and `run_cron` enqueues nothing
    (a tick missed meanwhile is enqueued on resume); paused types are deferred by the runtime.

@@ -95,9 +95,9 @@ async def test_the_wake_up_starts_a_job_arq_scored_this_very_millisecond(
 ) -> None:
     """arq scores a job at the time in ms *rounded*: in the second half of a millisecond, the
     next one. The wake-up read the due head with the time truncated, so a job enqueued less than
-    a millisecond before was "not due yet" and waited for the next poll (1 in 200 idle starts in
-    the scheduling benchmark). Here the read happens inside that half millisecond, with a poll
-    10 minutes away: only the wake-up's own read can start the job."""
+    a millisecond before was "not due yet" and waited for the next poll (1 idle start in 100 to
+    300 in the scheduling benchmark). Here the read happens inside that half millisecond, with a
+    poll 10 minutes away: only the wake-up's own read can start the job."""
     worker = make_worker(make_settings(redis_url), burst=False)
     worker.poll_delay_s = slow_poll.POLL_S
     running = asyncio.create_task(worker.main())
