@@ -15,6 +15,8 @@
 5. Shutdown: arq cancels each job's whole task, bookkeeping included. Here a shutdown cancels
    the job function only, so a job's result is always written (see `_cancel_for_shutdown`);
    and it waits for running jobs only, not for ended ones the next poll would have cleared.
+   arq's `start_jobs` goes on claiming a batch's ids after the signal; here the batch stops
+   at it, and the grace period waits for every job started, the last claim's included.
 6. The queue's order (worker/queueorder.py): jobs a worker starts leave the head of the queue
    (after `start_jobs`, and with each renewal), a worker takes only as many ids as it has free
    slots, and a job that did not finish (a retry, a deferral, a shutdown cancellation) is
@@ -243,9 +245,8 @@ class EngineWorker(Worker):
         super().handle_sig_wait_for_completion(signum)
 
     def handle_sig(self, signum: Signals) -> None:
-        log.info(
-            "shutdown on %s: cancelling %d running jobs", Signals(signum).name, len(self.tasks)
-        )
+        running = sum(not task.done() for task in self.tasks.values())  # ended ones wait a poll
+        log.info("shutdown on %s: cancelling %d running jobs", Signals(signum).name, running)
         self._cancel_for_shutdown()
         if self.main_task is not None:
             self.main_task.cancel()
@@ -254,10 +255,10 @@ class EngineWorker(Worker):
 
     async def _sleep_until_tasks_complete(self) -> None:
         # arq waits for `tasks` to empty, but ended tasks leave it only at a poll; jobs started
-        # on a wake-up (change 8) may all have ended between two polls. Wait for running ones.
-        # No job starts meanwhile (arq has turned `allow_pick_jobs` off), so this set is all.
-        running = [task for task in self.tasks.values() if not task.done()]
-        if running:
+        # on a wake-up (change 8) may all have ended between two polls. Wait for running ones,
+        # looking again after each wait: the id a batch was claiming when the signal came
+        # starts after this first look (`start_jobs` stops the batch after it).
+        while running := [task for task in self.tasks.values() if not task.done()]:
             await asyncio.wait(running)  # raises nothing of theirs; wait_for bounds it
 
     async def _wait_for_tasks_to_complete(self, signum: Signals) -> None:
@@ -374,7 +375,14 @@ class EngineWorker(Worker):
         # many as are free; the next poll reads the rest afresh.
         good = good[: max(0, self.max_jobs - self.job_counter)]
         before = dict(self.tasks)
-        await super().start_jobs(good)
+        for raw_id in good:
+            # arq's loop claims every id it was given, even after a shutdown signal or a pause
+            # turned `allow_pick_jobs` off: a job claimed then would be cut off at the grace
+            # period's end and run again. One id at a time costs no round trip (arq claims
+            # each in its own transaction).
+            if not self.allow_pick_jobs:
+                break
+            await super().start_jobs([raw_id])
         started = [job_id for job_id, task in self.tasks.items() if before.get(job_id) is not task]
         order = self.order
         if started and order is not None:

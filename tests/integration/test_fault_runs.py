@@ -306,6 +306,12 @@ async def test_sigterm_with_jobs_in_flight_loses_none_and_completes_none_twice(
     worker.wait_ready()
     run_id = await start_daily_run(redis_url)
     await wait_until(redis, run_id, done=5)
+    # The signal must find jobs mid-draft with over the grace period to go: wait for three
+    # drafts asked for in the last 0.5 s (the first wave may end just as done reaches 5).
+    deadline = time.monotonic() + 30
+    while sum(time.monotonic() - at < 0.5 for at in fake_providers.far_end.held("llm")) < 3:
+        assert time.monotonic() < deadline, "no drafts were asked for after the first wave"
+        await asyncio.sleep(0.01)
     code = worker.terminate()
     cancelled = worker.output().count("cancelled, will be run again")
     worker.start()

@@ -6,6 +6,7 @@ markers lived 10 minutes, a job id that is not UTF-8 stopped the worker).
 """
 
 import asyncio
+import signal
 import time
 from contextlib import AsyncExitStack
 from typing import Any
@@ -348,6 +349,47 @@ async def test_a_shutdown_cancellation_spends_no_try(
     await second.close()
     assert calls == ["cut", "cut"]
     assert recorder.kinds() == ["cancelled", "succeeded"]  # max_tries 1, still not spent
+
+
+async def test_a_shutdown_signal_mid_batch_starts_nothing_more_and_cuts_nothing_off(
+    redis_url: str, redis: Redis, client: QueueClient
+) -> None:
+    """arq's start_jobs takes a whole batch one id at a time and never looks at the signal:
+    jobs it started after SIGTERM were missing from the set the grace period waited for, so
+    they were cut off once the others ended and ran again (2 LLM calls drafted twice in CI)."""
+    recorder = Recorder()
+    calls: list[str] = []
+    spec = work_spec(recorder, calls)
+    ids: list[str] = []
+    for n in range(4):  # under the type's limit of 5
+        job = await client._arq.enqueue_job(  # noqa: SLF001 - a plain arq enqueue
+            "work", {"text": f"job-{n}", "hold_s": 0.2 + 0.3 * n}, _defer_by=0.3
+        )
+        assert job is not None
+        ids.append(job.job_id)
+    worker = work_worker(redis_url, redis, spec, recorder, burst=False)
+    worker.poll_delay_s = 600  # the test starts the batch itself, as one poll would
+    worker._job_completion_wait = 10  # noqa: SLF001 - the grace period, as settings give it
+    running = asyncio.create_task(worker.main())
+    await asyncio.sleep(0.4)  # all four are due; the worker's first poll found none
+    batch = asyncio.create_task(worker.start_jobs([job_id.encode() for job_id in ids]))
+    while not worker.tasks:  # noqa: ASYNC110 - the first job is started, the batch goes on
+        await asyncio.sleep(0)
+    worker.handle_sig_wait_for_completion(signal.SIGTERM)
+    await batch
+    while any(not task.done() for task in worker.tasks.values()):  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+    await worker.close()
+    started = len(calls)
+    assert recorder.kinds() == ["succeeded"] * started  # every started job ran to its end
+    assert started < len(ids)  # and the batch stopped at the signal
+
+    second = work_worker(redis_url, redis, spec, recorder)
+    await second.main()
+    await second.close()
+    assert sorted(calls) == sorted(f"job-{n}" for n in range(4))  # the rest ran, once each
 
 
 # --- the dead-letter workflow ---------------------------------------------------------------

@@ -47,6 +47,7 @@ class FarEnd:
         self._served: list[Served] = []
         self._calls: Counter[tuple[str, str]] = Counter()
         self._endpoint_calls: Counter[str] = Counter()
+        self._held: dict[int, tuple[Endpoint, float]] = {}  # seq -> arrived, until answered
         self._seq = 0
 
     def arrive(self, endpoint: Endpoint, key: str) -> tuple[int, int, int, float]:
@@ -55,16 +56,24 @@ class FarEnd:
             self._seq += 1
             self._calls[(endpoint, key)] += 1
             self._endpoint_calls[endpoint] += 1
+            arrived = time.monotonic()
+            self._held[self._seq] = (endpoint, arrived)
             return (
                 self._seq,
                 self._calls[(endpoint, key)],
                 self._endpoint_calls[endpoint],
-                time.monotonic(),
+                arrived,
             )
 
     def record(self, served: Served) -> None:
         with self._lock:
+            self._held.pop(served.seq, None)
             self._served.append(served)
+
+    def held(self, endpoint: Endpoint) -> list[float]:
+        """Arrival times of the requests to `endpoint` not answered yet."""
+        with self._lock:
+            return [arrived for (where, arrived) in self._held.values() if where == endpoint]
 
     def snapshot(
         self, endpoint: Endpoint | None = None, key: str | None = None
