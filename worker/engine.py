@@ -68,6 +68,7 @@ CTX_PAUSE = "pause_switch"  # set by on_startup: without it, nothing is ever pau
 CTX_WAKE = "wake_channel"  # set by on_startup: without it, only the poll finds new jobs
 WAKE_LISTEN_S = 1.0
 PROMOTE_IDLE_S, PROMOTE_MIN_S = 1.0, 0.1
+BACKGROUND_STOP_S = 5.0
 # WatchError: redis-py reports a connection lost during WATCH as one.
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, WatchError, ConnectionError, OSError)
 T = TypeVar("T")
@@ -137,8 +138,16 @@ class EngineWorker(Worker):
             for task in self._background:
                 task.cancel()
             # Awaited, so that each gives its connection back (the wake-up listener's pubsub)
-            # before the pool closes; left pending, one is collected later as unclosed.
-            await asyncio.gather(*self._background, return_exceptions=True)
+            # before the pool closes; left pending, one is collected later as unclosed. Bounded,
+            # so that one which ignored its cancel cannot keep the process from exiting.
+            # (`asyncio.wait`, not a timeout around `gather`: a cancelled gather still waits
+            # for every child.)
+            ended, stuck = await asyncio.wait(self._background, timeout=BACKGROUND_STOP_S)
+            for task in ended:
+                if not task.cancelled() and (error := task.exception()) is not None:
+                    log.error("background task %s failed", task.get_name(), exc_info=error)
+            for task in stuck:
+                log.error("background task %s ignored its cancel; exiting", task.get_name())
 
     # --- 4. Redis outages ---------------------------------------------------------------------
 
@@ -198,8 +207,11 @@ class EngineWorker(Worker):
     async def _promote_deferred(self) -> None:
         wait = PROMOTE_IDLE_S
         while True:
-            with contextlib.suppress(TimeoutError):  # woken early when this worker defers
-                await asyncio.wait_for(self._deferred_one.wait(), wait)
+            # Woken early when this worker defers. Not `wait_for`: on Python 3.11 it swallows a
+            # cancel that lands as the event is set, and the shutdown then waited forever.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._deferred_one.wait()
             self._deferred_one.clear()
             order, wait = self.order, PROMOTE_IDLE_S
             if order is None or self._pool is None:
@@ -259,11 +271,12 @@ class EngineWorker(Worker):
         # looking again after each wait: the id a batch was claiming when the signal came
         # starts after this first look (`start_jobs` stops the batch after it).
         while running := [task for task in self.tasks.values() if not task.done()]:
-            await asyncio.wait(running)  # raises nothing of theirs; wait_for bounds it
+            await asyncio.wait(running)  # raises nothing of theirs; the timeout bounds it
 
     async def _wait_for_tasks_to_complete(self, signum: Signals) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._sleep_until_tasks_complete(), self._job_completion_wait)
+            async with asyncio.timeout(self._job_completion_wait):  # see `_promote_deferred`
+                await self._sleep_until_tasks_complete()
         self.handle_sig(signum)
 
     async def close(self) -> None:

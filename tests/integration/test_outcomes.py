@@ -6,6 +6,7 @@ markers lived 10 minutes, a job id that is not UTF-8 stopped the worker).
 """
 
 import asyncio
+import contextlib
 import signal
 import time
 from contextlib import AsyncExitStack
@@ -23,6 +24,7 @@ from jobs.keys import Keys
 from jobs.models import DailyRunRequest
 from jobs.prospecting.daily import daily_prospect_queue
 from jobs.prospecting.runs import RunLedger
+from worker import engine
 from worker.app import build_deps, preload_scripts
 from worker.arqjobs import IN_PROGRESS_KEY_PREFIX, JOB_KEY_PREFIX, RETRY_KEY_PREFIX
 from worker.client import QueueClient
@@ -390,6 +392,57 @@ async def test_a_shutdown_signal_mid_batch_starts_nothing_more_and_cuts_nothing_
     await second.main()
     await second.close()
     assert sorted(calls) == sorted(f"job-{n}" for n in range(4))  # the rest ran, once each
+
+
+async def test_a_shutdown_ends_the_promoter_even_as_a_deferral_wakes_it(
+    redis_url: str, redis: Redis
+) -> None:
+    """Python 3.11's `asyncio.wait_for` returns normally when it is cancelled in the step its
+    awaitable finishes: a job deferred in the instant of the shutdown's cancel kept the promoter
+    looping, and the worker never exited (a CI run: SIGTERM, then 5 minutes of promoting)."""
+    recorder = Recorder()
+    worker = work_worker(redis_url, redis, work_spec(recorder, []), recorder, burst=False)
+    running = asyncio.create_task(worker.main())
+    while not hasattr(worker, "_background"):  # noqa: ASYNC110 - main() creates it
+        await asyncio.sleep(0.01)
+    promoter = next(task for task in worker._background if task.get_name() == "promote-deferred")  # noqa: SLF001
+    await asyncio.sleep(0.05)  # waiting for a deferral or its idle tick
+    worker._deferred_one.set()  # noqa: SLF001 - a job deferred just now ...
+    promoter.cancel()  # ... as the shutdown cancels the background tasks
+    try:
+        done, _ = await asyncio.wait([promoter], timeout=2)
+        assert done and promoter.cancelled()
+    finally:
+        promoter.cancel()  # on a promoter that swallowed the first one, so the test can end
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await worker.close()
+
+
+async def test_a_background_task_that_ignores_its_cancel_does_not_keep_the_worker(
+    redis_url: str, redis: Redis, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(engine, "BACKGROUND_STOP_S", 0.2)
+    recorder = Recorder()
+    worker = work_worker(redis_url, redis, work_spec(recorder, []), recorder, burst=False)
+    running = asyncio.create_task(worker.main())
+    while not hasattr(worker, "_background"):  # noqa: ASYNC110 - main() creates it
+        await asyncio.sleep(0.01)
+    release = asyncio.Event()
+
+    async def stubborn() -> None:
+        while not release.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await release.wait()
+
+    worker._background.append(asyncio.create_task(stubborn(), name="stubborn"))  # noqa: SLF001
+    await asyncio.sleep(0.05)
+    running.cancel()
+    done, _ = await asyncio.wait([running], timeout=5)
+    release.set()
+    await worker.close()
+    assert done  # main() ended though one task would not
+    assert "background task stubborn ignored its cancel" in caplog.text
 
 
 # --- the dead-letter workflow ---------------------------------------------------------------

@@ -126,7 +126,14 @@ class WorkerProcess:
         """SIGTERM (a graceful shutdown, as Kubernetes asks) and the exit code."""
         if self.running:
             self.send(signal.SIGTERM)
-        return self.wait(timeout)
+        try:
+            return self.wait(timeout)
+        except subprocess.TimeoutExpired as hung:
+            # A worker that ignores SIGTERM fails this test, and only this one: left running,
+            # it would outlive its Redis and fail a later test when it is collected.
+            self.kill()
+            said = self.output()[-3000:]
+            raise AssertionError(f"no exit {timeout} s after SIGTERM; it said:\n{said}") from hung
 
     def kill(self) -> int:
         """SIGKILL: a crash, nothing cleaned up."""
