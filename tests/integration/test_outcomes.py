@@ -399,7 +399,8 @@ async def test_a_shutdown_ends_the_promoter_even_as_a_deferral_wakes_it(
 ) -> None:
     """Python 3.11's `asyncio.wait_for` returns normally when it is cancelled in the step its
     awaitable finishes: a job deferred in the instant of the shutdown's cancel kept the promoter
-    looping, and the worker never exited (a CI run: SIGTERM, then 5 minutes of promoting)."""
+    looping, and the worker never exited (a fresh-clone CI run: still promoting 6 minutes after
+    SIGTERM, when it was killed)."""
     recorder = Recorder()
     worker = work_worker(redis_url, redis, work_spec(recorder, []), recorder, burst=False)
     running = asyncio.create_task(worker.main())
