@@ -3,7 +3,6 @@ the metrics, the job observers (metrics and logs), the loop heartbeat, the backg
 and the HTTP server on the metrics port."""
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
@@ -110,6 +109,6 @@ async def start_observability(
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
     for task in tasks:
         task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    # Not `suppress(CancelledError)` around each await: that would swallow a cancel of this
+    # very coroutine too.
+    await asyncio.gather(*tasks, return_exceptions=True)
