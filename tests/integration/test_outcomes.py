@@ -362,18 +362,20 @@ async def test_a_shutdown_signal_mid_batch_starts_nothing_more_and_cuts_nothing_
     recorder = Recorder()
     calls: list[str] = []
     spec = work_spec(recorder, calls)
-    ids: list[str] = []
-    for n in range(4):  # under the type's limit of 5
-        job = await client._arq.enqueue_job(  # noqa: SLF001 - a plain arq enqueue
-            "work", {"text": f"job-{n}", "hold_s": 0.2 + 0.3 * n}, _defer_by=0.3
-        )
-        assert job is not None
-        ids.append(job.job_id)
     worker = work_worker(redis_url, redis, spec, recorder, burst=False)
     worker.poll_delay_s = 600  # the test starts the batch itself, as one poll would
     worker._job_completion_wait = 10  # noqa: SLF001 - the grace period, as settings give it
     running = asyncio.create_task(worker.main())
-    await asyncio.sleep(0.4)  # all four are due; the worker's first poll found none
+    # arq writes its health key at the end of a poll: after the first, the next is 600 s away.
+    while not await redis.exists(worker.health_check_key):  # noqa: ASYNC110 - written by main()
+        await asyncio.sleep(0.01)
+    ids: list[str] = []
+    for n in range(4):  # under the type's limit of 5
+        job = await client._arq.enqueue_job(  # noqa: SLF001 - a plain arq enqueue
+            "work", {"text": f"job-{n}", "hold_s": 0.2 + 0.3 * n}
+        )
+        assert job is not None
+        ids.append(job.job_id)
     batch = asyncio.create_task(worker.start_jobs([job_id.encode() for job_id in ids]))
     while not worker.tasks:  # noqa: ASYNC110 - the first job is started, the batch goes on
         await asyncio.sleep(0)
