@@ -58,6 +58,7 @@ from worker.pause import ALL, REFRESH_S, PauseSwitch
 from worker.queueorder import QueueOrder
 from worker.runtime import Runtime
 from worker.serializer import JobFailed
+from worker.tasks import stop_tasks
 
 log = logging.getLogger("prospect_worker.engine")
 
@@ -68,7 +69,6 @@ CTX_PAUSE = "pause_switch"  # set by on_startup: without it, nothing is ever pau
 CTX_WAKE = "wake_channel"  # set by on_startup: without it, only the poll finds new jobs
 WAKE_LISTEN_S = 1.0
 PROMOTE_IDLE_S, PROMOTE_MIN_S = 1.0, 0.1
-BACKGROUND_STOP_S = 5.0
 # WatchError: redis-py reports a connection lost during WATCH as one.
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, WatchError, ConnectionError, OSError)
 T = TypeVar("T")
@@ -135,19 +135,7 @@ class EngineWorker(Worker):
         try:
             await super().main()
         finally:
-            for task in self._background:
-                task.cancel()
-            # Awaited, so that each gives its connection back (the wake-up listener's pubsub)
-            # before the pool closes; left pending, one is collected later as unclosed. Bounded,
-            # so that one which ignored its cancel cannot keep the process from exiting.
-            # (`asyncio.wait`, not a timeout around `gather`: a cancelled gather still waits
-            # for every child.)
-            ended, stuck = await asyncio.wait(self._background, timeout=BACKGROUND_STOP_S)
-            for task in ended:
-                if not task.cancelled() and (error := task.exception()) is not None:
-                    log.error("background task %s failed", task.get_name(), exc_info=error)
-            for task in stuck:
-                log.error("background task %s ignored its cancel; exiting", task.get_name())
+            await stop_tasks(self._background)
 
     # --- 4. Redis outages ---------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from worker.metrics import Metrics
 from worker.outcomes import JobObserver
 from worker.queueorder import PriorityScale
 from worker.sampler import Sampler
+from worker.tasks import stop_tasks
 
 log = logging.getLogger("prospect_worker.observability")
 
@@ -87,7 +88,7 @@ async def start_observability(
         ),
         asyncio.create_task(sampler.run(), name="pw-metrics-sampler"),
     ]
-    stack.push_async_callback(_cancel, tasks)
+    stack.push_async_callback(stop_tasks, tasks)
     port = None
     if settings.metrics_port:
         ping = RedisPing(settings.redis_url, metrics)
@@ -104,11 +105,3 @@ async def start_observability(
             stack.callback(server.stop)
             log.info("metrics, /healthz and /readyz on port %d", port)
     return Observability(metrics, jobs, heartbeat, sampler, port)
-
-
-async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
-    for task in tasks:
-        task.cancel()
-    # Not `suppress(CancelledError)` around each await: that would swallow a cancel of this
-    # very coroutine too.
-    await asyncio.gather(*tasks, return_exceptions=True)

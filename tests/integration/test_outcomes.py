@@ -24,7 +24,7 @@ from jobs.keys import Keys
 from jobs.models import DailyRunRequest
 from jobs.prospecting.daily import daily_prospect_queue
 from jobs.prospecting.runs import RunLedger
-from worker import engine
+from worker import tasks as worker_tasks
 from worker.app import build_deps, preload_scripts
 from worker.arqjobs import IN_PROGRESS_KEY_PREFIX, JOB_KEY_PREFIX, RETRY_KEY_PREFIX
 from worker.client import QueueClient
@@ -124,6 +124,16 @@ async def drain_work(
     worker = work_worker(redis_url, redis, spec, recorder)
     await worker.main()
     await worker.close()
+
+
+async def main_past_first_poll(worker: EngineWorker, redis: Redis) -> asyncio.Task[None]:
+    """`worker.main()` as a task, once its startup is done, its background tasks run and its
+    first poll is over (arq writes its health key at a poll's end)."""
+    running = asyncio.create_task(worker.main())
+    while not await redis.exists(worker.health_check_key):
+        assert not running.done(), running
+        await asyncio.sleep(0.01)
+    return running
 
 
 async def letters(redis: Redis) -> dict[str, dict[str, str]]:
@@ -340,9 +350,13 @@ async def test_a_shutdown_cancellation_spends_no_try(
     running = asyncio.create_task(first.main())
     while not calls:  # noqa: ASYNC110 - the job body appends from the worker's task
         await asyncio.sleep(0.01)
-    await first.close()  # cancels the running job, as a shutdown past its grace would
+    # As arq's own shutdown does: the poll loop stops first, then `close` cancels the running
+    # job, as a shutdown past its grace would. (Closed the other way round, the pool closed
+    # under a poll that was mid-transaction, which reconnected to UNWATCH and leaked that
+    # connection: a ResourceWarning that failed whichever test collected it.)
     running.cancel()
     await asyncio.gather(running, return_exceptions=True)
+    await first.close()
     assert recorder.kinds() == ["cancelled"]
     assert await redis.get(KEYS.tries(job.job_id)) is None
 
@@ -365,10 +379,7 @@ async def test_a_shutdown_signal_mid_batch_starts_nothing_more_and_cuts_nothing_
     worker = work_worker(redis_url, redis, spec, recorder, burst=False)
     worker.poll_delay_s = 600  # the test starts the batch itself, as one poll would
     worker._job_completion_wait = 10  # noqa: SLF001 - the grace period, as settings give it
-    running = asyncio.create_task(worker.main())
-    # arq writes its health key at the end of a poll: after the first, the next is 600 s away.
-    while not await redis.exists(worker.health_check_key):  # noqa: ASYNC110 - written by main()
-        await asyncio.sleep(0.01)
+    running = await main_past_first_poll(worker, redis)  # the next poll is 600 s away
     ids: list[str] = []
     for n in range(4):  # under the type's limit of 5
         job = await client._arq.enqueue_job(  # noqa: SLF001 - a plain arq enqueue
@@ -405,11 +416,8 @@ async def test_a_shutdown_ends_the_promoter_even_as_a_deferral_wakes_it(
     SIGTERM, when it was killed)."""
     recorder = Recorder()
     worker = work_worker(redis_url, redis, work_spec(recorder, []), recorder, burst=False)
-    running = asyncio.create_task(worker.main())
-    while not hasattr(worker, "_background"):  # noqa: ASYNC110 - main() creates it
-        await asyncio.sleep(0.01)
+    running = await main_past_first_poll(worker, redis)
     promoter = next(task for task in worker._background if task.get_name() == "promote-deferred")  # noqa: SLF001
-    await asyncio.sleep(0.05)  # waiting for a deferral or its idle tick
     worker._deferred_one.set()  # noqa: SLF001 - a job deferred just now ...
     promoter.cancel()  # ... as the shutdown cancels the background tasks
     try:
@@ -425,12 +433,10 @@ async def test_a_shutdown_ends_the_promoter_even_as_a_deferral_wakes_it(
 async def test_a_background_task_that_ignores_its_cancel_does_not_keep_the_worker(
     redis_url: str, redis: Redis, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(engine, "BACKGROUND_STOP_S", 0.2)
+    monkeypatch.setattr(worker_tasks, "STOP_WAIT_S", 0.2)
     recorder = Recorder()
     worker = work_worker(redis_url, redis, work_spec(recorder, []), recorder, burst=False)
-    running = asyncio.create_task(worker.main())
-    while not hasattr(worker, "_background"):  # noqa: ASYNC110 - main() creates it
-        await asyncio.sleep(0.01)
+    running = await main_past_first_poll(worker, redis)
     release = asyncio.Event()
 
     async def stubborn() -> None:
@@ -439,7 +445,7 @@ async def test_a_background_task_that_ignores_its_cancel_does_not_keep_the_worke
                 await release.wait()
 
     worker._background.append(asyncio.create_task(stubborn(), name="stubborn"))  # noqa: SLF001
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0)  # it runs, and is waiting
     running.cancel()
     done, _ = await asyncio.wait([running], timeout=5)
     release.set()
