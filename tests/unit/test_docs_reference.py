@@ -104,10 +104,18 @@ def test_the_readme_is_short_and_keeps_the_two_commands() -> None:
     assert (ROOT / ".ci/run").read_text().rstrip().endswith("exec python3 dev.py test")
 
 
-def test_every_link_between_the_docs_resolves() -> None:
-    for page in (README, *sorted((ROOT / "docs").glob("*.md"))):
-        for target in re.findall(r"\]\(([^)#:]+\.md)(?:#[^)]*)?\)", page.read_text()):
-            assert (page.parent / target).is_file(), f"{page.name} links to {target}"
+def test_every_link_between_the_docs_resolves_to_a_file_and_heading() -> None:
+    pages = [README, *sorted((ROOT / "docs").glob("*.md"))]
+    headings = {
+        page: {gen.anchor(title) for title in re.findall(r"^#+ (.+)$", page.read_text(), re.M)}
+        for page in pages
+    }
+    for page in pages:
+        for target, fragment in re.findall(r"\]\(([^)#:]*\.md|)(?:#([^)]*))?\)", page.read_text()):
+            linked = (page.parent / target).resolve() if target else page
+            assert linked.is_file(), f"{page.name} links to {target}"
+            if fragment:
+                assert fragment in headings[linked], f"{page.name} links to {target}#{fragment}"
 
 
 def test_the_runbook_has_a_section_for_every_alert() -> None:
