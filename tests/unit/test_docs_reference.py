@@ -106,10 +106,8 @@ def test_the_readme_is_short_and_keeps_the_two_commands() -> None:
 
 def test_every_link_between_the_docs_resolves_to_a_file_and_heading() -> None:
     pages = [README, *sorted((ROOT / "docs").glob("*.md"))]
-    headings = {
-        page: {gen.anchor(title) for title in re.findall(r"^#+ (.+)$", page.read_text(), re.M)}
-        for page in pages
-    }
+    titles = {page: re.findall(r"^#+ (.+)$", page.read_text(), re.MULTILINE) for page in pages}
+    headings = {page: {gen.anchor(title) for title in titles[page]} for page in pages}
     for page in pages:
         for target, fragment in re.findall(r"\]\(([^)#:]*\.md|)(?:#([^)]*))?\)", page.read_text()):
             linked = (page.parent / target).resolve() if target else page
