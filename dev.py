@@ -6,6 +6,7 @@
     python3 dev.py test    # the quality gates, then the whole test suite with coverage
     python3 dev.py check   # the quality gates alone, in seconds: lint, format, strict types
     python3 dev.py fix     # apply ruff's safe fixes and format the code
+    python3 dev.py docs    # rewrite the references in docs/ generated from the code
 
 All create `.venv` and install the locked dependencies (uv.lock) on first use; later calls
 only check that the environment still matches the lock. `test` stops at the first gate that
@@ -93,10 +94,12 @@ def main(argv: list[str]) -> int:
     if command in ("-h", "--help"):
         print(__doc__)
         return 0
-    if command not in ("run", "test", "check", "fix"):
+    if command not in ("run", "test", "check", "fix", "docs"):
         print(__doc__, file=sys.stderr)
         if command:
-            print(f"dev.py: expected run, test, check or fix, got {command!r}", file=sys.stderr)
+            print(
+                f"dev.py: expected run, test, check, fix or docs, got {command!r}", file=sys.stderr
+            )
         return 2
     ensure_environment()
     if command == "run" and "--outreach" in rest:
@@ -105,6 +108,9 @@ def main(argv: list[str]) -> int:
         return subprocess.call([PYTHON, "-m", "worker", "outreach-demo", *demo], cwd=ROOT)
     if command == "run":
         return subprocess.call([PYTHON, "-m", "worker", "run", *rest], cwd=ROOT)
+    if command == "docs":
+        # `docs --check` only says which file is stale; the unit tests check the same.
+        return subprocess.call([PYTHON, ROOT / "scripts" / "gen_docs.py", *rest], cwd=ROOT)
     if command == "fix":
         ruff = VENV / "bin" / "ruff"
         fixed = subprocess.call([ruff, "check", "--fix", "."], cwd=ROOT)

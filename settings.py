@@ -32,18 +32,23 @@ EMAIL = r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$"
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Each field's docstring is its description: docs/settings.md is generated from them.
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class ServiceSettings(Section):
     """An HTTP provider. No base_url means the bundled offline stand-in answers instead."""
 
     base_url: HttpUrl | None = None
+    """The provider's base URL; unset: the bundled offline stand-in answers."""
     api_key: SecretStr | None = None
+    """Its key; required with a remote base URL, optional for a loopback one."""
     timeout_s: float = Field(default=10.0, gt=0, le=300)
-    # Shared by every replica (worker/limits.py): unset means no limit of ours.
+    """Request timeout, seconds."""
     requests_per_second: int | None = Field(default=None, ge=1, le=100_000)
+    """Requests per second to this provider, every replica together; unset: no limit of ours."""
     requests_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
+    """Requests per minute to this provider, every replica together; unset: no limit of ours."""
 
     @model_validator(mode="after")
     def _key_with_url(self) -> "ServiceSettings":
@@ -64,53 +69,73 @@ class ServiceSettings(Section):
 
 class LlmSettings(ServiceSettings):
     model: str = "gpt-4o-mini"
+    """Model name sent with each request."""
     timeout_s: float = Field(default=30.0, gt=0, le=300)
+    """Request timeout, seconds."""
 
 
 class WebSettings(Section):
     """Fetching prospect websites: untrusted URLs, so every cap is on by default."""
 
     timeout_s: float = Field(default=10.0, gt=0, le=120)
+    """The whole fetch, redirects and body included, seconds."""
     max_bytes: int = Field(default=512_000, ge=1_024, le=10_000_000)
+    """Body bytes read from a website."""
     max_redirects: int = Field(default=3, ge=0, le=10)
-    # Opt-out for local development only: still refuses cloud metadata addresses.
+    """Redirects followed, each one checked again."""
     allow_private: bool = False
+    """Local development only: allow private and loopback addresses (never cloud metadata)."""
 
 
 class SenderSettings(Section):
     name: str = "Alex Rivera"
+    """Who the drafts are signed by (also the `From` display name)."""
     company: str = "Prospect Worker Demo Co"
+    """The sender's company."""
     value_proposition: str = "we help revenue teams book more meetings with less manual research"
+    """What the drafts offer, in one phrase."""
 
 
 class JobLimits(Section):
     """Jobs of one type allowed in flight at once across every replica (leases in Redis)."""
 
     daily_prospect_queue: int = Field(default=1, ge=1)
+    """Daily runs at once."""
     process_prospect: int = Field(default=20, ge=1)
+    """Prospect jobs at once."""
     send_outreach: int = Field(default=5, ge=1)
+    """Send jobs at once."""
     process_reply: int = Field(default=10, ge=1)
+    """Reply jobs at once."""
 
 
 class JobTimeouts(Section):
     """Seconds one try of a job may run before it counts as a transient failure."""
 
     daily_prospect_queue: float = Field(default=300.0, gt=0)
+    """One try of the daily run."""
     process_prospect: float = Field(default=120.0, gt=0)
+    """One try of a prospect job."""
     send_outreach: float = Field(default=120.0, gt=0)
+    """One try of a send; shorter than `PW_OUTREACH__SEND_LEASE_S`."""
     process_reply: float = Field(default=60.0, gt=0)
+    """One try of a reply job."""
 
 
 class RetrySettings(Section):
     max_tries: int = Field(default=5, ge=1, le=50)
+    """Tries before a job fails for good and is dead-lettered."""
     base_delay_s: float = Field(default=2.0, gt=0)
+    """First retry delay, seconds; doubles per failed try, jittered to 50-100 %."""
     max_delay_s: float = Field(default=300.0, gt=0)
-    # A Retry-After longer than this is not waited out: the job is dead-lettered (replayable)
-    # rather than deferred towards its expiry (a fanned-out job lives 24 h).
+    """Cap on the retry delay, seconds (a longer Retry-After still wins)."""
+    # Dead-lettered rather than deferred towards its expiry (a fanned-out job lives 24 h).
     max_retry_after_s: float = Field(default=3_600.0, gt=0, le=43_200)
-    # Deliveries that end with no outcome (the worker was killed or the job cancelled at
-    # shutdown) do not spend a try; a job that keeps killing workers is failed after this many.
+    """A Retry-After longer than this is not waited out: the job is dead-lettered
+    (replayable)."""
     max_redeliveries: int = Field(default=5, ge=0, le=100)
+    """Deliveries that end with no outcome (the worker was killed, or the job cancelled at
+    shutdown) spend no try; a job that keeps killing workers fails after this many."""
 
 
 class RecoverySettings(Section):
@@ -120,8 +145,14 @@ class RecoverySettings(Section):
     # 20 s, renewed every 5 s: a dead worker's jobs run again within 20 s plus a poll, inside
     # the 30 s the reliability section promises, while a live worker has three renewals in hand.
     in_progress_ttl_s: float = Field(default=20.0, ge=3, le=600)
+    """How long a job's in-progress marker lives, seconds: a dead worker's jobs run again
+    within this plus a poll."""
     renew_s: float = Field(default=5.0, gt=0, le=200)
+    """How often a live worker renews the markers and type leases of its running jobs,
+    seconds; at most half the marker's TTL."""
     health_interval_s: float = Field(default=10.0, gt=0, le=600)
+    """How often the worker writes arq's health-check key, seconds (what `arq --check
+    worker.WorkerSettings` reads)."""
 
     @model_validator(mode="after")
     def _renew_within_ttl(self) -> "RecoverySettings":
@@ -138,13 +169,20 @@ class SmtpSettings(Section):
     fails for good, so nothing is sent by accident from a laptop)."""
 
     host: str | None = None
+    """SMTP server; unset: sending is off (a send job fails for good)."""
     port: int = Field(default=587, ge=1, le=65_535)
-    # "tls": implicit TLS (port 465); "starttls": upgrade after EHLO (587); "none": loopback only.
+    """Its port (465 with `tls`)."""
     security: Literal["tls", "starttls", "none"] = "starttls"
+    """`tls` (implicit TLS, port 465), `starttls` (a required upgrade after EHLO, 587) or
+    `none` (loopback hosts only)."""
     username: str | None = None
+    """AUTH user name; goes with the password."""
     password: SecretStr | None = None
+    """AUTH password; goes with the user name."""
     timeout_s: float = Field(default=30.0, gt=0, le=300)
+    """Per SMTP command, seconds."""
     validate_certs: bool = True
+    """Check the server's certificate."""
 
     @model_validator(mode="after")
     def _plain_only_on_loopback(self) -> "SmtpSettings":
@@ -159,18 +197,25 @@ class OutreachSettings(Section):
     """Who the emails come from, the daily cap, and what suppresses an address."""
 
     from_address: str = Field(default="alex@prospect-worker-demo.example", pattern=EMAIL)
+    """`From` address (with the sender's name); its domain ends the Message-IDs."""
     reply_to: str | None = Field(default=None, pattern=EMAIL)
-    # Unsubscribe targets in List-Unsubscribe: a mailbox (always) and, for one-click (RFC
-    # 8058), an HTTPS URL of the application with "{token}" in it.
+    """`Reply-To` address."""
     unsubscribe_mailto: str | None = Field(default=None, pattern=EMAIL)
+    """The mailto in `List-Unsubscribe`; unset: the from address."""
     unsubscribe_url: str | None = Field(default=None, pattern=r"^https://[^\s<>]+$")
+    """One-click unsubscribe target (RFC 8058), an HTTPS URL of the application with
+    `{token}` in it; unset: the mailto alone."""
     daily_cap: int = Field(default=50, ge=0, le=100_000)
-    # The sending throttle, shared by every replica like the providers' rates (0: off).
+    """Sends started per local day, every replica together."""
     sends_per_minute: int = Field(default=30, ge=0, le=10_000)
-    # A send in progress holds its lease this long; a rerun after it lapsed never sends.
+    """The sending throttle, every replica together (0: off)."""
     send_lease_s: float = Field(default=300.0, ge=1, le=3_600)
+    """How long a send in progress holds its lease, seconds; longer than
+    `PW_JOB_TIMEOUTS__SEND_OUTREACH`. A rerun after it lapsed never sends."""
     suppress_not_interested: bool = False
-    suppress_domain: bool = False  # an unsubscribe or bounce suppresses the whole domain too
+    """A not-interested reply suppresses the address too."""
+    suppress_domain: bool = False
+    """An unsubscribe or a bounce suppresses the whole domain too."""
 
     @model_validator(mode="after")
     def _one_click_url(self) -> "OutreachSettings":
@@ -185,56 +230,89 @@ class Settings(BaseSettings):
         env_nested_delimiter=NESTED,
         extra="ignore",
         frozen=True,
+        use_attribute_docstrings=True,
     )
 
     redis_url: str = Field(
         default="redis://localhost:6379/0",
         validation_alias=AliasChoices("REDIS_URL", "PW_REDIS_URL"),
     )
-    queue_name: str = "arq:queue"  # arq's default, so a plain arq client reaches the worker
+    """Redis to use; `rediss://:password@host:port/db` for TLS with a password. Unset in
+    `dev.py run`: an embedded one, thrown away after the run."""
+    queue_name: str = "arq:queue"
+    """arq's queue name; arq's default, so a plain arq client reaches the worker."""
     key_prefix: str = Field(default="pw", pattern=r"^[A-Za-z0-9_.-]+$")
+    """Prefix of every key and stream the pipeline writes."""
     timezone: str = "America/New_York"
+    """Time zone (IANA name) of the daily run's schedule and of the quota's day."""
     daily_run_at: time = time(8, 0)
+    """Local time of the daily cron run."""
     daily_limit: int = Field(default=50, ge=0, le=100_000)
+    """Drafts queued for approval per local day."""
     discovery_cap: int = Field(default=500, ge=1, le=100_000)
-    # Extra prospects fanned out beyond the remaining quota, since some will be skipped.
+    """Most companies one run reads from discovery."""
     fanout_headroom: float = Field(default=0.5, ge=0, le=10)
+    """The run fans out the quota left times (1 + this), since some prospects will be
+    skipped."""
     max_jobs: int = Field(default=50, ge=1, le=10_000)
+    """Jobs in flight at once in one worker process (arq's semaphore)."""
     job_limits: JobLimits = JobLimits()
+    """Jobs of one type in flight at once, every replica together (leases in Redis); a type at
+    its limit defers its jobs, no try spent."""
     job_timeouts: JobTimeouts = JobTimeouts()
+    """Seconds one try of a job may run; a timeout is retried."""
     retry: RetrySettings = RetrySettings()
+    """Retries, and when a job fails for good (a dead letter)."""
     recovery: RecoverySettings = RecoverySettings()
+    """How fast a dead worker's jobs run again, and arq's health-check key."""
     keep_result_s: int = Field(default=86_400, ge=60)
-    # Retention: a draft (and its approval stream entry) lives this long; tracking events this long.
+    """How long job results are kept (and dedupe a job id), seconds."""
     draft_ttl_days: int = Field(default=90, ge=1, le=3_650)
+    """How long a draft (and its approval stream entry) is kept, days."""
     event_retention_days: int = Field(default=30, ge=1, le=3_650)
-    # On SIGTERM, running jobs get this long to finish before they are cancelled and re-queued.
+    """How long tracking events are kept, days."""
     shutdown_grace_s: int = Field(default=20, ge=0, le=3_600)
+    """On SIGTERM, seconds running jobs get to finish before they are cancelled (and run
+    again, no try spent)."""
     poll_delay_s: float = Field(default=0.05, gt=0, le=5)
-    # Priorities (worker/queueorder.py): one class ranks this far ahead of the next, which is
-    # also how long a lower class can be overtaken: the aging bound per class of difference.
+    """How often an idle worker polls the queue, seconds; the project's own enqueues wake it
+    at once."""
     priority_step_s: float = Field(default=600.0, gt=0, le=86_400)
-    # A worker that starts after today's daily tick runs the missed run (once across replicas).
+    """How far ahead one priority class ranks of the next, seconds: how long a lower class can
+    be overtaken, per class of difference (worker/queueorder.py)."""
     daily_catch_up: bool = True
-    # The worker's HTTP port: /metrics, /healthz and /readyz (paths in worker/ports.py); 0 is off.
+    """A worker that starts after today's daily tick runs the missed run (once across
+    replicas)."""
     metrics_port: int = Field(default=9108, ge=0, le=65_535)
-    # --- observability (worker/metrics.py, worker/sampler.py, worker/logs.py) ---
-    # The metrics port's address: all interfaces, since the kubelet's probes and Prometheus reach
-    # it from outside the pod.
+    """The worker's HTTP port: /metrics, /healthz and /readyz (paths in worker/ports.py); 0 is
+    off."""
+    # All interfaces, since the kubelet's probes and Prometheus reach it from outside the pod.
     metrics_host: str = "0.0.0.0"  # noqa: S104
-    # How often the background sampler refreshes the queue, dead-letter and daily-run figures.
+    """Address the metrics port binds."""
     metrics_sample_s: float = Field(default=5.0, gt=0, le=300)
-    # /healthz fails once the worker loop's last tick is older than this.
+    """How often the background sampler refreshes the queue-wide figures, seconds."""
     health_stale_s: float = Field(default=30.0, gt=0, le=3_600)
+    """/healthz fails once the worker loop's last tick is older than this, seconds."""
     log_format: Literal["text", "json"] = "text"
+    """`text` (one line per event, for a terminal) or `json` (one JSON object per line)."""
     discovery: ServiceSettings = ServiceSettings()
+    """Company search, People Data Labs-style (`POST /v5/company/search`)."""
     email_finder: ServiceSettings = ServiceSettings()
+    """Contact emails, Hunter-style (`GET /v2/domain-search`)."""
     llm: LlmSettings = LlmSettings()
+    """Drafts and reply classification: an OpenAI-compatible endpoint (`POST
+    /v1/chat/completions`); unset, the deterministic template writer and rules."""
     web: WebSettings = WebSettings()
+    """Fetching prospect websites: untrusted URLs, so every cap is on by default."""
     sender: SenderSettings = SenderSettings()
+    """Who the drafts are from and what they offer."""
     icp: IcpProfile = IcpProfile()
+    """The ideal customer profile prospects are scored against; also settable whole as JSON
+    (`PW_ICP='{"min_score": 50}'`)."""
     smtp: SmtpSettings = SmtpSettings()
+    """The SMTP server approved drafts go out through."""
     outreach: OutreachSettings = OutreachSettings()
+    """Sending and replies: the from address, the daily cap, the throttle, suppression."""
 
     @model_validator(mode="after")
     def _lease_outlives_a_send(self) -> "Settings":

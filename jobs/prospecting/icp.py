@@ -46,7 +46,8 @@ def normalise_country(value: str) -> str:
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Each field's docstring is its description: docs/settings.md is generated from them.
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class SizeBand(_Section):
@@ -74,10 +75,15 @@ class FactorWeights(_Section):
     """The most points each factor can give; they add up to 100, so a score reads as a percent."""
 
     industry: float = Field(default=30, ge=0, le=100)
+    """Points for a target industry (half for an adjacent one)."""
     size: float = Field(default=25, ge=0, le=100)
+    """Points for a company in a size band, times the band's fraction."""
     region: float = Field(default=15, ge=0, le=100)
+    """Points for a country or region of the profile."""
     signals: float = Field(default=20, ge=0, le=100)
+    """Points for the company's tags matching the profile's signals."""
     website: float = Field(default=10, ge=0, le=100)
+    """Points for a reachable website (40 %), a contact form (20 %) and a contact email (40 %)."""
 
     @model_validator(mode="after")
     def _sum_to_100(self) -> "FactorWeights":
@@ -100,7 +106,6 @@ DEFAULT_SIZE_BANDS = (
 
 
 class IcpProfile(_Section):
-    # Full points for a target industry, half for an adjacent one.
     industries: tuple[str, ...] = (
         "computer software",
         "information technology and services",
@@ -108,17 +113,21 @@ class IcpProfile(_Section):
         "marketing and advertising",
         "financial services",
     )
+    """Target industries: the industry factor's full points."""
     adjacent_industries: tuple[str, ...] = (
         "computer and network security",
         "staffing and recruiting",
         "management consulting",
         "e-learning",
     )
+    """Adjacent industries: half the industry factor's points."""
     size_bands: tuple[SizeBand, ...] = DEFAULT_SIZE_BANDS
-    # A company matches on its country or its region (state, province): either gives full points.
+    """Employee-count bands: `min`, `max` (null: no bound) and the `fraction` of the size
+    factor's points a company in the band earns."""
     countries: tuple[str, ...] = ("united states", "canada", "united kingdom")
+    """Countries that earn the region factor's full points."""
     regions: tuple[str, ...] = ()
-    # Tag -> points out of 100; the signals factor earns min(sum of matched, 100) percent.
+    """Regions (state, province) that earn them too: a company matches on either."""
     signals: dict[str, float] = Field(
         default_factory=lambda: {
             "hiring": 40.0,
@@ -129,8 +138,13 @@ class IcpProfile(_Section):
             "expanding": 25.0,
         }
     )
+    """Signal tag to points out of 100; the signals factor earns min(sum of matched, 100)
+    percent."""
     weights: FactorWeights = FactorWeights()
+    """The most points each factor can give; they add up to 100, so a score reads as a
+    percent."""
     min_score: int = Field(default=40, ge=0, le=100)
+    """A prospect scoring under this is skipped (`below_min_score`)."""
 
     @field_validator("industries", "adjacent_industries", "regions")
     @classmethod

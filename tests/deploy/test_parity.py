@@ -364,17 +364,17 @@ def test_dockerignore_lets_through_exactly_what_the_image_copies() -> None:
     assert sorted(dockerignore_allowed()) == sorted(context_sources(parse()))
 
 
-# --- the README ------------------------------------------------------------------------------
+# --- the deployment docs ---------------------------------------------------------------------
 
 
-def test_readme_commands_name_the_real_resources(renders: dict[str, Render]) -> None:
-    readme = (ROOT / "README.md").read_text()
+def test_deployment_docs_commands_name_the_real_resources(renders: dict[str, Render]) -> None:
+    docs = (ROOT / "docs/deployment.md").read_text()
     render = renders["overlays/prod"]
     (cronjob,) = render.of_kind("CronJob")
-    assert f"--from=cronjob/{cronjob['metadata']['name']}" in readme
+    assert f"--from=cronjob/{cronjob['metadata']['name']}" in docs
     worker = only_container(project_pod(render, "worker"))
     secrets = {e["valueFrom"]["secretKeyRef"]["name"] for e in worker["env"] if "valueFrom" in e}
     (secret,) = secrets
-    assert f"kubectl create secret generic {secret}" in readme
+    assert f"kubectl create secret generic {secret}" in docs
     for kustomization in ("k8s/overlays/dev", "k8s/overlays/prod"):
-        assert f"kubectl apply -k {kustomization}" in readme
+        assert f"kubectl apply -k {kustomization}" in docs

@@ -298,7 +298,7 @@ async def test_replies_are_matched_classified_and_suppress_for_good(
     events = [f["type"] for _, f in await redis.xrange(KEYS.events)]
     assert events.count("replied") == 5
     assert events.count("unsubscribed") == 1 and events.count("bounced") == 1
-    # A downstream service reads them with a consumer group, as the README shows.
+    # A downstream service reads them with a consumer group, as docs/outreach.md shows.
     await redis.xgroup_create(KEYS.events, "crm-sync", id="0")
     batches = await redis.xreadgroup("crm-sync", "crm-sync-1", {KEYS.events: ">"}, count=1_000)
     read = [(entry_id, fields) for _, entries in batches for entry_id, fields in entries]

@@ -65,7 +65,7 @@ async def connect(settings: Settings) -> QueueClient:
 @click.option(
     "--priority",
     type=click.Choice(PRIORITIES),
-    help="Its priority class, first to last (default: the job type's own, see the README).",
+    help="Its priority class, first to last (default: the job type's own; docs/architecture.md).",
 )
 @json_option
 @pass_state
