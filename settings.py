@@ -227,6 +227,9 @@ class Settings(BaseSettings):
     # /healthz fails once the worker loop's last tick is older than this.
     health_stale_s: float = Field(default=30.0, gt=0, le=3_600)
     log_format: Literal["text", "json"] = "text"
+    # A warning that repeats while Redis is away is logged at most once per this long, with a
+    # count of the ones held back.
+    log_repeat_s: float = Field(default=30.0, gt=0, le=3_600)
     discovery: ServiceSettings = ServiceSettings()
     email_finder: ServiceSettings = ServiceSettings()
     llm: LlmSettings = LlmSettings()

@@ -410,7 +410,9 @@ def worker_settings(
         "health_check_interval": recovery.health_interval_s,
         "ctx": {
             CTX_CONFIG: EngineConfig(
-                in_progress_ttl_s=recovery.in_progress_ttl_s, renew_s=recovery.renew_s
+                in_progress_ttl_s=recovery.in_progress_ttl_s,
+                renew_s=recovery.renew_s,
+                repeat_warning_s=settings.log_repeat_s,
             )
         },
     }

@@ -54,6 +54,7 @@ from redis.exceptions import RedisError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from worker.arqjobs import IN_PROGRESS_KEY_PREFIX, JOB_KEY_PREFIX, RETRY_KEY_PREFIX, due_now_ms
+from worker.logs import RepeatedWarnings
 from worker.pause import ALL, REFRESH_S, PauseSwitch
 from worker.queueorder import QueueOrder
 from worker.runtime import Runtime
@@ -81,6 +82,8 @@ class EngineConfig:
     # How long finishing a job keeps retrying through a Redis blip before giving up (the job
     # then runs again once its in-progress marker lapses: at least once).
     finish_patience_s: float = 15.0
+    # A warning repeated while Redis is away shows at most once per this long, with a count.
+    repeat_warning_s: float = 30.0
 
 
 class EngineWorker(Worker):
@@ -118,6 +121,7 @@ class EngineWorker(Worker):
         self.config = self.ctx.get(CTX_CONFIG) or self.config
         self.in_progress_timeout_s = self.config.in_progress_ttl_s
         self.loop_tick = time.monotonic()
+        self.repeated = RepeatedWarnings(log, self.config.repeat_warning_s)
         self._deferred_one = asyncio.Event()
         job_end = self.on_job_end
 
@@ -156,6 +160,7 @@ class EngineWorker(Worker):
                     time.monotonic() - self.redis_down_since,
                 )
                 self.redis_down_since = None
+                self.repeated.clear()
 
     async def _redis_unavailable(self, exc: BaseException) -> None:
         now = time.monotonic()
@@ -208,7 +213,9 @@ class EngineWorker(Worker):
             try:
                 _, next_due = await order.promote(now_ms)
             except REDIS_DOWN as exc:
-                log.warning("could not promote deferred jobs (%s)", type(exc).__name__)
+                self.repeated.warning(
+                    "promote", "could not promote deferred jobs (%s)", type(exc).__name__
+                )
                 continue
             if next_due is not None:
                 wait = min(PROMOTE_IDLE_S, max(PROMOTE_MIN_S, (next_due - now_ms) / 1000))
@@ -299,7 +306,9 @@ class EngineWorker(Worker):
                         if message is not None:
                             await self._start_now()
             except (*REDIS_DOWN, RedisError) as exc:
-                log.warning("wake-up channel lost (%s); polling meanwhile", type(exc).__name__)
+                self.repeated.warning(
+                    "wake", "wake-up channel lost (%s); polling meanwhile", type(exc).__name__
+                )
                 await asyncio.sleep(1.0)
 
     async def _start_now(self) -> None:
@@ -358,7 +367,9 @@ class EngineWorker(Worker):
                         order.keep_out_of_head(pipe, staying, self._out_of_head_until_ms())
                     await pipe.execute()
             except REDIS_DOWN as exc:
-                log.warning("could not renew %d running jobs (%s)", len(running), exc)
+                self.repeated.warning(
+                    "renew", "could not renew %d running jobs (%s)", len(running), exc
+                )
 
     # --- 2. job ids that are not UTF-8 --------------------------------------------------------
 
