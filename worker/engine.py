@@ -59,6 +59,7 @@ from worker.pause import ALL, REFRESH_S, PauseSwitch
 from worker.queueorder import QueueOrder
 from worker.runtime import Runtime
 from worker.serializer import JobFailed
+from worker.startup import connect
 from worker.tasks import stop_tasks
 
 log = logging.getLogger("prospect_worker.engine")
@@ -118,6 +119,14 @@ class EngineWorker(Worker):
         # when several workers are built from one settings class.
         self.ctx = dict(self.ctx)
         self.ctx[CTX_ENGINE] = self
+        if self._pool is None:  # arq's own start would retry a wrong password, then trace back
+            self._pool = await connect(
+                self.redis_settings,
+                job_serializer=self.job_serializer,
+                job_deserializer=self.job_deserializer,
+                default_queue_name=self.queue_name,
+                expires_extra_ms=self.expires_extra_ms,
+            )
         self.config = self.ctx.get(CTX_CONFIG) or self.config
         self.in_progress_timeout_s = self.config.in_progress_ttl_s
         self.loop_tick = time.monotonic()

@@ -6,6 +6,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from worker.embedded import DEFAULT_HOST, free_port
+
 from tests.support.processes import RedisServer, WorkerProcess, env_for
 
 # How often a repeated warning may show during an outage in these tests (30 s by default).
@@ -51,3 +53,39 @@ def test_a_redis_outage_repeats_each_warning_at_most_once_per_interval(tmp_path:
     assert max(kinds.values()) <= most, (kinds, output)
     # What was held back is counted, not lost.
     assert any(re.search(r"\d+ more in the last", line) for line in repeated), output
+
+
+def start_and_wait(env: dict[str, str], log: Path) -> tuple[int, str]:
+    with WorkerProcess(env, log) as worker:
+        return worker.wait(timeout=60), worker.output()
+
+
+def test_start_up_against_a_closed_port_retries_a_few_times_then_exits_with_one_line(
+    tmp_path: Path,
+) -> None:
+    url = f"redis://:s3cret-pw@{DEFAULT_HOST}:{free_port()}/0"  # nothing listens there
+    code, output = start_and_wait(env_for(url), tmp_path / "worker.log")
+    assert code == 1, output
+    assert "Traceback" not in output, output
+    assert "s3cret-pw" not in output, output
+    retries = [line for line in output.splitlines() if "unreachable" in line]
+    # arq's RedisSettings allow 5 retries: one line each, then the last one that gives up.
+    assert len(retries) == 6, output
+    assert f"redis://:***@{DEFAULT_HOST}:" in retries[-1], output
+    assert " ERROR " in retries[-1] and "exiting" in retries[-1], output
+    assert len(output.splitlines()) == 6, output
+
+
+def test_start_up_with_a_wrong_password_exits_at_once_with_one_line(tmp_path: Path) -> None:
+    with RedisServer(tmp_path / "redis", password="the-right-one") as server:
+        url = server.url.replace("redis://", "redis://:wrong-pw@")
+        code, output = start_and_wait(env_for(url), tmp_path / "worker.log")
+        no_password = server.url  # requirepass, and none given
+        code_none, output_none = start_and_wait(env_for(no_password), tmp_path / "none.log")
+    for exit_code, said in ((code, output), (code_none, output_none)):
+        assert exit_code == 1, said
+        assert "Traceback" not in said, said
+        assert "wrong-pw" not in said, said
+        # Not retried: a password does not fix itself.
+        assert len(said.splitlines()) == 1, said
+        assert " ERROR " in said and "refused" in said and str(server.port) in said, said
