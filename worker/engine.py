@@ -184,6 +184,9 @@ class EngineWorker(Worker):
         # arq's arguments after `finish`: result data, result timeout, keep result forever,
         # incr_score (its re-score of a retry), keep_in_progress.
         delay_s = self.runtime.retry_delays.pop(job_id, 0.0) if "runtime" in self.ctx else 0.0
+        if "runtime" in self.ctx and job_id in self.runtime.deferred:
+            self.runtime.deferred.discard(job_id)
+            self.jobs_retried -= 1  # arq counted the deferral's Retry as a retry: it was none
         order = self.order
         try:
             if finish or order is None:

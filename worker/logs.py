@@ -86,6 +86,14 @@ class RepeatedWarnings:
         self._held.clear()
 
 
+def about(job_id: str, job_type: str, error_type: str | None = None) -> dict[str, object]:
+    """`extra=` for a line about one job: in JSON logs every such line carries these keys."""
+    fields: dict[str, object] = {"job_id": job_id, "job_type": job_type}
+    if error_type is not None:
+        fields["error_type"] = error_type
+    return fields
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, object] = {

@@ -8,6 +8,7 @@ the last line says why, and the process exits 1 without a traceback. The passwor
 
 import asyncio
 import logging
+from dataclasses import replace
 from typing import Any
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
@@ -36,18 +37,19 @@ def describe_redis(settings: RedisSettings) -> str:
     return f"{scheme}://{user}{host}:{settings.port}/{settings.database}"
 
 
-async def connect(settings: RedisSettings, **pool_options: Any) -> ArqRedis:
+async def connect(given: RedisSettings | None, **pool_options: Any) -> ArqRedis:
     """arq's pool (`pool_options` as arq's `create_pool` takes them), or StartupFailed."""
+    settings = given or RedisSettings()  # arq's default, as its own start takes it
     where = describe_redis(settings)
     tries = settings.conn_retries + 1
+    once = replace(settings, conn_retries=0)  # arq tries once; the retrying and its lines are ours
     attempt = 1
     while True:
         try:
-            # `retry` at its cap: arq tries once; the retrying and its lines are ours.
-            return await create_pool(settings, retry=settings.conn_retries, **pool_options)
+            return await create_pool(once, **pool_options)
         except AuthenticationError as exc:
             log.error("cannot start: Redis at %s refused the login (%s); exiting", where, exc)
-            raise StartupFailed() from None
+            raise StartupFailed from None
         except (RedisError, OSError, TimeoutError) as exc:
             why = f"{type(exc).__name__}: {exc}"
             if attempt == tries:
@@ -57,7 +59,7 @@ async def connect(settings: RedisSettings, **pool_options: Any) -> ArqRedis:
                     tries,
                     why,
                 )
-                raise StartupFailed() from None
+                raise StartupFailed from None
             log.warning(
                 "Redis at %s unreachable (%s); try %d of %d, again in %g s",
                 where,

@@ -1,14 +1,23 @@
 """What a real worker process tells the operator in its log: start-up against a Redis it cannot
 use, an outage, the ready line, and one line per job outcome (issue 15)."""
 
+import asyncio
 import re
+import socket
 import time
 from collections import Counter
 from pathlib import Path
 
-from worker.embedded import DEFAULT_HOST, free_port
+import orjson
+from arq import create_pool
+from arq.connections import RedisSettings
+from redis.asyncio import Redis
 
 from tests.support.processes import RedisServer, WorkerProcess, env_for
+from tests.support.runs import wait_for_run
+from worker.embedded import DEFAULT_HOST, free_port
+
+HEALTH = re.compile(r"j_complete=(\d+) j_failed=(\d+) j_retried=(\d+) j_ongoing=(\d+)")
 
 # How often a repeated warning may show during an outage in these tests (30 s by default).
 REPEAT_S = 2.0
@@ -77,7 +86,8 @@ def test_start_up_against_a_closed_port_retries_a_few_times_then_exits_with_one_
 
 
 def test_start_up_with_a_wrong_password_exits_at_once_with_one_line(tmp_path: Path) -> None:
-    with RedisServer(tmp_path / "redis", password="the-right-one") as server:
+    throwaway = "the-right-one"  # a test server's own password, never a real one
+    with RedisServer(tmp_path / "redis", password=throwaway) as server:
         url = server.url.replace("redis://", "redis://:wrong-pw@")
         code, output = start_and_wait(env_for(url), tmp_path / "worker.log")
         no_password = server.url  # requirepass, and none given
@@ -89,3 +99,64 @@ def test_start_up_with_a_wrong_password_exits_at_once_with_one_line(tmp_path: Pa
         # Not retried: a password does not fix itself.
         assert len(said.splitlines()) == 1, said
         assert " ERROR " in said and "refused" in said and str(server.port) in said, said
+
+
+async def run_daily(redis_url: str) -> dict[str, object]:
+    pool = await create_pool(
+        RedisSettings.from_dsn(redis_url),
+        job_serializer=orjson.dumps,
+        job_deserializer=orjson.loads,
+    )
+    try:
+        job = await pool.enqueue_job("daily_prospect_queue")
+        assert job is not None
+        result: dict[str, object] = await job.result(timeout=120, poll_delay=0.05)
+    finally:
+        await pool.aclose()
+    return result
+
+
+async def settled_health(redis: Redis, jobs: int, timeout_s: float = 60) -> re.Match[str]:
+    """arq's health record once it counts `jobs` ended jobs and none running."""
+    key = f"pw:health-check:{socket.gethostname()}"
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = HEALTH.search(await redis.get(key) or "")
+        if found and int(found[1]) + int(found[2]) >= jobs and found[4] == "0":
+            return found
+        assert time.monotonic() < deadline, found
+        await asyncio.sleep(0.1)
+
+
+async def test_a_deferral_is_no_outcome_line_and_no_retry(
+    redis_url: str, redis: Redis, tmp_path: Path
+) -> None:
+    env = env_for(
+        redis_url,
+        # Two prospect jobs at a time: most of the run's jobs meet the type's limit first.
+        PW_JOB_LIMITS__PROCESS_PROSPECT="2",
+        PW_LOG_REPEAT_S="1",
+        PW_RECOVERY__HEALTH_INTERVAL_S="0.2",
+    )
+    with WorkerProcess(env, tmp_path / "worker.log") as worker:
+        worker.wait_ready()
+        result = await run_daily(redis_url)
+        await wait_for_run(redis, str(result["run_id"]))
+        jobs = int(str(result["fanned_out"])) + 1
+        health = await settled_health(redis, jobs)
+        code, output = worker.stop()
+    assert code == 0, output
+    info = [line for line in output.splitlines() if " INFO prospect_worker" in line]
+    outcomes = Counter(
+        m[1] for line in info if (m := re.search(r"job end \w+ (\S+) try \d+ (\w+)", line))
+    )
+    # One INFO line per job outcome: each job once, the run and every prospect job it fanned out.
+    assert len(outcomes) == jobs and set(outcomes.values()) == {1}, output
+    assert not any("job start" in line for line in info), output
+    summaries = [re.search(r"deferred (\d+) jobs in the last [\d.]+ s", line) for line in info]
+    deferred = sum(int(m[1]) for m in summaries if m)
+    assert deferred > 0, output  # the limit did defer jobs: the summary counts them
+    # arq's own counters hold real retries only: there were none.
+    assert health[3] == "0", health[0]
+    assert int(health[1]) == jobs, health[0]
+    assert "◆ 0 retries" in output, output
