@@ -345,7 +345,9 @@ class EngineWorker(Worker):
         self._pause_read_at = now
         paused = await switch.read()
         if paused != self.paused:
-            log.warning("pause switch: %s", ", ".join(sorted(paused)) or "nothing paused")
+            # A pause is worth a look; a resume is the normal state coming back.
+            level = logging.WARNING if paused else logging.INFO
+            log.log(level, "pause switch: %s", ", ".join(sorted(paused)) or "nothing paused")
         self.paused = paused
         # A worker draining after SIGTERM stays closed to new jobs whatever the switch says.
         self.allow_pick_jobs = ALL not in paused and not self.stopping

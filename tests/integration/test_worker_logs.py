@@ -6,14 +6,16 @@ import re
 import socket
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
+import pytest
 from arq import create_pool
 from arq.connections import RedisSettings
 from redis.asyncio import Redis
 
-from tests.support.processes import RedisServer, WorkerProcess, env_for
+from tests.support.processes import RedisServer, WorkerProcess, env_for, run_cli
 from tests.support.runs import wait_for_run
 from worker.embedded import DEFAULT_HOST, free_port
 
@@ -160,3 +162,57 @@ async def test_a_deferral_is_no_outcome_line_and_no_retry(
     assert health[3] == "0", health[0]
     assert int(health[1]) == jobs, health[0]
     assert "◆ 0 retries" in output, output
+
+
+def ready_line(output: str) -> str:
+    return next(line for line in output.splitlines() if "prospect-worker ready" in line)
+
+
+def test_the_ready_line_names_redis_queue_job_types_and_what_is_off(tmp_path: Path) -> None:
+    secret = "ready-line-pw"  # noqa: S105 - the throwaway test server's own
+    with RedisServer(tmp_path / "redis", password=secret) as server:
+        url = server.url.replace("redis://", f"redis://:{secret}@")
+        env = env_for(url, PW_QUEUE_NAME="pw:truth-queue")
+        with WorkerProcess(env, tmp_path / "worker.log") as worker:
+            worker.wait_ready()
+            pause = run_cli(env, "pause")
+            wait_for_line(worker, "pause switch: *")
+            resume = run_cli(env, "resume")
+            wait_for_line(worker, "pause switch: nothing paused")
+            code, output = worker.stop()
+    assert code == 0 and pause.returncode == 0 and resume.returncode == 0, output
+    line = ready_line(output)
+    assert secret not in output, output
+    assert f"Redis redis://:***@{DEFAULT_HOST}:{server.port}/0, queue pw:truth-queue" in line
+    job_types = ("daily_prospect_queue", "process_prospect", "cleanup", "send_outreach")
+    assert all(job_type in line for job_type in (*job_types, "process_reply")), line
+    assert "off: sending (PW_SMTP__HOST unset)" in line, line
+    assert "daily run at 08:00 America/New_York" in line, line
+    # A pause is worth a look; a resume is the normal state coming back.
+    assert " WARNING prospect_worker.engine: pause switch: *" in output, output
+    assert " INFO prospect_worker.engine: pause switch: nothing paused" in output, output
+
+
+def test_a_worker_started_after_the_tick_says_on_its_ready_line_it_catches_up(
+    redis_url: str, tmp_path: Path
+) -> None:
+    now = datetime.now(UTC)
+    tick = (now - timedelta(minutes=1)).replace(second=0, microsecond=0)
+    if tick.date() != now.date():
+        pytest.skip("the minute after midnight: today's tick cannot be in the past")
+    env = env_for(
+        redis_url,
+        PW_TIMEZONE="UTC",
+        PW_DAILY_RUN_AT=tick.time().isoformat(),
+        PW_DAILY_CATCH_UP="true",
+        PW_DAILY_LIMIT="1",
+    )
+    with WorkerProcess(env, tmp_path / "worker.log") as worker:
+        worker.wait_ready()
+        code, output = worker.stop()
+    assert code == 0, output
+    line = ready_line(output)
+    assert f"daily run at {tick:%H:%M} UTC: today's daily run was missed, running it now as " in (
+        line
+    ), line
+    assert "cron:daily_prospect_queue:" in line, line
