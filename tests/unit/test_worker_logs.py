@@ -7,10 +7,11 @@ import logging
 import pytest
 from arq.connections import RedisSettings
 
+from worker.embedded import DEFAULT_HOST, free_port
 from worker.job_log import JobLog
 from worker.logs import RepeatedWarnings
 from worker.outcomes import JobOutcome
-from worker.startup import describe_redis
+from worker.startup import StartupFailed, connect, describe_redis
 
 
 class Clock:
@@ -103,3 +104,15 @@ def test_the_redis_address_is_told_with_its_password_masked(
     settings: RedisSettings, said: str
 ) -> None:
     assert describe_redis(settings) == said
+
+
+async def test_an_unreachable_redis_is_tried_again_a_bounded_number_of_times(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    closed = RedisSettings(host=DEFAULT_HOST, port=free_port(), conn_retries=2, conn_retry_delay=0)
+    with pytest.raises(StartupFailed) as failed:
+        await connect(closed)
+    assert failed.value.code == 1
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert [level for level, _ in lines] == ["WARNING", "WARNING", "ERROR"], lines
+    assert "try 2 of 3" in lines[1][1] and "unreachable after 3 tries" in lines[2][1]
