@@ -29,7 +29,7 @@ class StartupFailed(SystemExit):
 def describe_redis(settings: RedisSettings) -> str:
     """Where the worker's Redis is, as an operator would write its URL, the password masked."""
     scheme = "rediss" if settings.ssl else "redis"
-    secret = ":***" if settings.password else ""
+    secret = ":****" if settings.password else ""  # as the CLI masks it
     user = f"{settings.username or ''}{secret}@" if settings.username or secret else ""
     if settings.unix_socket_path:
         return f"unix://{user}{settings.unix_socket_path}?db={settings.database}"

@@ -82,7 +82,7 @@ def test_start_up_against_a_closed_port_retries_a_few_times_then_exits_with_one_
     retries = [line for line in output.splitlines() if "unreachable" in line]
     # arq's RedisSettings allow 5 retries: one line each, then the last one that gives up.
     assert len(retries) == 6, output
-    assert f"redis://:***@{DEFAULT_HOST}:" in retries[-1], output
+    assert f"redis://:****@{DEFAULT_HOST}:" in retries[-1], output
     assert " ERROR " in retries[-1] and "exiting" in retries[-1], output
     assert len(output.splitlines()) == 6, output
 
@@ -183,7 +183,7 @@ def test_the_ready_line_names_redis_queue_job_types_and_what_is_off(tmp_path: Pa
     assert code == 0 and pause.returncode == 0 and resume.returncode == 0, output
     line = ready_line(output)
     assert secret not in output, output
-    assert f"Redis redis://:***@{DEFAULT_HOST}:{server.port}/0, queue pw:truth-queue" in line
+    assert f"Redis redis://:****@{DEFAULT_HOST}:{server.port}/0, queue pw:truth-queue" in line
     job_types = ("daily_prospect_queue", "process_prospect", "cleanup", "send_outreach")
     assert all(job_type in line for job_type in (*job_types, "process_reply")), line
     assert "off: sending (PW_SMTP__HOST unset)" in line, line

@@ -92,12 +92,12 @@ def test_a_repeated_warning_shows_once_per_interval_with_a_count(
     ("settings", "said"),
     [
         (RedisSettings.from_dsn("redis://:hunter2@cache.internal:6380/2"),
-         "redis://:***@cache.internal:6380/2"),
+         "redis://:****@cache.internal:6380/2"),
         (RedisSettings.from_dsn("rediss://app:hunter2@cache.internal/0"),
-         "rediss://app:***@cache.internal:6379/0"),
+         "rediss://app:****@cache.internal:6379/0"),
         (RedisSettings.from_dsn("redis://127.0.0.1:6379/0"), "redis://127.0.0.1:6379/0"),
         (RedisSettings(unix_socket_path="/run/redis.sock", password="hunter2"),  # noqa: S106
-         "unix://:***@/run/redis.sock?db=0"),
+         "unix://:****@/run/redis.sock?db=0"),
     ],
 )  # fmt: skip
 def test_the_redis_address_is_told_with_its_password_masked(
