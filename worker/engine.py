@@ -11,7 +11,9 @@
    task per worker renews the markers of all its running jobs in one pipelined call, with their
    type leases (worker/limits.py).
 4. Redis outages: arq's poll loop exits on the first connection error. Here the loop waits for
-   Redis to come back, and finishing a job retries through a short blip.
+   Redis to come back, and finishing a job retries through a short blip; a warning repeated
+   meanwhile shows once per `repeat_warning_s`, with a count. At start, a refused password or a
+   Redis still unreachable after arq's retries is one line and exit 1 (worker/startup.py).
 5. Shutdown: arq cancels each job's whole task, bookkeeping included. Here a shutdown cancels
    the job function only, so a job's result is always written (see `_cancel_for_shutdown`);
    and it waits for running jobs only, not for ended ones the next poll would have cleared.
@@ -21,7 +23,8 @@
    (after `start_jobs`, and with each renewal), a worker takes only as many ids as it has free
    slots, and a job that did not finish (a retry, a deferral, a shutdown cancellation) is
    re-scored in its priority class by `finish_job` instead of arq's `zincrby`, which would drop
-   the class. A task promotes due deferred jobs.
+   the class. A task promotes due deferred jobs. A deferral is not counted in arq's
+   `jobs_retried` (its health record and shutdown line).
 8. Fast start: a task listens on the wake-up channel the project's enqueuers publish to
    (`Keys.wake`) and, when free slots allow, reads the due head and calls `start_jobs` at once
    instead of waiting for the next poll; a plain arq client's job is found by the poll as before.
