@@ -295,6 +295,9 @@ class Settings(BaseSettings):
     """/healthz fails once the worker loop's last tick is older than this, seconds."""
     log_format: Literal["text", "json"] = "text"
     """`text` (one line per event, for a terminal) or `json` (one JSON object per line)."""
+    log_repeat_s: float = Field(default=30.0, gt=0, le=3_600)
+    """A warning that repeats while Redis is away, and the count of deferred jobs, are logged at
+    most once per this many seconds, with a count of the ones held back."""
     discovery: ServiceSettings = ServiceSettings()
     """Company search, People Data Labs-style (`POST /v5/company/search`)."""
     email_finder: ServiceSettings = ServiceSettings()

@@ -51,6 +51,7 @@ from worker.metrics import Metrics
 from worker.observability import build_metrics, start_observability
 from worker.pause import PauseSwitch
 from worker.queueorder import PriorityScale, QueueOrder
+from worker.ready import ready_line
 from worker.registry import CLEANUP_JOB, DAILY_JOB, job_specs
 from worker.runtime import Runtime, arq_function
 from worker.serializer import deserialize, serialize
@@ -270,21 +271,6 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     return RetryPolicy(retry.base_delay_s, retry.max_delay_s, retry.max_retry_after_s)
 
 
-def describe_sources(settings: Settings) -> str:
-    """One log line saying which providers are real and which are the offline stand-ins."""
-
-    def where(service: ServiceSettings) -> str:
-        return (service.base_url.host or "?") if service.base_url else "offline stand-in"
-
-    writer = (
-        f"llm {settings.llm.model}@{where(settings.llm)}" if settings.llm.base_url else "template"
-    )
-    return (
-        f"discovery={where(settings.discovery)} email_finder={where(settings.email_finder)} "
-        f"writer={writer} daily_limit={settings.daily_limit} max_jobs={settings.max_jobs}"
-    )
-
-
 def worker_settings(
     settings: Settings, *, adjust_deps: Callable[[Deps], Deps] | None = None
 ) -> type:
@@ -349,9 +335,10 @@ def worker_settings(
         caught_up = None
         if settings.daily_catch_up:
             caught_up = await catch_up(ctx["redis"], settings, f"cron:{DAILY_JOB}")
-        if caught_up is not None:
-            log.warning("today's daily run was missed: enqueued it now as %s", caught_up)
-        log.info("prospect-worker ready (%s): %s", replica_name(), describe_sources(settings))
+        log.info(
+            "%s",
+            ready_line(settings, replica=replica_name(), job_types=specs, caught_up=caught_up),
+        )
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
         if "exit_stack" in ctx:
@@ -410,7 +397,9 @@ def worker_settings(
         "health_check_interval": recovery.health_interval_s,
         "ctx": {
             CTX_CONFIG: EngineConfig(
-                in_progress_ttl_s=recovery.in_progress_ttl_s, renew_s=recovery.renew_s
+                in_progress_ttl_s=recovery.in_progress_ttl_s,
+                renew_s=recovery.renew_s,
+                repeat_warning_s=settings.log_repeat_s,
             )
         },
     }

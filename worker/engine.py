@@ -11,7 +11,9 @@
    task per worker renews the markers of all its running jobs in one pipelined call, with their
    type leases (worker/limits.py).
 4. Redis outages: arq's poll loop exits on the first connection error. Here the loop waits for
-   Redis to come back, and finishing a job retries through a short blip.
+   Redis to come back, and finishing a job retries through a short blip; a warning repeated
+   meanwhile shows once per `repeat_warning_s`, with a count. At start, a refused password or a
+   Redis still unreachable after arq's retries is one line and exit 1 (worker/startup.py).
 5. Shutdown: arq cancels each job's whole task, bookkeeping included. Here a shutdown cancels
    the job function only, so a job's result is always written (see `_cancel_for_shutdown`);
    and it waits for running jobs only, not for ended ones the next poll would have cleared.
@@ -21,7 +23,8 @@
    (after `start_jobs`, and with each renewal), a worker takes only as many ids as it has free
    slots, and a job that did not finish (a retry, a deferral, a shutdown cancellation) is
    re-scored in its priority class by `finish_job` instead of arq's `zincrby`, which would drop
-   the class. A task promotes due deferred jobs.
+   the class. A task promotes due deferred jobs. A deferral is not counted in arq's
+   `jobs_retried` (its health record and shutdown line).
 8. Fast start: a task listens on the wake-up channel the project's enqueuers publish to
    (`Keys.wake`) and, when free slots allow, reads the due head and calls `start_jobs` at once
    instead of waiting for the next poll; a plain arq client's job is found by the poll as before.
@@ -54,10 +57,12 @@ from redis.exceptions import RedisError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from worker.arqjobs import IN_PROGRESS_KEY_PREFIX, JOB_KEY_PREFIX, RETRY_KEY_PREFIX, due_now_ms
+from worker.logs import RepeatedWarnings
 from worker.pause import ALL, REFRESH_S, PauseSwitch
 from worker.queueorder import QueueOrder
 from worker.runtime import Runtime
 from worker.serializer import JobFailed
+from worker.startup import connect
 from worker.tasks import stop_tasks
 
 log = logging.getLogger("prospect_worker.engine")
@@ -81,6 +86,8 @@ class EngineConfig:
     # How long finishing a job keeps retrying through a Redis blip before giving up (the job
     # then runs again once its in-progress marker lapses: at least once).
     finish_patience_s: float = 15.0
+    # A warning repeated while Redis is away shows at most once per this long, with a count.
+    repeat_warning_s: float = 30.0
 
 
 class EngineWorker(Worker):
@@ -115,9 +122,18 @@ class EngineWorker(Worker):
         # when several workers are built from one settings class.
         self.ctx = dict(self.ctx)
         self.ctx[CTX_ENGINE] = self
+        if self._pool is None:  # arq's own start would retry a wrong password, then trace back
+            self._pool = await connect(
+                self.redis_settings,
+                job_serializer=self.job_serializer,
+                job_deserializer=self.job_deserializer,
+                default_queue_name=self.queue_name,
+                expires_extra_ms=self.expires_extra_ms,
+            )
         self.config = self.ctx.get(CTX_CONFIG) or self.config
         self.in_progress_timeout_s = self.config.in_progress_ttl_s
         self.loop_tick = time.monotonic()
+        self.repeated = RepeatedWarnings(log, self.config.repeat_warning_s)
         self._deferred_one = asyncio.Event()
         job_end = self.on_job_end
 
@@ -156,6 +172,7 @@ class EngineWorker(Worker):
                     time.monotonic() - self.redis_down_since,
                 )
                 self.redis_down_since = None
+                self.repeated.clear()
 
     async def _redis_unavailable(self, exc: BaseException) -> None:
         now = time.monotonic()
@@ -170,6 +187,9 @@ class EngineWorker(Worker):
         # arq's arguments after `finish`: result data, result timeout, keep result forever,
         # incr_score (its re-score of a retry), keep_in_progress.
         delay_s = self.runtime.retry_delays.pop(job_id, 0.0) if "runtime" in self.ctx else 0.0
+        if "runtime" in self.ctx and job_id in self.runtime.deferred:
+            self.runtime.deferred.discard(job_id)
+            self.jobs_retried -= 1  # arq counted the deferral's Retry as a retry: it was none
         order = self.order
         try:
             if finish or order is None:
@@ -208,7 +228,9 @@ class EngineWorker(Worker):
             try:
                 _, next_due = await order.promote(now_ms)
             except REDIS_DOWN as exc:
-                log.warning("could not promote deferred jobs (%s)", type(exc).__name__)
+                self.repeated.warning(
+                    "promote", "could not promote deferred jobs (%s)", type(exc).__name__
+                )
                 continue
             if next_due is not None:
                 wait = min(PROMOTE_IDLE_S, max(PROMOTE_MIN_S, (next_due - now_ms) / 1000))
@@ -299,7 +321,9 @@ class EngineWorker(Worker):
                         if message is not None:
                             await self._start_now()
             except (*REDIS_DOWN, RedisError) as exc:
-                log.warning("wake-up channel lost (%s); polling meanwhile", type(exc).__name__)
+                self.repeated.warning(
+                    "wake", "wake-up channel lost (%s); polling meanwhile", type(exc).__name__
+                )
                 await asyncio.sleep(1.0)
 
     async def _start_now(self) -> None:
@@ -324,7 +348,9 @@ class EngineWorker(Worker):
         self._pause_read_at = now
         paused = await switch.read()
         if paused != self.paused:
-            log.warning("pause switch: %s", ", ".join(sorted(paused)) or "nothing paused")
+            # A pause is worth a look; a resume is the normal state coming back.
+            level = logging.WARNING if paused else logging.INFO
+            log.log(level, "pause switch: %s", ", ".join(sorted(paused)) or "nothing paused")
         self.paused = paused
         # A worker draining after SIGTERM stays closed to new jobs whatever the switch says.
         self.allow_pick_jobs = ALL not in paused and not self.stopping
@@ -358,7 +384,9 @@ class EngineWorker(Worker):
                         order.keep_out_of_head(pipe, staying, self._out_of_head_until_ms())
                     await pipe.execute()
             except REDIS_DOWN as exc:
-                log.warning("could not renew %d running jobs (%s)", len(running), exc)
+                self.repeated.warning(
+                    "renew", "could not renew %d running jobs (%s)", len(running), exc
+                )
 
     # --- 2. job ids that are not UTF-8 --------------------------------------------------------
 

@@ -12,6 +12,9 @@ only on an error nobody classified.
 """
 
 import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -44,6 +47,51 @@ ARQ_JOB_END = "%6.2fs ← %s ● %s"
 ARQ_RETRY = "%6.2fs ↻ %s retrying job in %0.2fs"
 ARQ_FAILED = "%6.2fs ! %s failed, %s: %s"
 ARQ_UNDESERIALIZABLE = "deserializing job %s failed"
+
+
+@dataclass
+class _Held:
+    logged_at: float
+    since: int = 0  # times it came again since it was last logged
+
+
+class RepeatedWarnings:
+    """A warning that may come many times a second while Redis is away: logged the first time,
+    then at most once per `every_s` with how many times it came meanwhile. Kinds (`kind`) are
+    throttled apart; `clear` starts afresh (Redis is back)."""
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        every_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._log = logger
+        self._every_s = every_s
+        self._clock = clock
+        self._held: dict[str, _Held] = {}
+
+    def warning(self, kind: str, message: str, *args: object) -> None:
+        now = self._clock()
+        held = self._held.get(kind)
+        if held is not None and now - held.logged_at < self._every_s:
+            held.since += 1
+            return
+        if held is not None and held.since:
+            message += f" ({held.since} more in the last {now - held.logged_at:.0f} s)"
+        self._log.warning(message, *args)
+        self._held[kind] = _Held(now)
+
+    def clear(self) -> None:
+        self._held.clear()
+
+
+def about(job_id: str, job_type: str, error_type: str | None = None) -> dict[str, object]:
+    """`extra=` for a line about one job: in JSON logs every such line carries these keys."""
+    fields: dict[str, object] = {"job_id": job_id, "job_type": job_type}
+    if error_type is not None:
+        fields["error_type"] = error_type
+    return fields
 
 
 class JsonFormatter(logging.Formatter):

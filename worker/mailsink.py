@@ -19,6 +19,17 @@ from worker.embedded import DEFAULT_HOST, free_port
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@-]+")
 
 
+def clear_messages(directory: Path) -> int:
+    """Remove the `.eml` files an earlier run left there (only those), so the directory holds
+    this run's messages alone; how many were removed."""
+    if not directory.is_dir():
+        return 0
+    earlier = list(directory.glob("*.eml"))
+    for path in earlier:
+        path.unlink()
+    return len(earlier)
+
+
 class SinkHandler:
     """aiosmtpd's handler: accepts every recipient and keeps every message."""
 

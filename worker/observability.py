@@ -46,10 +46,11 @@ class Observability:
     heartbeat: Heartbeat
     sampler: Sampler
     port: int | None  # the bound metrics port; None when off (or it could not be bound)
+    log: JobLog
 
     @property
     def observers(self) -> tuple[JobObserver, ...]:
-        return (self.jobs, JobLog())
+        return (self.jobs, self.log)
 
 
 async def start_observability(
@@ -67,6 +68,7 @@ async def start_observability(
 
     `poll_tick`: the monotonic time of the worker's last poll-loop pass, for /healthz."""
     jobs = JobMetrics(metrics)
+    job_log = JobLog(summary_s=settings.log_repeat_s)
     heartbeat = Heartbeat(metrics)
     sampler = Sampler(
         metrics,
@@ -80,6 +82,7 @@ async def start_observability(
         replica=replica,
         interval_s=settings.metrics_sample_s,
         priorities=PriorityScale(settings.priority_step_s),
+        repeat_warning_s=settings.log_repeat_s,
     )
     tasks = [
         # Several ticks per staleness window, so a healthy loop never looks stale between two.
@@ -87,6 +90,7 @@ async def start_observability(
             heartbeat.run(min(TICK_S, settings.health_stale_s / 4)), name="pw-heartbeat"
         ),
         asyncio.create_task(sampler.run(), name="pw-metrics-sampler"),
+        asyncio.create_task(job_log.run(), name="pw-deferral-summary"),
     ]
     stack.push_async_callback(stop_tasks, tasks)
     port = None
@@ -104,4 +108,4 @@ async def start_observability(
         else:
             stack.callback(server.stop)
             log.info("metrics, /healthz and /readyz on port %d", port)
-    return Observability(metrics, jobs, heartbeat, sampler, port)
+    return Observability(metrics, jobs, heartbeat, sampler, port, job_log)

@@ -34,6 +34,7 @@ from worker.arqjobs import RETRY_KEY_PREFIX, MalformedJob, decode_job
 from worker.deadletter import DeadLetterKind, DeadLetters
 from worker.failures import INFRASTRUCTURE_ERRORS, Failure, RetryPolicy, classify
 from worker.limits import TypeLeases
+from worker.logs import about
 from worker.outcomes import UNKNOWN_FUNCTION, JobObserver, JobOutcome, OutcomeKind
 from worker.pause import PAUSED_RETRY_S
 from worker.progress import JobProgress
@@ -101,6 +102,8 @@ class Runtime:
         self.retry_delays: dict[str, float] = {}
         # Job types paused by the operator (worker/pause.py), as the engine last read them.
         self.paused_types: frozenset[str] = frozenset()
+        # Jobs handed back as deferred, not retried, until the engine has told arq so.
+        self.deferred: set[str] = set()
 
     async def due_ms(
         self, job_id: str, score_ms: int | None, enqueued_ms: int | None
@@ -194,7 +197,13 @@ class Runtime:
         except INFRASTRUCTURE_ERRORS as exc:
             # Redis away for the lease but the job was delivered: run it rather than fail a
             # try on admission; the limit may be exceeded by this job for the blip.
-            log.warning("%s %s: type lease not taken (%s), running", spec.name, job_id, exc)
+            log.warning(
+                "%s %s: type lease not taken (%s), running",
+                spec.name,
+                job_id,
+                exc,
+                extra=about(job_id, spec.name, type(exc).__name__),
+            )
         try:
             async with asyncio.timeout(spec.timeout_s):
                 return await spec.body(self.deps, payload, progress)
@@ -205,7 +214,13 @@ class Runtime:
                 await asyncio.shield(self.leases.drop(job_id))
             except INFRASTRUCTURE_ERRORS as exc:
                 # Not renewed any more, the lease lapses by itself within its lease period.
-                log.warning("%s %s: lease not dropped (%s)", spec.name, job_id, exc)
+                log.warning(
+                    "%s %s: lease not dropped (%s)",
+                    spec.name,
+                    job_id,
+                    exc,
+                    extra=about(job_id, spec.name, type(exc).__name__),
+                )
 
     async def _defer(
         self,
@@ -222,7 +237,13 @@ class Runtime:
             await self._redis.decr(RETRY_KEY_PREFIX + job_id)
         except INFRASTRUCTURE_ERRORS as exc:
             # Then this deferral costs one of the spare deliveries arq allows (max_redeliveries).
-            log.warning("%s %s: delivery count not taken back (%s)", spec.name, job_id, exc)
+            log.warning(
+                "%s %s: delivery count not taken back (%s)",
+                spec.name,
+                job_id,
+                exc,
+                extra=about(job_id, spec.name, type(exc).__name__),
+            )
         await progress.update(
             "deferred",
             deferred_by=deferral.reason,
@@ -241,6 +262,7 @@ class Runtime:
                 limit_name=deferral.limit,
             ),
         )
+        self.deferred.add(job_id)
         return self._hand_back(job_id, deferral.delay_s)
 
     async def _after_failure(
@@ -257,7 +279,13 @@ class Runtime:
         """The exception to raise: arq's Retry, or JobFailed once the job has failed for good."""
         failure = classify(exc)
         if failure.unexpected:
-            log.error("%s %s raised unexpectedly", spec.name, job_id, exc_info=exc)
+            log.error(
+                "%s %s raised unexpectedly",
+                spec.name,
+                job_id,
+                exc_info=exc,
+                extra=about(job_id, spec.name, failure.error_type),
+            )
         try:
             failed_tries = await self._count_failed_try(job_id)
         except INFRASTRUCTURE_ERRORS:
@@ -282,6 +310,7 @@ class Runtime:
             spec.max_tries,
             failure.message,
             delay,
+            extra=about(job_id, spec.name, failure.error_type),
         )
         await progress.update("retrying", error=failure.message, retry_in_s=round(delay, 3))
         self._ended(
@@ -324,7 +353,14 @@ class Runtime:
 
         If the record cannot be written (Redis away), the job is kept for a later try instead:
         a failure is never final before its dead letter exists."""
-        log.error("%s %s failed for good (%s): %s", function, job_id, kind, failure.message)
+        log.error(
+            "%s %s failed for good (%s): %s",
+            function,
+            job_id,
+            kind,
+            failure.message,
+            extra=about(job_id, function, failure.error_type),
+        )
         spec = self._specs.get(function)
         try:
             entry = await self._bounded(
@@ -342,7 +378,13 @@ class Runtime:
                 await self._bounded(spec.on_failure(self.deps, payload, failure.message))
         except (*INFRASTRUCTURE_ERRORS, TimeoutError) as exc:
             delay = self._retry.delay(1, None)
-            log.warning("%s %s: failure not recorded (%s), kept", function, job_id, exc)
+            log.warning(
+                "%s %s: failure not recorded (%s), kept",
+                function,
+                job_id,
+                exc,
+                extra=about(job_id, function, failure.error_type),
+            )
             return self._hand_back(job_id, delay)
         await progress.update("failed", error=failure.message)
         self._ended(
@@ -414,7 +456,14 @@ class Runtime:
             finish_result=result or b"",
             result_ttl_ms=result_ttl_ms,
         )
-        log.error("%s %s ended by arq (%s): %s", function, job_id, kind, reason)
+        log.error(
+            "%s %s ended by arq (%s): %s",
+            function,
+            job_id,
+            kind,
+            reason,
+            extra=about(job_id, function, "JobExecutionFailed"),
+        )
         if spec is not None and spec.on_failure is not None and payload is not None:
             await self._bounded(spec.on_failure(self.deps, payload, reason))
         if kind == "expired":
@@ -453,7 +502,12 @@ class Runtime:
         try:
             await self._final(spec.name, ctx, job_id, delivery, failure, "failed", progress)
         except Exception:
-            log.exception("%s %s: recording arq's timeout failed", spec.name, job_id)
+            log.exception(
+                "%s %s: recording arq's timeout failed",
+                spec.name,
+                job_id,
+                extra=about(job_id, spec.name, "TimeoutError"),
+            )
 
 
 def parse_payload(

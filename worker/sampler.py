@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 from jobs.keys import Keys
 from worker.daily_state import DailyState, read_daily_state
 from worker.job_metrics import JobMetrics
+from worker.logs import RepeatedWarnings
 from worker.metrics import DAILY_STAGES, QUEUE_STATES, Metrics
 from worker.pause import ALL, PauseSwitch
 from worker.queue_sample import QueueFigures, sample_queue
@@ -47,6 +48,7 @@ class Sampler:
         interval_s: float,
         priorities: PriorityScale | None = None,
         clock: Callable[[], float] = time.time,
+        repeat_warning_s: float = 30.0,
     ) -> None:
         """`queue_redis` returns bytes (queue members need not be UTF-8); `redis` returns str."""
         self._metrics = metrics
@@ -58,6 +60,7 @@ class Sampler:
         self._tz = tz
         self._daily_limit = daily_limit
         self._replica = replica
+        self._repeated = RepeatedWarnings(log, repeat_warning_s)
         self.interval_s = interval_s
         self._priorities = priorities or PriorityScale()
         self._pause = PauseSwitch(redis, keys)
@@ -125,9 +128,13 @@ class Sampler:
                 await self.refresh()
             except (RedisError, OSError) as exc:
                 self._metrics.redis_errors.labels("sampler").inc()
-                log.warning("metrics sampler: redis error: %s: %s", type(exc).__name__, exc)
+                self._repeated.warning(
+                    "redis", "metrics sampler: redis error: %s: %s", type(exc).__name__, exc
+                )
             except Exception:
                 # A bug here must not end the figures for good: log it with its traceback (an
                 # unexpected error) and try again; the sample timestamp shows the staleness.
                 log.exception("metrics sampler failed")
+            else:
+                self._repeated.clear()
             await asyncio.sleep(self.interval_s)

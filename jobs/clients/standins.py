@@ -51,7 +51,9 @@ class SampleContact(_Sample):
 class SampleSite(_Sample):
     """How a company's website behaves, and who the email finder knows there."""
 
-    variant: Literal["page", "redirect", "missing"]  # redirect: / -> 301 /home; missing: 404
+    # redirect: / -> 301 /home; missing: 404; parked: a domain seller's page (200); moved:
+    # 301 to a hosting company's placeholder on another domain (200).
+    variant: Literal["page", "redirect", "missing", "parked", "moved"]
     contact_form: bool
     page_emails: tuple[str, ...] = ()
     emails_as: Literal["mailto", "text"] = "mailto"
@@ -240,6 +242,20 @@ NOT_FOUND = """<!doctype html><html><head><title>404 Not Found</title></head>
 <body><h1>Not Found</h1><p>The requested URL was not found on this server.</p></body></html>"""
 
 
+PLACEHOLDER_HOST = "sitebuilder-hosting.example"
+PLACEHOLDER_TITLE = "Website coming soon"
+PLACEHOLDER = f"""<!doctype html><html><head><title>{PLACEHOLDER_TITLE}</title>
+<meta name="description" content="This site is hosted by Sitebuilder. Its owner has not published
+it yet."></head><body><h1>Coming soon</h1><p>Build your own site with Sitebuilder.</p></body>
+</html>"""
+PARKED_TITLE = "{domain} is for sale"
+PARKED = """<!doctype html><html><head><title>{title}</title>
+<meta name="description" content="Buy this domain: {domain} may be for sale by its owner.">
+</head><body><h1>{domain}</h1><p>This domain may be for sale. Inquire now.</p>
+<p>Related searches: Business Software, CRM Tools, Marketing Services</p>
+<script src="https://parking.domain-market.example/park.js"></script></body></html>"""
+
+
 def _contact_block(site: SampleSite) -> str:
     parts = [FORM] if site.contact_form else []
     if site.page_emails:
@@ -273,6 +289,12 @@ def _website(company: SampleCompany | None, request: httpx.Request) -> httpx.Res
         return httpx.Response(404, html=NOT_FOUND)
     if request.method not in ("GET", "HEAD"):
         return httpx.Response(405, headers={"Allow": "GET, HEAD"})
+    if company.site.variant == "parked":
+        domain = html.escape(company.domain)
+        return httpx.Response(200, html=PARKED.format(title=PARKED_TITLE, domain=domain))
+    if company.site.variant == "moved":
+        moved_to = f"https://{PLACEHOLDER_HOST}/?from={company.domain}"
+        return httpx.Response(301, headers={"Location": moved_to})
     home = "/home" if company.site.variant == "redirect" else "/"
     if request.url.path == "/" and home != "/":
         return httpx.Response(301, headers={"Location": home}, html="<a href='/home'>Moved</a>")
@@ -291,6 +313,8 @@ def sample_transport(data: SampleData) -> httpx.MockTransport:
             return _company_search(data, request)
         if host == EMAIL_FINDER_HOST:
             return _domain_search(sites, request)
+        if host == PLACEHOLDER_HOST:
+            return httpx.Response(200, html=PLACEHOLDER)
         return _website(sites.get(host.removeprefix("www.")), request)
 
     return httpx.MockTransport(handle)

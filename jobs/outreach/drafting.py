@@ -87,9 +87,17 @@ def first_name(contact: Contact) -> str:
     return name.title() if name.isupper() or name.islower() else name
 
 
+def quotable(website: WebsiteInfo | None) -> WebsiteInfo | None:
+    """The page, if a draft may quote it: an error page's title ("404 Not Found") never.
+    Enrichment keeps no other page that is not the company's own (jobs/prospecting/enrich.py);
+    this guards an enrichment checkpointed before it did."""
+    return website if website is not None and 200 <= website.status < 300 else None
+
+
 def site_title(website: WebsiteInfo | None) -> str:
     """The telling part of the page title ("Acme | CRM for dentists" -> "CRM for dentists"):
     the longest part, since the others are mostly the brand or "Home". "" when there is none."""
+    website = quotable(website)
     if website is None or not website.title:
         return ""
     parts = _TITLE_SEPARATORS.split(one_line(website.title, 300))
@@ -234,9 +242,10 @@ def prompt(brief: OutreachBrief) -> list[ChatMessage]:
         f"Location: {one_line(location, 80) or 'unknown'}",
         f"Signals: {one_line(', '.join(company.tags), 200) or 'none'}",
     ]
-    if brief.website is not None:
-        facts.append(f"Website title: {one_line(brief.website.title, 200) or 'none'}")
-        facts.append(f"Website description: {one_line(brief.website.description, 300) or 'none'}")
+    website = quotable(brief.website)
+    if website is not None:
+        facts.append(f"Website title: {one_line(website.title, 200) or 'none'}")
+        facts.append(f"Website description: {one_line(website.description, 300) or 'none'}")
     greeting = recipient if recipient != "there" else "unknown (greet them as 'Hi there')"
     facts.append(f"Recipient first name: {greeting}")
     if contact.position:

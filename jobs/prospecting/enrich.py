@@ -6,7 +6,7 @@ from jobs.clients.email_finder import EmailFinderClient
 from jobs.errors import JobError, most_severe
 from jobs.models import Company, Contact, Enrichment, WebsiteInfo
 from jobs.web.fetch import WebsiteFetcher
-from jobs.web.page import read_page
+from jobs.web.page import not_own_page, read_page
 
 # An address found only on the website is a weaker lead than the email finder's pick.
 WEBSITE_EMAIL_CONFIDENCE = 30
@@ -18,12 +18,19 @@ async def read_website(
     """The site's facts, or why it could not be read.
 
     A site that is down, refused or slow is information about the prospect, not a reason to
-    retry the whole job: enrichment goes on without it."""
+    retry the whole job: enrichment goes on without it. So is a page that is not the company's
+    own (an error page, a parked domain, a redirect elsewhere): none of it is kept, since a
+    draft would quote it and scoring would count its addresses."""
     try:
         page = await fetcher.fetch(company.website or company.domain)
     except JobError as exc:
         return None, f"{type(exc).__name__}: {exc}"
-    return read_page(page), None
+    info = read_page(page)
+    own = [company.domain, *([company.website] if company.website else [])]
+    problem = not_own_page(page, info, own)
+    if problem is not None:
+        return None, f"not the company's own page: {problem}"
+    return info, None
 
 
 async def enrich(

@@ -1,7 +1,8 @@
 """Reading a fetched page: the few facts scoring and outreach use. Pure; no I/O."""
 
 import re
-from urllib.parse import unquote
+from collections.abc import Iterable
+from urllib.parse import unquote, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
@@ -122,3 +123,44 @@ def read_page(page: FetchedPage) -> WebsiteInfo:
         has_contact_form=_has_contact_form(tree),
         emails=_emails(tree),
     )
+
+
+# A domain seller's or parking service's page: its words, or its script, anywhere on the page.
+_PARKED = re.compile(
+    r"domain (?:name )?(?:is|may be) for sale|buy this domain|this domain (?:is parked|has been "
+    r"registered)|domain parking|parked (?:free|domain)|sedoparking|parkingcrew|bodis\.com"
+    r"|hugedomains|afternic|dan\.com/buy|parking\.[a-z0-9.-]+/park",
+    re.IGNORECASE,
+)
+# A server's or host's stock page, by its title: a real company's title never reads so.
+_PLACEHOLDER_TITLE = re.compile(
+    r"^(?:welcome to nginx|apache2? [\w ]*default page|it works|test page for|index of /|"
+    r"(?:website |site |page )?(?:coming soon|under construction)|account suspended|"
+    r"default web ?site page|future home of|domain (?:not|is not) configured|site not found)",
+    re.IGNORECASE,
+)
+
+
+def _host(url_or_domain: str) -> str:
+    host = urlsplit(url_or_domain if "//" in url_or_domain else f"//{url_or_domain}").hostname
+    return (host or "").rstrip(".").removeprefix("www.")
+
+
+def _within(host: str, site: str) -> bool:
+    return bool(site) and (host == site or host.endswith("." + site))
+
+
+def not_own_page(page: FetchedPage, info: WebsiteInfo, own: Iterable[str]) -> str | None:
+    """Why the page is not the company's own to quote (None when it is): an error status, a
+    page on another domain than `own` (the company's domain and website), a parked domain or a
+    host's placeholder."""
+    if not 200 <= page.status < 300:
+        return f"HTTP {page.status}"
+    host = _host(page.final_url)
+    if not any(_within(host, _host(site)) for site in own):
+        return f"redirected to {host}"
+    if _PARKED.search(page.text):
+        return "a parked domain"
+    if info.title and _PLACEHOLDER_TITLE.match(info.title):
+        return f"a placeholder page ({info.title[:60]})"
+    return None

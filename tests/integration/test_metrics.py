@@ -170,9 +170,9 @@ async def test_json_logs_one_object_per_line_without_personal_data(
         code, output = worker.stop()
     assert code == 0, output
     lines = [orjson.loads(line) for line in output.splitlines() if line.strip()]
-    tries = [line for line in lines if line.get("event") == "job_end"]
-    # A try deferred by a limit (the prospect type's leases here) ends too, and runs again.
-    ends = [line for line in tries if line["outcome"] != "deferred"]
+    # One line per outcome: a try deferred by a limit (the prospect type's leases here) is a
+    # DEBUG line, as is a try's start.
+    ends = [line for line in lines if line.get("event") == "job_end"]
     assert len(ends) == result["fanned_out"] + 2
     first = next(line for line in ends if line["job_type"] == DAILY)
     assert {"ts", "level", "logger", "message", "job_id", "job_try", "outcome", "duration_s"} <= (
@@ -182,8 +182,13 @@ async def test_json_logs_one_object_per_line_without_personal_data(
         "succeeded",
         "poison",
     ]
-    starts = [line for line in lines if line.get("event") == "job_start"]
-    assert len(starts) == len(tries)
+    assert not any(line.get("event") == "job_start" for line in lines)
+    assert all(line["outcome"] != "deferred" for line in ends)
+    # Every line about the poison job carries its id and error type, its ERROR line too.
+    about_poison = [line for line in lines if poison.job_id in line["message"]]
+    assert {line["level"] for line in about_poison} == {"ERROR", "WARNING"}, about_poison
+    for line in about_poison:
+        assert line["job_id"] == poison.job_id and line["error_type"] == "InvalidPayload", line
     # arq's lines come through the same formatter; its per-job lines (arguments, results) not.
     assert any(line["logger"] == "arq.worker" for line in lines)
     assert not any("traceback" in line for line in lines)

@@ -76,3 +76,10 @@ def test_the_outreach_demo_goes_all_the_way(tmp_path: Path) -> None:
     assert "replies                   interested, not_interested, out_of_office" in done.stdout
     assert "as suppressed 1" in done.stderr
     assert len(list((tmp_path / "mail").glob("*.eml"))) == 5
+    # A second run keeps its own messages only: the first run's are removed, and it says so.
+    (tmp_path / "mail" / "notes.txt").write_text("not a message: kept")
+    again = run_cli(env, "outreach-demo", "--mail-dir", str(tmp_path / "mail"), timeout=240)
+    assert again.returncode == 0, again.stderr
+    assert len(list((tmp_path / "mail").glob("*.eml"))) == 5
+    assert "(5 of an earlier run removed)" in again.stderr
+    assert (tmp_path / "mail" / "notes.txt").exists()

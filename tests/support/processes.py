@@ -186,12 +186,14 @@ class RedisServer:
         persistent: bool = False,
         port: int | None = None,
         binary: str | None = None,
+        password: str | None = None,
     ) -> None:
         found = binary or shutil.which("redis-server")
         if found is None:
             raise RuntimeError("redis-server is not installed")
         self.binary = found
         self.persistent = persistent
+        self.password = password  # `requirepass`: a client must AUTH with it
         self.port = port or free_port()
         self._own_dir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="pw-redis-"))
@@ -229,6 +231,7 @@ class RedisServer:
             str(self.workdir),
             "--logfile",
             str(self.log),
+            *(["--requirepass", self.password] if self.password else []),
         ]
 
     def start(self, timeout: float = 10) -> Self:

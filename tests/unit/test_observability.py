@@ -119,7 +119,7 @@ def test_arq_lines_drop_job_data_and_classified_tracebacks() -> None:
 
 
 def test_json_lines_carry_the_job_fields(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="prospect_worker.jobs")
+    caplog.set_level(logging.DEBUG, logger="prospect_worker.jobs")
     log = JobLog()
     log.started(
         job_id="cron:daily_prospect_queue:1",
@@ -149,6 +149,7 @@ def test_json_lines_carry_the_job_fields(caplog: pytest.LogCaptureFixture) -> No
     lines = [orjson.loads(JsonFormatter().format(r)) for r in caplog.records]
     assert [line["event"] for line in lines] == ["job_start", "cron_run", "job_end"]
     assert lines[0]["queue_wait_s"] == 0.25
+    assert lines[0]["level"] == "DEBUG"  # a start is no outcome
     assert lines[1] | {"ts": None} == {
         "ts": None,
         "level": "INFO",

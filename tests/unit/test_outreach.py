@@ -18,6 +18,7 @@ from jobs.outreach.drafting import (
     OutreachBrief,
     TemplateWriter,
     parse_answer,
+    prompt,
     variant_index,
 )
 from jobs.prospecting.icp import IcpProfile
@@ -233,3 +234,13 @@ async def test_llm_output_is_cut_to_sane_lengths(answering: Answering) -> None:
     assert len(draft.subject) <= SUBJECT_MAX
     assert len(draft.body) <= 1_500 + len(OPT_OUT) + 2
     assert draft.body.endswith(OPT_OUT)
+
+
+async def test_an_error_page_checkpointed_earlier_is_never_quoted() -> None:
+    company = COMPANY.model_copy(update={"id": next_id_for_variant(0)})
+    error_page = WebsiteInfo(url="https://acme.example/", status=404, title="404 Not Found")
+    draft = await TemplateWriter().write(brief(company, website=error_page))
+    assert "Not Found" not in draft.body
+    assert "I was looking at acme.example and noticed" in draft.body
+    facts = "\n".join(message.content for message in prompt(brief(website=error_page)))
+    assert "Not Found" not in facts and "Website title" not in facts

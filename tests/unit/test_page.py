@@ -2,7 +2,7 @@
 
 from jobs.models import WebsiteInfo
 from jobs.web.fetch import FetchedPage
-from jobs.web.page import read_page
+from jobs.web.page import not_own_page, read_page
 
 
 def page(html: str, *, status: int = 200, content_type: str | None = "text/html") -> FetchedPage:
@@ -119,3 +119,38 @@ def test_404_page_is_still_read() -> None:
 def test_broken_html_does_not_raise() -> None:
     info = read_page(page("<html><title>Half</title><body><p>info@acme.example<div><b></p"))
     assert (info.title, info.emails) == ("Half", ("info@acme.example",))
+
+
+# --- whose page it is -----------------------------------------------------------------------
+
+OWN = ("acme.example", "https://www.acme.example/home")
+
+
+def whose(html: str, *, url: str = "https://acme.example/", status: int = 200) -> str | None:
+    fetched = FetchedPage(
+        final_url=url, status=status, content_type="text/html", text=html, truncated=False
+    )
+    return not_own_page(fetched, read_page(fetched), OWN)
+
+
+def test_the_companys_own_page_on_its_domain_or_a_subdomain() -> None:
+    assert whose(COMPANY_HOME) is None
+    assert whose(COMPANY_HOME, url="https://www.acme.example/home") is None
+    assert whose(COMPANY_HOME, url="https://shop.acme.example./") is None
+
+
+def test_error_pages_foreign_hosts_parked_domains_and_placeholders_are_not_theirs() -> None:
+    assert whose("<title>Forbidden</title>", status=403) == "HTTP 403"
+    assert whose(COMPANY_HOME, url="https://notacme.example/") == "redirected to notacme.example"
+    assert whose(COMPANY_HOME, url="https://acme.example.evil.example/") == (
+        "redirected to acme.example.evil.example"
+    )
+    parked_script = '<title>acme</title><script src="https://sedoparking.com/x.js"></script>'
+    assert whose(parked_script) == "a parked domain"
+    assert whose("<title>acme.example</title><p>This domain may be for sale!</p>") == (
+        "a parked domain"
+    )
+    for title in ("Welcome to nginx!", "Coming Soon", "Apache2 Ubuntu Default Page: It works"):
+        assert whose(f"<title>{title}</title>") == f"a placeholder page ({title})"
+    # A real page that mentions what is coming is still the company's own.
+    assert whose("<title>Acme | New robots coming soon</title>") is None

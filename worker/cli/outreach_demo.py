@@ -25,7 +25,7 @@ from worker.cli.demo import Target, drain, run_target
 from worker.cli.output import EXIT_FAILED, EXIT_OK, Output, table
 from worker.client import QueueClient
 from worker.engine import EngineWorker
-from worker.mailsink import MailSink
+from worker.mailsink import MailSink, clear_messages
 from worker.registry import DAILY_JOB, REPLY_JOB, SEND_JOB
 
 REPLIES = (
@@ -158,7 +158,9 @@ async def states(book: DraftBook) -> list[tuple[str, int]]:
 def outreach_demo(state: CliState, mail_dir: Path) -> int:
     """Draft, approve, send to a local SMTP sink, read replies, and suppress, end to end."""
     out = Output(as_json=False)
+    cleared = clear_messages(mail_dir)
     with run_target(state.settings()) as target, MailSink(mail_dir) as mail:
         out.info(target.description)
-        out.info(f"SMTP sink on {mail.host}:{mail.port}, messages kept in {mail_dir}/")
+        earlier = f" ({cleared} of an earlier run removed)" if cleared else ""
+        out.info(f"SMTP sink on {mail.host}:{mail.port}, messages kept in {mail_dir}/{earlier}")
         return run_async(demo(target, mail, out), redis_url=target.settings.redis_url)
