@@ -40,6 +40,7 @@ from jobs.prospecting.store import ProspectStore
 from jobs.web.fetch import WebsiteFetcher
 from jobs.web.netguard import guarded_transport
 from settings import ServiceSettings, Settings
+from worker.arqjobs import cron_name
 from worker.catchup import catch_up
 from worker.deadletter import DeadLetters
 from worker.engine import CTX_CONFIG, CTX_ENGINE, CTX_ORDER, CTX_PAUSE, CTX_WAKE, EngineConfig
@@ -348,7 +349,7 @@ def worker_settings(
         )
         caught_up = None
         if settings.daily_catch_up:
-            caught_up = await catch_up(ctx["redis"], settings, f"cron:{DAILY_JOB}")
+            caught_up = await catch_up(ctx["redis"], settings, cron_name(DAILY_JOB))
         if caught_up is not None:
             log.warning("today's daily run was missed: enqueued it now as %s", caught_up)
         log.info("prospect-worker ready (%s): %s", replica_name(), describe_sources(settings))
@@ -372,7 +373,7 @@ def worker_settings(
         "cron_jobs": [
             cron(
                 daily.coroutine,
-                name=f"cron:{DAILY_JOB}",
+                name=cron_name(DAILY_JOB),
                 hour=run_at.hour,
                 minute=run_at.minute,
                 second=run_at.second,
@@ -385,7 +386,7 @@ def worker_settings(
             ),
             cron(
                 cleanup.coroutine,
-                name=f"cron:{CLEANUP_JOB}",
+                name=cron_name(CLEANUP_JOB),
                 minute=CLEANUP_MINUTE,
                 second=0,
                 unique=True,
