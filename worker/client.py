@@ -124,9 +124,6 @@ class QueueClient:
         await self._arq.aclose()
         await self._redis.aclose()
 
-    def validate(self, name: str, payload: dict[str, Any] | None) -> None:
-        check_payload(self._settings, name, payload)
-
     async def enqueue(
         self,
         name: str,
