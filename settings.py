@@ -17,6 +17,7 @@ from pydantic import (
     HttpUrl,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -83,22 +84,21 @@ class SenderSettings(Section):
     value_proposition: str = "we help revenue teams book more meetings with less manual research"
 
 
-class JobLimits(Section):
-    """Jobs of one type allowed in flight at once across every replica (leases in Redis)."""
+class JobSettings(Section):
+    """One job type's settings, `PW_JOBS__<NAME>__<FIELD>` (the name as worker/registry.py
+    registers it). Unset: the job type's own default, declared with it."""
 
-    daily_prospect_queue: int = Field(default=1, ge=1)
-    process_prospect: int = Field(default=20, ge=1)
-    send_outreach: int = Field(default=5, ge=1)
-    process_reply: int = Field(default=10, ge=1)
+    # Jobs of the type allowed in flight at once across every replica (leases in Redis).
+    limit: int | None = Field(default=None, ge=1, le=10_000)
+    # Seconds one try may run before it counts as a transient failure.
+    timeout_s: float | None = Field(default=None, gt=0, le=86_400)
 
 
-class JobTimeouts(Section):
-    """Seconds one try of a job may run before it counts as a transient failure."""
-
-    daily_prospect_queue: float = Field(default=300.0, gt=0)
-    process_prospect: float = Field(default=120.0, gt=0)
-    send_outreach: float = Field(default=120.0, gt=0)
-    process_reply: float = Field(default=60.0, gt=0)
+# Settings that moved: a value under the old name fails at start rather than being ignored.
+RENAMED = {
+    "job_limits": "PW_JOBS__<NAME>__LIMIT",
+    "job_timeouts": "PW_JOBS__<NAME>__TIMEOUT_S",
+}
 
 
 class RetrySettings(Section):
@@ -200,8 +200,10 @@ class Settings(BaseSettings):
     # Extra prospects fanned out beyond the remaining quota, since some will be skipped.
     fanout_headroom: float = Field(default=0.5, ge=0, le=10)
     max_jobs: int = Field(default=50, ge=1, le=10_000)
-    job_limits: JobLimits = JobLimits()
-    job_timeouts: JobTimeouts = JobTimeouts()
+    # Per job type, keyed by its name; checked against the registered names at start.
+    jobs: dict[str, JobSettings] = {}
+    job_limits: dict[str, object] | None = None  # renamed (see RENAMED)
+    job_timeouts: dict[str, object] | None = None  # renamed (see RENAMED)
     retry: RetrySettings = RetrySettings()
     recovery: RecoverySettings = RecoverySettings()
     keep_result_s: int = Field(default=86_400, ge=60)
@@ -236,12 +238,12 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = SmtpSettings()
     outreach: OutreachSettings = OutreachSettings()
 
-    @model_validator(mode="after")
-    def _lease_outlives_a_send(self) -> "Settings":
-        # A live worker's send must never look lapsed: the lease covers the whole try.
-        if self.outreach.send_lease_s <= self.job_timeouts.send_outreach:
-            raise ValueError("outreach.send_lease_s must be longer than job_timeouts.send_outreach")
-        return self
+    @field_validator(*RENAMED)
+    @classmethod
+    def _renamed(cls, value: object, info: ValidationInfo) -> object:
+        if value is not None:
+            raise ValueError(f"renamed: set {RENAMED[str(info.field_name)]} instead")
+        return value
 
     @field_validator("redis_url")
     @classmethod

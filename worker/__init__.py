@@ -22,9 +22,9 @@ def __getattr__(name: str) -> Any:
     try:
         check_arq_version()
         settings = load_settings()
+        configure_logging(log_format=settings.log_format)
+        use_in_arq_cli()
+        return worker_settings(settings)  # checks the per-job settings against the job types
     except (SettingsError, UnsupportedArq) as exc:
         print(f"prospect-worker: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    configure_logging(log_format=settings.log_format)
-    use_in_arq_cli()
-    return worker_settings(settings)
