@@ -257,6 +257,16 @@ def test_the_demo_can_quiet_arqs_redis_info_line() -> None:
     assert "await log_redis_info(self.pool" in inspect.getsource(ArqWorker.main)
 
 
+def test_the_job_ctx_and_function_options_the_runtime_uses() -> None:
+    """worker/runtime.py reads arq's per-job ctx and builds arq functions and retries."""
+    run_job = inspect.getsource(ArqWorker.run_job)
+    for key in ("'job_id': job_id", "'job_try': job_try", "'enqueue_time': ", "'score': score"):
+        assert key in run_job, f"arq's job ctx no longer has {key!r}"
+    assert "self.ctx['redis'] = self.pool" in inspect.getsource(ArqWorker.main)  # on_startup's
+    assert {"name", "timeout", "max_tries"} <= set(inspect.signature(arq.worker.func).parameters)
+    assert "defer" in inspect.signature(arq.worker.Retry).parameters
+
+
 # --- keys, records, clocks --------------------------------------------------------------------
 
 
