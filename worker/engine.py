@@ -2,12 +2,12 @@
 
 Each change below is headed by its name in `CHANGES`, and so is its section in the class.
 
-Failures arq decides: `finish_failed_job`. arq fails some jobs before any function runs
-   (expired, undecodable bytes, unknown function, deliveries spent). arq calls no hook for
+Failures arq decides (`finish_failed_job`): arq fails some jobs before any function runs
+   (expired, undecodable bytes, unknown function, deliveries spent) and calls no hook for
    those; here the runtime dead-letters each one, runs its failure hook and tells the observers,
    in the same Redis step that finishes the job.
-Ids that are not UTF-8: `start_jobs`. Such a job id makes arq's worker exit (and every restart
-   exit the same way). Such ids are moved to the dead-letter stream instead.
+Ids that are not UTF-8 (`start_jobs`): such a job id makes arq's worker exit (and every restart
+   exit the same way); here it is moved to the dead-letter stream instead.
 Crash recovery: arq keeps a job's in-progress marker for the longest job timeout + 10 s, so a
    killed worker's jobs waited over 10 minutes. Here the marker lives `in_progress_ttl_s` and one
    task per worker renews the markers of all its running jobs in one pipelined call, with their
