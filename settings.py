@@ -17,6 +17,7 @@ from pydantic import (
     HttpUrl,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -96,30 +97,22 @@ class SenderSettings(Section):
     """What the drafts offer, in one phrase."""
 
 
-class JobLimits(Section):
-    """Jobs of one type allowed in flight at once across every replica (leases in Redis)."""
+class JobSettings(Section):
+    """One job type's settings, `PW_JOBS__<NAME>__<FIELD>` (the name as worker/registry.py
+    registers it). Unset: the job type's own default, declared with it."""
 
-    daily_prospect_queue: int = Field(default=1, ge=1)
-    """Daily runs at once."""
-    process_prospect: int = Field(default=20, ge=1)
-    """Prospect jobs at once."""
-    send_outreach: int = Field(default=5, ge=1)
-    """Send jobs at once."""
-    process_reply: int = Field(default=10, ge=1)
-    """Reply jobs at once."""
+    limit: int | None = Field(default=None, ge=1, le=10_000)
+    """Jobs of the type allowed in flight at once across every replica (leases in Redis); a type
+    at its limit defers its jobs, no try spent."""
+    timeout_s: float | None = Field(default=None, gt=0, le=86_400)
+    """Seconds one try may run before it counts as a transient failure (and is retried)."""
 
 
-class JobTimeouts(Section):
-    """Seconds one try of a job may run before it counts as a transient failure."""
-
-    daily_prospect_queue: float = Field(default=300.0, gt=0)
-    """One try of the daily run."""
-    process_prospect: float = Field(default=120.0, gt=0)
-    """One try of a prospect job."""
-    send_outreach: float = Field(default=120.0, gt=0)
-    """One try of a send; shorter than `PW_OUTREACH__SEND_LEASE_S`."""
-    process_reply: float = Field(default=60.0, gt=0)
-    """One try of a reply job."""
+# Settings that moved: a value under the old name fails at start rather than being ignored.
+RENAMED = {
+    "job_limits": "PW_JOBS__<NAME>__LIMIT",
+    "job_timeouts": "PW_JOBS__<NAME>__TIMEOUT_S",
+}
 
 
 class RetrySettings(Section):
@@ -211,7 +204,7 @@ class OutreachSettings(Section):
     """The sending throttle, every replica together (0: off)."""
     send_lease_s: float = Field(default=300.0, ge=1, le=3_600)
     """How long a send in progress holds its lease, seconds; longer than
-    `PW_JOB_TIMEOUTS__SEND_OUTREACH`. A rerun after it lapsed never sends."""
+    `PW_JOBS__SEND_OUTREACH__TIMEOUT_S`. A rerun after it lapsed never sends."""
     suppress_not_interested: bool = False
     """A not-interested reply suppresses the address too."""
     suppress_domain: bool = False
@@ -256,11 +249,13 @@ class Settings(BaseSettings):
     skipped."""
     max_jobs: int = Field(default=50, ge=1, le=10_000)
     """Jobs in flight at once in one worker process (arq's semaphore)."""
-    job_limits: JobLimits = JobLimits()
-    """Jobs of one type in flight at once, every replica together (leases in Redis); a type at
-    its limit defers its jobs, no try spent."""
-    job_timeouts: JobTimeouts = JobTimeouts()
-    """Seconds one try of a job may run; a timeout is retried."""
+    jobs: dict[str, JobSettings] = {}
+    """Per job type, keyed by its name (`PW_JOBS__<NAME>__<FIELD>`); checked against the
+    registered names at start."""
+    job_limits: dict[str, object] | None = None
+    """Renamed: `PW_JOBS__<NAME>__LIMIT`; a value here fails at start."""
+    job_timeouts: dict[str, object] | None = None
+    """Renamed: `PW_JOBS__<NAME>__TIMEOUT_S`; a value here fails at start."""
     retry: RetrySettings = RetrySettings()
     """Retries, and when a job fails for good (a dead letter)."""
     recovery: RecoverySettings = RecoverySettings()
@@ -317,12 +312,12 @@ class Settings(BaseSettings):
     outreach: OutreachSettings = OutreachSettings()
     """Sending and replies: the from address, the daily cap, the throttle, suppression."""
 
-    @model_validator(mode="after")
-    def _lease_outlives_a_send(self) -> "Settings":
-        # A live worker's send must never look lapsed: the lease covers the whole try.
-        if self.outreach.send_lease_s <= self.job_timeouts.send_outreach:
-            raise ValueError("outreach.send_lease_s must be longer than job_timeouts.send_outreach")
-        return self
+    @field_validator(*RENAMED)
+    @classmethod
+    def _renamed(cls, value: object, info: ValidationInfo) -> object:
+        if value is not None:
+            raise ValueError(f"renamed: set {RENAMED[str(info.field_name)]} instead")
+        return value
 
     @field_validator("redis_url")
     @classmethod

@@ -118,7 +118,7 @@ async def measure_pw(
         "backlog-pw",
         **fake.env("discovery", "email_finder"),
         PW_MAX_JOBS=str(concurrency),
-        PW_JOB_LIMITS__PROCESS_PROSPECT=str(concurrency),
+        PW_JOBS__PROCESS_PROSPECT__LIMIT=str(concurrency),
     )
     client = await QueueClient.connect(Settings(REDIS_URL=url))
     latencies, depths = [], []

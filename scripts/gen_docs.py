@@ -29,12 +29,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: the project's packages sit beside scripts/
     sys.path.insert(0, str(ROOT))
 
-from settings import EMAIL, ENV_PREFIX, NESTED, Settings  # noqa: E402
+from settings import EMAIL, ENV_PREFIX, NESTED, JobSettings, Settings  # noqa: E402
 from worker.cli import cli  # noqa: E402
 from worker.cli.base import PROG  # noqa: E402
 from worker.http_metrics import OPERATIONS  # noqa: E402
 from worker.metrics import PREFIX, Metrics  # noqa: E402
-from worker.registry import job_specs  # noqa: E402
+from worker.registry import job_env_name, job_specs  # noqa: E402
 
 REFRESH = "python3 dev.py docs"
 HELP_WIDTH = 100  # click's own cap for this CLI (max_content_width), fixed so no terminal counts
@@ -170,6 +170,8 @@ def setting_sections(
             )
         )
     yield SettingSection(title, description, tuple(rows))
+    if model is Settings:
+        yield job_settings_section()
     for name, field, sub in nested:
         if not field.description:
             raise MissingReference(f"{model.__name__}.{name} has no description (a docstring)")
@@ -177,6 +179,26 @@ def setting_sections(
         yield from setting_sections(
             sub, getattr(instance, name), sub_prefix, f"`{sub_prefix}*`", field.description
         )
+
+
+def job_settings_section() -> SettingSection:
+    """`PW_JOBS__<NAME>__<FIELD>` for every registered job type, with the default its
+    declaration gives (the map itself defaults to empty)."""
+    specs = job_specs(Settings.model_construct())
+    rows = []
+    for job, spec in sorted(specs.items()):
+        for name, field in JobSettings.model_fields.items():
+            bounds = constraints(field)
+            kind = type_name(field.annotation)
+            rows.append(
+                SettingRow(
+                    variable=f"`{job_env_name(job, name)}`",
+                    type=f"{kind}, {bounds}" if bounds else kind,
+                    default=plain(getattr(spec, name)),
+                    description=field.description or "",
+                )
+            )
+    return SettingSection("`PW_JOBS__<NAME>__*`", JobSettings.__doc__ or "", tuple(rows))
 
 
 def settings_reference() -> str:

@@ -6,6 +6,7 @@ import os
 import socket
 from collections.abc import Callable
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -40,6 +41,7 @@ from jobs.prospecting.store import ProspectStore
 from jobs.web.fetch import WebsiteFetcher
 from jobs.web.netguard import guarded_transport
 from settings import ServiceSettings, Settings
+from worker.arqjobs import cron_name
 from worker.catchup import catch_up
 from worker.deadletter import DeadLetters
 from worker.engine import CTX_CONFIG, CTX_ENGINE, CTX_ORDER, CTX_PAUSE, CTX_WAKE, EngineConfig
@@ -266,6 +268,42 @@ async def preload_scripts(redis: Redis, *owners: Any) -> None:
             await redis.script_load(script.script)
 
 
+@dataclass(frozen=True)
+class EngineParts:
+    """What every engine worker gets at startup besides its jobs' dependencies: the runtime's
+    type leases and dead letters, and what the worker's loop reads from ctx (the queue's order,
+    the pause switch, the wake-up channel). One builder, so a test's worker is wired as
+    production's is."""
+
+    leases: TypeLeases
+    dead_letters: DeadLetters
+    order: QueueOrder
+    pause: PauseSwitch
+    wake_channel: str
+
+    @classmethod
+    def build(cls, redis: Redis, keys: Keys, *, queue_name: str, lease_s: float) -> "EngineParts":
+        return cls(
+            leases=TypeLeases(redis, keys, lease_s=lease_s),
+            dead_letters=DeadLetters(
+                redis, keys, queue_name=queue_name, job_expires_ms=JOB_EXPIRES_MS
+            ),
+            order=QueueOrder(redis, keys, queue_name=queue_name),
+            pause=PauseSwitch(redis, keys),
+            wake_channel=keys.wake,
+        )
+
+    @property
+    def script_owners(self) -> tuple[Any, ...]:
+        """The parts whose Lua scripts `preload_scripts` loads."""
+        return (self.leases, self.dead_letters, self.order)
+
+    def install(self, ctx: dict[str, Any]) -> None:
+        ctx[CTX_ORDER] = self.order
+        ctx[CTX_PAUSE] = self.pause
+        ctx[CTX_WAKE] = self.wake_channel
+
+
 def retry_policy(settings: Settings) -> RetryPolicy:
     retry = settings.retry
     return RetryPolicy(retry.base_delay_s, retry.max_delay_s, retry.max_retry_after_s)
@@ -278,6 +316,7 @@ def worker_settings(
 
     `adjust_deps` lets a test swap one dependency (a gated writer, say) on a real worker."""
     specs = job_specs(settings)
+    recovery = settings.recovery
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         # Per worker instance (in ctx), so two workers built from one class never share clients.
@@ -286,29 +325,23 @@ def worker_settings(
         deps, redis = await build_deps(settings, stack, metrics)
         if adjust_deps is not None:
             deps = adjust_deps(deps)
-        dead_letters = DeadLetters(
-            redis, deps.keys, queue_name=settings.queue_name, job_expires_ms=JOB_EXPIRES_MS
-        )
         out = deps.outreach
-        leases = TypeLeases(redis, deps.keys, lease_s=settings.recovery.in_progress_ttl_s)
-        order = QueueOrder(redis, deps.keys, queue_name=settings.queue_name)
+        engine_parts = EngineParts.build(
+            redis, deps.keys, queue_name=settings.queue_name, lease_s=recovery.in_progress_ttl_s
+        )
         await preload_scripts(
             redis,
             deps.store,
             deps.ledger,
             deps.enqueuer,
-            dead_letters,
             out.drafts,
             out.outbox,
             out.suppressions,
             out.replies,
-            leases,
             deps.gate,
-            order,
+            *engine_parts.script_owners,
         )
-        ctx[CTX_ORDER] = order
-        ctx[CTX_PAUSE] = PauseSwitch(redis, deps.keys)
-        ctx[CTX_WAKE] = deps.keys.wake
+        engine_parts.install(ctx)
         # Observability: metrics port, heartbeat, sampler, job observers (worker/observability.py).
         engine = ctx.get(CTX_ENGINE)
         observability = await start_observability(
@@ -327,14 +360,14 @@ def worker_settings(
             redis,
             deps.keys,
             retry_policy(settings),
-            dead_letters,
+            engine_parts.dead_letters,
             specs=specs,
-            leases=leases,
+            leases=engine_parts.leases,
             observers=observability.observers,
         )
         caught_up = None
         if settings.daily_catch_up:
-            caught_up = await catch_up(ctx["redis"], settings, f"cron:{DAILY_JOB}")
+            caught_up = await catch_up(ctx["redis"], settings, cron_name(DAILY_JOB))
         log.info(
             "%s",
             ready_line(settings, replica=replica_name(), job_types=specs, caught_up=caught_up),
@@ -353,13 +386,12 @@ def worker_settings(
     functions = [arq_function(spec, max_redeliveries=redeliveries) for spec in specs.values()]
     by_name = {function.name: function for function in functions}
     daily, cleanup = by_name[DAILY_JOB], by_name[CLEANUP_JOB]
-    recovery = settings.recovery
     attrs = {
         "functions": functions,
         "cron_jobs": [
             cron(
                 daily.coroutine,
-                name=f"cron:{DAILY_JOB}",
+                name=cron_name(DAILY_JOB),
                 hour=run_at.hour,
                 minute=run_at.minute,
                 second=run_at.second,
@@ -372,7 +404,7 @@ def worker_settings(
             ),
             cron(
                 cleanup.coroutine,
-                name=f"cron:{CLEANUP_JOB}",
+                name=cron_name(CLEANUP_JOB),
                 minute=CLEANUP_MINUTE,
                 second=0,
                 unique=True,

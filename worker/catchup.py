@@ -2,7 +2,7 @@
 
 arq computes a cron job's next run when the worker starts and never looks back, so a day whose
 08:00 tick found no worker up had no run. At start-up each worker enqueues today's tick itself,
-under the very job id arq's cron gives it (`cron:<name>:<tick in ms>`): arq's own enqueue
+under the very job id arq's cron gives it (`arqjobs.cron_job_id`): arq's own enqueue
 refuses an id whose job or result key exists, so however many replicas start, and whether or
 not the tick already ran (its result is kept `PW_KEEP_RESULT_S`, a day by default), the run
 happens once. It looks back to today's tick only (the local day in `PW_TIMEZONE`): a day missed
@@ -12,9 +12,9 @@ entirely is not run later; `enqueue daily_prospect_queue` with a backfill payloa
 from datetime import datetime
 
 from arq.connections import ArqRedis
-from arq.utils import to_unix_ms
 
 from settings import Settings
+from worker.arqjobs import cron_job_id
 
 
 def todays_tick(settings: Settings, now: datetime) -> datetime:
@@ -30,6 +30,6 @@ async def catch_up(
     tick = todays_tick(settings, now)
     if now < tick:
         return None  # still ahead today: arq's cron fires it
-    job_id = f"{cron_name}:{to_unix_ms(tick)}"
+    job_id = cron_job_id(cron_name, tick)
     job = await pool.enqueue_job(cron_name, _job_id=job_id, _queue_name=settings.queue_name)
     return job_id if job is not None else None

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from arq.connections import ArqRedis, create_pool
-from arq.constants import in_progress_key_prefix
 from arq.jobs import Job, JobStatus
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
@@ -19,6 +18,7 @@ from jobs.models import RunSummary
 from jobs.prospecting.runs import RunLedger
 from settings import Settings
 from worker.app import JOB_EXPIRES_MS, redis_client, redis_settings
+from worker.arqjobs import IN_PROGRESS_KEY_PREFIX
 from worker.progress import ProgressRecord, read_progress
 from worker.queueorder import PriorityScale, QueueOrder
 from worker.registry import job_specs
@@ -124,9 +124,6 @@ class QueueClient:
         await self._arq.aclose()
         await self._redis.aclose()
 
-    def validate(self, name: str, payload: dict[str, Any] | None) -> None:
-        check_payload(self._settings, name, payload)
-
     async def enqueue(
         self,
         name: str,
@@ -203,7 +200,7 @@ class QueueClient:
         job_ids = await self._redis.zrange(self._settings.queue_name, 0, BUSY_SAMPLE - 1)
         if not job_ids:
             return False
-        running = await self._redis.exists(*(in_progress_key_prefix + job for job in job_ids))
+        running = await self._redis.exists(*(IN_PROGRESS_KEY_PREFIX + job for job in job_ids))
         return int(running) > 0
 
     async def wait(

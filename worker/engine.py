@@ -1,43 +1,46 @@
-"""The engine's worker: arq's `Worker` with eight named changes, and nothing else of arq touched.
+"""The engine's worker: arq's `Worker` with the changes named in `CHANGES`, nothing else touched.
 
-1. `finish_failed_job`: arq fails some jobs before any function runs (expired, undecodable
-   bytes, unknown function, deliveries spent). arq calls no hook for those; here the runtime
-   dead-letters each one, runs its failure hook and tells the observers, in the same Redis step
-   that finishes the job.
-2. `start_jobs`: a job id that is not UTF-8 makes arq's worker exit (and every restart exit the
-   same way). Such ids are moved to the dead-letter stream instead.
-3. Crash recovery: arq keeps a job's in-progress marker for the longest job timeout + 10 s, so a
+Each change below is headed by its name in `CHANGES`, and so is its section in the class.
+
+Failures arq decides (`finish_failed_job`): arq fails some jobs before any function runs
+   (expired, undecodable bytes, unknown function, deliveries spent) and calls no hook for
+   those; here the runtime dead-letters each one, runs its failure hook and tells the observers,
+   in the same Redis step that finishes the job.
+Ids that are not UTF-8 (`start_jobs`): such a job id makes arq's worker exit (and every restart
+   exit the same way); here it is moved to the dead-letter stream instead.
+Crash recovery: arq keeps a job's in-progress marker for the longest job timeout + 10 s, so a
    killed worker's jobs waited over 10 minutes. Here the marker lives `in_progress_ttl_s` and one
    task per worker renews the markers of all its running jobs in one pipelined call, with their
    type leases (worker/limits.py).
-4. Redis outages: arq's poll loop exits on the first connection error. Here the loop waits for
+Redis outages: arq's poll loop exits on the first connection error. Here the loop waits for
    Redis to come back, and finishing a job retries through a short blip; a warning repeated
    meanwhile shows once per `repeat_warning_s`, with a count. At start, a refused password or a
    Redis still unreachable after arq's retries is one line and exit 1 (worker/startup.py).
-5. Shutdown: arq cancels each job's whole task, bookkeeping included. Here a shutdown cancels
+Shutdown: arq cancels each job's whole task, bookkeeping included. Here a shutdown cancels
    the job function only, so a job's result is always written (see `_cancel_for_shutdown`);
    and it waits for running jobs only, not for ended ones the next poll would have cleared.
    arq's `start_jobs` goes on claiming a batch's ids after the signal; here the batch stops
    at it, and the grace period waits for every job started, the last claim's included.
-6. The queue's order (worker/queueorder.py): jobs a worker starts leave the head of the queue
+Queue order (worker/queueorder.py): jobs a worker starts leave the head of the queue
    (after `start_jobs`, and with each renewal), a worker takes only as many ids as it has free
    slots, and a job that did not finish (a retry, a deferral, a shutdown cancellation) is
    re-scored in its priority class by `finish_job` instead of arq's `zincrby`, which would drop
    the class. A task promotes due deferred jobs. A deferral is not counted in arq's
    `jobs_retried` (its health record and shutdown line).
-8. Fast start: a task listens on the wake-up channel the project's enqueuers publish to
+Fast start: a task listens on the wake-up channel the project's enqueuers publish to
    (`Keys.wake`) and, when free slots allow, reads the due head and calls `start_jobs` at once
    instead of waiting for the next poll; a plain arq client's job is found by the poll as before.
    "Due" is arq's own rule (`arqjobs.due_now_ms`: the time in ms, rounded): a job arq
    scored within the last millisecond is due by it, where a truncated time would say it is not
    and leave the job to the next poll (1 idle start in 100 to 300 waited a whole poll that way).
-7. Pause (worker/pause.py): the poll loop reads the pause switch at most twice a second; while
+Pause (worker/pause.py): the poll loop reads the pause switch at most twice a second; while
    the queue is paused it sets arq's own `allow_pick_jobs` off and `run_cron` enqueues nothing
    (a tick missed meanwhile is enqueued on resume); paused types are deferred by the runtime.
    After a shutdown signal the switch no longer turns `allow_pick_jobs` back on.
 
 `arq worker.WorkerSettings` builds `arq.worker.Worker` by name, so `use_in_arq_cli` points that
 name at this class (see worker/__init__.py). Config arrives through arq's own `ctx` argument.
+tests/unit/test_arq_canary.py pins every arq internal this relies on.
 """
 
 import asyncio
@@ -66,6 +69,18 @@ from worker.startup import connect
 from worker.tasks import stop_tasks
 
 log = logging.getLogger("prospect_worker.engine")
+
+# The engine's changes to arq's Worker, by name, with one line each: the docs render this list.
+CHANGES: tuple[tuple[str, str], ...] = (
+    ("Failures arq decides", "a job arq fails before running it is dead-lettered, with its hook"),
+    ("Ids that are not UTF-8", "such a job id is dead-lettered instead of stopping the worker"),
+    ("Crash recovery", "a killed worker's jobs run again within the in-progress TTL"),
+    ("Redis outages", "the poll loop waits for Redis; finishing a job retries through a blip"),
+    ("Shutdown", "a shutdown cancels job functions only, so every result is written"),
+    ("Queue order", "priority classes survive retries; started jobs leave the head"),
+    ("Fast start", "an enqueue wakes a free worker at once, not at its next poll"),
+    ("Pause", "the pause switch stops picking jobs and cron ticks, or paused types"),
+)
 
 CTX_CONFIG = "engine_config"
 CTX_ENGINE = "engine"  # the worker itself, so /healthz can read its poll loop's last pass
@@ -153,7 +168,7 @@ class EngineWorker(Worker):
         finally:
             await stop_tasks(self._background)
 
-    # --- 4. Redis outages ---------------------------------------------------------------------
+    # --- Redis outages ------------------------------------------------------------------------
 
     async def _poll_iteration(self) -> None:
         try:
@@ -207,7 +222,7 @@ class EngineWorker(Worker):
         finally:
             self.ending.discard(job_id)
 
-    # --- 6. the queue's order -----------------------------------------------------------------
+    # --- Queue order ---------------------------------------------------------------------------
 
     def _out_of_head_until_ms(self) -> int:
         return int((time.time() + self.config.in_progress_ttl_s) * 1000)
@@ -247,7 +262,7 @@ class EngineWorker(Worker):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
-    # --- 5. shutdown ----------------------------------------------------------------------------
+    # --- Shutdown ------------------------------------------------------------------------------
     # arq cancels its whole per-job task at shutdown, wherever it is: a cancel landing on the
     # job's bookkeeping (the result write) left the job unfinished, to run again to completion
     # once its marker lapsed, and arq's close then exited 1 on the CancelledError. Here a
@@ -277,7 +292,7 @@ class EngineWorker(Worker):
 
     async def _sleep_until_tasks_complete(self) -> None:
         # arq waits for `tasks` to empty, but ended tasks leave it only at a poll; jobs started
-        # on a wake-up (change 8) may all have ended between two polls. Wait for running ones,
+        # on a wake-up (fast start) may all have ended between two polls. Wait for running ones,
         # looking again after each wait: the id a batch was claiming when the signal came
         # starts after this first look (`start_jobs` stops the batch after it).
         while running := [task for task in self.tasks.values() if not task.done()]:
@@ -299,7 +314,7 @@ class EngineWorker(Worker):
             self.tasks.clear()
         await super().close()  # its own handle_sig finds nothing left to cancel
 
-    # --- 8. fast start -----------------------------------------------------------------------
+    # --- Fast start ----------------------------------------------------------------------------
 
     def _listen_for_wake(self) -> None:
         if self._listening or CTX_WAKE not in self.ctx or not hasattr(self, "_background"):
@@ -338,7 +353,7 @@ class EngineWorker(Worker):
         if job_ids:
             await self.start_jobs(job_ids)
 
-    # --- 7. pause ---------------------------------------------------------------------------------
+    # --- Pause ---------------------------------------------------------------------------------
 
     async def _read_pause(self) -> None:
         switch: PauseSwitch | None = self.ctx.get(CTX_PAUSE)
@@ -362,7 +377,7 @@ class EngineWorker(Worker):
             return  # the tick stays due: it is enqueued once the queue is resumed
         await super().run_cron(n, delay, num_windows)
 
-    # --- 3. crash recovery --------------------------------------------------------------------
+    # --- Crash recovery ------------------------------------------------------------------------
 
     async def _renew_in_progress(self) -> None:
         ttl_ms = int(self.config.in_progress_ttl_s * 1000)
@@ -388,7 +403,7 @@ class EngineWorker(Worker):
                     "renew", "could not renew %d running jobs (%s)", len(running), exc
                 )
 
-    # --- 2. job ids that are not UTF-8 --------------------------------------------------------
+    # --- Ids that are not UTF-8 ----------------------------------------------------------------
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:
         good: list[bytes] = []
@@ -415,7 +430,7 @@ class EngineWorker(Worker):
         started = [job_id for job_id, task in self.tasks.items() if before.get(job_id) is not task]
         order = self.order
         if started and order is not None:
-            # 6: the started jobs leave the head, so idle replicas read runnable ids there.
+            # Queue order: started jobs leave the head, so idle replicas read runnable ids there.
             now_ms = due_now_ms()
             await order.move_started(started, now_ms, self._out_of_head_until_ms())
 
@@ -438,7 +453,7 @@ class EngineWorker(Worker):
             await pipe.execute()
         log.error("job id %r is not UTF-8: dead-lettered", raw_id[:80])
 
-    # --- 1. failures arq decides before running a job -----------------------------------------
+    # --- Failures arq decides -----------------------------------------------------------------
 
     async def finish_failed_job(self, job_id: str, result_data: bytes | None) -> None:
         raw_job = await self.pool.get(JOB_KEY_PREFIX + job_id)

@@ -18,11 +18,11 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
+from worker.arqjobs import is_cron_run
 from worker.outcomes import JobOutcome
 
 log = logging.getLogger("prospect_worker.jobs")
 
-CRON_PREFIX = "cron:"  # arq's job id for a cron run: cron:<name>:<tick>
 # Final failures are worth a look; the rest is the normal life of a queue.
 WARN_ON = frozenset({"failed", "poison", "expired"})
 
@@ -56,7 +56,7 @@ class JobLog:
         )
 
     def ended(self, outcome: JobOutcome) -> None:
-        event = "cron_run" if outcome.job_id.startswith(CRON_PREFIX) else "job_end"
+        event = "cron_run" if is_cron_run(outcome.job_id) else "job_end"
         took = f" in {outcome.duration_s:.3f}s" if outcome.duration_s is not None else ""
         why = f" ({outcome.error_type})" if outcome.error_type else ""
         retry = f", retry in {outcome.retry_in_s:.1f}s" if outcome.retry_in_s is not None else ""

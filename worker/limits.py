@@ -160,10 +160,6 @@ class TypeLeases:
     def scripts(self) -> tuple[AsyncScript, ...]:
         return (self._script,)
 
-    @property
-    def held(self) -> int:
-        return len(self._held)
-
     async def take(
         self,
         function: str,

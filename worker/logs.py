@@ -20,11 +20,17 @@ from typing import Literal
 
 import orjson
 
+from worker.arqjobs import (
+    LOG_FAILED,
+    LOG_JOB_END,
+    LOG_JOB_START,
+    LOG_RETRY,
+    LOG_UNDESERIALIZABLE,
+    LOGGERS,
+)
 from worker.serializer import JobFailed
 
 PROJECT_LOGGER = "prospect_worker"
-# Every logger arq 0.28 writes to.
-ARQ_LOGGERS = ("arq.worker", "arq.jobs", "arq.connections", "arq.utils")
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # The structured fields a line may carry (`extra=`); the JSON format writes them as keys.
 FIELDS = (
@@ -40,13 +46,6 @@ FIELDS = (
     "dead_letter_id",
 )
 LogFormat = Literal["text", "json"]
-
-# arq 0.28's message templates, matched exactly (arq is pinned).
-ARQ_JOB_START = "%6.2fs → %s(%s)%s"
-ARQ_JOB_END = "%6.2fs ← %s ● %s"
-ARQ_RETRY = "%6.2fs ↻ %s retrying job in %0.2fs"
-ARQ_FAILED = "%6.2fs ! %s failed, %s: %s"
-ARQ_UNDESERIALIZABLE = "deserializing job %s failed"
 
 
 @dataclass
@@ -128,12 +127,12 @@ class ArqLines(logging.Filter):
         if self._logger.handlers != [self._handler]:
             self._logger.handlers[:] = [self._handler]
             self._logger.propagate = False
-        if record.msg in (ARQ_JOB_START, ARQ_JOB_END, ARQ_RETRY):
+        if record.msg in (LOG_JOB_START, LOG_JOB_END, LOG_RETRY):
             return False
-        if record.msg == ARQ_FAILED:
+        if record.msg == LOG_FAILED:
             error = record.exc_info[1] if record.exc_info else None
             return not isinstance(error, JobFailed)
-        if record.msg == ARQ_UNDESERIALIZABLE:
+        if record.msg == LOG_UNDESERIALIZABLE:
             record.exc_info, record.exc_text = None, None
         return True
 
@@ -147,7 +146,7 @@ def configure_logging(level: int = logging.INFO, log_format: LogFormat = "text")
     project.setLevel(level)
     project.propagate = False
 
-    for name in ARQ_LOGGERS:
+    for name in LOGGERS:
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
         logger.setLevel(level)

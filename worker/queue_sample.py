@@ -16,11 +16,11 @@ from collections.abc import Collection, Hashable, Sequence
 from typing import TypeVar
 
 import orjson
-from arq.constants import job_key_prefix
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from jobs.keys import Keys
+from worker.arqjobs import JOB_KEY_PREFIX
 from worker.metrics import QUEUE_STATES
 from worker.outcomes import UNKNOWN_FUNCTION
 from worker.queueorder import PriorityScale
@@ -126,7 +126,7 @@ async def sample_queue(
 
     every = [m for state in QUEUE_STATES for m in members[state]]
     # Each member's job record, then its kept shift, in one read.
-    names = [job_key_prefix.encode() + m for m in every]
+    names = [JOB_KEY_PREFIX.encode() + m for m in every]
     names += [keys.priority("").encode() + m for m in every]
     read = await redis.mget(names) if every else []
     records, shifts = read[: len(every)], read[len(every) :]

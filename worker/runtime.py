@@ -30,7 +30,7 @@ from redis.asyncio import Redis
 from jobs.deps import Deps, Priority, Progress
 from jobs.errors import Deferred, InvalidPayload, most_severe
 from jobs.keys import Keys
-from worker.arqjobs import RETRY_KEY_PREFIX, MalformedJob, decode_job
+from worker.arqjobs import MalformedJob, decode_job, job_type, take_back_delivery
 from worker.deadletter import DeadLetterKind, DeadLetters
 from worker.failures import INFRASTRUCTURE_ERRORS, Failure, RetryPolicy, classify
 from worker.limits import TypeLeases
@@ -51,7 +51,6 @@ Result = TypeVar("Result", bound=BaseModel)
 ARQ_TIMEOUT_GRACE_S = 10.0
 BOOKKEEPING_S = 5.0
 TRIES_TTL_S = 2 * 86_400
-CRON_PREFIX = "cron:"
 # Keys of arq's per-job ctx that the runtime uses to hand its decision to the job-end hook.
 CTX_OUTCOME, CTX_SPEC, CTX_CANCELLED = "pw_outcome", "pw_spec", "pw_cancelled"
 DEFAULT_LEASE_S = 20.0  # the engine passes its in-progress marker's life
@@ -234,7 +233,7 @@ class Runtime:
         """Put the job back for later without spending a try: arq counted this delivery, so the
         count is taken back (a job deferred a thousand times must not hit arq's max tries)."""
         try:
-            await self._redis.decr(RETRY_KEY_PREFIX + job_id)
+            await take_back_delivery(self._redis, job_id)
         except INFRASTRUCTURE_ERRORS as exc:
             # Then this deferral costs one of the spare deliveries arq allows (max_redeliveries).
             log.warning(
@@ -433,7 +432,7 @@ class Runtime:
             except MalformedJob:
                 kind, raw = "poison", raw_job
             else:
-                spec = self._specs.get(job.function.removeprefix(CRON_PREFIX))
+                spec = self._specs.get(job_type(job.function))
                 stored = {"args": job.args, "kwargs": job.kwargs}
                 kind = "poison"
                 if spec is not None:

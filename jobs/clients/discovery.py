@@ -195,25 +195,3 @@ class CompanySearchClient:
             return CompanyPage(data=[], total=0)
         raise_for_status(response, SERVICE)
         return parse_body(response, CompanyPage, service=SERVICE)
-
-    async def discover(
-        self, query: dict[str, Any], *, limit: int, page_size: int = MAX_PAGE_SIZE
-    ) -> list[Company]:
-        """Up to `limit` distinct companies, paging until the limit, an empty page or no token.
-
-        One try per page; the daily run pages with retries and checkpoints
-        (jobs/prospecting/paging.py)."""
-        companies: list[Company] = []
-        ids: set[str] = set()
-        domains: set[str] = set()
-        token: str | None = None
-        for _ in range(MAX_PAGES):
-            if len(companies) >= limit:
-                break
-            # Ask only for what is still wanted: PDL bills per record returned.
-            page = await self.search_page(query, min(page_size, limit - len(companies)), token)
-            companies += new_companies(page, ids, domains)
-            token = next_token(page, token)
-            if token is None:
-                break
-        return companies[:limit]

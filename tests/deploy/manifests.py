@@ -11,13 +11,14 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin
 
 import pytest
 import yaml
 from pydantic import AliasChoices, BaseModel, ConfigDict
 
-from settings import ENV_PREFIX, NESTED, Settings
+from settings import ENV_PREFIX, NESTED, RENAMED, Settings
+from worker.registry import job_specs
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
@@ -195,8 +196,11 @@ def container_env(render: Render, container: Resource) -> list[EnvVar]:
 
 def setting_env_names() -> set[str]:
     """Every variable settings.py reads: PW_<FIELD>, nested fields joined by `__` (a whole
-    section also takes a JSON object), and the aliases it declares (REDIS_URL)."""
+    section also takes a JSON object), the per-job map under each registered job type's name
+    (PW_JOBS__<NAME>__<FIELD>), and the aliases it declares (REDIS_URL). Renamed settings,
+    which only stop the start, are not among them."""
     names: set[str] = set()
+    job_types = job_specs(Settings.model_construct())
 
     def walk(model: type[BaseModel], prefix: str) -> None:
         for field_name, field in model.model_fields.items():
@@ -204,11 +208,18 @@ def setting_env_names() -> set[str]:
             if prefix == ENV_PREFIX and isinstance(alias, AliasChoices):
                 names.update(str(choice) for choice in alias.choices)
                 continue
+            if prefix == ENV_PREFIX and field_name in RENAMED:
+                continue
             name = prefix + field_name.upper()
             names.add(name)
             annotation = field.annotation
             if isinstance(annotation, type) and issubclass(annotation, BaseModel):
                 walk(annotation, name + NESTED)
+            value = get_args(annotation)[-1] if get_origin(annotation) is dict else None
+            if isinstance(value, type) and issubclass(value, BaseModel):  # the per-job map
+                for job in job_types:
+                    names.add(name + NESTED + job.upper())
+                    walk(value, name + NESTED + job.upper() + NESTED)
 
     walk(Settings, ENV_PREFIX)
     return names

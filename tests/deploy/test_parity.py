@@ -87,8 +87,11 @@ def test_every_required_setting_is_supplied_and_valid(
 def test_setting_names_come_from_settings_py() -> None:
     """The name list the parity checks use follows settings.py, nested sections included."""
     names = setting_env_names()
-    assert {"REDIS_URL", "PW_METRICS_PORT", "PW_LLM__API_KEY", "PW_JOB_LIMITS"} <= names
-    assert "PW_JOB_LIMITS__PROCESS_PROSPECT" in names
+    assert {"REDIS_URL", "PW_METRICS_PORT", "PW_LLM__API_KEY", "PW_JOBS"} <= names
+    # The per-job map: under each registered job type, and no other.
+    assert {"PW_JOBS__PROCESS_PROSPECT__LIMIT", "PW_JOBS__CLEANUP__TIMEOUT_S"} <= names
+    assert not any(name.startswith("PW_JOBS__SEND_OUTRAECH") for name in names)
+    assert "PW_JOB_LIMITS" not in names  # renamed: it only stops the start
     assert "PW_REDIS_URL" in names
     assert "PW_LLM_API_KEY" not in names
 

@@ -44,7 +44,14 @@ def scaled_object(**spec: Any) -> dict[str, Any]:
 
 
 def test_shape_models_accept_a_sound_scaled_object() -> None:
-    SHAPES["ScaledObject"].model_validate(scaled_object(minReplicaCount=1))
+    model = SHAPES["ScaledObject"].model_validate(scaled_object(minReplicaCount=1))
+    spec = model.model_dump()["spec"]
+    # The fields as written, KEDA's defaults where the document leaves one out.
+    assert (spec["min_replica_count"], spec["max_replica_count"]) == (1, 100)
+    assert spec["scale_target_ref"]["name"] == "w"
+    [trigger] = spec["triggers"]
+    assert trigger["type"] == "prometheus"
+    assert trigger["metadata"]["threshold"] == "10"
 
 
 @pytest.mark.parametrize(

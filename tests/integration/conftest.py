@@ -13,17 +13,17 @@ from redis.asyncio import Redis
 from jobs.deps import Deps
 from jobs.keys import Keys
 from settings import Settings
-from worker.app import redis_settings, worker_settings
+from worker.app import EngineParts, preload_scripts, redis_settings, worker_settings
 from worker.client import QueueClient
 from worker.deadletter import DeadLetters
-from worker.engine import CTX_CONFIG, CTX_ORDER, EngineConfig, EngineWorker
+from worker.engine import CTX_CONFIG, EngineConfig, EngineWorker
 from worker.failures import RetryPolicy
 from worker.outcomes import JobObserver
-from worker.queueorder import QueueOrder
 from worker.runtime import JobSpec, Runtime, arq_function
 from worker.serializer import deserialize, serialize
 
 FAST_RETRY = {"max_tries": 3, "base_delay_s": 0.05, "max_delay_s": 0.2}
+FAST_RETRY_POLICY = RetryPolicy(base_delay_s=0.01, max_delay_s=0.05, max_retry_after_s=60)
 
 
 def make_settings(redis_url: str, **overrides: Any) -> Settings:
@@ -102,7 +102,7 @@ def spec_runtime(
         cast(Deps, None),
         redis,
         keys,
-        RetryPolicy(base_delay_s=0.01, max_delay_s=0.05, max_retry_after_s=60),
+        FAST_RETRY_POLICY,
         DeadLetters(redis, keys, queue_name="arq:queue", job_expires_ms=60_000),
         specs={spec.name: spec},
         observers=observers,
@@ -117,22 +117,38 @@ def spec_worker(
     observers: Sequence[JobObserver] = (),
     burst: bool = True,
     config: EngineConfig | None = None,
-    ordered: bool = False,
 ) -> EngineWorker:
-    """The engine's worker running one test job spec, wired as production wires its jobs;
-    `ordered`: with the queue's priority order too (worker/queueorder.py)."""
+    """The engine's worker running one test job spec, wired as production wires its jobs
+    (worker/app.py): scripts preloaded, type leases, the queue's order, the pause switch and
+    the wake-up channel; only the job's dependencies and the retry delays are the test's."""
+    settings = make_settings(redis_url)
+    config = config or EngineConfig(settings.recovery.in_progress_ttl_s, settings.recovery.renew_s)
+    keys = Keys(settings.key_prefix)
 
     async def startup(ctx: dict[str, Any]) -> None:
-        ctx["runtime"] = spec_runtime(redis, spec, observers)
-        if ordered:
-            ctx[CTX_ORDER] = QueueOrder(redis, Keys(), queue_name="arq:queue")
+        parts = EngineParts.build(
+            redis, keys, queue_name=settings.queue_name, lease_s=config.in_progress_ttl_s
+        )
+        await preload_scripts(redis, *parts.script_owners)
+        parts.install(ctx)
+        ctx["runtime"] = Runtime(
+            cast(Deps, None),
+            redis,
+            keys,
+            FAST_RETRY_POLICY,
+            parts.dead_letters,
+            specs={spec.name: spec},
+            observers=observers,
+            leases=parts.leases,
+        )
 
     async def job_end(ctx: dict[str, Any]) -> None:
         await ctx["runtime"].arq_job_ended(ctx)
 
     return EngineWorker(
         functions=[arq_function(spec, max_redeliveries=2)],
-        redis_settings=redis_settings(make_settings(redis_url)),
+        redis_settings=redis_settings(settings),
+        queue_name=settings.queue_name,
         on_startup=startup,
         on_job_end=job_end,
         burst=burst,
@@ -140,5 +156,5 @@ def spec_worker(
         handle_signals=False,
         job_serializer=serialize,
         job_deserializer=deserialize,
-        ctx={CTX_CONFIG: config} if config else None,
+        ctx={CTX_CONFIG: config},
     )

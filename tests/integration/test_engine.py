@@ -12,14 +12,15 @@ from redis.asyncio import Redis
 from jobs.deps import Deps, FanoutJob, Progress
 from jobs.errors import PermanentError, TransientError
 from jobs.keys import Keys
+from settings import Settings
 from worker.client import QueueClient
-from worker.engine import EngineWorker
+from worker.engine import CTX_ORDER, CTX_PAUSE, CTX_WAKE, EngineWorker
 from worker.fanout import BulkEnqueuer
 from worker.progress import read_progress
 from worker.runtime import JobSpec, Runtime
 from worker.serializer import deserialize, serialize
 
-from .conftest import spec_runtime, spec_worker
+from .conftest import drain, spec_runtime, spec_worker
 
 KEYS = Keys()
 
@@ -213,11 +214,38 @@ async def test_a_type_at_its_limit_is_deferred_without_a_try_or_a_slot(redis: Re
     progress = await read_progress(redis, KEYS, "w")
     assert progress is not None and progress.stage == "deferred"
     assert progress.counters["deferred_by"] == "type_limit"
-    assert runtime.leases.held == 0
+    # It holds no lease: the type's set in Redis has the other replica's job only.
+    assert await redis.zrange(KEYS.type_leases("echo"), 0, -1) == ["elsewhere"]
     await other.leases.drop("elsewhere")
     result = await runtime.execute(
         spec, job_id="w", delivery=2, due_ms=None, args=({"text": "w"},), kwargs={}
     )
     assert result == {"text": "w", "tries": 1}
-    assert runtime.leases.held == 0
     assert await redis.zcard(KEYS.type_leases("echo")) == 0
+
+
+async def test_the_test_worker_is_wired_as_production(
+    redis_url: str, redis: Redis, settings: Settings
+) -> None:
+    def wiring(worker: EngineWorker) -> dict[str, object]:
+        ctx, runtime = worker.ctx, worker.ctx["runtime"]
+        return {
+            "order": type(ctx.get(CTX_ORDER)),
+            "pause": type(ctx.get(CTX_PAUSE)),
+            "wake": ctx.get(CTX_WAKE),
+            "leases": type(runtime.leases),
+            "dead_letters": type(runtime.dead_letters),
+        }
+
+    production = await drain(settings)
+    await redis.script_flush()
+    worker = echo_worker(redis_url, redis, echo_spec({}))
+    await worker.main()
+    await worker.close()
+
+    assert wiring(worker) == wiring(production)
+    assert wiring(worker)["wake"] == KEYS.wake
+    runtime = worker.ctx["runtime"]
+    owners = (runtime.leases, runtime.dead_letters, worker.ctx[CTX_ORDER])
+    shas = [script.sha for owner in owners for script in owner.scripts]
+    assert shas and all(await redis.script_exists(*shas))  # loaded at start, as production does

@@ -97,7 +97,7 @@ async def test_sigkill_mid_run_then_restart_loses_nothing_and_recovers_within_30
     redis_url: str, redis: Redis, fake_providers: FakeProviders, tmp_path: Path, figures: Figures
 ) -> None:
     fake_providers.configure("llm", FaultPlan(latency_s=0.3))
-    env = env_for(redis_url, **fake_providers.env(), PW_JOB_LIMITS__PROCESS_PROSPECT="8")
+    env = env_for(redis_url, **fake_providers.env(), PW_JOBS__PROCESS_PROSPECT__LIMIT="8")
     worker = WorkerProcess(env, tmp_path / "worker.log")
     worker.wait_ready()
     run_id = await start_daily_run(redis_url)
@@ -299,7 +299,7 @@ async def test_sigterm_with_jobs_in_flight_loses_none_and_completes_none_twice(
     env = env_for(
         redis_url,
         **fake_providers.env(),
-        PW_JOB_LIMITS__PROCESS_PROSPECT="8",
+        PW_JOBS__PROCESS_PROSPECT__LIMIT="8",
         PW_SHUTDOWN_GRACE_S="1",
     )
     worker = WorkerProcess(env, tmp_path / "worker.log")

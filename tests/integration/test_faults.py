@@ -65,7 +65,7 @@ async def test_sigterm_mid_run_then_restart_loses_nothing_and_drafts_nothing_twi
         "PW_LLM__BASE_URL": slow_llm,
         "PW_LLM__MODEL": "slow-test",
         "PW_SHUTDOWN_GRACE_S": "5",
-        "PW_JOB_LIMITS__PROCESS_PROSPECT": "8",
+        "PW_JOBS__PROCESS_PROSPECT__LIMIT": "8",
     }
     first = WorkerProcess(env, tmp_path / "first.log")
     pool = await create_pool(

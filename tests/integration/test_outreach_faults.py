@@ -40,7 +40,7 @@ FAST = {
     # A killed worker's job runs again within seconds, and its send lease lapses soon after.
     "PW_RECOVERY__IN_PROGRESS_TTL_S": "3",
     "PW_RECOVERY__RENEW_S": "1",
-    "PW_JOB_TIMEOUTS__SEND_OUTREACH": "4",
+    "PW_JOBS__SEND_OUTREACH__TIMEOUT_S": "4",
     "PW_OUTREACH__SEND_LEASE_S": "6",
 }
 

@@ -52,7 +52,7 @@ async def test_the_wait_runs_from_the_due_time_not_from_the_priority_score(
     waits = Waits()
     began = time.time()
     await enqueuer.enqueue_many(jobs)
-    worker = spec_worker(redis_url, redis, echo_spec({}), observers=[waits], ordered=True)
+    worker = spec_worker(redis_url, redis, echo_spec({}), observers=[waits])
     try:
         await worker.main()
     finally:

@@ -105,8 +105,8 @@ async def test_a_type_at_its_limit_holds_no_slot_and_leaves_other_types_running(
         **fake_providers.env(),
         PW_DAILY_LIMIT="12",
         PW_MAX_JOBS="10",
-        PW_JOB_LIMITS__PROCESS_PROSPECT="1",
-        PW_JOB_TIMEOUTS__PROCESS_PROSPECT="3",
+        PW_JOBS__PROCESS_PROSPECT__LIMIT="1",
+        PW_JOBS__PROCESS_PROSPECT__TIMEOUT_S="3",
     )
     workers = [WorkerProcess(env, tmp_path / f"worker-{n}.log") for n in (1, 2)]
     pool = await create_pool(

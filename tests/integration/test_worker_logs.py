@@ -136,7 +136,7 @@ async def test_a_deferral_is_no_outcome_line_and_no_retry(
     env = env_for(
         redis_url,
         # Two prospect jobs at a time: most of the run's jobs meet the type's limit first.
-        PW_JOB_LIMITS__PROCESS_PROSPECT="2",
+        PW_JOBS__PROCESS_PROSPECT__LIMIT="2",
         PW_LOG_REPEAT_S="1",
         PW_RECOVERY__HEALTH_INTERVAL_S="0.2",
     )

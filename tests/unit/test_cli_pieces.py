@@ -4,8 +4,6 @@ import io
 from collections.abc import Iterator
 
 import pytest
-from arq.connections import ArqRedis
-from redis.asyncio import Redis
 
 from jobs.models import RunSummary
 from settings import Settings
@@ -13,7 +11,7 @@ from worker.cli.changes import render_outcome
 from worker.cli.output import mask_url, table
 from worker.cli.render import render_report
 from worker.cli.watch import ProgressView, WaitTimeout, Watcher, phase
-from worker.client import JobReport, PayloadRejected, QueueClient
+from worker.client import JobReport, PayloadRejected, check_payload
 from worker.progress import ProgressRecord
 
 
@@ -162,18 +160,17 @@ async def test_watcher_warns_once_when_no_worker_takes_jobs_then_times_out(busy:
         assert warnings[0].startswith("no worker is taking jobs from arq:queue: job j1 ")
 
 
-async def test_a_payload_is_checked_with_the_workers_own_model() -> None:
-    url = "redis://127.0.0.1:1/0"  # never connected to: validating needs no Redis
-    client = QueueClient(Settings(REDIS_URL=url), ArqRedis.from_url(url), Redis.from_url(url))
+def test_a_payload_is_checked_with_the_workers_own_model() -> None:
+    settings = Settings(REDIS_URL="redis://127.0.0.1:1/0")  # validating needs no Redis
     with pytest.raises(PayloadRejected) as caught:
-        client.validate("daily_prospect_queue", {"run_date": "tomorrow", "extra": 1})
+        check_payload(settings, "daily_prospect_queue", {"run_date": "tomorrow", "extra": 1})
     problems = caught.value.problems
     assert problems[0].startswith("run_date: must be a date as YYYY-MM-DD")
     assert problems[0].endswith("(got 'tomorrow')")
     assert problems[1].startswith("extra: Extra inputs are not permitted")
-    client.validate("daily_prospect_queue", {"run_date": "2026-12-02"})
-    client.validate("daily_prospect_queue", None)
-    await client.close()
+    spec = check_payload(settings, "daily_prospect_queue", {"run_date": "2026-12-02"})
+    assert spec.name == "daily_prospect_queue"
+    assert check_payload(settings, "daily_prospect_queue", None).name == "daily_prospect_queue"
 
 
 def test_on_a_terminal_prospects_are_one_bar_with_failures_and_rate() -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from jobs.clients.discovery import MAX_PAGES, CompanySearchClient, domain_of, icp_query
 from jobs.errors import PermanentError, RateLimited, TransientError
+from tests.support.paging import discover_all
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -49,7 +50,7 @@ async def test_pages_with_the_scroll_token_up_to_the_limit() -> None:
         start = int(body.get("scroll_token") or 0)
         return page([record(n) for n in range(start, start + body["size"])], str(start + 100))
 
-    companies = await client(handler).discover({"bool": {"must": []}}, limit=250)
+    companies = await discover_all(client(handler), {"bool": {"must": []}}, limit=250)
 
     assert [c.id for c in companies] == [f"c{n}" for n in range(250)]
     bodies = [json.loads(r.content) for r in seen]
@@ -69,7 +70,7 @@ async def test_no_key_header_without_a_key() -> None:
         seen.append(request)
         return page([], None)
 
-    assert await client(handler, api_key=None).discover({}, limit=5) == []
+    assert await discover_all(client(handler, api_key=None), {}, limit=5) == []
     assert "X-Api-Key" not in seen[0].headers
 
 
@@ -80,7 +81,7 @@ async def test_records_are_normalised_into_companies() -> None:
         display_name="Northwind Analytics",
         website="https://www.NorthWind-Analytics.example/about",
     )
-    [company] = await client(lambda r: page([raw], None)).discover({}, limit=10)
+    [company] = await discover_all(client(lambda r: page([raw], None)), {}, limit=10)
     assert company.model_dump() == {
         "id": "c1",
         "name": "Northwind Analytics",
@@ -107,7 +108,7 @@ async def test_drops_records_without_a_domain_and_duplicates() -> None:
         record(7, website="https://c1.example/"),  # same domain as c1
         record(8, location=None, tags=None, name=None),
     ]
-    companies = await client(lambda r: page(data, None)).discover({}, limit=100)
+    companies = await discover_all(client(lambda r: page(data, None)), {}, limit=100)
     assert [(c.id, c.name) for c in companies] == [("c1", "company 1"), ("c8", "c8.example")]
 
 
@@ -126,7 +127,7 @@ async def test_stops_at_the_end(answer: Callable[[int], httpx.Response], calls: 
         seen.append(request)
         return answer(len(seen))
 
-    await client(handler).discover({}, limit=1000)
+    await discover_all(client(handler), {}, limit=1000)
     assert len(seen) == calls
 
 
@@ -137,7 +138,7 @@ async def test_the_number_of_pages_is_capped() -> None:
         seen.append(request)
         return page([record(len(seen))], f"t{len(seen)}")
 
-    companies = await client(handler).discover({}, limit=10_000, page_size=1)
+    companies = await discover_all(client(handler), {}, limit=10_000, page_size=1)
     assert len(seen) == len(companies) == MAX_PAGES
 
 
@@ -149,9 +150,9 @@ async def test_page_sizes_stay_within_the_providers_bounds() -> None:
         return page([], None)
 
     search = client(handler)
-    await search.discover({}, limit=1000, page_size=500)
+    await discover_all(search, {}, limit=1000, page_size=500)
     await search.search_page({}, 0)
-    assert await search.discover({}, limit=0) == []
+    assert await discover_all(search, {}, limit=0) == []
     assert sizes == [100, 1]
 
 
@@ -174,7 +175,7 @@ async def test_statuses_map_to_the_error_vocabulary(
     body = {"status": status, "error": {"type": "x", "message": "pdl-secret is not valid"}}
     search = client(lambda r: httpx.Response(status, headers=headers, json=body))
     with pytest.raises(error) as caught:
-        await search.discover({}, limit=10)
+        await discover_all(search, {}, limit=10)
     assert type(caught.value) is error
     assert getattr(caught.value, "retry_after", None) == retry_after
     assert str(caught.value) == f"discovery: HTTP {status} from POST /v5/company/search"
@@ -183,11 +184,11 @@ async def test_statuses_map_to_the_error_vocabulary(
 async def test_pdls_no_match_404_is_an_empty_page() -> None:
     error = {"type": "not_found", "message": "No records were found matching your search"}
     search = client(lambda r: httpx.Response(404, json={"status": 404, "error": error}))
-    assert await search.discover({}, limit=10) == []
+    assert await discover_all(search, {}, limit=10) == []
     # A 404 without PDL's error body (a wrong base URL, say) is still an error.
     wrong = client(lambda r: httpx.Response(404, html="<h1>Not Found</h1>"))
     with pytest.raises(PermanentError):
-        await wrong.discover({}, limit=10)
+        await discover_all(wrong, {}, limit=10)
 
 
 @pytest.mark.parametrize("failure", [httpx.ReadTimeout, httpx.ConnectTimeout, httpx.ConnectError])

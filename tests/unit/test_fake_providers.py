@@ -23,6 +23,7 @@ from settings import load_settings
 from tests.support.fake_providers import FakeProviders
 from tests.support.far_end import FarEnd, Served, max_in_window
 from tests.support.faults import FaultPlan, Scripted, decide
+from tests.support.paging import discover_all
 
 DATA = load_sample_data()
 QUERY = icp_query(IcpProfile().industries, IcpProfile().countries)
@@ -57,9 +58,9 @@ async def test_discovery_pages_serve_what_the_offline_stand_in_serves(
         offline = CompanySearchClient(
             offline_http, base_url=DISCOVERY_BASE_URL, api_key=None, timeout=5
         )
-        expected = await offline.discover(QUERY, limit=120, page_size=25)
+        expected = await discover_all(offline, QUERY, limit=120, page_size=25)
 
-    found = await search.discover(QUERY, limit=120, page_size=25)
+    found = await discover_all(search, QUERY, limit=120, page_size=25)
 
     assert found == expected and len(found) == 120
     served = fake.far_end.snapshot("discovery")

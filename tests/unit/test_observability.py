@@ -10,11 +10,12 @@ import orjson
 import pytest
 from prometheus_client import generate_latest
 
+from worker.arqjobs import LOG_FAILED, LOG_JOB_START, LOG_UNDESERIALIZABLE
 from worker.daily_state import DailyState
 from worker.http_metrics import OPERATIONS, InstrumentedTransport, provider_operation
 from worker.job_log import JobLog
 from worker.job_metrics import JobMetrics
-from worker.logs import ARQ_FAILED, ARQ_JOB_START, ARQ_UNDESERIALIZABLE, ArqLines, JsonFormatter
+from worker.logs import ArqLines, JsonFormatter
 from worker.metrics import Metrics
 from worker.outcomes import UNKNOWN_FUNCTION, JobOutcome
 from worker.queue_sample import job_type_of, sample_ranks, scale
@@ -103,14 +104,14 @@ def test_arq_lines_drop_job_data_and_classified_tracebacks() -> None:
     logger = logging.getLogger("test.arq.lines")
     handler = logging.NullHandler()
     lines = ArqLines(logger, handler)
-    assert not lines.filter(record(ARQ_JOB_START, 0.1, "id:f", "{'email': 'x'}", ""))
+    assert not lines.filter(record(LOG_JOB_START, 0.1, "id:f", "{'email': 'x'}", ""))
     assert not lines.filter(
-        record(ARQ_FAILED, 0.1, "id:f", "JobFailed", "x", exc=JobFailed("PermanentError", "x"))
+        record(LOG_FAILED, 0.1, "id:f", "JobFailed", "x", exc=JobFailed("PermanentError", "x"))
     )
-    unexpected = record(ARQ_FAILED, 0.1, "id:f", "KeyError", "x", exc=KeyError("x"))
+    unexpected = record(LOG_FAILED, 0.1, "id:f", "KeyError", "x", exc=KeyError("x"))
     assert lines.filter(unexpected)
     assert unexpected.exc_info is not None
-    poison = record(ARQ_UNDESERIALIZABLE, "id", exc=ValueError("bad bytes"))
+    poison = record(LOG_UNDESERIALIZABLE, "id", exc=ValueError("bad bytes"))
     assert lines.filter(poison)
     assert poison.exc_info is None
     # After arq's dictConfig reset the logger, the shared handler is back on it.

@@ -3,6 +3,7 @@
 import pytest
 
 from settings import SettingsError, load_settings
+from worker.registry import job_specs
 
 
 def test_smtp_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -31,7 +32,14 @@ def test_smtp_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
         ({"PW_SMTP__HOST": "127.0.0.1", "PW_SMTP__USERNAME": "u"}, "go together"),
         ({"PW_OUTREACH__UNSUBSCRIBE_URL": "https://app.example/u"}, "{token}"),
         ({"PW_OUTREACH__UNSUBSCRIBE_URL": "http://app.example/{token}"}, "PW_OUTREACH"),
-        ({"PW_OUTREACH__SEND_LEASE_S": "60"}, "send_lease_s must be longer"),
+        (
+            {"PW_OUTREACH__SEND_LEASE_S": "60"},
+            "SEND_LEASE_S: must be longer than the send_outreach",
+        ),
+        (
+            {"PW_JOBS__SEND_OUTREACH__TIMEOUT_S": "300"},
+            "(PW_JOBS__SEND_OUTREACH__TIMEOUT_S, 300 s)",
+        ),
     ],
 )
 def test_unsafe_combinations_stop_the_start(
@@ -40,5 +48,5 @@ def test_unsafe_combinations_stop_the_start(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError, match="invalid settings") as caught:
-        load_settings()
+        job_specs(load_settings())  # the job types' settings are checked with the job types
     assert says in str(caught.value)

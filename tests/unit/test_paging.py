@@ -7,28 +7,8 @@ import pytest
 
 from jobs.clients.discovery import CompanySearchClient
 from jobs.errors import PermanentError, RateLimited
-from jobs.models import Company
-from jobs.prospecting.paging import Cursor, PageRetry, discover_resumably
-
-
-class MemoryLog:
-    def __init__(self) -> None:
-        self.pages: dict[int, list[Company]] = {}
-        self.cursor = Cursor()
-
-    async def load(self) -> tuple[list[Company], Cursor]:
-        return [c for n in sorted(self.pages) for c in self.pages[n]], self.cursor
-
-    async def save(self, page: int, companies: list[Company], cursor: Cursor) -> None:
-        self.pages[page], self.cursor = companies, cursor
-
-
-class Sleeps:
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
+from jobs.prospecting.paging import PageRetry, discover_resumably
+from tests.support.paging import MemoryLog, Sleeps
 
 
 def search(handler: httpx.MockTransport) -> CompanySearchClient:

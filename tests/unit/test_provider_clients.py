@@ -12,6 +12,7 @@ from jobs.clients.discovery import CompanySearchClient, domain_of, icp_query
 from jobs.clients.email_finder import EmailFinderClient
 from jobs.clients.http import parse_retry_after
 from jobs.errors import PermanentError, RateLimited, TransientError
+from tests.support.paging import discover_all
 
 
 def record(n: int, **extra: object) -> dict[str, Any]:
@@ -60,7 +61,7 @@ async def test_discovery_pages_with_scroll_token_up_to_the_limit() -> None:
             },
         )
 
-    companies = await search_client(handler).discover({"bool": {"must": []}}, limit=250)
+    companies = await discover_all(search_client(handler), {"bool": {"must": []}}, limit=250)
     assert len(companies) == 250
     assert [s["body"]["size"] for s in seen] == [100, 100, 50]
     assert [s["body"].get("scroll_token") for s in seen] == [None, "100", "200"]
@@ -75,7 +76,7 @@ async def test_discovery_stops_at_the_last_page_and_drops_records_without_a_site
         data = [record(1), record(2, website=None), record(3, website="localhost")]
         return httpx.Response(200, json={"status": 200, "data": data, "scroll_token": None})
 
-    companies = await search_client(handler).discover({}, limit=100)
+    companies = await discover_all(search_client(handler), {}, limit=100)
     assert [c.id for c in companies] == ["c1"]
 
 

@@ -21,6 +21,7 @@ from jobs.clients.standins import (
 )
 from jobs.web.fetch import WebsiteFetcher
 from jobs.web.page import read_page
+from tests.support.paging import discover_all
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = load_sample_data()
@@ -84,7 +85,7 @@ def test_loading_twice_gives_equal_independent_data() -> None:
 
 async def test_discovery_serves_every_company_in_pages(http: httpx.AsyncClient) -> None:
     client = CompanySearchClient(http, base_url=DISCOVERY_BASE_URL, api_key=None, timeout=1)
-    companies = await client.discover({"match_all": {}}, limit=10_000, page_size=37)
+    companies = await discover_all(client, {"match_all": {}}, limit=10_000, page_size=37)
     assert [c.id for c in companies] == [c.record["id"] for c in DATA.companies]
     assert [c.domain for c in companies] == [c.domain for c in DATA.companies]
     assert (await client.search_page({}, 100)).total == 240
@@ -93,7 +94,7 @@ async def test_discovery_serves_every_company_in_pages(http: httpx.AsyncClient) 
 async def test_discovery_filters_like_the_provider(http: httpx.AsyncClient) -> None:
     client = CompanySearchClient(http, base_url=DISCOVERY_BASE_URL, api_key="k", timeout=1)
     query = icp_query(["retail", "construction"], ["canada", "united states"], 20, 300)
-    companies = await client.discover(query, limit=1000, page_size=5)
+    companies = await discover_all(client, query, limit=1000, page_size=5)
     expected = [
         c.record["id"]
         for c in DATA.companies

@@ -31,6 +31,7 @@ class CliState:
         if self._settings is None:
             try:
                 self._settings = self._load()
+                job_specs(self._settings)  # per-job settings name registered job types
             except SettingsError as exc:
                 raise CliError(str(exc), exit_code=EXIT_USAGE) from None
         return self._settings
