@@ -14,11 +14,14 @@ from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
 from jobs.deps import Priority
+from jobs.errors import InvalidPayload
 from jobs.keys import Keys
-from jobs.models import RunSummary
+from jobs.models import DailyRunRequest, RunSummary
+from jobs.prospecting.daily import resolve_run_id
 from jobs.prospecting.runs import RunLedger
 from settings import Settings
 from worker.app import JOB_EXPIRES_MS, redis_client, redis_settings
+from worker.pause import PauseSwitch
 from worker.progress import ProgressRecord, read_progress
 from worker.queueorder import PriorityScale, QueueOrder
 from worker.registry import job_specs
@@ -53,6 +56,9 @@ class JobReport(BaseModel):
     result: Any = None
     error: str | None = None
     run: RunSummary | None = None  # for a daily run: the tally of its per-prospect jobs
+    # For a daily job that found its day's run already fanned out: says the figures are that
+    # run's, not this job's work.
+    note: str | None = None
 
 
 def finished(report: JobReport) -> bool:
@@ -82,9 +88,16 @@ def check_payload(
     if name not in known:
         raise UnknownJob(f"unknown job {name!r}; known jobs: {', '.join(sorted(known))}")
     try:
-        known[name].payload.model_validate(payload or {})
+        model = known[name].payload.model_validate(payload or {})
     except ValidationError as exc:
         raise PayloadRejected(name, payload_problems(exc)) from None
+    if isinstance(model, DailyRunRequest):
+        # The worker would refuse another day without backfill for good (a dead letter and its
+        # alert): refused here instead, against the same local day the worker uses.
+        try:
+            resolve_run_id(model, datetime.now(settings.tz).date())
+        except InvalidPayload as exc:
+            raise PayloadRejected(name, [str(exc)]) from None
     return known[name]
 
 
@@ -195,6 +208,7 @@ class QueueClient:
         run_id = _run_id(report)
         if run_id is not None:
             report.run = await self._ledger.summary(run_id)
+        report.note = repeat_note(report.result)
         return report
 
     async def queue_busy(self) -> bool:
@@ -206,6 +220,10 @@ class QueueClient:
         running = await self._redis.exists(*(in_progress_key_prefix + job for job in job_ids))
         return int(running) > 0
 
+    async def paused(self) -> frozenset[str]:
+        """What is paused: `worker.pause.ALL` for the whole queue, else job type names."""
+        return await PauseSwitch(self._redis, self._keys).read()
+
     async def wait(
         self, job_id: str, on_update: Callable[[JobReport], None], poll_s: float = 0.25
     ) -> JobReport:
@@ -216,6 +234,18 @@ class QueueClient:
             if finished(report):
                 return report
             await asyncio.sleep(poll_s)
+
+
+def repeat_note(result: Any) -> str | None:
+    """A second daily job of a day joins the day's run (its id is the day), adds no job and
+    repeats the run's figures in its result: the words that say so, the same in every command."""
+    if not isinstance(result, dict) or result.get("added") != 0 or not result.get("fanned_out"):
+        return None
+    return (
+        f"this job added nothing: the run of {result.get('run_id')} had already fanned out its "
+        f"{result['fanned_out']} prospects (an earlier job or try of that day); the figures "
+        "below are that run's, not new work"
+    )
 
 
 def _run_id(report: JobReport) -> str | None:
