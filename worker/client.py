@@ -39,6 +39,15 @@ class UnknownJob(Exception):
     """An enqueue named no job this worker runs."""
 
 
+class JobIdTaken(Exception):
+    """A caller-chosen job id names a job that is queued, running, or whose result is still
+    kept: arq queued nothing."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"a job with id {job_id!r} exists already (queued, running or ended)")
+        self.job_id = job_id
+
+
 class PayloadRejected(ValueError):
     """A payload the job's own model refuses: it would only be dead-lettered by the worker."""
 
@@ -155,7 +164,7 @@ class QueueClient:
         (worker/queueorder.py) and keeps its shift beside it, so a retry keeps the class; none
         is the job type's own (`JobSpec.priority`: reply for process_reply). With `job_id`, a
         job of that id that is queued or still has its result is not queued again (arq's
-        dedup); its id is returned all the same."""
+        dedup): JobIdTaken, so nobody is told a job was queued when none was."""
         spec = check_payload(self._settings, name, payload)
         shift_ms = PriorityScale(self._settings.priority_step_s).shift_ms(priority or spec.priority)
         now_ms, delay_ms = int(time.time() * 1000), int((defer_s or 0) * 1000)
@@ -172,7 +181,7 @@ class QueueClient:
             _expires=timedelta(milliseconds=JOB_EXPIRES_MS),
         )
         if job is None and job_id is not None:
-            return job_id
+            raise JobIdTaken(job_id)
         if job is None:  # only a caller-chosen _job_id can collide
             raise RuntimeError(f"arq refused to enqueue {name}")
         async with self._redis.pipeline(transaction=False) as pipe:

@@ -5,7 +5,7 @@ from typing import Any
 from jobs.maintenance import cleanup
 from jobs.models import CleanupRequest, DailyRunRequest, ProspectJob
 from jobs.outreach.replies import ReplyRequest, process_reply
-from jobs.outreach.send import SendRequest, send_outreach
+from jobs.outreach.send import SendRequest, send_failed, send_outreach
 from jobs.prospecting.daily import PROSPECT_JOB, daily_failed, daily_prospect_queue
 from jobs.prospecting.prospect import process_prospect, prospect_failed, prospect_lost
 from settings import Settings
@@ -54,6 +54,7 @@ def job_specs(settings: Settings) -> dict[str, JobSpec[Any, Any]]:
             timeout_s=timeouts.send_outreach,
             max_tries=tries,
             limit=limits.send_outreach,
+            on_failure=send_failed,
             priority="hot",  # a person approved it: ahead of the day's prospects
         ),
         JobSpec(
