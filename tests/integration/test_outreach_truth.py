@@ -82,11 +82,37 @@ async def test_reapproving_a_draft_whose_send_failed_for_good_sends_it(
             assert "send had failed for good" in again.stdout
             await reaches(redis, draft_id, "sent")
             assert isinstance(sink.handler, FaultySink)
-            assert len(sink.handler.received) == 1
+            assert (sink.handler.delivered, sink.handler.duplicates) == (1, 0)
             # Its old dead letter is not left waiting for a replay that would send nothing.
             letters = run_cli(fixed, "dlq", "list", "--json")
             assert orjson.loads(letters.stdout) == []
             worker.terminate()
+
+
+async def test_a_replayed_send_that_had_failed_for_good_sends_the_draft(
+    redis_url: str, redis: Redis, tmp_path: Path
+) -> None:
+    (draft_id,) = await seed(redis, "ann@one.example")
+    env = env_for(redis_url, **FAST)  # no SMTP server: the send fails for good
+    with faulty_sink(tmp_path / "mail") as sink:
+        with WorkerProcess(env, tmp_path / "worker.log") as worker:
+            worker.wait_ready()
+            assert run_cli(env, "approve", draft_id).returncode == 0
+            await reaches(redis, draft_id, "send_failed")
+            [(entry, _)] = await redis.xrange(KEYS.dead_letters)
+            shown = run_cli(env, "dlq", "show", entry)
+            assert "replay   possible" in shown.stdout
+            worker.terminate()
+
+            fixed = env_for(redis_url, **FAST, **smtp_env(sink))
+            worker.start(fixed)
+            worker.wait_ready()
+            replayed = run_cli(fixed, "dlq", "replay", entry)
+            assert replayed.returncode == 0, replayed.stdout
+            await reaches(redis, draft_id, "sent")
+            worker.terminate()
+        assert isinstance(sink.handler, FaultySink)
+        assert sink.handler.delivered == 1
 
 
 async def test_approve_says_when_the_send_was_already_queued(redis_url: str, redis: Redis) -> None:
@@ -174,3 +200,5 @@ async def test_drafts_list_has_a_header_aligned_columns_and_a_limit(
     assert [row.index("Hello") for row in rows] == [header.index("SUBJECT")] * 2
     limited = run_cli(env, "drafts", "list", "--limit", "1", "--json")
     assert [draft["id"] for draft in orjson.loads(limited.stdout)] == ["d1"]
+    idle = run_cli(env, "outbox", "list")
+    assert (idle.returncode, idle.stdout) == (0, "no send waits for a person\n")
