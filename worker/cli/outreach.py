@@ -333,7 +333,8 @@ class ResolveAnswer(BaseModel):
 def render_resolution(answer: ResolveAnswer) -> str:
     line = f"{answer.draft_id}: {answer.state}"
     if answer.send is not None:
-        line += f"; send queued as {answer.send.job_id} ({answer.send.job_state})"
+        queued = "send queued as" if answer.send.queued_now else "its send was already queued:"
+        line += f"; {queued} {answer.send.job_id} ({answer.send.job_state})"
     if answer.dead_letters_removed:
         line += f"; removed its dead letter(s) {', '.join(answer.dead_letters_removed)}"
     return line
