@@ -25,6 +25,10 @@ class RateLimited(TransientError):
 class PermanentError(JobError):
     """Retrying cannot help: a 4xx other than 429, a refused URL, a malformed answer."""
 
+    # Why replaying the job from the dead letters cannot help either, and what to do instead;
+    # None when a replay may work once the cause is fixed (a missing setting, say).
+    not_replayable: str | None = None
+
 
 class MalformedResponse(PermanentError):
     """A 2xx answer we cannot read. Permanent for a single call; a pager that knows the
@@ -33,6 +37,8 @@ class MalformedResponse(PermanentError):
 
 class InvalidPayload(PermanentError):
     """A job's arguments did not validate: a poison message, never retried."""
+
+    not_replayable = "its payload is refused the same way again: enqueue a corrected job instead"
 
 
 class Deferred(Exception):

@@ -22,6 +22,7 @@ async def cleanup(deps: Deps, request: CleanupRequest, progress: Progress) -> Cl
     )
     await progress.update("trimming", total=len(rules))
     trimmed = await deps.store.trim_streams(rules, now_ms())
+    await progress.update("trimmed", done=len(rules), total=len(rules))
     if any(trimmed.values()):
         log.info("retention: trimmed %s", ", ".join(f"{k} {v}" for k, v in trimmed.items()))
     return CleanupResult(trimmed=trimmed)

@@ -124,7 +124,8 @@ class ProspectResult(Frozen):
     outcome: Literal["queued", "skipped"]
     skip_reason: SkipReason | None = None
     score: int | None = None
-    draft_id: str | None = None  # approval stream entry id
+    draft_id: str | None = None  # the queued draft's id (`drafts show ID`): its company's
+    approval_entry: str | None = None  # the draft's entry in the approval stream
     duration_s: float
 
 

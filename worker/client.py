@@ -13,12 +13,15 @@ from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
 from jobs.deps import Priority
+from jobs.errors import InvalidPayload
 from jobs.keys import Keys
-from jobs.models import RunSummary
+from jobs.models import DailyRunRequest, RunSummary
+from jobs.prospecting.daily import resolve_run_id
 from jobs.prospecting.runs import RunLedger
 from settings import Settings
 from worker.app import JOB_EXPIRES_MS, redis_client, redis_settings
 from worker.arqjobs import IN_PROGRESS_KEY_PREFIX
+from worker.pause import PauseSwitch
 from worker.progress import ProgressRecord, read_progress
 from worker.queueorder import PriorityScale, QueueOrder
 from worker.registry import job_specs
@@ -34,6 +37,15 @@ BUSY_SAMPLE = 200
 
 class UnknownJob(Exception):
     """An enqueue named no job this worker runs."""
+
+
+class JobIdTaken(Exception):
+    """A caller-chosen job id names a job that is queued, running, or whose result is still
+    kept: arq queued nothing."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"a job with id {job_id!r} exists already (queued, running or ended)")
+        self.job_id = job_id
 
 
 class PayloadRejected(ValueError):
@@ -53,6 +65,9 @@ class JobReport(BaseModel):
     result: Any = None
     error: str | None = None
     run: RunSummary | None = None  # for a daily run: the tally of its per-prospect jobs
+    # For a daily job that found its day's run already fanned out: says the figures are that
+    # run's, not this job's work.
+    note: str | None = None
 
 
 def finished(report: JobReport) -> bool:
@@ -82,9 +97,16 @@ def check_payload(
     if name not in known:
         raise UnknownJob(f"unknown job {name!r}; known jobs: {', '.join(sorted(known))}")
     try:
-        known[name].payload.model_validate(payload or {})
+        model = known[name].payload.model_validate(payload or {})
     except ValidationError as exc:
         raise PayloadRejected(name, payload_problems(exc)) from None
+    if isinstance(model, DailyRunRequest):
+        # The worker would refuse another day without backfill for good (a dead letter and its
+        # alert): refused here instead, against the same local day the worker uses.
+        try:
+            resolve_run_id(model, datetime.now(settings.tz).date())
+        except InvalidPayload as exc:
+            raise PayloadRejected(name, [str(exc)]) from None
     return known[name]
 
 
@@ -139,7 +161,7 @@ class QueueClient:
         (worker/queueorder.py) and keeps its shift beside it, so a retry keeps the class; none
         is the job type's own (`JobSpec.priority`: reply for process_reply). With `job_id`, a
         job of that id that is queued or still has its result is not queued again (arq's
-        dedup); its id is returned all the same."""
+        dedup): JobIdTaken, so nobody is told a job was queued when none was."""
         spec = check_payload(self._settings, name, payload)
         shift_ms = PriorityScale(self._settings.priority_step_s).shift_ms(priority or spec.priority)
         now_ms, delay_ms = int(time.time() * 1000), int((defer_s or 0) * 1000)
@@ -156,7 +178,7 @@ class QueueClient:
             _expires=timedelta(milliseconds=JOB_EXPIRES_MS),
         )
         if job is None and job_id is not None:
-            return job_id
+            raise JobIdTaken(job_id)
         if job is None:  # only a caller-chosen _job_id can collide
             raise RuntimeError(f"arq refused to enqueue {name}")
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -192,6 +214,7 @@ class QueueClient:
         run_id = _run_id(report)
         if run_id is not None:
             report.run = await self._ledger.summary(run_id)
+        report.note = repeat_note(report.result)
         return report
 
     async def queue_busy(self) -> bool:
@@ -203,6 +226,10 @@ class QueueClient:
         running = await self._redis.exists(*(IN_PROGRESS_KEY_PREFIX + job for job in job_ids))
         return int(running) > 0
 
+    async def paused(self) -> frozenset[str]:
+        """What is paused: `worker.pause.ALL` for the whole queue, else job type names."""
+        return await PauseSwitch(self._redis, self._keys).read()
+
     async def wait(
         self, job_id: str, on_update: Callable[[JobReport], None], poll_s: float = 0.25
     ) -> JobReport:
@@ -213,6 +240,18 @@ class QueueClient:
             if finished(report):
                 return report
             await asyncio.sleep(poll_s)
+
+
+def repeat_note(result: Any) -> str | None:
+    """A second daily job of a day joins the day's run (its id is the day), adds no job and
+    repeats the run's figures in its result: the words that say so, the same in every command."""
+    if not isinstance(result, dict) or result.get("added") != 0 or not result.get("fanned_out"):
+        return None
+    return (
+        f"this job added nothing: the run of {result.get('run_id')} had already fanned out its "
+        f"{result['fanned_out']} prospects (an earlier job or try of that day); the figures "
+        "below are that run's, not new work"
+    )
 
 
 def _run_id(report: JobReport) -> str | None:

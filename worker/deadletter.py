@@ -81,10 +81,13 @@ class DeadLetter(BaseModel):
     failed_ms: int
     payload: Any = None  # the job's JSON payload when it had one that decoded
     raw: str | None = None  # the stored bytes, when they did not decode (escaped, truncated)
+    not_replayable: str | None = None  # the job's own word that a replay cannot help, and why
 
     @property
     def replayable(self) -> str | None:
         """None when replay can work; else why not."""
+        if self.not_replayable is not None:
+            return self.not_replayable
         if self.kind == "expired" and self.payload is None:
             return "the job's record had expired: nothing to replay"
         if self.raw is not None:
@@ -127,6 +130,7 @@ class DeadLetters:
         raw: bytes | None = None,
         finish_result: bytes | None = None,
         result_ttl_ms: int = 0,
+        not_replayable: str | None = None,
     ) -> str:
         """Write the entry (once per job id) and return its id.
 
@@ -144,6 +148,8 @@ class DeadLetters:
             fields["payload"] = orjson.dumps(payload, default=str).decode()
         if raw is not None:
             fields["raw"] = raw[:RAW_CHARS].decode("utf-8", "backslashreplace")
+        if not_replayable is not None:
+            fields["not_replayable"] = not_replayable
         keys = [self._keys.dead_letters, self._keys.dead_letter_marker(job_id)]
         finish = finish_result is not None
         if finish:
@@ -246,4 +252,5 @@ def _parse(entry_id: str | bytes, raw_fields: dict[Any, Any]) -> DeadLetter:
         failed_ms=int(fields.get("failed_ms", 0)),
         payload=payload,
         raw=fields.get("raw"),
+        not_replayable=fields.get("not_replayable"),
     )

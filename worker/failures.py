@@ -24,6 +24,7 @@ class Failure:
     permanent: bool
     retry_after: float | None = None
     unexpected: bool = False
+    not_replayable: str | None = None  # a permanent error's own word that a replay cannot help
 
     @property
     def message(self) -> str:
@@ -35,7 +36,7 @@ def classify(exc: BaseException) -> Failure:
     decisive = most_severe(exc)
     name, detail = type(decisive).__name__, " ".join(str(decisive).split())
     if isinstance(decisive, PermanentError):
-        return Failure(name, detail, permanent=True)
+        return Failure(name, detail, permanent=True, not_replayable=decisive.not_replayable)
     if isinstance(decisive, TransientError):
         return Failure(name, detail, permanent=False, retry_after=decisive.retry_after)
     if isinstance(decisive, INFRASTRUCTURE_ERRORS):

@@ -11,7 +11,7 @@ from typing import Any
 from jobs.maintenance import cleanup
 from jobs.models import CleanupRequest, DailyRunRequest, ProspectJob
 from jobs.outreach.replies import ReplyRequest, process_reply
-from jobs.outreach.send import SendRequest, send_outreach
+from jobs.outreach.send import SendRequest, send_failed, send_outreach
 from jobs.prospecting.daily import PROSPECT_JOB, daily_failed, daily_prospect_queue
 from jobs.prospecting.prospect import process_prospect, prospect_failed, prospect_lost
 from settings import ENV_PREFIX, NESTED, JobSettings, Settings, SettingsError
@@ -60,6 +60,7 @@ def declared_specs(max_tries: int) -> list[JobSpec[Any, Any]]:
             timeout_s=120.0,
             max_tries=max_tries,
             limit=5,
+            on_failure=send_failed,
             priority="hot",  # a person approved it: ahead of the day's prospects
         ),
         JobSpec(

@@ -371,6 +371,7 @@ class Runtime:
                     error=failure.message,
                     tries=tries,
                     payload=payload.model_dump(mode="json") if payload is not None else raw,
+                    not_replayable=failure.not_replayable,
                 )
             )
             if spec is not None and spec.on_failure is not None and payload is not None:

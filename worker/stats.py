@@ -39,7 +39,7 @@ class Stats(BaseModel):
     depth_exact: bool  # False: the split by type is scaled from a sample (totals are exact)
     due: int
     scheduled: int
-    oldest_due_age_s: float
+    oldest_due_age_s: float | None  # None: nothing is due, so there is no oldest
     in_flight: dict[str, int]  # job type -> running now, summed over live replicas
     replicas: list[ReplicaSnapshot]
     outcomes_last_hour: dict[str, dict[str, int]]  # job type -> outcome -> count
@@ -79,7 +79,7 @@ async def collect_stats(
         depth_exact=figures.exact,
         due=figures.due,
         scheduled=figures.scheduled,
-        oldest_due_age_s=figures.oldest_due_age_s,
+        oldest_due_age_s=figures.oldest_due_age_s if figures.due else None,
         in_flight=in_flight,
         replicas=replicas,
         outcomes_last_hour=await read_outcomes(redis, keys, now_s=now),
@@ -148,7 +148,12 @@ def render(stats: Stats) -> str:
         shown.add(d.job_type)
         rows.append([d.job_type, d.priority, str(d.due), str(d.scheduled), in_flight])
     lines += _table(["job type", "priority", "due", "scheduled", "in flight"], rows)
-    lines.append(f"oldest due job: {stats.oldest_due_age_s:.1f}s")
+    oldest = stats.oldest_due_age_s
+    lines.append(
+        f"oldest due job: {oldest:.1f}s"
+        if oldest is not None
+        else "oldest due job: none (nothing due)"
+    )
     lines.append(f"live replicas: {len(stats.replicas)}")
     lines += ["", "outcomes in the last hour:"]
     types = sorted(stats.outcomes_last_hour)

@@ -4,8 +4,11 @@ The draft id is the company id: the pipeline drafts a company once (the contacte
 record's key names the draft. States:
 
     pending --approve--> approved --send_outreach--> sending --> sent
-       |                    |                           |------> unknown (a person decides)
-       +------reject--------+--> rejected               +------> failed (5xx, suppressed)
+       |                    |  ^                        |------> unknown (a person decides)
+       +------reject--------+--|--> rejected            +------> failed (5xx, suppressed)
+                            |  |
+                            |  +--approve (or a replayed send)--+
+                            +--its send job failed for good--> send_failed
 
 Every transition is one Lua script that checks the state it leaves, so two people (or a person
 and an application) acting at once cannot both win, and an edit never lands on a draft that is
@@ -21,7 +24,9 @@ from redis.commands.core import AsyncScript
 from jobs.keys import Keys
 from jobs.redisreply import reply
 
-DraftState = Literal["pending", "approved", "rejected", "sending", "sent", "unknown", "failed"]
+DraftState = Literal[
+    "pending", "approved", "rejected", "sending", "sent", "unknown", "failed", "send_failed"
+]
 STATES: tuple[DraftState, ...] = (
     "pending",
     "approved",
@@ -30,6 +35,7 @@ STATES: tuple[DraftState, ...] = (
     "sent",
     "unknown",
     "failed",
+    "send_failed",  # approved, but its send job failed for good before any SMTP transaction
 )
 Transition = Literal["done", "missing", "wrong_state"]
 
@@ -126,14 +132,21 @@ class DraftBook:
     async def approve(
         self, draft_id: str, now_ms: int, *, subject: str | None = None, body: str | None = None
     ) -> tuple[Transition, str]:
-        """pending (or approved again, to edit) -> approved; edits land only here, before a
-        send has started."""
-        edits: list[str] = []
+        """pending (or approved again, to edit; or send_failed, to send again) -> approved;
+        edits land only here, before a send has started. A reason (why a send failed) goes."""
+        edits: list[str] = ["reason", ""]
         if subject is not None:
             edits += ["subject", subject]
         if body is not None:
             edits += ["body", body]
-        return await self._move(draft_id, "approved", ("pending", "approved"), now_ms, "", edits)
+        allowed: tuple[DraftState, ...] = ("pending", "approved", "send_failed")
+        return await self._move(draft_id, "approved", allowed, now_ms, "", edits)
+
+    async def send_failed(self, draft_id: str, now_ms: int, reason: str) -> tuple[Transition, str]:
+        """Its send job failed for good without an SMTP outcome (sending off, the server never
+        reached): no longer `approved` beside drafts that wait for the cap or the throttle."""
+        fields = ["reason", f"send failed for good: {reason}"]
+        return await self._move(draft_id, "send_failed", ("approved",), now_ms, "", fields)
 
     async def reject(self, draft_id: str, now_ms: int, reason: str) -> tuple[Transition, str]:
         return await self._move(

@@ -52,10 +52,13 @@ if state == 'sending' then
     'ts_ms', ARGV[1])
   return {'lapsed', ''}
 end
-if state ~= 'pending' and state ~= 'approved' then return {state, ''} end
-if state == 'pending' then
-  -- Enqueueing send_outreach is how an application approves (send_outreach records that
-  -- first, with its edits; this covers a pending draft met here all the same).
+if state ~= 'pending' and state ~= 'approved' and state ~= 'send_failed' then
+  return {state, ''}
+end
+if state ~= 'approved' then
+  -- Enqueueing send_outreach is how an application approves, and a replayed send sends a
+  -- draft whose send had failed for good (send_outreach records that first; this covers a
+  -- draft met here all the same).
   redis.call('HSET', d, 'state', 'approved', 'approved_ms', ARGV[1])
 end
 local to = string.lower(f[3] or '')

@@ -50,6 +50,20 @@ class SendResult(Frozen):
 class SendOutcomeUnknown(PermanentError):
     """A try stopped mid-send; the draft is `unknown` and is never sent again on its own."""
 
+    def __init__(self, message: str, draft_id: str) -> None:
+        super().__init__(message)
+        self.not_replayable = (
+            "the send may have been delivered, which a replay cannot tell: a person decides with "
+            f"prospect-worker outbox resolve {draft_id} --sent | --retry"
+        )
+
+
+async def send_failed(deps: Deps, request: SendRequest, reason: str) -> None:
+    """Called by the runtime once a send job has failed for good: an approved draft says so.
+    A pending one stays pending (a send refused before it recorded the approval: sending is
+    off), and one the SMTP outcome already decided (sent, failed, unknown) stays as it is."""
+    await deps.outreach.drafts.send_failed(request.draft_id, now_ms(), reason[:500])
+
 
 def seconds_to_local_midnight(now: datetime, deps: Deps) -> float:
     local = now.astimezone(deps.config.tz)
@@ -72,11 +86,12 @@ async def send_outreach(deps: Deps, request: SendRequest, progress: Progress) ->
     token = draft_token(deps.keys.prefix, record.id, record.stream_id)
     mid = message_id(token, identity.address)
     claim_token, day = uuid.uuid4().hex, deps.today()
-    if record.state in ("pending", "approved"):  # it may go out: the limits come first
+    if record.state in ("pending", "approved", "send_failed"):  # it may go out: limits first
         if out.mailer is None:
             raise SendingOff("sending is off: no SMTP server configured (PW_SMTP__HOST)")
-        if record.state == "pending":
-            # Enqueueing the send is how an application approves: recorded now, with its
+        if record.state != "approved":
+            # Enqueueing the send is how an application approves (and a replay of a send
+            # that failed for good, how an operator sends again): recorded now, with its
             # edits, so a draft waiting for the cap or the throttle shows as approved.
             await out.drafts.approve(
                 draft_id,
@@ -111,7 +126,8 @@ async def send_outreach(deps: Deps, request: SendRequest, progress: Progress) ->
     if outcome in ("lapsed", "unknown"):
         raise SendOutcomeUnknown(
             f"send of draft {draft_id} ({mid}) may or may not have been delivered: "
-            + RESOLVE_HINT.format(id=draft_id)
+            + RESOLVE_HINT.format(id=draft_id),
+            draft_id,
         )
     if outcome == "over_cap":  # another replica took the last of the cap since the check
         raise over_cap(deps)
@@ -176,6 +192,6 @@ async def _transaction(
             reason=str(exc),
             event="send_unknown",
         )
-        raise SendOutcomeUnknown(f"{exc}; {RESOLVE_HINT.format(id=draft_id)}") from None
+        raise SendOutcomeUnknown(f"{exc}; {RESOLVE_HINT.format(id=draft_id)}", draft_id) from None
     await finish(draft_id, token=claim_token, to="sent", now_ms=now_ms(), day=day, event="sent")
     return SendResult(draft_id=draft_id, outcome="sent", message_id=mid, smtp_reply=reply)

@@ -73,17 +73,19 @@ async def process_prospect(deps: Deps, job: ProspectJob, progress: Progress) -> 
             limit=deps.config.daily_limit,
             draft_ttl_s=deps.config.draft_ttl_s,
         )
-    draft_id: str | None = None
+    draft_id = approval_entry = None
     if decided is not None:
-        queue_outcome, draft_id = decided
+        queue_outcome, entry = decided
         counts["drafted"] = 1
         if queue_outcome in ("quota_reached", "suppressed"):
             skip = queue_outcome
         elif queue_outcome == "duplicate":
             # Another run queued a draft for this company first: it is not ours to count.
-            skip, draft_id = "already_drafted", None
+            skip = "already_drafted"
         else:
             counts["queued"] = 1
+            # The draft's id is its company's (jobs/outreach/drafts.py), what `drafts show` takes.
+            draft_id, approval_entry = company.id, entry
 
     increments = dict(counts)
     if skip is not None:
@@ -103,6 +105,7 @@ async def process_prospect(deps: Deps, job: ProspectJob, progress: Progress) -> 
         skip_reason=skip,
         score=score.total,
         draft_id=draft_id,
+        approval_entry=approval_entry,
         duration_s=round(time.monotonic() - started, 3),
     )
 

@@ -54,15 +54,17 @@ def test_list_show_approve_reject_and_resolve(redis_url: str) -> None:
     assert missing.returncode == 1 and "no draft 'nope'" in missing.stderr
     assert run_cli(env, "reject", "c1", "--reason", "wrong person").returncode == 0
     rejected = run_cli(env, "drafts", "list", "--state", "rejected")
-    assert rejected.stdout.startswith("c1  rejected")
+    assert rejected.stdout.splitlines()[1].startswith("c1  rejected")
 
     assert run_cli(env, "outbox", "resolve", "c2").returncode == 2
     retried = run_cli(env, "outbox", "resolve", "c2", "--retry", "--json")
     assert retried.returncode == 0, retried.stderr
-    assert orjson.loads(retried.stdout) == {
-        "draft_id": "c2",
-        "state": "approved",
+    resolution = orjson.loads(retried.stdout)
+    assert (resolution["draft_id"], resolution["state"]) == ("c2", "approved")
+    assert resolution["send"] == {
         "job_id": "send:c2:retry1",
+        "queued_now": True,
+        "job_state": "queued",
     }
     again = run_cli(env, "outbox", "resolve", "c2", "--sent")
     assert again.returncode == 1 and "it is approved" in again.stderr

@@ -11,8 +11,7 @@ from jobs.deps import Deps
 from jobs.keys import Keys
 from jobs.models import ProspectJob
 from jobs.prospecting.prospect import process_prospect
-from settings import Settings
-from worker.client import QueueClient
+from worker.client import PayloadRejected, QueueClient
 from worker.registry import DAILY_JOB
 
 from .conftest import drain, make_settings
@@ -49,14 +48,13 @@ async def test_the_queue_step_counts_the_day_it_runs_on(deps: Deps, redis: Redis
     assert await redis.get(KEYS.quota(deps.today())) == "1"
 
 
-async def test_a_daily_run_for_another_day_without_backfill_fails_clearly(
-    client: QueueClient, settings: Settings, redis: Redis
+async def test_a_daily_run_for_another_day_without_backfill_is_refused_at_enqueue(
+    client: QueueClient, redis: Redis
 ) -> None:
-    job_id = await client.enqueue(DAILY_JOB, {"run_date": "2026-01-05"})
-    await drain(settings)
-    report = await client.report(job_id)
-    assert report.state == "failed"
-    assert report.error is not None and "backfill" in report.error
+    # The worker's own refusal (another arq client queued it): tests/integration/test_cli_truth.
+    with pytest.raises(PayloadRejected, match="set backfill: true"):
+        await client.enqueue(DAILY_JOB, {"run_date": "2026-01-05"})
+    assert await redis.zcard("arq:queue") == 0
     assert await redis.xlen(KEYS.approvals) == 0
 
 

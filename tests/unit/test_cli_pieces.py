@@ -11,7 +11,7 @@ from worker.cli.changes import render_outcome
 from worker.cli.output import mask_url, table
 from worker.cli.render import render_report
 from worker.cli.watch import ProgressView, WaitTimeout, Watcher, phase
-from worker.client import JobReport, PayloadRejected, check_payload
+from worker.client import JobReport, PayloadRejected, check_payload, repeat_note
 from worker.progress import ProgressRecord
 
 
@@ -110,11 +110,15 @@ def test_a_run_that_found_the_quota_spent_says_it_did_nothing() -> None:
     assert "approval stream entries  +0" in text
     text = render_outcome(report, nothing, quota_before=20, daily_limit=50, elapsed_s=0.1)
     assert text.startswith("nothing to do: no new draft for 2026-12-02 (20 of 50 already queued;")
-    replanned = report.model_copy(update={"result": {**report.result, "added": 0}})
+    result = {**report.result, "added": 0}
+    replanned = report.model_copy(update={"result": result, "note": repeat_note(result)})
     text = render_outcome(replanned, nothing, quota_before=50, daily_limit=50, elapsed_s=0.1)
-    assert text.startswith(
-        "nothing to do: the run of 2026-12-02 already fanned out its 75 prospects (daily quota 50)"
-    )
+    # The day's run was done: its figures, marked as that run's, as `status` shows them.
+    assert text.startswith("job       j2\n")
+    assert (
+        "note      this job added nothing: the run of 2026-12-02 had already fanned out its 75 "
+        "prospects"
+    ) in text
     some = {"approval stream entries": 3, "dead letters": 0}
     text = render_outcome(report, some, quota_before=20, daily_limit=50, elapsed_s=0.1)
     assert text.startswith("job       j2\n")
@@ -125,9 +129,10 @@ class FakeQueue:
 
     queue_name = "arq:queue"
 
-    def __init__(self, busy: bool) -> None:
+    def __init__(self, busy: bool, paused: frozenset[str] = frozenset()) -> None:
         self.busy = busy
         self.asked_busy = 0
+        self.pauses = paused
 
     async def report(self, job_id: str) -> JobReport:
         return daily("queued")
@@ -135,6 +140,9 @@ class FakeQueue:
     async def queue_busy(self) -> bool:
         self.asked_busy += 1
         return self.busy
+
+    async def paused(self) -> frozenset[str]:
+        return self.pauses
 
 
 def ticking(step: float) -> Iterator[float]:
@@ -160,6 +168,37 @@ async def test_watcher_warns_once_when_no_worker_takes_jobs_then_times_out(busy:
         assert warnings[0].startswith("no worker is taking jobs from arq:queue: job j1 ")
 
 
+@pytest.mark.parametrize(
+    ("paused", "said"),
+    [
+        (
+            {"*"},
+            (
+                "the queue is paused: job j1 has not moved for 5 s; it waits for "
+                "`prospect-worker resume`"
+            ),
+        ),
+        (
+            {"daily_prospect_queue"},
+            (
+                "daily_prospect_queue is paused: job j1 has not moved for 5 s; "
+                "it waits for `prospect-worker resume --type daily_prospect_queue`"
+            ),
+        ),
+    ],
+)
+async def test_watcher_says_a_pause_holds_the_job_not_a_missing_worker(
+    paused: set[str], said: str
+) -> None:
+    warnings: list[str] = []
+    clock = ticking(1.0)
+    queue = FakeQueue(busy=False, paused=frozenset(paused))
+    watcher = Watcher(queue, warnings.append, timeout_s=8, poll_s=0, clock=lambda: next(clock))
+    with pytest.raises(WaitTimeout):
+        await watcher.wait("j1", lambda report: None)
+    assert warnings == [said]
+
+
 def test_a_payload_is_checked_with_the_workers_own_model() -> None:
     settings = Settings(REDIS_URL="redis://127.0.0.1:1/0")  # validating needs no Redis
     with pytest.raises(PayloadRejected) as caught:
@@ -168,8 +207,10 @@ def test_a_payload_is_checked_with_the_workers_own_model() -> None:
     assert problems[0].startswith("run_date: must be a date as YYYY-MM-DD")
     assert problems[0].endswith("(got 'tomorrow')")
     assert problems[1].startswith("extra: Extra inputs are not permitted")
-    spec = check_payload(settings, "daily_prospect_queue", {"run_date": "2026-12-02"})
-    assert spec.name == "daily_prospect_queue"
+    daily = {"run_date": "2026-12-02", "backfill": True}
+    assert check_payload(settings, "daily_prospect_queue", daily).name == "daily_prospect_queue"
+    with pytest.raises(PayloadRejected, match="run_date 2026-12-02 is not today"):
+        check_payload(settings, "daily_prospect_queue", {"run_date": "2026-12-02"})
     assert check_payload(settings, "daily_prospect_queue", None).name == "daily_prospect_queue"
 
 

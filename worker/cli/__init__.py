@@ -24,7 +24,8 @@ Conventions (worker/cli/output.py holds them in code):
 - stdout is the result only: a human table by default, with `--json` (json_option) JSON alone,
   so the output always parses. Progress, notes and warnings go to stderr (Output.info / warn).
 - One error style: raise CliError(message, hint=..., exit_code=...) -> `Error: ...` and `Try: ...`
-  on stderr; bad arguments raise click.BadParameter / UsageError (click's own `Error:` line).
+  on stderr; bad arguments raise click.BadParameter / UsageError, shown the same way
+  (`Error: ...`, then `Try: <command> --help`).
 - Exit codes: 0 ok; 1 the job failed, was not found or did not end in time (EXIT_FAILED);
   2 usage, settings or an unreachable Redis (EXIT_USAGE); 130 interrupted (EXIT_INTERRUPTED).
   A command returns its code; `main` turns every exception above into its line and code.
@@ -60,10 +61,21 @@ def main(argv: list[str] | None = None) -> int:
         # Ctrl-C outside a command's own handling (at start-up, say).
         click.echo("interrupted", err=True)
         return EXIT_INTERRUPTED
+    except click.UsageError as exc:
+        show_usage_error(exc)
+        return exc.exit_code
     except (click.ClickException, CliError) as exc:
         exc.show()
         return exc.exit_code
     return code if isinstance(code, int) else EXIT_OK
+
+
+def show_usage_error(exc: click.UsageError) -> None:
+    """The CLI's one error style for a usage error too: `Error: ...`, then where the usage is,
+    in place of click's four lines (usage, a help hint, a blank line, the error)."""
+    click.echo(f"Error: {exc.format_message()}", err=True)
+    command = exc.ctx.command_path if exc.ctx is not None else PROG
+    click.echo(f"Try: {command} --help", err=True)
 
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "cli", "main"]

@@ -60,18 +60,14 @@ def render_outcome(
     daily_limit: int,
     elapsed_s: float,
 ) -> str:
-    """The report of a run that did something; one line saying so for a run that did not (a
-    second run on the same day re-uses the day's plan, so its job result repeats the first)."""
+    """The report of a run that did something, or of one that found the day's run done (its
+    note says the figures are that run's); one line for a run that found nothing to do."""
     result: dict[str, Any] = report.result if isinstance(report.result, dict) else {}
     run_id = result.get("run_id", "today")
-    fanned_out = int(result.get("fanned_out", 0))
-    if report.state == "complete" and not any(changes.values()):
-        if result.get("added") == 0 and fanned_out:
-            head = (
-                f"nothing to do: the run of {run_id} already fanned out its {fanned_out} "
-                f"prospects (daily quota {daily_limit})"
-            )
-        elif quota_before >= daily_limit:
+    if report.note is not None:  # the day's run was done already: its figures, marked so
+        head = render_report(report)
+    elif report.state == "complete" and not any(changes.values()):
+        if quota_before >= daily_limit:
             head = f"nothing to do: the quota of {run_id} ({daily_limit}) is already spent"
         else:
             head = (

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import click
+import orjson
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
@@ -19,6 +20,8 @@ from worker.deadletter import DeadLetter, DeadLetters, ReplayOutcome
 
 DURATION = re.compile(r"^(\d+)([smhd])$")
 UNITS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400}
+# A stream entry id: milliseconds, optionally a dash and a sequence number.
+ENTRY_ID = re.compile(r"^\d+(-\d+)?$")
 
 
 def parse_duration(value: str) -> float:
@@ -27,6 +30,21 @@ def parse_duration(value: str) -> float:
     if match is None:
         raise click.BadParameter(f"{value!r}: expected a number and a unit, like 30d or 12h")
     return int(match.group(1)) * UNITS[match.group(2)]
+
+
+def duration_option(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    """A click callback, so a bad duration's error names the option it was given to."""
+    return None if value is None else parse_duration(value)
+
+
+def entry_id_argument(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Checked before Redis is asked: Redis answers a malformed id with an error, not nothing."""
+    if value is not None and ENTRY_ID.match(value) is None:
+        raise click.BadParameter(
+            f"{value!r} is not a dead-letter entry id (like 1764000000000-0, from "
+            "prospect-worker dlq list)"
+        )
+    return value
 
 
 @asynccontextmanager
@@ -91,7 +109,7 @@ def render_letter(letter: DeadLetter) -> str:
         ("replay", letter.replayable or "possible"),
     ]
     if letter.payload is not None:
-        rows.append(("payload", letter.payload))
+        rows.append(("payload", orjson.dumps(letter.payload).decode()))
     if letter.raw is not None:
         rows.append(("raw bytes", letter.raw))
     return table(rows)
@@ -124,7 +142,7 @@ def list_(state: CliState, job_type: str | None, limit: int, as_json: bool) -> i
 
 
 @dlq.command()
-@click.argument("entry_id")
+@click.argument("entry_id", callback=entry_id_argument)
 @json_option
 @pass_state
 def show(state: CliState, entry_id: str, as_json: bool) -> int:
@@ -149,7 +167,7 @@ class ReplayReport(BaseModel):
 
 
 @dlq.command()
-@click.argument("entry_id", required=False)
+@click.argument("entry_id", required=False, callback=entry_id_argument)
 @click.option("--all", "replay_all", is_flag=True, help="Every entry (of --type, if given).")
 @click.option("--type", "job_type", type=click.Choice(job_names()), help="With --all: one type.")
 @json_option
@@ -212,14 +230,17 @@ class PurgeReport(BaseModel):
 
 @dlq.command()
 @click.option(
-    "--older-than", "older_than", metavar="DURATION", help="Only entries older, e.g. 30d."
+    "--older-than",
+    "age",
+    metavar="DURATION",
+    callback=duration_option,
+    help="Only entries older, e.g. 30d.",
 )
 @click.option("--yes", is_flag=True, help="Purge every entry without asking (no --older-than).")
 @json_option
 @pass_state
-def purge(state: CliState, older_than: str | None, yes: bool, as_json: bool) -> int:
+def purge(state: CliState, age: float | None, yes: bool, as_json: bool) -> int:
     """Remove dead letters for good: those older than DURATION, or all of them with --yes."""
-    age = parse_duration(older_than) if older_than else None
     if age is None and not yes:
         raise click.UsageError("purging every dead letter needs --yes (or give --older-than)")
     out = Output(as_json=as_json)

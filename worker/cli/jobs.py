@@ -135,6 +135,8 @@ async def follow(
         )
         raise
     except WaitTimeout as exc:
+        if out.as_json:  # stdout stays JSON alone, and still names the job
+            out.result(exc.report, lambda: "")
         raise CliError(
             f"gave up waiting: {exc}; it was not cancelled",
             hint=f"prospect-worker status {job_id}",

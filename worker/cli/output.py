@@ -7,7 +7,7 @@
   something to try. Exit codes are the constants below.
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -94,6 +94,17 @@ def table(rows: Iterable[tuple[str, object]], indent: str = "") -> str:
         lines.append(f"{indent}{label.ljust(width)}  {head}".rstrip())
         lines.extend(f"{indent}{' ' * width}  {line}" for line in rest)
     return "\n".join(lines)
+
+
+def columns(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A header and rows in aligned columns (the last one left ragged)."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+    return "\n".join(
+        "  ".join(
+            [*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]]
+        ).rstrip()
+        for row in [header, *rows]
+    )
 
 
 def mask_url(url: str) -> str:

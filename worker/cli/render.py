@@ -5,6 +5,7 @@ from typing import Any
 from jobs.models import RunSummary
 from worker.cli.output import table
 from worker.client import JobReport
+from worker.progress import ProgressRecord
 
 
 def render_report(report: JobReport) -> str:
@@ -13,14 +14,14 @@ def render_report(report: JobReport) -> str:
         ("function", report.function or "-"),
         ("state", report.state),
     ]
+    if report.note is not None:
+        rows.append(("note", report.note))
     if report.job_try is not None:
         rows.append(("try", report.job_try))
     # A daily run's own stage ("complete" once it has fanned out) would read as if the whole run
     # were done while its prospects still run: the run row tells that instead.
     if report.progress is not None and report.run is None:
-        progress = report.progress
-        counted = f" ({progress.done} of {progress.total})" if progress.total is not None else ""
-        rows.append(("stage", progress.stage + counted))
+        rows.append(("stage", render_stage(report.progress)))
     if report.error is not None:
         rows.append(("error", report.error))
     if report.result is not None:
@@ -28,6 +29,14 @@ def render_report(report: JobReport) -> str:
     if report.run is not None:
         rows.append(("run", render_run(report.run)))
     return table(rows)
+
+
+def render_stage(progress: ProgressRecord) -> str:
+    """The stage with its count: `trimmed (2 of 2)`, `(of 2)` while nothing is counted yet."""
+    if progress.total is None:
+        return progress.stage
+    done = "" if progress.done is None else f"{progress.done} "
+    return f"{progress.stage} ({done}of {progress.total})"
 
 
 def render_value(value: Any) -> str:

@@ -9,6 +9,7 @@ from typing import Any, Protocol, TextIO
 from tqdm import tqdm
 
 from worker.client import JobReport, finished
+from worker.pause import ALL as PAUSE_ALL
 
 # A job that has not moved for this long, on a queue where no job is running, has no worker.
 IDLE_WARNING_S = 5.0
@@ -26,6 +27,8 @@ class JobSource(Protocol):
     async def report(self, job_id: str) -> JobReport: ...
 
     async def queue_busy(self) -> bool: ...
+
+    async def paused(self) -> frozenset[str]: ...
 
 
 class WaitTimeout(Exception):
@@ -149,12 +152,33 @@ class Watcher:
                 moved_at, last, warned = now, seen, False
             elif not warned and now - moved_at >= self._idle_warning_s:
                 warned = True
-                if not await self._client.queue_busy():
-                    self._warn(
-                        f"no worker is taking jobs from {self._client.queue_name}: job {job_id} "
-                        f"has not moved for {now - moved_at:.0f} s; start one with "
-                        "`arq worker.WorkerSettings` (the job waits in the queue meanwhile)"
-                    )
+                stalled = await self._why_stalled(report, now - moved_at)
+                if stalled is not None:
+                    self._warn(stalled)
             if self._timeout_s is not None and now - start >= self._timeout_s:
                 raise WaitTimeout(report, now - start)
             await asyncio.sleep(self._poll_s)
+
+    async def _why_stalled(self, report: JobReport, still_s: float) -> str | None:
+        """Why a job has not moved, when it is not just slow: a pause (asked first: a paused
+        queue also looks as if no worker ran), or no worker taking jobs at all."""
+        job_id, queue = report.job_id, self._client.queue_name
+        paused = await self._client.paused()
+        if PAUSE_ALL in paused:
+            what, resume = "the queue is paused", "prospect-worker resume"
+        elif report.function is not None and report.function in paused:
+            what = f"{report.function} is paused"
+            resume = f"prospect-worker resume --type {report.function}"
+        else:
+            what = resume = ""
+        if what:
+            return (
+                f"{what}: job {job_id} has not moved for {still_s:.0f} s; it waits for `{resume}`"
+            )
+        if await self._client.queue_busy():
+            return None
+        return (
+            f"no worker is taking jobs from {queue}: job {job_id} has not moved for "
+            f"{still_s:.0f} s; start one with `arq worker.WorkerSettings` (the job waits in the "
+            "queue meanwhile)"
+        )

@@ -1,0 +1,204 @@
+"""What `approve`, `outbox` and `dlq` tell an operator about sends that ended badly: what happened,
+read back from Redis, each command in its own process beside a real worker."""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+from jobs.keys import Keys
+from jobs.models import Draft
+from jobs.prospecting.store import ProspectStore
+from jobs.redisreply import reply
+from tests.support.processes import WorkerProcess, env_for, run_cli
+from tests.support.smtp_server import FaultySink, faulty_sink, smtp_env
+
+KEYS = Keys()
+FAST = {"PW_RETRY__MAX_TRIES": "2", "PW_RETRY__BASE_DELAY_S": "0.05"}
+
+
+async def until(check: Callable[[], Awaitable[Any]], timeout_s: float = 60) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while not (found := await check()):
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+    return found
+
+
+async def seed(redis: Redis, *addresses: str) -> list[str]:
+    """Pending drafts as the daily run queues them, one per address: ids d1, d2, ..."""
+    store, ids = ProspectStore(redis, KEYS), []
+    for number, address in enumerate(addresses, 1):
+        draft = Draft(to=address, subject=f"Hello {number}", body="Hi there.", writer="template")
+        await store.queue_draft(
+            run_id="r", company_id=f"d{number}", draft=draft, score=70, day="d", limit=100
+        )
+        ids.append(f"d{number}")
+    return ids
+
+
+async def state_of(redis: Redis, draft_id: str) -> str | None:
+    return await reply(redis.hget(KEYS.draft(draft_id), "state"))
+
+
+async def reaches(redis: Redis, draft_id: str, state: str) -> None:
+    async def check() -> bool:
+        return await state_of(redis, draft_id) == state
+
+    await until(check)
+
+
+async def test_reapproving_a_draft_whose_send_failed_for_good_sends_it(
+    redis_url: str, redis: Redis, tmp_path: Path
+) -> None:
+    (draft_id,) = await seed(redis, "ann@one.example")
+    env = env_for(redis_url, **FAST)  # no SMTP server: every send fails for good
+    with WorkerProcess(env, tmp_path / "worker.log") as worker:
+        worker.wait_ready()
+        first = run_cli(env, "approve", draft_id, "--json")
+        assert first.returncode == 0, first.stderr
+        assert orjson.loads(first.stdout)["job_id"] == f"send:{draft_id}"
+        await until(lambda: reply(redis.xlen(KEYS.dead_letters)))
+        # The draft says its send failed for good, read from Redis; not `approved`.
+        await reaches(redis, draft_id, "send_failed")
+        shown = orjson.loads(run_cli(env, "drafts", "show", draft_id, "--json").stdout)
+        assert shown["state"] == "send_failed"
+        assert "sending is off" in shown["reason"]
+        waiting = run_cli(env, "drafts", "list", "--state", "approved", "--json")
+        assert orjson.loads(waiting.stdout) == []
+        worker.terminate()
+
+        # The operator fixes SMTP and approves again: the send goes out, and the answer says so.
+        with faulty_sink(tmp_path / "mail") as sink:
+            fixed = env_for(redis_url, **FAST, **smtp_env(sink))
+            worker.start(fixed)
+            worker.wait_ready()
+            again = run_cli(fixed, "approve", draft_id)
+            assert again.returncode == 0, again.stderr
+            assert "send had failed for good" in again.stdout
+            await reaches(redis, draft_id, "sent")
+            assert isinstance(sink.handler, FaultySink)
+            assert (sink.handler.delivered, sink.handler.duplicates) == (1, 0)
+            # Its old dead letter is not left waiting for a replay that would send nothing.
+            letters = run_cli(fixed, "dlq", "list", "--json")
+            assert orjson.loads(letters.stdout) == []
+            worker.terminate()
+
+
+async def test_a_replayed_send_that_had_failed_for_good_sends_the_draft(
+    redis_url: str, redis: Redis, tmp_path: Path
+) -> None:
+    (draft_id,) = await seed(redis, "ann@one.example")
+    env = env_for(redis_url, **FAST)  # no SMTP server: the send fails for good
+    with faulty_sink(tmp_path / "mail") as sink:
+        with WorkerProcess(env, tmp_path / "worker.log") as worker:
+            worker.wait_ready()
+            assert run_cli(env, "approve", draft_id).returncode == 0
+            await reaches(redis, draft_id, "send_failed")
+            [(entry, _)] = await redis.xrange(KEYS.dead_letters)
+            shown = run_cli(env, "dlq", "show", entry)
+            assert "replay   possible" in shown.stdout
+            worker.terminate()
+
+            fixed = env_for(redis_url, **FAST, **smtp_env(sink))
+            worker.start(fixed)
+            worker.wait_ready()
+            replayed = run_cli(fixed, "dlq", "replay", entry)
+            assert replayed.returncode == 0, replayed.stdout
+            await reaches(redis, draft_id, "sent")
+            worker.terminate()
+        assert isinstance(sink.handler, FaultySink)
+        assert sink.handler.delivered == 1
+
+
+async def test_approve_says_when_the_send_was_already_queued(redis_url: str, redis: Redis) -> None:
+    (draft_id,) = await seed(redis, "ann@one.example")
+    env = env_for(redis_url)
+    first = run_cli(env, "approve", draft_id)
+    assert first.returncode == 0, first.stderr
+    assert f"send queued as send:{draft_id}" in first.stdout
+    second = run_cli(env, "approve", draft_id, "--json")
+    assert second.returncode == 0, second.stderr
+    answer = orjson.loads(second.stdout)
+    assert (answer["job_id"], answer["queued_now"], answer["job_state"]) == (
+        f"send:{draft_id}",
+        False,
+        "queued",
+    )
+    human = run_cli(env, "approve", draft_id)
+    assert f"its send send:{draft_id} was already queued (queued)" in human.stdout
+    assert await redis.zcard("arq:queue") == 1
+
+
+async def test_resolve_with_both_sent_and_retry_is_a_usage_error(
+    redis_url: str, redis: Redis
+) -> None:
+    (draft_id,) = await seed(redis, "ann@one.example")
+    await reply(redis.hset(KEYS.draft(draft_id), mapping={"state": "unknown", "attempts": "1"}))
+    done = run_cli(env_for(redis_url), "outbox", "resolve", draft_id, "--sent", "--retry")
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[0] == (
+        "Error: --sent and --retry contradict each other: give one"
+    )
+    assert await state_of(redis, draft_id) == "unknown"
+    assert await redis.zcard("arq:queue") == 0
+
+
+async def test_an_unknown_send_is_not_replayed_and_resolve_clears_its_dead_letter(
+    redis_url: str, redis: Redis, tmp_path: Path
+) -> None:
+    (draft_id,) = await seed(redis, "ann@one.example")
+    await reply(redis.hset(KEYS.draft(draft_id), mapping={"state": "unknown", "attempts": "1"}))
+    env = env_for(redis_url, **FAST)
+    with WorkerProcess(env, tmp_path / "worker.log") as worker:
+        worker.wait_ready()
+        payload = orjson.dumps({"draft_id": draft_id}).decode()
+        queued = run_cli(env, "enqueue", "send_outreach", "--payload", payload)
+        assert queued.returncode == 0, queued.stderr
+        await until(lambda: reply(redis.xlen(KEYS.dead_letters)))
+        [(entry, _)] = await redis.xrange(KEYS.dead_letters)
+
+        listed = run_cli(env, "outbox", "list")
+        assert listed.returncode == 0, listed.stderr
+        assert draft_id in listed.stdout and "unknown" in listed.stdout
+        shown = run_cli(env, "dlq", "show", entry)
+        assert f"outbox resolve {draft_id} --sent" in shown.stdout
+        assert "possible" not in shown.stdout
+        replay = run_cli(env, "dlq", "replay", entry)
+        assert replay.returncode == 1, replay.stdout
+        assert "not replayed" in replay.stdout
+        assert f"outbox resolve {draft_id}" in replay.stdout
+        assert await state_of(redis, draft_id) == "unknown"
+
+        resolved = run_cli(env, "outbox", "resolve", draft_id, "--sent")
+        assert resolved.returncode == 0, resolved.stderr
+        assert orjson.loads(run_cli(env, "dlq", "list", "--json").stdout) == []
+        assert await state_of(redis, draft_id) == "sent"
+        worker.terminate()
+
+
+async def test_drafts_list_has_a_header_aligned_columns_and_a_limit(
+    redis_url: str, redis: Redis
+) -> None:
+    await seed(redis, "ann@one.example", "bartholomew@two.example")
+    env = env_for(redis_url)
+    listed = run_cli(env, "drafts", "list")
+    assert listed.returncode == 0, listed.stderr
+    header, *rows = listed.stdout.splitlines()
+    assert header.split() == ["ID", "STATE", "TO", "SUBJECT"]
+    assert len(rows) == 2
+    # Each column starts where its header does.
+    to_at = header.index("TO")
+    assert [row[to_at:].split()[0] for row in rows] == [
+        "ann@one.example",
+        "bartholomew@two.example",
+    ]
+    assert [row.index("Hello") for row in rows] == [header.index("SUBJECT")] * 2
+    limited = run_cli(env, "drafts", "list", "--limit", "1", "--json")
+    assert [draft["id"] for draft in orjson.loads(limited.stdout)] == ["d1"]
+    idle = run_cli(env, "outbox", "list")
+    assert (idle.returncode, idle.stdout) == (0, "no send waits for a person\n")
