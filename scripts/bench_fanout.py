@@ -26,9 +26,9 @@ from jobs.deps import FanoutJob
 from settings import Settings
 from worker.app import worker_settings
 from worker.client import QueueClient
-from worker.embedded import free_port, redis_server
-from worker.fanout import BulkEnqueuer
-from worker.serializer import deserialize, serialize
+from worker.engine.serializer import deserialize, serialize
+from worker.local.embedded import free_port, redis_server
+from worker.scheduling.fanout import BulkEnqueuer
 
 PAYLOAD = {
     "run_id": "2026-11-22",

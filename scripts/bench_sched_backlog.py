@@ -34,9 +34,9 @@ from settings import Settings
 from tests.support.fake_providers import FakeProviders
 from worker.app import JOB_EXPIRES_MS
 from worker.client import QueueClient
-from worker.fanout import BulkEnqueuer
-from worker.queueorder import PriorityScale
-from worker.serializer import serialize
+from worker.engine.serializer import serialize
+from worker.scheduling.fanout import BulkEnqueuer
+from worker.scheduling.queueorder import PriorityScale
 
 QUEUE = "arq:queue"
 REPLY_HEADERS = (

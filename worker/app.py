@@ -40,20 +40,31 @@ from jobs.prospecting.store import ProspectStore
 from jobs.web.fetch import WebsiteFetcher
 from jobs.web.netguard import guarded_transport
 from settings import ServiceSettings, Settings
-from worker.catchup import catch_up
-from worker.deadletter import DeadLetters
-from worker.engine import CTX_CONFIG, CTX_ENGINE, CTX_ORDER, CTX_PAUSE, CTX_WAKE, EngineConfig
-from worker.failures import RetryPolicy
-from worker.fanout import BulkEnqueuer
-from worker.http_metrics import InstrumentedTransport, provider_operation, website_fetch
-from worker.limits import Rate, RateLimiter, TypeLeases
-from worker.metrics import Metrics
-from worker.observability import build_metrics, start_observability
-from worker.pause import PauseSwitch
-from worker.queueorder import PriorityScale, QueueOrder
+from worker.engine.catchup import catch_up
+from worker.engine.serializer import deserialize, serialize
+from worker.engine.worker import (
+    CTX_CONFIG,
+    CTX_ENGINE,
+    CTX_ORDER,
+    CTX_PAUSE,
+    CTX_WAKE,
+    EngineConfig,
+)
+from worker.observability.assemble import build_metrics, start_observability
+from worker.observability.http_metrics import (
+    InstrumentedTransport,
+    provider_operation,
+    website_fetch,
+)
+from worker.observability.metrics import Metrics
 from worker.registry import CLEANUP_JOB, DAILY_JOB, job_specs
-from worker.runtime import Runtime, arq_function
-from worker.serializer import deserialize, serialize
+from worker.runtime.deadletter import DeadLetters
+from worker.runtime.failures import RetryPolicy
+from worker.runtime.runtime import Runtime, arq_function
+from worker.scheduling.fanout import BulkEnqueuer
+from worker.scheduling.limits import Rate, RateLimiter, TypeLeases
+from worker.scheduling.pause import PauseSwitch
+from worker.scheduling.queueorder import PriorityScale, QueueOrder
 
 log = logging.getLogger("prospect_worker")
 

@@ -19,11 +19,11 @@ from jobs.models import RunSummary
 from jobs.prospecting.runs import RunLedger
 from settings import Settings
 from worker.app import JOB_EXPIRES_MS, redis_client, redis_settings
-from worker.progress import ProgressRecord, read_progress
-from worker.queueorder import PriorityScale, QueueOrder
+from worker.engine.serializer import deserialize, serialize
 from worker.registry import job_specs
-from worker.runtime import JobSpec
-from worker.serializer import deserialize, serialize
+from worker.runtime.progress import ProgressRecord, read_progress
+from worker.runtime.runtime import JobSpec
+from worker.scheduling.queueorder import PriorityScale, QueueOrder
 
 State = Literal["queued", "deferred", "in_progress", "complete", "failed", "not_found"]
 

@@ -10,7 +10,7 @@ import tomllib
 import pytest
 
 from settings import Settings, env_name
-from worker.ports import HEALTH_PATH, METRICS_PATH, READY_PATH
+from worker.observability.ports import HEALTH_PATH, METRICS_PATH, READY_PATH
 from worker.registry import job_specs
 
 from .image import DIGEST, context_sources, dockerignore_allowed, parse

@@ -15,13 +15,13 @@ from jobs.keys import Keys
 from settings import Settings
 from worker.app import redis_settings, worker_settings
 from worker.client import QueueClient
-from worker.deadletter import DeadLetters
-from worker.engine import CTX_CONFIG, CTX_ORDER, EngineConfig, EngineWorker
-from worker.failures import RetryPolicy
-from worker.outcomes import JobObserver
-from worker.queueorder import QueueOrder
-from worker.runtime import JobSpec, Runtime, arq_function
-from worker.serializer import deserialize, serialize
+from worker.engine.serializer import deserialize, serialize
+from worker.engine.worker import CTX_CONFIG, CTX_ORDER, EngineConfig, EngineWorker
+from worker.runtime.deadletter import DeadLetters
+from worker.runtime.failures import RetryPolicy
+from worker.runtime.outcomes import JobObserver
+from worker.runtime.runtime import JobSpec, Runtime, arq_function
+from worker.scheduling.queueorder import QueueOrder
 
 FAST_RETRY = {"max_tries": 3, "base_delay_s": 0.05, "max_delay_s": 0.2}
 

@@ -19,8 +19,8 @@ from jobs.redisreply import reply
 from settings import Settings
 from worker.app import JOB_EXPIRES_MS, build_deps
 from worker.client import QueueClient
-from worker.deadletter import DeadLetters
 from worker.registry import DAILY_JOB
+from worker.runtime.deadletter import DeadLetters
 
 from .conftest import drain, make_settings
 

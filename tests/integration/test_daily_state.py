@@ -5,7 +5,7 @@ from datetime import date
 from redis.asyncio import Redis
 
 from jobs.keys import Keys
-from worker.daily_state import read_daily_state
+from worker.observability.daily_state import read_daily_state
 
 KEYS = Keys()
 TODAY = date(2026, 12, 2)

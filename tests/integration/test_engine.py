@@ -13,11 +13,11 @@ from jobs.deps import Deps, FanoutJob, Progress
 from jobs.errors import PermanentError, TransientError
 from jobs.keys import Keys
 from worker.client import QueueClient
-from worker.engine import EngineWorker
-from worker.fanout import BulkEnqueuer
-from worker.progress import read_progress
-from worker.runtime import JobSpec, Runtime
-from worker.serializer import deserialize, serialize
+from worker.engine.serializer import deserialize, serialize
+from worker.engine.worker import EngineWorker
+from worker.runtime.progress import read_progress
+from worker.runtime.runtime import JobSpec, Runtime
+from worker.scheduling.fanout import BulkEnqueuer
 
 from .conftest import spec_runtime, spec_worker
 

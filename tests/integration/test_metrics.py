@@ -16,8 +16,8 @@ from jobs.keys import Keys
 from tests.monitoring.assets import names_used_by_monitoring
 from tests.support.processes import WorkerProcess, env_for, run_cli
 from tests.support.runs import wait_for_run
-from worker.embedded import free_port
-from worker.outcomes import OUTCOME_KINDS
+from worker.local.embedded import free_port
+from worker.runtime.outcomes import OUTCOME_KINDS
 
 from .scrape import Scrape, scrape_until
 

@@ -18,7 +18,7 @@ from jobs.redisreply import reply
 from settings import Settings
 from tests.support.smtp_server import FaultySink
 from worker.client import QueueClient
-from worker.mailsink import MailSink
+from worker.local.mailsink import MailSink
 from worker.registry import DAILY_JOB, REPLY_JOB, SEND_JOB
 
 from .conftest import drain, drain_due, make_settings

@@ -30,7 +30,7 @@ from tests.conftest import Figures
 from tests.support.far_end import max_in_window
 from tests.support.processes import WorkerProcess, env_for, run_cli
 from tests.support.smtp_server import FaultySink, HoldPoint, faulty_sink, smtp_env
-from worker.mailsink import MailSink
+from worker.local.mailsink import MailSink
 
 KEYS = Keys()
 FAST = {

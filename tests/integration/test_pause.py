@@ -20,7 +20,7 @@ from tests.support.fake_providers import FakeProviders
 from tests.support.faults import FaultPlan
 from tests.support.processes import WorkerProcess, env_for, run_cli
 from worker.client import QueueClient
-from worker.pause import REFRESH_S
+from worker.scheduling.pause import REFRESH_S
 
 KEYS = Keys()
 

@@ -23,11 +23,11 @@ from tests.support.fake_providers import FakeProviders
 from tests.support.faults import FaultPlan
 from tests.support.processes import WorkerProcess, env_for, run_cli
 from worker.app import JOB_EXPIRES_MS
-from worker.arqjobs import IN_PROGRESS_KEY_PREFIX
 from worker.client import QueueClient
-from worker.fanout import BulkEnqueuer
-from worker.queueorder import PriorityScale, QueueOrder
-from worker.serializer import serialize
+from worker.engine.arqjobs import IN_PROGRESS_KEY_PREFIX
+from worker.engine.serializer import serialize
+from worker.scheduling.fanout import BulkEnqueuer
+from worker.scheduling.queueorder import PriorityScale, QueueOrder
 
 KEYS = Keys()
 QUEUE = "arq:queue"

@@ -9,9 +9,9 @@ from typing import Any
 from redis.asyncio import Redis
 
 from jobs.deps import FanoutJob
-from worker.fanout import BulkEnqueuer
-from worker.queueorder import PriorityScale
-from worker.serializer import serialize
+from worker.engine.serializer import serialize
+from worker.scheduling.fanout import BulkEnqueuer
+from worker.scheduling.queueorder import PriorityScale
 
 from .conftest import spec_worker
 from .test_engine import echo_spec

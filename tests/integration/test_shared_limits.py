@@ -19,7 +19,7 @@ from tests.support.fake_providers import FakeProviders
 from tests.support.faults import FaultPlan
 from tests.support.processes import WorkerProcess, env_for
 from tests.support.runs import wait_for_run
-from worker.limits import Rate, RateLimiter
+from worker.scheduling.limits import Rate, RateLimiter
 
 KEYS = Keys()
 

@@ -15,9 +15,9 @@ from jobs.deps import FanoutJob, Priority
 from settings import Settings
 from worker.app import JOB_EXPIRES_MS
 from worker.client import QueueClient
-from worker.fanout import BulkEnqueuer
-from worker.serializer import serialize
-from worker.stats import Stats, collect_stats, render
+from worker.engine.serializer import serialize
+from worker.observability.stats import Stats, collect_stats, render
+from worker.scheduling.fanout import BulkEnqueuer
 
 QUEUE = "arq:queue"
 

@@ -59,7 +59,7 @@ def test_ctrl_c_outside_a_command_is_exit_130(
 def test_asking_for_redis_server_where_none_is_installed_says_so(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("worker.embedded.shutil.which", lambda name: None)
+    monkeypatch.setattr("worker.local.embedded.shutil.which", lambda name: None)
     with (
         pytest.raises(CliError, match="redis-server is not installed"),
         run_target(load_settings(), "redis-server"),

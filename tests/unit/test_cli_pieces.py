@@ -14,7 +14,7 @@ from worker.cli.output import mask_url, table
 from worker.cli.render import render_report
 from worker.cli.watch import ProgressView, WaitTimeout, Watcher, phase
 from worker.client import JobReport, PayloadRejected, QueueClient
-from worker.progress import ProgressRecord
+from worker.runtime.progress import ProgressRecord
 
 
 def run(done: int, total: int = 75, failed: int = 0, state: str = "running") -> RunSummary:

@@ -4,7 +4,7 @@ found from its score whichever way it was scored (worker/queueorder.py)."""
 import pytest
 
 from jobs.deps import Priority
-from worker.queueorder import PRIORITIES, PriorityScale, became_due_ms
+from worker.scheduling.queueorder import PRIORITIES, PriorityScale, became_due_ms
 
 SCALE = PriorityScale(step_s=600.0)
 STEP = SCALE.step_ms

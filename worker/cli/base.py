@@ -12,7 +12,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from settings import Settings, SettingsError, load_settings
 from worker.cli.output import EXIT_USAGE, CliError, Interrupted, mask_url
-from worker.logs import configure_logging
+from worker.observability.logs import configure_logging
 from worker.registry import job_specs
 
 PROG = "prospect-worker"

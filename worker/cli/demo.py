@@ -30,8 +30,8 @@ from worker.cli.output import (
 )
 from worker.cli.watch import ProgressView
 from worker.client import JobReport, QueueClient
-from worker.embedded import embedded_redis
-from worker.engine import EngineWorker
+from worker.engine.worker import EngineWorker
+from worker.local.embedded import embedded_redis
 from worker.registry import DAILY_JOB
 
 

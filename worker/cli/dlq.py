@@ -15,7 +15,7 @@ from settings import Settings
 from worker.app import JOB_EXPIRES_MS, redis_client
 from worker.cli.base import CliState, cli, job_names, pass_state, run_async
 from worker.cli.output import EXIT_FAILED, EXIT_OK, CliError, Output, json_option, table
-from worker.deadletter import DeadLetter, DeadLetters, ReplayOutcome
+from worker.runtime.deadletter import DeadLetter, DeadLetters, ReplayOutcome
 
 DURATION = re.compile(r"^(\d+)([smhd])$")
 UNITS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400}

@@ -20,7 +20,7 @@ from worker.cli.output import (
 from worker.cli.render import render_report
 from worker.cli.watch import ProgressView, WaitTimeout, Watcher
 from worker.client import JobReport, PayloadRejected, QueueClient, check_payload
-from worker.queueorder import PRIORITIES
+from worker.scheduling.queueorder import PRIORITIES
 
 
 def parse_payload(raw: str | None) -> dict[str, Any] | None:

@@ -24,8 +24,8 @@ from worker.cli.base import CliState, cli, pass_state, run_async
 from worker.cli.demo import Target, drain, run_target
 from worker.cli.output import EXIT_FAILED, EXIT_OK, Output, table
 from worker.client import QueueClient
-from worker.engine import EngineWorker
-from worker.mailsink import MailSink
+from worker.engine.worker import EngineWorker
+from worker.local.mailsink import MailSink
 from worker.registry import DAILY_JOB, REPLY_JOB, SEND_JOB
 
 REPLIES = (

@@ -9,7 +9,7 @@ from settings import Settings
 from worker.app import redis_client
 from worker.cli.base import CliState, cli, job_names, pass_state, run_async
 from worker.cli.output import EXIT_OK, Output, json_option
-from worker.pause import PauseSwitch
+from worker.scheduling.pause import PauseSwitch
 
 
 @cli.command(short_help="Stop workers taking jobs (all, or one type); running ones finish.")

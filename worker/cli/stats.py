@@ -3,7 +3,7 @@
 from settings import Settings
 from worker.cli.base import CliState, cli, pass_state, run_async
 from worker.cli.output import EXIT_OK, Output, json_option
-from worker.stats import read_stats, render
+from worker.observability.stats import read_stats, render
 
 
 @cli.command(

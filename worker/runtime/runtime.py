@@ -30,15 +30,15 @@ from redis.asyncio import Redis
 from jobs.deps import Deps, Priority, Progress
 from jobs.errors import Deferred, InvalidPayload, most_severe
 from jobs.keys import Keys
-from worker.arqjobs import RETRY_KEY_PREFIX, MalformedJob, decode_job
-from worker.deadletter import DeadLetterKind, DeadLetters
-from worker.failures import INFRASTRUCTURE_ERRORS, Failure, RetryPolicy, classify
-from worker.limits import TypeLeases
-from worker.outcomes import UNKNOWN_FUNCTION, JobObserver, JobOutcome, OutcomeKind
-from worker.pause import PAUSED_RETRY_S
-from worker.progress import JobProgress
-from worker.queueorder import became_due_ms
-from worker.serializer import JobFailed
+from worker.engine.arqjobs import RETRY_KEY_PREFIX, MalformedJob, decode_job
+from worker.engine.serializer import JobFailed
+from worker.runtime.deadletter import DeadLetterKind, DeadLetters
+from worker.runtime.failures import INFRASTRUCTURE_ERRORS, Failure, RetryPolicy, classify
+from worker.runtime.outcomes import UNKNOWN_FUNCTION, JobObserver, JobOutcome, OutcomeKind
+from worker.runtime.progress import JobProgress
+from worker.scheduling.limits import TypeLeases
+from worker.scheduling.pause import PAUSED_RETRY_S
+from worker.scheduling.queueorder import became_due_ms
 
 log = logging.getLogger("prospect_worker.runtime")
 

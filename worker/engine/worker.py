@@ -53,11 +53,16 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from worker.arqjobs import IN_PROGRESS_KEY_PREFIX, JOB_KEY_PREFIX, RETRY_KEY_PREFIX, due_now_ms
-from worker.pause import ALL, REFRESH_S, PauseSwitch
-from worker.queueorder import QueueOrder
-from worker.runtime import Runtime
-from worker.serializer import JobFailed
+from worker.engine.arqjobs import (
+    IN_PROGRESS_KEY_PREFIX,
+    JOB_KEY_PREFIX,
+    RETRY_KEY_PREFIX,
+    due_now_ms,
+)
+from worker.engine.serializer import JobFailed
+from worker.runtime.runtime import Runtime
+from worker.scheduling.pause import ALL, REFRESH_S, PauseSwitch
+from worker.scheduling.queueorder import QueueOrder
 from worker.tasks import stop_tasks
 
 log = logging.getLogger("prospect_worker.engine")

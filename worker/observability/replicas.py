@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from jobs.keys import Keys
-from worker.outcomes import OutcomeKind
+from worker.runtime.outcomes import OutcomeKind
 
 BUCKET_S = 60
 BUCKET_TTL_S = 2 * 3600

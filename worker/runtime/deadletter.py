@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from jobs.keys import Keys
-from worker.arqjobs import (
+from worker.engine.arqjobs import (
     ABORT_SET,
     IN_PROGRESS_KEY_PREFIX,
     JOB_KEY_PREFIX,

@@ -14,14 +14,14 @@ from redis.asyncio import Redis
 
 from jobs.keys import Keys
 from settings import Settings
-from worker.health import TICK_S, Heartbeat, Liveness, ProbeServer, RedisPing
-from worker.http_metrics import OPERATIONS
-from worker.job_log import JobLog
-from worker.job_metrics import JobMetrics
-from worker.metrics import Metrics
-from worker.outcomes import JobObserver
-from worker.queueorder import PriorityScale
-from worker.sampler import Sampler
+from worker.observability.health import TICK_S, Heartbeat, Liveness, ProbeServer, RedisPing
+from worker.observability.http_metrics import OPERATIONS
+from worker.observability.job_log import JobLog
+from worker.observability.job_metrics import JobMetrics
+from worker.observability.metrics import Metrics
+from worker.observability.sampler import Sampler
+from worker.runtime.outcomes import JobObserver
+from worker.scheduling.queueorder import PriorityScale
 from worker.tasks import stop_tasks
 
 log = logging.getLogger("prospect_worker.observability")

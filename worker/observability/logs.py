@@ -17,7 +17,7 @@ from typing import Literal
 
 import orjson
 
-from worker.serializer import JobFailed
+from worker.engine.serializer import JobFailed
 
 PROJECT_LOGGER = "prospect_worker"
 # Every logger arq 0.28 writes to.

@@ -14,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from worker.embedded import DEFAULT_HOST, free_port
+from worker.local.embedded import DEFAULT_HOST, free_port
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@-]+")
 

@@ -15,13 +15,13 @@ from redis.asyncio import Redis
 
 from jobs.keys import Keys
 from settings import Settings
-from worker.daily_state import DailyState, read_daily_state
-from worker.outcomes import OUTCOME_KINDS, UNKNOWN_FUNCTION
-from worker.pause import ALL, PauseSwitch
-from worker.queue_sample import QueueFigures, sample_queue
-from worker.queueorder import PRIORITIES, PriorityScale
+from worker.observability.daily_state import DailyState, read_daily_state
+from worker.observability.queue_sample import QueueFigures, sample_queue
+from worker.observability.replicas import ReplicaSnapshot, read_outcomes, read_replicas
 from worker.registry import job_specs
-from worker.replicas import ReplicaSnapshot, read_outcomes, read_replicas
+from worker.runtime.outcomes import OUTCOME_KINDS, UNKNOWN_FUNCTION
+from worker.scheduling.pause import ALL, PauseSwitch
+from worker.scheduling.queueorder import PRIORITIES, PriorityScale
 
 NOTHING_QUEUED = "-"  # the priority of a type's row when none of its jobs is queued
 

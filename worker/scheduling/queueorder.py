@@ -38,7 +38,7 @@ from redis.commands.core import AsyncScript
 
 from jobs.deps import Priority
 from jobs.keys import Keys
-from worker.arqjobs import IN_PROGRESS_KEY_PREFIX
+from worker.engine.arqjobs import IN_PROGRESS_KEY_PREFIX
 
 PRIORITIES: tuple[Priority, ...] = get_args(Priority)
 LEVELS: Mapping[Priority, int] = {"reply": 4, "hot": 3, "warm": 2, "cold": 1, "maintenance": 0}

@@ -18,8 +18,8 @@ from redis.commands.core import AsyncScript
 
 from jobs.deps import FanoutJob, FanoutOutcome
 from jobs.keys import Keys
-from worker.arqjobs import JOB_KEY_PREFIX, RESULT_KEY_PREFIX
-from worker.queueorder import PriorityScale
+from worker.engine.arqjobs import JOB_KEY_PREFIX, RESULT_KEY_PREFIX
+from worker.scheduling.queueorder import PriorityScale
 
 CHUNK = 500
 

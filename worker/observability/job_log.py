@@ -9,7 +9,7 @@ event, `cron_run`, so each scheduled run is one line to look for.
 
 import logging
 
-from worker.outcomes import JobOutcome
+from worker.runtime.outcomes import JobOutcome
 
 log = logging.getLogger("prospect_worker.jobs")
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import httpx
 
 from jobs.clients import discovery, email_finder, llm
-from worker.metrics import Metrics
+from worker.observability.metrics import Metrics
 
 # (path suffix, service, operation)
 PROVIDER_ENDPOINTS = (

@@ -19,8 +19,8 @@ from prometheus_client.exposition import ThreadingWSGIServer
 from redis import Redis as SyncRedis
 from redis.exceptions import RedisError
 
-from worker.metrics import Metrics
-from worker.ports import HEALTH_PATH, METRICS_PATH, READY_PATH
+from worker.observability.metrics import Metrics
+from worker.observability.ports import HEALTH_PATH, METRICS_PATH, READY_PATH
 
 TICK_S = 1.0
 READY_TIMEOUT_S = 1.0

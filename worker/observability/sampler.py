@@ -20,13 +20,13 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from jobs.keys import Keys
-from worker.daily_state import DailyState, read_daily_state
-from worker.job_metrics import JobMetrics
-from worker.metrics import DAILY_STAGES, QUEUE_STATES, Metrics
-from worker.pause import ALL, PauseSwitch
-from worker.queue_sample import QueueFigures, sample_queue
-from worker.queueorder import PRIORITIES, PriorityScale
-from worker.replicas import publish
+from worker.observability.daily_state import DailyState, read_daily_state
+from worker.observability.job_metrics import JobMetrics
+from worker.observability.metrics import DAILY_STAGES, QUEUE_STATES, Metrics
+from worker.observability.queue_sample import QueueFigures, sample_queue
+from worker.observability.replicas import publish
+from worker.scheduling.pause import ALL, PauseSwitch
+from worker.scheduling.queueorder import PRIORITIES, PriorityScale
 
 log = logging.getLogger("prospect_worker.sampler")
 

@@ -21,9 +21,9 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from jobs.keys import Keys
-from worker.metrics import QUEUE_STATES
-from worker.outcomes import UNKNOWN_FUNCTION
-from worker.queueorder import PriorityScale
+from worker.observability.metrics import QUEUE_STATES
+from worker.runtime.outcomes import UNKNOWN_FUNCTION
+from worker.scheduling.queueorder import PriorityScale
 
 SAMPLE_SIZE = 200
 K = TypeVar("K", bound=Hashable)

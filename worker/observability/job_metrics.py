@@ -7,8 +7,8 @@ reports it. Sync and cheap: counters in memory, nothing awaited.
 
 from collections import Counter
 
-from worker.metrics import Metrics
-from worker.outcomes import JobOutcome, OutcomeKind
+from worker.observability.metrics import Metrics
+from worker.runtime.outcomes import JobOutcome, OutcomeKind
 
 
 class JobMetrics:

@@ -15,7 +15,7 @@ from redis.asyncio.client import Pipeline
 
 from jobs.keys import Keys
 from jobs.redisreply import reply
-from worker.failures import INFRASTRUCTURE_ERRORS
+from worker.runtime.failures import INFRASTRUCTURE_ERRORS
 
 log = logging.getLogger("prospect_worker.progress")
 

@@ -27,8 +27,8 @@ from prometheus_client import (
 )
 from prometheus_client.gc_collector import GCCollector
 
-from worker.outcomes import OUTCOME_KINDS, UNKNOWN_FUNCTION
-from worker.queueorder import PRIORITIES
+from worker.runtime.outcomes import OUTCOME_KINDS, UNKNOWN_FUNCTION
+from worker.scheduling.queueorder import PRIORITIES
 
 PREFIX = "prospect_worker"
 QUEUE_STATES = ("due", "scheduled")
