@@ -41,7 +41,7 @@ class ServiceSettings(Section):
     base_url: HttpUrl | None = None
     api_key: SecretStr | None = None
     timeout_s: float = Field(default=10.0, gt=0, le=300)
-    # Shared by every replica (worker/limits.py): unset means no limit of ours.
+    # Shared by every replica (worker/scheduling/limits.py): unset means no limit of ours.
     requests_per_second: int | None = Field(default=None, ge=1, le=100_000)
     requests_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
 
@@ -211,14 +211,16 @@ class Settings(BaseSettings):
     # On SIGTERM, running jobs get this long to finish before they are cancelled and re-queued.
     shutdown_grace_s: int = Field(default=20, ge=0, le=3_600)
     poll_delay_s: float = Field(default=0.05, gt=0, le=5)
-    # Priorities (worker/queueorder.py): one class ranks this far ahead of the next, which is
-    # also how long a lower class can be overtaken: the aging bound per class of difference.
+    # Priorities (worker/scheduling/queueorder.py): one class ranks this far ahead of the next,
+    # which is also how long a lower class can be overtaken: the aging bound per class of
+    # difference.
     priority_step_s: float = Field(default=600.0, gt=0, le=86_400)
     # A worker that starts after today's daily tick runs the missed run (once across replicas).
     daily_catch_up: bool = True
-    # The worker's HTTP port: /metrics, /healthz and /readyz (paths in worker/ports.py); 0 is off.
+    # The worker's HTTP port: /metrics, /healthz and /readyz (paths in
+    # worker/observability/ports.py); 0 is off.
     metrics_port: int = Field(default=9108, ge=0, le=65_535)
-    # --- observability (worker/metrics.py, worker/sampler.py, worker/logs.py) ---
+    # --- observability (worker/observability/: metrics.py, sampler.py, logs.py) ---
     # The metrics port's address: all interfaces, since the kubelet's probes and Prometheus reach
     # it from outside the pod.
     metrics_host: str = "0.0.0.0"  # noqa: S104

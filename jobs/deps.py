@@ -24,7 +24,7 @@ from jobs.prospecting.store import DRAFT_TTL_S, ProspectStore
 from jobs.web.fetch import WebsiteFetcher
 
 # Priority classes, first to last: replies, then prospects by ICP rank class, then
-# maintenance. The engine turns a class into a place in the queue (worker/queueorder.py).
+# maintenance. The engine turns a class into a place in the queue (worker/scheduling/queueorder.py).
 Priority = Literal["reply", "hot", "warm", "cold", "maintenance"]
 
 

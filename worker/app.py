@@ -334,7 +334,8 @@ def worker_settings(
         ctx[CTX_ORDER] = order
         ctx[CTX_PAUSE] = PauseSwitch(redis, deps.keys)
         ctx[CTX_WAKE] = deps.keys.wake
-        # Observability: metrics port, heartbeat, sampler, job observers (worker/observability.py).
+        # Observability: metrics port, heartbeat, sampler, job observers
+        # (worker/observability/assemble.py).
         engine = ctx.get(CTX_ENGINE)
         observability = await start_observability(
             settings,

@@ -139,9 +139,9 @@ class QueueClient:
         """Queue a job after checking its payload here, so a bad one is never queued.
 
         With arq's own call. A priority scores the job ahead of its due time by its class
-        (worker/queueorder.py) and keeps its shift beside it, so a retry keeps the class; none
-        is the job type's own (`JobSpec.priority`: reply for process_reply). With `job_id`, a
-        job of that id that is queued or still has its result is not queued again (arq's
+        (worker/scheduling/queueorder.py) and keeps its shift beside it, so a retry keeps the class;
+        none is the job type's own (`JobSpec.priority`: reply for process_reply). With `job_id`,
+        a job of that id that is queued or still has its result is not queued again (arq's
         dedup); its id is returned all the same."""
         spec = check_payload(self._settings, name, payload)
         shift_ms = PriorityScale(self._settings.priority_step_s).shift_ms(priority or spec.priority)

@@ -120,7 +120,7 @@ def spec_worker(
     ordered: bool = False,
 ) -> EngineWorker:
     """The engine's worker running one test job spec, wired as production wires its jobs;
-    `ordered`: with the queue's priority order too (worker/queueorder.py)."""
+    `ordered`: with the queue's priority order too (worker/scheduling/queueorder.py)."""
 
     async def startup(ctx: dict[str, Any]) -> None:
         ctx["runtime"] = spec_runtime(redis, spec, observers)

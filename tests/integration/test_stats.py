@@ -1,5 +1,5 @@
 """`python -m worker stats` and the queue-depth metrics split the queue by priority class, read
-from the shift kept beside each job (worker/queueorder.py), within the bounded sample."""
+from the shift kept beside each job (worker/scheduling/queueorder.py), within the bounded sample."""
 
 import re
 import time

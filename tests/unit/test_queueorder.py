@@ -1,5 +1,5 @@
 """The queue order's arithmetic: a kept shift gives its class back, and a job's due time is
-found from its score whichever way it was scored (worker/queueorder.py)."""
+found from its score whichever way it was scored (worker/scheduling/queueorder.py)."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""`dlq list | show | replay | purge`: the dead-letter workflow (worker/deadletter.py)."""
+"""`dlq list | show | replay | purge`: the dead-letter workflow (worker/runtime/deadletter.py)."""
 
 import re
 from collections.abc import AsyncIterator, Callable, Coroutine

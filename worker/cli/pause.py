@@ -1,6 +1,6 @@
 """`pause` and `resume`: stop every replica taking jobs (or one job type), then let them go on.
 
-Workers see the switch within a second; running jobs finish (worker/pause.py)."""
+Workers see the switch within a second; running jobs finish (worker/scheduling/pause.py)."""
 
 import click
 

@@ -1,4 +1,4 @@
-"""`stats`: the queue seen whole, from Redis alone (the figures: worker/stats.py)."""
+"""`stats`: the queue seen whole, from Redis alone (the figures: worker/observability/stats.py)."""
 
 from settings import Settings
 from worker.cli.base import CliState, cli, pass_state, run_async

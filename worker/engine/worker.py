@@ -9,7 +9,7 @@
 3. Crash recovery: arq keeps a job's in-progress marker for the longest job timeout + 10 s, so a
    killed worker's jobs waited over 10 minutes. Here the marker lives `in_progress_ttl_s` and one
    task per worker renews the markers of all its running jobs in one pipelined call, with their
-   type leases (worker/limits.py).
+   type leases (worker/scheduling/limits.py).
 4. Redis outages: arq's poll loop exits on the first connection error. Here the loop waits for
    Redis to come back, and finishing a job retries through a short blip.
 5. Shutdown: arq cancels each job's whole task, bookkeeping included. Here a shutdown cancels
@@ -17,9 +17,9 @@
    and it waits for running jobs only, not for ended ones the next poll would have cleared.
    arq's `start_jobs` goes on claiming a batch's ids after the signal; here the batch stops
    at it, and the grace period waits for every job started, the last claim's included.
-6. The queue's order (worker/queueorder.py): jobs a worker starts leave the head of the queue
-   (after `start_jobs`, and with each renewal), a worker takes only as many ids as it has free
-   slots, and a job that did not finish (a retry, a deferral, a shutdown cancellation) is
+6. The queue's order (worker/scheduling/queueorder.py): jobs a worker starts leave the head of
+   the queue (after `start_jobs`, and with each renewal), a worker takes only as many ids as it
+   has free slots, and a job that did not finish (a retry, a deferral, a shutdown cancellation) is
    re-scored in its priority class by `finish_job` instead of arq's `zincrby`, which would drop
    the class. A task promotes due deferred jobs.
 8. Fast start: a task listens on the wake-up channel the project's enqueuers publish to
@@ -28,10 +28,10 @@
    "Due" is arq's own rule (`arqjobs.due_now_ms`: the time in ms, rounded): a job arq
    scored within the last millisecond is due by it, where a truncated time would say it is not
    and leave the job to the next poll (1 idle start in 100 to 300 waited a whole poll that way).
-7. Pause (worker/pause.py): the poll loop reads the pause switch at most twice a second; while
-   the queue is paused it sets arq's own `allow_pick_jobs` off and `run_cron` enqueues nothing
-   (a tick missed meanwhile is enqueued on resume); paused types are deferred by the runtime.
-   After a shutdown signal the switch no longer turns `allow_pick_jobs` back on.
+7. Pause (worker/scheduling/pause.py): the poll loop reads the pause switch at most twice a
+   second; while the queue is paused it sets arq's own `allow_pick_jobs` off and `run_cron`
+   enqueues nothing (a tick missed meanwhile is enqueued on resume); paused types are deferred
+   by the runtime. After a shutdown signal the switch no longer turns `allow_pick_jobs` back on.
 
 `arq worker.WorkerSettings` builds `arq.worker.Worker` by name, so `use_in_arq_cli` points that
 name at this class (see worker/__init__.py). Config arrives through arq's own `ctx` argument.

@@ -39,8 +39,8 @@ class JobMetrics:
         if outcome.duration_s is not None:
             self._metrics.job_duration.labels(job_type).observe(outcome.duration_s)
         if outcome.kind == "deferred" and outcome.deferred_by == "rate_limit":
-            # The scheduling's rate limits (worker/limits.py): the job was deferred, not made
-            # to wait in its slot, so there is no wait to observe.
+            # The scheduling's rate limits (worker/scheduling/limits.py): the job was deferred, not
+            # made to wait in its slot, so there is no wait to observe.
             self._metrics.rate_limited(
                 outcome.limit_name or "unknown", waited_s=None, deferred=True
             )

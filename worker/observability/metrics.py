@@ -238,7 +238,7 @@ class Metrics:
             self.jobs_in_flight.labels(job_type)
             for outcome in OUTCOME_KINDS:
                 self.job_outcomes.labels(job_type, outcome)
-            for priority in PRIORITIES:  # the classes of worker/queueorder.py
+            for priority in PRIORITIES:  # the classes of worker/scheduling/queueorder.py
                 for state in QUEUE_STATES:
                     self.queue_jobs.labels(job_type, priority, state)
         for job_type, limit in job_limits.items():

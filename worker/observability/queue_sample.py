@@ -7,7 +7,8 @@ the split by type reads at most `sample_size` members per state (due, scheduled)
 when there are that few (exact), else members at evenly spread ranks across the state's range
 (a stratified sample, so old and new jobs both count), scaled to the exact total. The same
 members' priority class is read from the shift kept beside each job (`Keys.priority`, see
-worker/queueorder.py; none kept: the maintenance level), in the same read as their records.
+worker/scheduling/queueorder.py; none kept: the maintenance level), in the same read as their
+records.
 Cost per refresh: three round trips and at most 4 * sample_size small reads, never O(queue).
 """
 

@@ -1,9 +1,9 @@
 """The background sampler: refreshes the queue-wide figures every few seconds, so a scrape only
 reads memory and never scans Redis.
 
-Each refresh: the queue's totals, split by type and priority class (worker/queue_sample.py) and
-oldest due job; the dead-letter stream's length; the pause switch; the daily run and today's
-quota; then this replica's in-flight jobs
+Each refresh: the queue's totals, split by type and priority class
+(worker/observability/queue_sample.py) and oldest due job; the dead-letter stream's length; the
+pause switch; the daily run and today's quota; then this replica's in-flight jobs
 and new outcomes go to Redis for `python -m worker stats`. A Redis error is counted and logged,
 and the next refresh tries again; the figures keep their last values meanwhile (the sample
 timestamp shows how old they are).

@@ -2,7 +2,7 @@
 
 Depth by job type and priority class (the same bounded sample as the metrics: exact up to a few
 hundred jobs per state, scaled beyond; the class read from the shift kept beside each sampled
-job, worker/queueorder.py), jobs in flight on every live replica, outcomes of the last
+job, worker/scheduling/queueorder.py), jobs in flight on every live replica, outcomes of the last
 hour across replicas (published by each worker's sampler), dead letters, pause state and the
 daily run. The data is a pydantic model (`--json` prints it); `render` makes the table.
 """
@@ -28,7 +28,7 @@ NOTHING_QUEUED = "-"  # the priority of a type's row when none of its jobs is qu
 
 class Depth(BaseModel):
     job_type: str
-    priority: str  # a class of worker/queueorder.py, or NOTHING_QUEUED
+    priority: str  # a class of worker/scheduling/queueorder.py, or NOTHING_QUEUED
     due: int
     scheduled: int
 

@@ -1,11 +1,11 @@
 """The runtime: the one place that wraps every job and decides its outcome.
 
 It validates the payload, holds one of the job type's leases (its concurrency limit across every
-replica, worker/limits.py), enforces the timeout, and turns an error into a retry (exponential
-backoff with jitter, at least the far side's Retry-After) or a final failure (dead-letter entry,
-the job's own failure hook). Failures that arq decides around the runtime (see worker/engine.py)
-come back here through `record_arq_failure` and `arq_job_ended`, so every job ends in exactly
-one outcome that the observers see.
+replica, worker/scheduling/limits.py), enforces the timeout, and turns an error into a retry
+(exponential backoff with jitter, at least the far side's Retry-After) or a final failure
+(dead-letter entry, the job's own failure hook). Failures that arq decides around the runtime
+(see worker/engine/worker.py) come back here through `record_arq_failure` and `arq_job_ended`,
+so every job ends in exactly one outcome that the observers see.
 
 It keeps its own count of failed tries in Redis (read only when a try fails), so a delivery that
 ended in a crash or a shutdown cancellation never spends a retry. A job that meets a shared
@@ -99,14 +99,15 @@ class Runtime:
         # The delay of each job this process handed back to arq with Retry, until the engine
         # re-scores it in its priority class (EngineWorker.finish_job pops it).
         self.retry_delays: dict[str, float] = {}
-        # Job types paused by the operator (worker/pause.py), as the engine last read them.
+        # Job types paused by the operator (worker/scheduling/pause.py), as the engine last read
+        # them.
         self.paused_types: frozenset[str] = frozenset()
 
     async def due_ms(
         self, job_id: str, score_ms: int | None, enqueued_ms: int | None
     ) -> int | None:
         """When the job became due, its priority class's head start taken off its score
-        (worker/queueorder.py): one read of the shift kept beside it."""
+        (worker/scheduling/queueorder.py): one read of the shift kept beside it."""
         if score_ms is None:
             return None
         if enqueued_ms is not None and score_ms >= enqueued_ms:

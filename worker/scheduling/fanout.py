@@ -6,7 +6,7 @@ that already has a job or result key is a duplicate, and a claim key already hel
 run has this prospect in flight. A job added is counted in its run's hash (`total`) by the same
 script, so the count is exact however often the fan-out is retried: a retry's duplicates are
 jobs the count already holds. Each job is scored by its priority class and rank
-(worker/queueorder.py), and its shift kept beside it so a retry keeps its class.
+(worker/scheduling/queueorder.py), and its shift kept beside it so a retry keeps its class.
 """
 
 import time
