@@ -24,8 +24,8 @@ import orjson
 from redis.asyncio import Redis
 
 from jobs.deps import FanoutJob
-from jobs.keys import Keys
 from worker.engine.serializer import serialize
+from worker.keys import WorkerKeys
 from worker.local.embedded import free_port, redis_server
 from worker.observability.health import Heartbeat, Liveness, ProbeServer
 from worker.observability.http_metrics import OPERATIONS
@@ -113,7 +113,7 @@ async def bench(redis_url: str, jobs: int, scrapes: int) -> None:
         JobMetrics(metrics),
         queue_redis=queue_redis,
         redis=redis,
-        keys=Keys(),
+        keys=WorkerKeys(),
         queue_name=QUEUE,
         tz=ZoneInfo("UTC"),
         daily_limit=50,

@@ -27,7 +27,6 @@ from redis.asyncio import Redis
 from jobs.clients.discovery import CompanyRecord, to_company
 from jobs.clients.standins import load_sample_data
 from jobs.deps import FanoutJob
-from jobs.keys import Keys
 from jobs.models import Company, ProspectJob
 from scripts.bench_sched_common import arq_pool, pct, ratio, result_of, worker
 from settings import Settings
@@ -35,6 +34,7 @@ from tests.support.fake_providers import FakeProviders
 from worker.app import JOB_EXPIRES_MS
 from worker.client import QueueClient
 from worker.engine.serializer import serialize
+from worker.keys import WorkerKeys
 from worker.scheduling.fanout import BulkEnqueuer
 from worker.scheduling.queueorder import PriorityScale
 
@@ -78,7 +78,7 @@ async def enqueue_prospects(redis: Redis, run_id: str, count: int, step_s: float
         queue_name=QUEUE,
         serializer=serialize,
         expires_ms=JOB_EXPIRES_MS,
-        keys=Keys(),
+        keys=WorkerKeys(),
         scale=PriorityScale(step_s),
     )
     added = await jobs.enqueue_many(prospect_jobs(run_id, count))

@@ -24,7 +24,6 @@ from jobs.clients.standins import (
     sample_transport,
 )
 from jobs.deps import Deps, PipelineConfig, Sender
-from jobs.keys import Keys
 from jobs.outreach.classify import LlmClassifier, ReplyClassifier, RuleClassifier
 from jobs.outreach.config import Outreach, OutreachConfig
 from jobs.outreach.drafting import DraftWriter, LlmWriter, TemplateWriter
@@ -50,6 +49,7 @@ from worker.engine.worker import (
     CTX_WAKE,
     EngineConfig,
 )
+from worker.keys import WorkerKeys
 from worker.observability.assemble import build_metrics, start_observability
 from worker.observability.http_metrics import (
     InstrumentedTransport,
@@ -135,7 +135,7 @@ async def build_deps(
     """Everything a job body needs, built once per process; `stack` closes it at shutdown.
 
     With `metrics`, every external request is counted at the HTTP transport."""
-    keys = Keys(settings.key_prefix)
+    keys = WorkerKeys(settings.key_prefix)
     redis = redis_client(settings)
     stack.push_async_callback(redis.aclose)
     gate = RateLimiter(redis, keys, service_rates(settings))
@@ -228,7 +228,7 @@ async def build_deps(
 
 
 def build_outreach(
-    settings: Settings, redis: Redis, keys: Keys, classifier: ReplyClassifier
+    settings: Settings, redis: Redis, keys: WorkerKeys, classifier: ReplyClassifier
 ) -> Outreach:
     smtp, outreach = settings.smtp, settings.outreach
     mailer = None
@@ -311,12 +311,13 @@ def worker_settings(
         deps, redis = await build_deps(settings, stack, metrics)
         if adjust_deps is not None:
             deps = adjust_deps(deps)
+        keys = WorkerKeys(settings.key_prefix)  # the domain's keys and the worker's own
         dead_letters = DeadLetters(
-            redis, deps.keys, queue_name=settings.queue_name, job_expires_ms=JOB_EXPIRES_MS
+            redis, keys, queue_name=settings.queue_name, job_expires_ms=JOB_EXPIRES_MS
         )
         out = deps.outreach
-        leases = TypeLeases(redis, deps.keys, lease_s=settings.recovery.in_progress_ttl_s)
-        order = QueueOrder(redis, deps.keys, queue_name=settings.queue_name)
+        leases = TypeLeases(redis, keys, lease_s=settings.recovery.in_progress_ttl_s)
+        order = QueueOrder(redis, keys, queue_name=settings.queue_name)
         await preload_scripts(
             redis,
             deps.store,
@@ -332,8 +333,8 @@ def worker_settings(
             order,
         )
         ctx[CTX_ORDER] = order
-        ctx[CTX_PAUSE] = PauseSwitch(redis, deps.keys)
-        ctx[CTX_WAKE] = deps.keys.wake
+        ctx[CTX_PAUSE] = PauseSwitch(redis, keys)
+        ctx[CTX_WAKE] = keys.wake
         # Observability: metrics port, heartbeat, sampler, job observers
         # (worker/observability/assemble.py).
         engine = ctx.get(CTX_ENGINE)
@@ -343,7 +344,7 @@ def worker_settings(
             stack,
             queue_redis=ctx["redis"],
             redis=redis,
-            keys=deps.keys,
+            keys=keys,
             replica=replica_name(),
             poll_tick=(lambda: engine.loop_tick) if engine is not None else None,
         )
@@ -351,7 +352,7 @@ def worker_settings(
         ctx["runtime"] = Runtime(
             deps,
             redis,
-            deps.keys,
+            keys,
             retry_policy(settings),
             dead_letters,
             specs=specs,

@@ -14,12 +14,12 @@ from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
 from jobs.deps import Priority
-from jobs.keys import Keys
 from jobs.models import RunSummary
 from jobs.prospecting.runs import RunLedger
 from settings import Settings
 from worker.app import JOB_EXPIRES_MS, redis_client, redis_settings
 from worker.engine.serializer import deserialize, serialize
+from worker.keys import WorkerKeys
 from worker.registry import job_specs
 from worker.runtime.progress import ProgressRecord, read_progress
 from worker.runtime.runtime import JobSpec
@@ -93,7 +93,7 @@ class QueueClient:
         self._settings = settings
         self._arq = arq
         self._redis = redis
-        self._keys = Keys(settings.key_prefix)
+        self._keys = WorkerKeys(settings.key_prefix)
         self._ledger = RunLedger(redis, self._keys)
         self._order = QueueOrder(redis, self._keys, queue_name=settings.queue_name)
 

@@ -11,12 +11,12 @@ from arq.worker import get_kwargs
 from redis.asyncio import Redis
 
 from jobs.deps import Deps
-from jobs.keys import Keys
 from settings import Settings
 from worker.app import redis_settings, worker_settings
 from worker.client import QueueClient
 from worker.engine.serializer import deserialize, serialize
 from worker.engine.worker import CTX_CONFIG, CTX_ORDER, EngineConfig, EngineWorker
+from worker.keys import WorkerKeys
 from worker.runtime.deadletter import DeadLetters
 from worker.runtime.failures import RetryPolicy
 from worker.runtime.outcomes import JobObserver
@@ -97,7 +97,7 @@ def spec_runtime(
     redis: Redis, spec: JobSpec[Any, Any], observers: Sequence[JobObserver] = ()
 ) -> Runtime:
     """The runtime around one test job spec, with fast retries and no pipeline deps."""
-    keys = Keys()
+    keys = WorkerKeys()
     return Runtime(
         cast(Deps, None),
         redis,
@@ -125,7 +125,7 @@ def spec_worker(
     async def startup(ctx: dict[str, Any]) -> None:
         ctx["runtime"] = spec_runtime(redis, spec, observers)
         if ordered:
-            ctx[CTX_ORDER] = QueueOrder(redis, Keys(), queue_name="arq:queue")
+            ctx[CTX_ORDER] = QueueOrder(redis, WorkerKeys(), queue_name="arq:queue")
 
     async def job_end(ctx: dict[str, Any]) -> None:
         await ctx["runtime"].arq_job_ended(ctx)

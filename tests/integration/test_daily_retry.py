@@ -11,7 +11,6 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from jobs.deps import Deps, Enqueuer, FanoutJob, FanoutOutcome
 from jobs.errors import PermanentError
-from jobs.keys import Keys
 from jobs.models import DailyRunRequest
 from jobs.prospecting.daily import daily_prospect_queue
 from jobs.prospecting.runs import RunLedger
@@ -19,12 +18,13 @@ from jobs.redisreply import reply
 from settings import Settings
 from worker.app import JOB_EXPIRES_MS, build_deps
 from worker.client import QueueClient
+from worker.keys import WorkerKeys
 from worker.registry import DAILY_JOB
 from worker.runtime.deadletter import DeadLetters
 
 from .conftest import drain, make_settings
 
-KEYS = Keys()
+KEYS = WorkerKeys()
 
 
 class NoProgress:

@@ -11,17 +11,17 @@ from redis.asyncio import Redis
 
 from jobs.deps import Deps, FanoutJob, Progress
 from jobs.errors import PermanentError, TransientError
-from jobs.keys import Keys
 from worker.client import QueueClient
 from worker.engine.serializer import deserialize, serialize
 from worker.engine.worker import EngineWorker
+from worker.keys import WorkerKeys
 from worker.runtime.progress import read_progress
 from worker.runtime.runtime import JobSpec, Runtime
 from worker.scheduling.fanout import BulkEnqueuer
 
 from .conftest import spec_runtime, spec_worker
 
-KEYS = Keys()
+KEYS = WorkerKeys()
 
 
 class Echo(BaseModel):

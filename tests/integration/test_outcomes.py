@@ -20,7 +20,6 @@ from redis.asyncio import Redis
 
 from jobs.deps import Deps, Progress
 from jobs.errors import PermanentError, RateLimited, TransientError
-from jobs.keys import Keys
 from jobs.models import DailyRunRequest
 from jobs.prospecting.daily import daily_prospect_queue
 from jobs.prospecting.runs import RunLedger
@@ -30,6 +29,7 @@ from worker.client import QueueClient
 from worker.engine.arqjobs import IN_PROGRESS_KEY_PREFIX, JOB_KEY_PREFIX, RETRY_KEY_PREFIX
 from worker.engine.serializer import JobFailed
 from worker.engine.worker import EngineConfig, EngineWorker
+from worker.keys import WorkerKeys
 from worker.runtime.deadletter import DeadLetters
 from worker.runtime.outcomes import JobOutcome
 from worker.runtime.progress import JobProgress
@@ -37,7 +37,7 @@ from worker.runtime.runtime import CTX_CANCELLED, CTX_SPEC, JobSpec, Runtime
 
 from .conftest import drain, make_settings, spec_runtime, spec_worker
 
-KEYS = Keys()
+KEYS = WorkerKeys()
 
 
 class Work(BaseModel):

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from jobs.keys import Keys
 from jobs.outreach.drafts import DraftBook, DraftRecord
 from jobs.outreach.outbox import Outbox
 from jobs.prospecting.store import now_ms
@@ -18,12 +17,13 @@ from jobs.redisreply import reply
 from settings import Settings
 from tests.support.smtp_server import FaultySink
 from worker.client import QueueClient
+from worker.keys import WorkerKeys
 from worker.local.mailsink import MailSink
 from worker.registry import DAILY_JOB, REPLY_JOB, SEND_JOB
 
 from .conftest import drain, drain_due, make_settings
 
-KEYS = Keys()
+KEYS = WorkerKeys()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import orjson
 from redis.asyncio import Redis
 
 from jobs.deps import FanoutJob
-from jobs.keys import Keys
 from jobs.models import ProspectJob
 from settings import Settings
 from tests.conftest import Figures
@@ -20,9 +19,10 @@ from tests.support.fake_providers import FakeProviders
 from tests.support.faults import FaultPlan
 from tests.support.processes import WorkerProcess, env_for, run_cli
 from worker.client import QueueClient
+from worker.keys import WorkerKeys
 from worker.scheduling.pause import REFRESH_S
 
-KEYS = Keys()
+KEYS = WorkerKeys()
 
 
 async def started_since(redis: Redis, prefix: str, since_s: float) -> int:

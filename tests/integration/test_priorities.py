@@ -15,7 +15,6 @@ from redis.asyncio import Redis
 from jobs.clients.discovery import CompanyRecord, to_company
 from jobs.clients.standins import load_sample_data
 from jobs.deps import FanoutJob, Priority
-from jobs.keys import Keys
 from jobs.models import Company, ProspectJob
 from settings import Settings
 from tests.conftest import Figures
@@ -26,10 +25,11 @@ from worker.app import JOB_EXPIRES_MS
 from worker.client import QueueClient
 from worker.engine.arqjobs import IN_PROGRESS_KEY_PREFIX
 from worker.engine.serializer import serialize
+from worker.keys import WorkerKeys
 from worker.scheduling.fanout import BulkEnqueuer
 from worker.scheduling.queueorder import PriorityScale, QueueOrder
 
-KEYS = Keys()
+KEYS = WorkerKeys()
 QUEUE = "arq:queue"
 INBOUND_REPLY = {
     "headers": "From: Pat <pat@acme.example>\r\nSubject: Re: hello\r\n"

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 from redis.asyncio import Redis
 
 from jobs.deps import FanoutJob
-from jobs.keys import Keys
 from worker.engine.serializer import serialize
+from worker.keys import WorkerKeys
 from worker.local.embedded import free_port
 from worker.observability.http_metrics import OPERATIONS
 from worker.observability.job_metrics import JobMetrics
@@ -22,7 +22,7 @@ from worker.runtime.outcomes import JobOutcome
 from worker.scheduling.fanout import BulkEnqueuer
 from worker.scheduling.pause import PauseSwitch
 
-KEYS = Keys()
+KEYS = WorkerKeys()
 TYPES = ["daily_prospect_queue", "process_prospect"]
 SAMPLED_AT = "prospect_worker_queue_sample_timestamp_seconds"
 

@@ -14,7 +14,6 @@ from unittest.mock import patch
 import click
 from arq.worker import get_kwargs
 
-from jobs.keys import Keys
 from settings import Settings
 from worker.app import worker_settings
 from worker.cli.base import CliState, cli, job_names, pass_state, run_async
@@ -31,6 +30,7 @@ from worker.cli.output import (
 from worker.cli.watch import ProgressView
 from worker.client import JobReport, QueueClient
 from worker.engine.worker import EngineWorker
+from worker.keys import WorkerKeys
 from worker.local.embedded import embedded_redis
 from worker.registry import DAILY_JOB
 
@@ -113,7 +113,7 @@ def run(state: CliState, name: str, payload: str | None, embedded: str, as_json:
 async def run_job(target: Target, name: str, payload: dict[str, Any] | None, out: Output) -> int:
     """Enqueue, then drain the queue with a burst worker in this process while showing progress."""
     settings = target.settings
-    keys = Keys(settings.key_prefix)
+    keys = WorkerKeys(settings.key_prefix)
     client = await QueueClient.connect(settings, conn_retries=0)
     # arq annotates get_kwargs as returning dict[str, NameError]; the values are Worker's arguments.
     # A one-off worker in this process serves no metrics port (a running worker may hold it).

@@ -10,11 +10,11 @@ import click
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from jobs.keys import Keys
 from settings import Settings
 from worker.app import JOB_EXPIRES_MS, redis_client
 from worker.cli.base import CliState, cli, job_names, pass_state, run_async
 from worker.cli.output import EXIT_FAILED, EXIT_OK, CliError, Output, json_option, table
+from worker.keys import WorkerKeys
 from worker.runtime.deadletter import DeadLetter, DeadLetters, ReplayOutcome
 
 DURATION = re.compile(r"^(\d+)([smhd])$")
@@ -35,7 +35,7 @@ async def dead_letters(settings: Settings) -> AsyncIterator[DeadLetters]:
     try:
         yield DeadLetters(
             redis,
-            Keys(settings.key_prefix),
+            WorkerKeys(settings.key_prefix),
             queue_name=settings.queue_name,
             job_expires_ms=JOB_EXPIRES_MS,
         )

@@ -10,12 +10,12 @@ from collections.abc import Awaitable, Callable
 
 import click
 
-from jobs.keys import Keys
 from jobs.outreach.drafts import STATES, DraftBook, DraftRecord, DraftState, Transition
 from settings import Settings
 from worker.cli.base import CliState, cli, pass_state, run_async
 from worker.cli.output import EXIT_OK, CliError, Output, json_option, table
 from worker.client import QueueClient
+from worker.keys import WorkerKeys
 from worker.registry import SEND_JOB
 
 
@@ -28,7 +28,7 @@ async def with_book(
 ) -> int:
     client = await QueueClient.connect(settings, conn_retries=0)
     try:
-        return await work(DraftBook(client.redis, Keys(settings.key_prefix)), client)
+        return await work(DraftBook(client.redis, WorkerKeys(settings.key_prefix)), client)
     finally:
         await client.close()
 

@@ -13,7 +13,6 @@ from typing import Any
 import click
 from arq.worker import get_kwargs
 
-from jobs.keys import Keys
 from jobs.models import Enrichment
 from jobs.outreach.drafts import DraftBook
 from jobs.prospecting.store import now_ms
@@ -25,6 +24,7 @@ from worker.cli.demo import Target, drain, run_target
 from worker.cli.output import EXIT_FAILED, EXIT_OK, Output, table
 from worker.client import QueueClient
 from worker.engine.worker import EngineWorker
+from worker.keys import WorkerKeys
 from worker.local.mailsink import MailSink
 from worker.registry import DAILY_JOB, REPLY_JOB, SEND_JOB
 
@@ -52,7 +52,7 @@ async def daily(client: QueueClient, target: Target, settings: Settings, **paylo
     return (await client.report(job_id)).result
 
 
-async def quota_skipped_contact(client: QueueClient, keys: Keys, run_id: str) -> str | None:
+async def quota_skipped_contact(client: QueueClient, keys: WorkerKeys, run_id: str) -> str | None:
     """The contact of a prospect the run found but did not draft (the quota was spent)."""
     redis = client.redis
     outcomes = await reply(redis.hgetall(keys.run_outcomes(run_id)))
@@ -76,7 +76,7 @@ async def demo(target: Target, mail: MailSink, out: Output) -> int:
             "smtp": SmtpSettings(host=mail.host, port=mail.port, security="none"),
         }
     )
-    keys = Keys(settings.key_prefix)
+    keys = WorkerKeys(settings.key_prefix)
     client = await QueueClient.connect(settings, conn_retries=0)
     book = DraftBook(client.redis, keys)
     try:

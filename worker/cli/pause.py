@@ -4,11 +4,11 @@ Workers see the switch within a second; running jobs finish (worker/scheduling/p
 
 import click
 
-from jobs.keys import Keys
 from settings import Settings
 from worker.app import redis_client
 from worker.cli.base import CliState, cli, job_names, pass_state, run_async
 from worker.cli.output import EXIT_OK, Output, json_option
+from worker.keys import WorkerKeys
 from worker.scheduling.pause import PauseSwitch
 
 
@@ -42,7 +42,7 @@ def resume(state: CliState, job_type: str | None, as_json: bool) -> int:
 async def switch(settings: Settings, out: Output, job_type: str | None, *, pausing: bool) -> int:
     redis = redis_client(settings)
     try:
-        pauses = PauseSwitch(redis, Keys(settings.key_prefix))
+        pauses = PauseSwitch(redis, WorkerKeys(settings.key_prefix))
         await (pauses.pause(job_type) if pausing else pauses.resume(job_type))
         now = sorted(await pauses.read())
     finally:

@@ -23,7 +23,7 @@
    re-scored in its priority class by `finish_job` instead of arq's `zincrby`, which would drop
    the class. A task promotes due deferred jobs.
 8. Fast start: a task listens on the wake-up channel the project's enqueuers publish to
-   (`Keys.wake`) and, when free slots allow, reads the due head and calls `start_jobs` at once
+   (`WorkerKeys.wake`) and, when free slots allow, reads the due head and calls `start_jobs` at once
    instead of waiting for the next poll; a plain arq client's job is found by the poll as before.
    "Due" is arq's own rule (`arqjobs.due_now_ms`: the time in ms, rounded): a job arq
    scored within the last millisecond is due by it, where a truncated time would say it is not

@@ -12,8 +12,8 @@ from typing import Any
 from prometheus_client import disable_created_metrics
 from redis.asyncio import Redis
 
-from jobs.keys import Keys
 from settings import Settings
+from worker.keys import WorkerKeys
 from worker.observability.health import TICK_S, Heartbeat, Liveness, ProbeServer, RedisPing
 from worker.observability.http_metrics import OPERATIONS
 from worker.observability.job_log import JobLog
@@ -59,7 +59,7 @@ async def start_observability(
     *,
     queue_redis: Redis,
     redis: Redis,
-    keys: Keys,
+    keys: WorkerKeys,
     replica: str,
     poll_tick: Callable[[], float] | None = None,
 ) -> Observability:

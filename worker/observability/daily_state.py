@@ -7,8 +7,8 @@ from typing import Literal
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from jobs.keys import Keys
 from jobs.prospecting.runs import RunLedger
+from worker.keys import WorkerKeys
 
 # A run id is its local date; looking back this many days finds the last success even after a
 # missed day, so "no success in 25 h" stays true rather than going blank.
@@ -30,7 +30,9 @@ class DailyState(BaseModel):
     quota_limit: int
 
 
-async def read_daily_state(redis: Redis, keys: Keys, *, today: date, limit: int) -> DailyState:
+async def read_daily_state(
+    redis: Redis, keys: WorkerKeys, *, today: date, limit: int
+) -> DailyState:
     """`redis` returns str. The timestamps are the run hash's own `started_ms` / `finished_ms`
     (see jobs/prospecting/runs.py); the counts come from the ledger's summary."""
     days = [(today - timedelta(days=back)).isoformat() for back in range(LOOKBACK_DAYS + 1)]

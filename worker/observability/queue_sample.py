@@ -6,7 +6,7 @@ and the oldest due job is the lowest score. The job type lives only in each job'
 the split by type reads at most `sample_size` members per state (due, scheduled): all of them
 when there are that few (exact), else members at evenly spread ranks across the state's range
 (a stratified sample, so old and new jobs both count), scaled to the exact total. The same
-members' priority class is read from the shift kept beside each job (`Keys.priority`, see
+members' priority class is read from the shift kept beside each job (`WorkerKeys.priority`, see
 worker/scheduling/queueorder.py; none kept: the maintenance level), in the same read as their
 records.
 Cost per refresh: three round trips and at most 4 * sample_size small reads, never O(queue).
@@ -21,7 +21,7 @@ from arq.constants import job_key_prefix
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from jobs.keys import Keys
+from worker.keys import WorkerKeys
 from worker.observability.metrics import QUEUE_STATES
 from worker.runtime.outcomes import UNKNOWN_FUNCTION
 from worker.scheduling.queueorder import PriorityScale
@@ -88,12 +88,12 @@ async def sample_queue(
     *,
     now_ms: int,
     sample_size: int = SAMPLE_SIZE,
-    keys: Keys | None = None,
+    keys: WorkerKeys | None = None,
     priorities: PriorityScale | None = None,
 ) -> QueueFigures:
     """`redis` must return bytes: queue members and job records need not be valid UTF-8.
     `keys` and `priorities` name the priority keys and read their shifts (the worker's)."""
-    keys, priorities = keys or Keys(), priorities or PriorityScale()
+    keys, priorities = keys or WorkerKeys(), priorities or PriorityScale()
     async with redis.pipeline(transaction=False) as pipe:
         pipe.zcount(queue_name, "-inf", now_ms)
         pipe.zcard(queue_name)

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from jobs.keys import Keys
+from worker.keys import WorkerKeys
 from worker.observability.daily_state import DailyState, read_daily_state
 from worker.observability.job_metrics import JobMetrics
 from worker.observability.metrics import DAILY_STAGES, QUEUE_STATES, Metrics
@@ -39,7 +39,7 @@ class Sampler:
         *,
         queue_redis: Redis,
         redis: Redis,
-        keys: Keys,
+        keys: WorkerKeys,
         queue_name: str,
         tz: ZoneInfo,
         daily_limit: int,

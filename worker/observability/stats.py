@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from jobs.keys import Keys
 from settings import Settings
+from worker.keys import WorkerKeys
 from worker.observability.daily_state import DailyState, read_daily_state
 from worker.observability.queue_sample import QueueFigures, sample_queue
 from worker.observability.replicas import ReplicaSnapshot, read_outcomes, read_replicas
@@ -55,7 +55,7 @@ async def collect_stats(
 ) -> Stats:
     """`queue_redis` returns bytes, `redis` str (as in the worker)."""
     now = time.time() if now_s is None else now_s
-    keys = Keys(settings.key_prefix)
+    keys = WorkerKeys(settings.key_prefix)
     types = (*job_specs(settings), UNKNOWN_FUNCTION)
     figures = await sample_queue(
         queue_redis,

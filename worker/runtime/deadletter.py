@@ -20,7 +20,6 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
-from jobs.keys import Keys
 from worker.engine.arqjobs import (
     ABORT_SET,
     IN_PROGRESS_KEY_PREFIX,
@@ -29,6 +28,7 @@ from worker.engine.arqjobs import (
     RETRY_KEY_PREFIX,
     encode_job,
 )
+from worker.keys import WorkerKeys
 
 DeadLetterKind = Literal["failed", "poison", "expired"]
 MARKER_TTL_S = 30 * 86_400
@@ -102,7 +102,9 @@ ReplayOutcome = Literal["replayed", "queued", "gone", "not_replayable"]
 class DeadLetters:
     """The stream, its writes and the operator's workflow (list, show, replay, purge)."""
 
-    def __init__(self, redis: Redis, keys: Keys, *, queue_name: str, job_expires_ms: int) -> None:
+    def __init__(
+        self, redis: Redis, keys: WorkerKeys, *, queue_name: str, job_expires_ms: int
+    ) -> None:
         self._redis = redis
         self._keys = keys
         self._queue = queue_name

@@ -13,8 +13,8 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from jobs.keys import Keys
 from jobs.redisreply import reply
+from worker.keys import WorkerKeys
 from worker.runtime.failures import INFRASTRUCTURE_ERRORS
 
 log = logging.getLogger("prospect_worker.progress")
@@ -34,7 +34,7 @@ class ProgressRecord(BaseModel):
 class JobProgress:
     """The `Progress` a job body is handed; each update is one HSET."""
 
-    def __init__(self, redis: Redis, keys: Keys, job_id: str, job_try: int) -> None:
+    def __init__(self, redis: Redis, keys: WorkerKeys, job_id: str, job_try: int) -> None:
         self._redis = redis
         self._key = keys.progress(job_id)
         self._job_try = job_try
@@ -76,7 +76,7 @@ class JobProgress:
         pipe.expire(self._key, PROGRESS_TTL_S)
 
 
-async def read_progress(redis: Redis, keys: Keys, job_id: str) -> ProgressRecord | None:
+async def read_progress(redis: Redis, keys: WorkerKeys, job_id: str) -> ProgressRecord | None:
     raw = await reply(redis.hgetall(keys.progress(job_id)))
     if not raw:
         return None

@@ -29,9 +29,9 @@ from redis.asyncio import Redis
 
 from jobs.deps import Deps, Priority, Progress
 from jobs.errors import Deferred, InvalidPayload, most_severe
-from jobs.keys import Keys
 from worker.engine.arqjobs import RETRY_KEY_PREFIX, MalformedJob, decode_job
 from worker.engine.serializer import JobFailed
+from worker.keys import WorkerKeys
 from worker.runtime.deadletter import DeadLetterKind, DeadLetters
 from worker.runtime.failures import INFRASTRUCTURE_ERRORS, Failure, RetryPolicy, classify
 from worker.runtime.outcomes import UNKNOWN_FUNCTION, JobObserver, JobOutcome, OutcomeKind
@@ -51,7 +51,7 @@ ARQ_TIMEOUT_GRACE_S = 10.0
 BOOKKEEPING_S = 5.0
 TRIES_TTL_S = 2 * 86_400
 CRON_PREFIX = "cron:"
-# Keys of arq's per-job ctx that the runtime uses to hand its decision to the job-end hook.
+# WorkerKeys of arq's per-job ctx that the runtime uses to hand its decision to the job-end hook.
 CTX_OUTCOME, CTX_SPEC, CTX_CANCELLED = "pw_outcome", "pw_spec", "pw_cancelled"
 DEFAULT_LEASE_S = 20.0  # the engine passes its in-progress marker's life
 
@@ -80,7 +80,7 @@ class Runtime:
         self,
         deps: Deps,
         redis: Redis,
-        keys: Keys,
+        keys: WorkerKeys,
         retry: RetryPolicy,
         dead_letters: DeadLetters,
         *,

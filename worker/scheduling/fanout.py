@@ -17,8 +17,8 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from jobs.deps import FanoutJob, FanoutOutcome
-from jobs.keys import Keys
 from worker.engine.arqjobs import JOB_KEY_PREFIX, RESULT_KEY_PREFIX
+from worker.keys import WorkerKeys
 from worker.scheduling.queueorder import PriorityScale
 
 CHUNK = 500
@@ -69,11 +69,11 @@ class BulkEnqueuer:
         queue_name: str,
         serializer: Callable[[dict[str, Any]], bytes],
         expires_ms: int,
-        keys: Keys | None = None,
+        keys: WorkerKeys | None = None,
         scale: PriorityScale | None = None,
     ) -> None:
         self._redis = redis
-        self._keys = keys or Keys()
+        self._keys = keys or WorkerKeys()
         self._scale = scale or PriorityScale()
         self._queue = queue_name
         self._serialize = serializer

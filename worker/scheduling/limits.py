@@ -31,7 +31,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
 from jobs.errors import Deferred
-from jobs.keys import Keys
+from worker.keys import WorkerKeys
 
 # KEYS: the type's lease set. ARGV: job id, limit, now (ms), lease (ms).
 _TAKE_LEASE = """
@@ -98,7 +98,7 @@ class RateLimiter:
     def __init__(
         self,
         redis: Redis,
-        keys: Keys,
+        keys: WorkerKeys,
         rates: Mapping[str, tuple[Rate, ...]],
         *,
         rand: Callable[[], float] = random.random,
@@ -142,7 +142,7 @@ class TypeLeases:
     def __init__(
         self,
         redis: Redis,
-        keys: Keys,
+        keys: WorkerKeys,
         *,
         lease_s: float,
         clock: Callable[[], float] = time.time,

@@ -1,4 +1,4 @@
-"""Pause and resume, shared by every replica: one hash in Redis (`Keys.paused`).
+"""Pause and resume, shared by every replica: one hash in Redis (`WorkerKeys.paused`).
 
 The field `*` pauses the whole queue: workers take no job and enqueue no cron job (a tick that
 falls in a pause is enqueued once on resume); jobs already running finish. A job type's name
@@ -12,8 +12,8 @@ import time
 
 from redis.asyncio import Redis
 
-from jobs.keys import Keys
 from jobs.redisreply import reply
+from worker.keys import WorkerKeys
 
 ALL = "*"
 REFRESH_S = 0.5
@@ -21,7 +21,7 @@ PAUSED_RETRY_S = 1.0  # a job of a paused type comes back after this long
 
 
 class PauseSwitch:
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: Redis, keys: WorkerKeys) -> None:
         self._redis = redis
         self._key = keys.paused
 

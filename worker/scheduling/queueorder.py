@@ -10,7 +10,7 @@ higher jobs, a cold job starts at most `2 * step` (behind hot ones) plus the tim
 was ahead of it then. A plain arq client's job (and arq's cron) has no offset: the maintenance
 level.
 
-A job's shift (`level * step - tiebreak`) is kept beside it (`Keys.priority`, with the job's
+A job's shift (`level * step - tiebreak`) is kept beside it (`WorkerKeys.priority`, with the job's
 life) so that its class survives a retry or a deferral. arq re-scores a retried job to
 `now + delay`, which would lose the class; the engine re-scores it instead (one script):
 
@@ -37,8 +37,8 @@ from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 
 from jobs.deps import Priority
-from jobs.keys import Keys
 from worker.engine.arqjobs import IN_PROGRESS_KEY_PREFIX
+from worker.keys import WorkerKeys
 
 PRIORITIES: tuple[Priority, ...] = get_args(Priority)
 LEVELS: Mapping[Priority, int] = {"reply": 4, "hot": 3, "warm": 2, "cold": 1, "maintenance": 0}
@@ -135,7 +135,8 @@ class PriorityScale:
         return LEVELS[priority] * self.step_ms - tiebreak
 
     def priority_of(self, shift_ms: int | None) -> Priority:
-        """The class a kept shift (`Keys.priority`) stands for; none kept: the maintenance level.
+        """The class a kept shift (`WorkerKeys.priority`) stands for; none kept: the maintenance
+        level.
 
         A shift is `level * step` less a tiebreak of at most half a step, so rounding up to
         whole steps gives the level back."""
@@ -148,7 +149,7 @@ class PriorityScale:
 class QueueOrder:
     """The engine's side of the order: re-scoring started, retried and deferred jobs."""
 
-    def __init__(self, redis: Redis, keys: Keys, *, queue_name: str) -> None:
+    def __init__(self, redis: Redis, keys: WorkerKeys, *, queue_name: str) -> None:
         self._redis = redis
         self._keys = keys
         self._queue = queue_name
