@@ -74,6 +74,11 @@ class Draft(Frozen):
     writer: str  # "template" or "llm:<model>"
 
 
+# Priority classes, first to last: replies, then prospects by ICP rank class, then
+# maintenance. The engine turns a class into a place in the queue (worker/scheduling/queueorder.py).
+Priority = Literal["reply", "hot", "warm", "cold", "maintenance"]
+
+
 # --- job payloads and results ---------------------------------------------------------------
 
 

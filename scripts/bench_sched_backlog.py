@@ -31,10 +31,11 @@ from jobs.models import Company, ProspectJob
 from scripts.bench_sched_common import arq_pool, pct, ratio, result_of, worker
 from settings import Settings
 from tests.support.fake_providers import FakeProviders
-from worker.app import JOB_EXPIRES_MS
 from worker.client import QueueClient
+from worker.connections import JOB_EXPIRES_MS
 from worker.engine.serializer import serialize
 from worker.keys import WorkerKeys
+from worker.registry import job_specs
 from worker.scheduling.fanout import BulkEnqueuer
 from worker.scheduling.queueorder import PriorityScale
 
@@ -120,7 +121,9 @@ async def measure_pw(
         PW_MAX_JOBS=str(concurrency),
         PW_JOB_LIMITS__PROCESS_PROSPECT=str(concurrency),
     )
-    client = await QueueClient.connect(Settings(REDIS_URL=url))
+    client = await QueueClient.connect(
+        settings := Settings(REDIS_URL=url), specs=job_specs(settings)
+    )
     latencies, depths = [], []
     try:
         process.wait_ready()

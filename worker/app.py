@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 from arq import cron
-from arq.connections import RedisSettings
 from redis.asyncio import Redis
 
 from jobs.clients.discovery import CompanySearchClient
@@ -39,6 +38,8 @@ from jobs.prospecting.store import ProspectStore
 from jobs.web.fetch import WebsiteFetcher
 from jobs.web.netguard import guarded_transport
 from settings import ServiceSettings, Settings
+from worker.connections import JOB_EXPIRES_MS, redis_client, redis_settings
+from worker.engine.burst import BurstWorker
 from worker.engine.catchup import catch_up
 from worker.engine.serializer import deserialize, serialize
 from worker.engine.worker import (
@@ -73,8 +74,6 @@ log = logging.getLogger("prospect_worker")
 SAMPLE_MOUNT = "all://*.example"
 # The retention cleanup runs hourly at this minute (one run per tick across replicas).
 CLEANUP_MINUTE = 17
-# A fanned-out job must start within this long or it expires (arq's job key TTL).
-JOB_EXPIRES_MS = 24 * 3600 * 1000
 
 
 def replica_name() -> str:
@@ -86,16 +85,6 @@ def health_check_key(settings: Settings) -> str:
     """arq's health key, one per pod: `arq --check worker.WorkerSettings` run in the pod (a
     liveness probe) computes the same name, and replicas never share one."""
     return f"{settings.key_prefix}:health-check:{socket.gethostname()}"
-
-
-def redis_settings(settings: Settings) -> RedisSettings:
-    return RedisSettings.from_dsn(settings.redis_url)
-
-
-def redis_client(settings: Settings) -> Redis:
-    """The pipeline's own client, with str replies (arq's pool stays on bytes)."""
-    client: Redis = Redis.from_url(settings.redis_url, decode_responses=True)
-    return client
 
 
 def _base_url(service: ServiceSettings, offline: str) -> str:
@@ -428,3 +417,11 @@ def worker_settings(
         },
     }
     return type("WorkerSettings", (), attrs)
+
+
+def burst_worker(
+    settings: Settings, *, skip_info: bool, poll_delay_s: float | None = None
+) -> BurstWorker:
+    """A worker in this process, wired as `arq worker.WorkerSettings` is, that drains the queue
+    and stops (the demo commands)."""
+    return BurstWorker(worker_settings(settings), skip_info=skip_info, poll_delay_s=poll_delay_s)

@@ -3,27 +3,33 @@
 import asyncio
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal
 
 from arq.connections import ArqRedis, create_pool
-from arq.constants import in_progress_key_prefix
 from arq.jobs import Job, JobStatus
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
-from jobs.deps import Priority
-from jobs.models import RunSummary
+from jobs.models import Priority, RunSummary
 from jobs.prospecting.runs import RunLedger
 from settings import Settings
-from worker.app import JOB_EXPIRES_MS, redis_client, redis_settings
+from worker.connections import JOB_EXPIRES_MS, redis_client, redis_settings
+from worker.engine.arqjobs import IN_PROGRESS_KEY_PREFIX
 from worker.engine.serializer import deserialize, serialize
 from worker.keys import WorkerKeys
-from worker.registry import job_specs
 from worker.runtime.progress import ProgressRecord, read_progress
-from worker.runtime.runtime import JobSpec
 from worker.scheduling.queueorder import PriorityScale, QueueOrder
+
+if TYPE_CHECKING:  # the runtime and the job bodies stay unloaded in a client
+    from worker.runtime.runtime import JobSpec
+
+# The job types a client may enqueue: worker.registry.job_specs(settings), handed in by whoever
+# enqueues, so a client that only reads (status, wait) never loads the job bodies.
+Specs = Mapping[str, "JobSpec[Any, Any]"]
+NO_SPECS: Specs = MappingProxyType({})
 
 State = Literal["queued", "deferred", "in_progress", "complete", "failed", "not_found"]
 
@@ -74,11 +80,9 @@ def payload_problems(error: ValidationError) -> list[str]:
     return problems
 
 
-def check_payload(
-    settings: Settings, name: str, payload: dict[str, Any] | None
-) -> JobSpec[Any, Any]:
+def check_payload(specs: Specs, name: str, payload: dict[str, Any] | None) -> "JobSpec[Any, Any]":
     """Check a payload with the model the worker itself validates it with; the job's spec."""
-    known = job_specs(settings)
+    known = specs
     if name not in known:
         raise UnknownJob(f"unknown job {name!r}; known jobs: {', '.join(sorted(known))}")
     try:
@@ -89,8 +93,11 @@ def check_payload(
 
 
 class QueueClient:
-    def __init__(self, settings: Settings, arq: ArqRedis, redis: Redis) -> None:
+    def __init__(
+        self, settings: Settings, arq: ArqRedis, redis: Redis, *, specs: Specs = NO_SPECS
+    ) -> None:
         self._settings = settings
+        self._specs = specs
         self._arq = arq
         self._redis = redis
         self._keys = WorkerKeys(settings.key_prefix)
@@ -98,8 +105,11 @@ class QueueClient:
         self._order = QueueOrder(redis, self._keys, queue_name=settings.queue_name)
 
     @classmethod
-    async def connect(cls, settings: Settings, *, conn_retries: int | None = None) -> "QueueClient":
-        """`conn_retries=0` fails at once on an unreachable Redis, without arq's retry warnings
+    async def connect(
+        cls, settings: Settings, *, specs: Specs = NO_SPECS, conn_retries: int | None = None
+    ) -> "QueueClient":
+        """`specs`: the job types this client may enqueue (none: it only reads).
+        `conn_retries=0` fails at once on an unreachable Redis, without arq's retry warnings
         (an operator at a prompt wants one line, not five over five seconds)."""
         arq_settings = redis_settings(settings)
         if conn_retries is not None:
@@ -110,7 +120,7 @@ class QueueClient:
             job_deserializer=deserialize,
             default_queue_name=settings.queue_name,
         )
-        return cls(settings, arq, redis_client(settings))
+        return cls(settings, arq, redis_client(settings), specs=specs)
 
     @property
     def redis(self) -> Redis:
@@ -125,7 +135,7 @@ class QueueClient:
         await self._redis.aclose()
 
     def validate(self, name: str, payload: dict[str, Any] | None) -> None:
-        check_payload(self._settings, name, payload)
+        check_payload(self._specs, name, payload)
 
     async def enqueue(
         self,
@@ -143,7 +153,7 @@ class QueueClient:
         none is the job type's own (`JobSpec.priority`: reply for process_reply). With `job_id`,
         a job of that id that is queued or still has its result is not queued again (arq's
         dedup); its id is returned all the same."""
-        spec = check_payload(self._settings, name, payload)
+        spec = check_payload(self._specs, name, payload)
         shift_ms = PriorityScale(self._settings.priority_step_s).shift_ms(priority or spec.priority)
         now_ms, delay_ms = int(time.time() * 1000), int((defer_s or 0) * 1000)
         # Due now: scored ahead by its class. Due later: scored at its due time (never runnable
@@ -203,7 +213,7 @@ class QueueClient:
         job_ids = await self._redis.zrange(self._settings.queue_name, 0, BUSY_SAMPLE - 1)
         if not job_ids:
             return False
-        running = await self._redis.exists(*(in_progress_key_prefix + job for job in job_ids))
+        running = await self._redis.exists(*(IN_PROGRESS_KEY_PREFIX + job for job in job_ids))
         return int(running) > 0
 
     async def wait(

@@ -13,10 +13,10 @@ import time
 from datetime import date
 
 from jobs.clients.discovery import icp_query
-from jobs.deps import Deps, FanoutJob, Priority, Progress
+from jobs.deps import Deps, FanoutJob, Progress
 from jobs.errors import InvalidPayload
 from jobs.keys import prospect_job_id
-from jobs.models import Company, DailyRunRequest, DailyRunResult, FanoutPlan, ProspectJob
+from jobs.models import Company, DailyRunRequest, DailyRunResult, FanoutPlan, Priority, ProspectJob
 from jobs.prospecting.paging import discover_resumably
 from jobs.prospecting.score import rank_companies
 from jobs.prospecting.store import now_ms

@@ -12,11 +12,13 @@ from redis.asyncio import Redis
 
 from jobs.deps import Deps
 from settings import Settings
-from worker.app import redis_settings, worker_settings
+from worker.app import worker_settings
 from worker.client import QueueClient
+from worker.connections import redis_settings
 from worker.engine.serializer import deserialize, serialize
 from worker.engine.worker import CTX_CONFIG, CTX_ORDER, EngineConfig, EngineWorker
 from worker.keys import WorkerKeys
+from worker.registry import job_specs
 from worker.runtime.deadletter import DeadLetters
 from worker.runtime.failures import RetryPolicy
 from worker.runtime.outcomes import JobObserver
@@ -88,7 +90,7 @@ def settings(redis_url: str) -> Settings:
 
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[QueueClient]:
-    queue = await QueueClient.connect(settings)
+    queue = await QueueClient.connect(settings, specs=job_specs(settings))
     yield queue
     await queue.close()
 

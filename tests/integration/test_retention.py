@@ -8,7 +8,7 @@ from jobs.retention import StreamRule, min_id, stream_rules, trim_streams
 from settings import Settings
 from worker.client import QueueClient
 from worker.keys import WorkerKeys
-from worker.registry import CLEANUP_JOB, DAILY_JOB
+from worker.registry import CLEANUP_JOB, DAILY_JOB, job_specs
 
 from .conftest import drain, make_settings
 
@@ -83,7 +83,7 @@ async def test_the_cleanup_job_trims_streams_by_age_through_a_real_worker(
     await redis.xadd(keys.events, {"type": "old"}, id=f"{old}-0")
     await redis.xadd(keys.events, {"type": "new"})
     await redis.xadd(keys.dead_letters, {"job_id": "kept"}, id=f"{old}-0")
-    client = await QueueClient.connect(settings)
+    client = await QueueClient.connect(settings, specs=job_specs(settings))
     try:
         job_id = await client.enqueue(CLEANUP_JOB)
         await drain(settings)

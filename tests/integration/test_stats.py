@@ -11,10 +11,11 @@ from arq import create_pool
 from arq.connections import RedisSettings
 from redis.asyncio import Redis
 
-from jobs.deps import FanoutJob, Priority
+from jobs.deps import FanoutJob
+from jobs.models import Priority
 from settings import Settings
-from worker.app import JOB_EXPIRES_MS
 from worker.client import QueueClient
+from worker.connections import JOB_EXPIRES_MS
 from worker.engine.serializer import serialize
 from worker.observability.stats import Stats, collect_stats, render
 from worker.scheduling.fanout import BulkEnqueuer

@@ -14,6 +14,7 @@ from worker.cli.output import mask_url, table
 from worker.cli.render import render_report
 from worker.cli.watch import ProgressView, WaitTimeout, Watcher, phase
 from worker.client import JobReport, PayloadRejected, QueueClient
+from worker.registry import job_specs
 from worker.runtime.progress import ProgressRecord
 
 
@@ -164,7 +165,12 @@ async def test_watcher_warns_once_when_no_worker_takes_jobs_then_times_out(busy:
 
 async def test_a_payload_is_checked_with_the_workers_own_model() -> None:
     url = "redis://127.0.0.1:1/0"  # never connected to: validating needs no Redis
-    client = QueueClient(Settings(REDIS_URL=url), ArqRedis.from_url(url), Redis.from_url(url))
+    client = QueueClient(
+        settings := Settings(REDIS_URL=url),
+        ArqRedis.from_url(url),
+        Redis.from_url(url),
+        specs=job_specs(settings),
+    )
     with pytest.raises(PayloadRejected) as caught:
         client.validate("daily_prospect_queue", {"run_date": "tomorrow", "extra": 1})
     problems = caught.value.problems

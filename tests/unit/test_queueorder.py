@@ -3,7 +3,7 @@ found from its score whichever way it was scored (worker/scheduling/queueorder.p
 
 import pytest
 
-from jobs.deps import Priority
+from jobs.models import Priority
 from worker.scheduling.queueorder import PRIORITIES, PriorityScale, became_due_ms
 
 SCALE = PriorityScale(step_s=600.0)

@@ -11,9 +11,9 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from settings import Settings
-from worker.app import JOB_EXPIRES_MS, redis_client
 from worker.cli.base import CliState, cli, job_names, pass_state, run_async
 from worker.cli.output import EXIT_FAILED, EXIT_OK, CliError, Output, json_option, table
+from worker.connections import JOB_EXPIRES_MS, redis_client
 from worker.keys import WorkerKeys
 from worker.runtime.deadletter import DeadLetter, DeadLetters, ReplayOutcome
 

@@ -7,7 +7,7 @@ from typing import Any
 import click
 import orjson
 
-from jobs.deps import Priority
+from jobs.models import Priority
 from settings import Settings
 from worker.cli.base import CliState, cli, job_names, pass_state, run_async
 from worker.cli.output import (
@@ -20,6 +20,7 @@ from worker.cli.output import (
 from worker.cli.render import render_report
 from worker.cli.watch import ProgressView, WaitTimeout, Watcher
 from worker.client import JobReport, PayloadRejected, QueueClient, check_payload
+from worker.registry import job_specs
 from worker.scheduling.queueorder import PRIORITIES
 
 
@@ -39,14 +40,14 @@ def checked_payload(settings: Settings, name: str, raw: str | None) -> dict[str,
     """The --payload, parsed and checked with the worker's own model before anything connects."""
     payload = parse_payload(raw)
     try:
-        check_payload(settings, name, payload)
+        check_payload(job_specs(settings), name, payload)
     except PayloadRejected as exc:
         raise click.BadParameter("; ".join(exc.problems), param_hint="--payload") from None
     return payload
 
 
 async def connect(settings: Settings) -> QueueClient:
-    return await QueueClient.connect(settings, conn_retries=0)
+    return await QueueClient.connect(settings, specs=job_specs(settings), conn_retries=0)
 
 
 @cli.command(

@@ -16,7 +16,7 @@ from worker.cli.base import CliState, cli, pass_state, run_async
 from worker.cli.output import EXIT_OK, CliError, Output, json_option, table
 from worker.client import QueueClient
 from worker.keys import WorkerKeys
-from worker.registry import SEND_JOB
+from worker.registry import SEND_JOB, job_specs
 
 
 def send_job_id(draft_id: str, attempt: int = 0) -> str:
@@ -26,7 +26,7 @@ def send_job_id(draft_id: str, attempt: int = 0) -> str:
 async def with_book(
     settings: Settings, work: Callable[[DraftBook, QueueClient], Awaitable[int]]
 ) -> int:
-    client = await QueueClient.connect(settings, conn_retries=0)
+    client = await QueueClient.connect(settings, specs=job_specs(settings), conn_retries=0)
     try:
         return await work(DraftBook(client.redis, WorkerKeys(settings.key_prefix)), client)
     finally:

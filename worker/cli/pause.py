@@ -5,9 +5,9 @@ Workers see the switch within a second; running jobs finish (worker/scheduling/p
 import click
 
 from settings import Settings
-from worker.app import redis_client
 from worker.cli.base import CliState, cli, job_names, pass_state, run_async
 from worker.cli.output import EXIT_OK, Output, json_option
+from worker.connections import redis_client
 from worker.keys import WorkerKeys
 from worker.scheduling.pause import PauseSwitch
 

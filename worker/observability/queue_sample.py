@@ -17,10 +17,10 @@ from collections.abc import Collection, Hashable, Sequence
 from typing import TypeVar
 
 import orjson
-from arq.constants import job_key_prefix
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
+from worker.engine.arqjobs import JOB_KEY_PREFIX
 from worker.keys import WorkerKeys
 from worker.observability.metrics import QUEUE_STATES
 from worker.runtime.outcomes import UNKNOWN_FUNCTION
@@ -127,7 +127,7 @@ async def sample_queue(
 
     every = [m for state in QUEUE_STATES for m in members[state]]
     # Each member's job record, then its kept shift, in one read.
-    names = [job_key_prefix.encode() + m for m in every]
+    names = [JOB_KEY_PREFIX.encode() + m for m in every]
     names += [keys.priority("").encode() + m for m in every]
     read = await redis.mget(names) if every else []
     records, shifts = read[: len(every)], read[len(every) :]

@@ -27,8 +27,9 @@ from arq.worker import Function, func
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
-from jobs.deps import Deps, Priority, Progress
+from jobs.deps import Deps, Progress
 from jobs.errors import Deferred, InvalidPayload, most_severe
+from jobs.models import Priority
 from worker.engine.arqjobs import RETRY_KEY_PREFIX, MalformedJob, decode_job
 from worker.engine.serializer import JobFailed
 from worker.keys import WorkerKeys

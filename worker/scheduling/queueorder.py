@@ -36,7 +36,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 
-from jobs.deps import Priority
+from jobs.models import Priority
 from worker.engine.arqjobs import IN_PROGRESS_KEY_PREFIX
 from worker.keys import WorkerKeys
 

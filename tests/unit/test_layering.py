@@ -1,0 +1,61 @@
+"""The layering that import-linter cannot see (it knows `arq`, not `arq.worker`), and the light
+client measured where it counts: in a fresh interpreter. The package contracts themselves are
+in pyproject.toml ([tool.importlinter]) and run as the `layers` gate of dev.py."""
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# arq's public surface: the names a plain arq client or job uses. Anything else of arq (the
+# Worker's internals, its key constants, its time helpers) is the engine's to know.
+ARQ_PUBLIC = {"arq", "arq.connections", "arq.jobs", "arq.version"}
+# Known crossings, each with where it goes next; the test fails when one is fixed and stays
+# listed, so the list only shrinks.
+ARQ_CROSSINGS = {
+    # arq_function adapts a job spec to arq's Function: the engine's side of the runtime.
+    ("worker/runtime/runtime.py", "arq.worker"),
+}
+
+
+def _arq_imports(path: Path) -> set[str]:
+    """The arq modules a file imports, wherever in the file."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        else:
+            continue
+        found.update(name for name in names if name == "arq" or name.startswith("arq."))
+    return found
+
+
+def test_only_the_engine_imports_arqs_internals() -> None:
+    crossings: set[tuple[str, str]] = set()
+    for path in sorted([*ROOT.glob("worker/**/*.py"), *ROOT.glob("jobs/**/*.py")]):
+        relative = path.relative_to(ROOT).as_posix()
+        if relative.startswith("worker/engine/"):
+            continue
+        crossings.update((relative, module) for module in _arq_imports(path) - ARQ_PUBLIC)
+    assert crossings == ARQ_CROSSINGS
+
+
+def _modules_after(code: str) -> set[str]:
+    """What a fresh interpreter has loaded after running `code` (no test plugins around)."""
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return set(json.loads(done.stdout))
+
+
+def test_importing_the_client_loads_no_wiring_smtp_or_html_parsing() -> None:
+    loaded = _modules_after("import worker.client")
+    heavy = {"worker.app", "worker.registry", "worker.engine.worker", "aiosmtplib", "selectolax"}
+    assert "worker.client" in loaded
+    assert heavy & loaded == set()
