@@ -59,3 +59,16 @@ def test_importing_the_client_loads_no_wiring_smtp_or_html_parsing() -> None:
     heavy = {"worker.app", "worker.registry", "worker.engine.worker", "aiosmtplib", "selectolax"}
     assert "worker.client" in loaded
     assert heavy & loaded == set()
+
+
+def test_status_loads_no_wiring_engine_or_job_bodies() -> None:
+    # What `prospect-worker status` loads before it connects: the CLI group and its one command
+    # module, never the wiring, the engine or the job bodies (`stats` lists every job type, so
+    # it reads the registry).
+    loaded = _modules_after(
+        "from worker.cli import cli\nimport click\n"
+        "with click.Context(cli) as ctx:\n"
+        "    assert cli.get_command(ctx, 'status') is not None"
+    )
+    heavy = {"worker.app", "worker.registry", "worker.engine.worker", "aiosmtplib", "selectolax"}
+    assert heavy & loaded == set()

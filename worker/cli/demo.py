@@ -14,7 +14,7 @@ import click
 
 from settings import Settings
 from worker.app import burst_worker
-from worker.cli.base import CliState, cli, job_names, pass_state, run_async
+from worker.cli.base import CliState, JobName, NamesJobs, cli, pass_state, run_async
 from worker.cli.changes import read_counts, render_outcome, this_runs_changes
 from worker.cli.jobs import checked_payload
 from worker.cli.output import (
@@ -78,10 +78,10 @@ def run_target(settings: Settings, embedded: str = "auto") -> Iterator[Target]:
 
 
 @cli.command(
+    cls=NamesJobs,
     short_help="Run a job end to end with a worker in this process (the demo).",
-    epilog="NAME is one of: " + ", ".join(job_names()),
 )
-@click.argument("name", metavar="[NAME]", type=click.Choice(job_names()), default=DAILY_JOB)
+@click.argument("name", metavar="[NAME]", type=JobName(), default=DAILY_JOB)
 @click.option("--payload", metavar="JSON", help="The job's arguments as a JSON object.")
 @click.option(
     "--embedded",

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from settings import Settings
-from worker.cli.base import CliState, cli, job_names, pass_state, run_async
+from worker.cli.base import CliState, JobName, cli, pass_state, run_async
 from worker.cli.output import EXIT_FAILED, EXIT_OK, CliError, Output, json_option, table
 from worker.connections import JOB_EXPIRES_MS, redis_client
 from worker.keys import WorkerKeys
@@ -107,7 +107,7 @@ def dlq() -> None:
 
 
 @dlq.command("list")
-@click.option("--type", "job_type", type=click.Choice(job_names()), help="Only this job type.")
+@click.option("--type", "job_type", type=JobName(), help="Only this job type.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
 @json_option
 @pass_state
@@ -151,7 +151,7 @@ class ReplayReport(BaseModel):
 @dlq.command()
 @click.argument("entry_id", required=False)
 @click.option("--all", "replay_all", is_flag=True, help="Every entry (of --type, if given).")
-@click.option("--type", "job_type", type=click.Choice(job_names()), help="With --all: one type.")
+@click.option("--type", "job_type", type=JobName(), help="With --all: one type.")
 @json_option
 @pass_state
 def replay(

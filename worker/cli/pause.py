@@ -5,7 +5,7 @@ Workers see the switch within a second; running jobs finish (worker/scheduling/p
 import click
 
 from settings import Settings
-from worker.cli.base import CliState, cli, job_names, pass_state, run_async
+from worker.cli.base import CliState, JobName, cli, pass_state, run_async
 from worker.cli.output import EXIT_OK, Output, json_option
 from worker.connections import redis_client
 from worker.keys import WorkerKeys
@@ -13,7 +13,7 @@ from worker.scheduling.pause import PauseSwitch
 
 
 @cli.command(short_help="Stop workers taking jobs (all, or one type); running ones finish.")
-@click.option("--type", "job_type", type=click.Choice(job_names()), help="Pause this type only.")
+@click.option("--type", "job_type", type=JobName(), help="Pause this type only.")
 @json_option
 @pass_state
 def pause(state: CliState, job_type: str | None, as_json: bool) -> int:
@@ -27,7 +27,7 @@ def pause(state: CliState, job_type: str | None, as_json: bool) -> int:
 
 
 @cli.command(short_help="Let workers take jobs again (all, or one type).")
-@click.option("--type", "job_type", type=click.Choice(job_names()), help="Resume this type only.")
+@click.option("--type", "job_type", type=JobName(), help="Resume this type only.")
 @json_option
 @pass_state
 def resume(state: CliState, job_type: str | None, as_json: bool) -> int:
