@@ -8,7 +8,8 @@ import pytest
 from jobs.clients.discovery import CompanySearchClient
 from jobs.errors import PermanentError, RateLimited
 from jobs.models import Company
-from jobs.prospecting.paging import Cursor, PageRetry, discover_resumably
+from jobs.prospecting.paging import PageRetry, discover_resumably
+from jobs.prospecting.paging_log import Cursor
 
 
 class MemoryLog:
