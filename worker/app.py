@@ -41,6 +41,7 @@ from settings import ServiceSettings, Settings
 from worker.connections import JOB_EXPIRES_MS, redis_client, redis_settings
 from worker.engine.burst import BurstWorker
 from worker.engine.catchup import catch_up
+from worker.engine.functions import arq_function
 from worker.engine.serializer import deserialize, serialize
 from worker.engine.worker import (
     CTX_CONFIG,
@@ -61,7 +62,7 @@ from worker.observability.metrics import Metrics
 from worker.registry import CLEANUP_JOB, DAILY_JOB, job_specs
 from worker.runtime.deadletter import DeadLetters
 from worker.runtime.failures import RetryPolicy
-from worker.runtime.runtime import Runtime, arq_function
+from worker.runtime.runtime import Runtime
 from worker.scheduling.fanout import BulkEnqueuer
 from worker.scheduling.limits import Rate, RateLimiter, TypeLeases
 from worker.scheduling.pause import PauseSwitch

@@ -15,6 +15,7 @@ from settings import Settings
 from worker.app import worker_settings
 from worker.client import QueueClient
 from worker.connections import redis_settings
+from worker.engine.functions import arq_function
 from worker.engine.serializer import deserialize, serialize
 from worker.engine.worker import CTX_CONFIG, CTX_ORDER, EngineConfig, EngineWorker
 from worker.keys import WorkerKeys
@@ -22,7 +23,7 @@ from worker.registry import job_specs
 from worker.runtime.deadletter import DeadLetters
 from worker.runtime.failures import RetryPolicy
 from worker.runtime.outcomes import JobObserver
-from worker.runtime.runtime import JobSpec, Runtime, arq_function
+from worker.runtime.runtime import JobSpec, Runtime
 from worker.scheduling.queueorder import QueueOrder
 
 FAST_RETRY = {"max_tries": 3, "base_delay_s": 0.05, "max_delay_s": 0.2}
