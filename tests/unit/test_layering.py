@@ -63,7 +63,7 @@ def _modules_after(code: str) -> set[str]:
     return set(json.loads(done.stdout))
 
 
-def test_importing_the_client_loads_no_wiring_smtp_or_html_parsing() -> None:
+def test_importing_the_client_loads_no_wiring_job_bodies_http_smtp_or_html() -> None:
     loaded = _modules_after("import worker.client")
     assert "worker.client" in loaded
     assert HEAVY & loaded == set()
