@@ -4,7 +4,7 @@
     python3 dev.py run     # the daily prospect pipeline end to end, offline, no keys needed
     python3 dev.py run --outreach   # ... and on: approve, send to a local SMTP sink, replies
     python3 dev.py test    # the quality gates, then the whole test suite with coverage
-    python3 dev.py check   # the quality gates alone, in seconds: lint, format, strict types
+    python3 dev.py check   # the quality gates alone, in seconds: lint, format, types, layers
     python3 dev.py fix     # apply ruff's safe fixes and format the code
     python3 dev.py docs    # rewrite the references in docs/ generated from the code
 
@@ -59,6 +59,7 @@ GATES = (
     ("lint", ["ruff", "check", "."], "python3 dev.py fix applies the fixable ones"),
     ("format", ["ruff", "format", "--check", "."], "python3 dev.py fix formats the code"),
     ("types", ["mypy"], "strict mypy over settings.py, worker/, jobs/, tests/"),
+    ("layers", ["lint-imports"], "the import contracts in pyproject.toml ([tool.importlinter])"),
 )
 
 

@@ -274,13 +274,13 @@ class Settings(BaseSettings):
     at once."""
     priority_step_s: float = Field(default=600.0, gt=0, le=86_400)
     """How far ahead one priority class ranks of the next, seconds: how long a lower class can
-    be overtaken, per class of difference (worker/queueorder.py)."""
+    be overtaken, per class of difference (worker/scheduling/queueorder.py)."""
     daily_catch_up: bool = True
     """A worker that starts after today's daily tick runs the missed run (once across
     replicas)."""
     metrics_port: int = Field(default=9108, ge=0, le=65_535)
-    """The worker's HTTP port: /metrics, /healthz and /readyz (paths in worker/ports.py); 0 is
-    off."""
+    """The worker's HTTP port: /metrics, /healthz and /readyz (paths in
+    worker/observability/ports.py); 0 is off."""
     # All interfaces, since the kubelet's probes and Prometheus reach it from outside the pod.
     metrics_host: str = "0.0.0.0"  # noqa: S104
     """Address the metrics port binds."""

@@ -15,6 +15,7 @@ from jobs.clients.discovery import CompanySearchClient
 from jobs.clients.email_finder import EmailFinderClient
 from jobs.clients.gate import OpenGate, RateGate
 from jobs.keys import Keys
+from jobs.models import Priority
 from jobs.outreach.config import Outreach
 from jobs.outreach.drafting import DraftWriter
 from jobs.prospecting.icp import IcpProfile
@@ -22,10 +23,6 @@ from jobs.prospecting.paging import PageRetry
 from jobs.prospecting.runs import RunLedger
 from jobs.prospecting.store import DRAFT_TTL_S, ProspectStore
 from jobs.web.fetch import WebsiteFetcher
-
-# Priority classes, first to last: replies, then prospects by ICP rank class, then
-# maintenance. The engine turns a class into a place in the queue (worker/queueorder.py).
-Priority = Literal["reply", "hot", "warm", "cold", "maintenance"]
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,7 @@
-"""Every Redis key and stream the pipeline writes, named in one place, with how long it lives.
+"""Every Redis key and stream the domain writes, named in one place, with how long it lives.
+
+The worker's own keys (queue order, leases, rate windows, pause, wake-ups, progress, dead
+letters, replica stats) are in worker/keys.py, which extends this keyspace under one prefix.
 
 Each one expires by TTL except: the contacted set (kept for good, see `contacted`) and the
 streams, which are never capped on write and are trimmed by age (jobs/retention.py).
@@ -62,51 +65,6 @@ class Keys:
         Expires with the job key (24 h), released when the job's outcome is recorded."""
         return f"{self.prefix}:inflight:{company_id}"
 
-    def progress(self, job_id: str) -> str:
-        return f"{self.prefix}:progress:{job_id}"
-
-    def tries(self, job_id: str) -> str:
-        """Counter: the job's failed tries (a cancellation or a crash does not count)."""
-        return f"{self.prefix}:tries:{job_id}"
-
-    def type_leases(self, function: str) -> str:
-        """Sorted set: job ids of this type running anywhere, scored by when their lease lapses
-        (renewed while they run). Expires when no job of the type has run for a lease period."""
-        return f"{self.prefix}:leases:{function}"
-
-    def priority(self, job_id: str) -> str:
-        """String: how far ahead of its due time the job is scored (its priority class, less
-        its rank), so a retry keeps its class. Expires with the job key (24 h)."""
-        return f"{self.prefix}:priority:{job_id}"
-
-    @property
-    def deferred(self) -> str:
-        """Sorted set: deferred jobs with a priority, by due time, until a worker puts them
-        back in their class. An entry leaves when promoted; the set expires a day after its
-        newest entry's due time."""
-        return f"{self.prefix}:deferred"
-
-    @property
-    def wake(self) -> str:
-        """Pub/sub channel: "jobs were just enqueued", so idle workers start them at once rather
-        than at their next poll. Nothing is stored."""
-        return f"{self.prefix}:wake"
-
-    @property
-    def paused(self) -> str:
-        """Hash: what is paused (`*` the whole queue, or job type names). No TTL on purpose: an
-        operator's switch, deleted by `resume`."""
-        return f"{self.prefix}:paused"
-
-    def rate_window(self, service: str, window: str) -> str:
-        """Sorted set: requests sent to `service` in the last window ("s" or "min"), scored by
-        Redis's own clock. Expires one window after the last request."""
-        return f"{self.prefix}:rate:{service}:{window}"
-
-    def dead_letter_marker(self, job_id: str) -> str:
-        """String: the dead-letter entry of this job id, so it is written once."""
-        return f"{self.prefix}:deadletter:{job_id}"
-
     def message(self, message_id: str) -> str:
         """String: the draft (company id) a Message-ID we sent belongs to, so a reply's
         In-Reply-To finds it. TTL: the draft's."""
@@ -155,8 +113,3 @@ class Keys:
     def events(self) -> str:
         """Stream: tracking events. Trimmed by age: the event_retention_days setting."""
         return f"{self.prefix}:stream:events"
-
-    @property
-    def dead_letters(self) -> str:
-        """Stream: jobs that failed for good, with payload and error, for replay."""
-        return f"{self.prefix}:stream:deadletter"

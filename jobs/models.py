@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from jobs.errors import InvalidPayload
+
 
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -74,6 +76,11 @@ class Draft(Frozen):
     writer: str  # "template" or "llm:<model>"
 
 
+# Priority classes, first to last: replies, then prospects by ICP rank class, then
+# maintenance. The engine turns a class into a place in the queue (worker/scheduling/queueorder.py).
+Priority = Literal["reply", "hot", "warm", "cold", "maintenance"]
+
+
 # --- job payloads and results ---------------------------------------------------------------
 
 
@@ -98,6 +105,18 @@ class DailyRunRequest(Frozen):
         if value is not None and not isinstance(value, str | date):
             raise ValueError("must be a date as YYYY-MM-DD")
         return value
+
+
+def resolve_run_id(request: DailyRunRequest, today: date) -> str:
+    """The run's id: its local day. Another day only as an explicit backfill of a past day."""
+    day = request.run_date or today
+    if day > today:
+        raise InvalidPayload(f"run_date {day} is in the future (today is {today})")
+    if day != today and not request.backfill:
+        raise InvalidPayload(
+            f"run_date {day} is not today ({today}); set backfill: true to run for a past day"
+        )
+    return day.isoformat()
 
 
 class ProspectJob(Frozen):

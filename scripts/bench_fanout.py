@@ -26,9 +26,10 @@ from jobs.deps import FanoutJob
 from settings import Settings
 from worker.app import worker_settings
 from worker.client import QueueClient
-from worker.embedded import free_port, redis_server
-from worker.fanout import BulkEnqueuer
-from worker.serializer import deserialize, serialize
+from worker.engine.serializer import deserialize, serialize
+from worker.local.embedded import free_port, redis_server
+from worker.registry import job_specs
+from worker.scheduling.fanout import BulkEnqueuer
 
 PAYLOAD = {
     "run_id": "2026-11-22",
@@ -69,7 +70,7 @@ async def bulk(url: str, n: int, tag: str) -> float:
 async def pipeline(url: str) -> tuple[float, int]:
     """One daily run on the sample data, enqueue to the last prospect's tally."""
     settings = Settings(REDIS_URL=url, metrics_port=0)
-    client = await QueueClient.connect(settings)
+    client = await QueueClient.connect(settings, specs=job_specs(settings))
     worker = Worker(
         **{
             **get_kwargs(worker_settings(settings)),

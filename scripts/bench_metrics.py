@@ -24,17 +24,17 @@ import orjson
 from redis.asyncio import Redis
 
 from jobs.deps import FanoutJob
-from jobs.keys import Keys
-from worker.embedded import free_port, redis_server
-from worker.fanout import BulkEnqueuer
-from worker.health import Heartbeat, Liveness, ProbeServer
-from worker.http_metrics import OPERATIONS
-from worker.job_metrics import JobMetrics
-from worker.metrics import Metrics
-from worker.ports import METRICS_PATH
-from worker.queue_sample import job_type_of
-from worker.sampler import Sampler
-from worker.serializer import serialize
+from worker.engine.serializer import serialize
+from worker.keys import WorkerKeys
+from worker.local.embedded import free_port, redis_server
+from worker.observability.health import Heartbeat, Liveness, ProbeServer
+from worker.observability.http_metrics import OPERATIONS
+from worker.observability.job_metrics import JobMetrics
+from worker.observability.metrics import Metrics
+from worker.observability.ports import METRICS_PATH
+from worker.observability.queue_sample import job_type_of
+from worker.observability.sampler import Sampler
+from worker.scheduling.fanout import BulkEnqueuer
 
 QUEUE = "arq:queue"
 TYPES = ["daily_prospect_queue", "process_prospect"]
@@ -113,7 +113,7 @@ async def bench(redis_url: str, jobs: int, scrapes: int) -> None:
         JobMetrics(metrics),
         queue_redis=queue_redis,
         redis=redis,
-        keys=Keys(),
+        keys=WorkerKeys(),
         queue_name=QUEUE,
         tz=ZoneInfo("UTC"),
         daily_limit=50,

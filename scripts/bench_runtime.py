@@ -9,8 +9,8 @@ side by side in interleaved rounds, each worker in its own process on a throwawa
 - pw:   what `arq worker.WorkerSettings` runs (settings from the environment, the wiring of
         `worker.app.worker_settings`: startup, dependencies, serializer, runtime, hooks, and the
         worker class the package gives arq's CLI) plus one no-op `JobSpec` adapted by
-        `worker.runtime.arq_function`; max_jobs 100, type limit 100, poll 0.01 s. Only public
-        seams are used, so this keeps measuring whatever the runtime becomes.
+        `worker.engine.functions.arq_function`; max_jobs 100, type limit 100, poll 0.01 s. Only
+        public seams are used, so this keeps measuring whatever the runtime becomes.
 
 Each worker process enqueues its N jobs in arq's format (untimed), then drains them in burst
 mode. Per worker process, from the end of its startup to the end of the drain: jobs/s, the process's
@@ -44,8 +44,9 @@ from redis.asyncio.connection import AbstractConnection
 
 from jobs.deps import Deps, Progress
 from settings import load_settings
-from worker.embedded import free_port
-from worker.runtime import JobSpec, arq_function
+from worker.engine.functions import arq_function
+from worker.local.embedded import free_port
+from worker.runtime.runtime import JobSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("arq", "pw")

@@ -27,16 +27,17 @@ from redis.asyncio import Redis
 from jobs.clients.discovery import CompanyRecord, to_company
 from jobs.clients.standins import load_sample_data
 from jobs.deps import FanoutJob
-from jobs.keys import Keys
 from jobs.models import Company, ProspectJob
 from scripts.bench_sched_common import arq_pool, pct, ratio, result_of, worker
 from settings import Settings
 from tests.support.fake_providers import FakeProviders
-from worker.app import JOB_EXPIRES_MS
 from worker.client import QueueClient
-from worker.fanout import BulkEnqueuer
-from worker.queueorder import PriorityScale
-from worker.serializer import serialize
+from worker.connections import JOB_EXPIRES_MS
+from worker.engine.serializer import serialize
+from worker.keys import WorkerKeys
+from worker.registry import job_specs
+from worker.scheduling.fanout import BulkEnqueuer
+from worker.scheduling.queueorder import PriorityScale
 
 QUEUE = "arq:queue"
 REPLY_HEADERS = (
@@ -78,7 +79,7 @@ async def enqueue_prospects(redis: Redis, run_id: str, count: int, step_s: float
         queue_name=QUEUE,
         serializer=serialize,
         expires_ms=JOB_EXPIRES_MS,
-        keys=Keys(),
+        keys=WorkerKeys(),
         scale=PriorityScale(step_s),
     )
     added = await jobs.enqueue_many(prospect_jobs(run_id, count))
@@ -120,7 +121,9 @@ async def measure_pw(
         PW_MAX_JOBS=str(concurrency),
         PW_JOBS__PROCESS_PROSPECT__LIMIT=str(concurrency),
     )
-    client = await QueueClient.connect(Settings(REDIS_URL=url))
+    client = await QueueClient.connect(
+        settings := Settings(REDIS_URL=url), specs=job_specs(settings)
+    )
     latencies, depths = [], []
     try:
         process.wait_ready()

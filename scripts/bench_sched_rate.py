@@ -27,7 +27,7 @@ from jobs.keys import Keys
 from scripts.bench_sched_backlog import QUEUE, enqueue_prospects, sample_companies
 from scripts.bench_sched_common import worker
 from tests.support.fake_providers import FakeProviders
-from worker.app import JOB_EXPIRES_MS
+from worker.connections import JOB_EXPIRES_MS
 
 WINDOW_S = 60.0
 RUN_ID = "ratebench"

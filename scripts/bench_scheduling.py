@@ -44,6 +44,7 @@ from scripts.bench_sched_common import arq_pool, pct, ratio, result_of, worker
 from settings import Settings
 from tests.support.processes import RedisServer
 from worker.client import QueueClient
+from worker.registry import job_specs
 
 CASES = ("idle", "backlog", "rate")
 
@@ -61,7 +62,11 @@ async def measure_idle(kind: str, url: str, jobs: int, idle_s: float) -> dict[st
     redis = Redis.from_url(url)
     await redis.flushall()
     process = worker(kind, url, f"idle-{kind}")
-    client = await QueueClient.connect(Settings(REDIS_URL=url)) if kind == "pw" else None
+    client = (
+        await QueueClient.connect(settings := Settings(REDIS_URL=url), specs=job_specs(settings))
+        if kind == "pw"
+        else None
+    )
     pool = await arq_pool(url)
     try:
         process.wait_ready()

@@ -32,8 +32,8 @@ if str(ROOT) not in sys.path:  # run as a script: the project's packages sit bes
 from settings import EMAIL, ENV_PREFIX, NESTED, JobSettings, Settings  # noqa: E402
 from worker.cli import cli  # noqa: E402
 from worker.cli.base import PROG  # noqa: E402
-from worker.http_metrics import OPERATIONS  # noqa: E402
-from worker.metrics import PREFIX, Metrics  # noqa: E402
+from worker.observability.http_metrics import OPERATIONS  # noqa: E402
+from worker.observability.metrics import PREFIX, Metrics  # noqa: E402
 from worker.registry import job_env_name, job_specs  # noqa: E402
 
 REFRESH = "python3 dev.py docs"

@@ -15,9 +15,9 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'worker' has no attribute {name!r}")
     from settings import SettingsError, load_settings
     from worker.app import worker_settings
-    from worker.arqjobs import UnsupportedArq, check_arq_version
-    from worker.engine import use_in_arq_cli
-    from worker.logs import configure_logging
+    from worker.engine.arqjobs import UnsupportedArq, check_arq_version
+    from worker.engine.worker import use_in_arq_cli
+    from worker.observability.logs import configure_logging
 
     try:
         check_arq_version()

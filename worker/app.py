@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 from arq import cron
-from arq.connections import RedisSettings
 from redis.asyncio import Redis
 
 from jobs.clients.discovery import CompanySearchClient
@@ -25,7 +24,6 @@ from jobs.clients.standins import (
     sample_transport,
 )
 from jobs.deps import Deps, PipelineConfig, Sender
-from jobs.keys import Keys
 from jobs.outreach.classify import LlmClassifier, ReplyClassifier, RuleClassifier
 from jobs.outreach.config import Outreach, OutreachConfig
 from jobs.outreach.drafting import DraftWriter, LlmWriter, TemplateWriter
@@ -41,22 +39,37 @@ from jobs.prospecting.store import ProspectStore
 from jobs.web.fetch import WebsiteFetcher
 from jobs.web.netguard import guarded_transport
 from settings import ServiceSettings, Settings
-from worker.arqjobs import cron_name
-from worker.catchup import catch_up
-from worker.deadletter import DeadLetters
-from worker.engine import CTX_CONFIG, CTX_ENGINE, CTX_ORDER, CTX_PAUSE, CTX_WAKE, EngineConfig
-from worker.failures import RetryPolicy
-from worker.fanout import BulkEnqueuer
-from worker.http_metrics import InstrumentedTransport, provider_operation, website_fetch
-from worker.limits import Rate, RateLimiter, TypeLeases
-from worker.metrics import Metrics
-from worker.observability import build_metrics, start_observability
-from worker.pause import PauseSwitch
-from worker.queueorder import PriorityScale, QueueOrder
-from worker.ready import ready_line
+from worker.connections import JOB_EXPIRES_MS, redis_client, redis_settings
+from worker.engine.arqjobs import cron_name
+from worker.engine.burst import BurstWorker
+from worker.engine.catchup import catch_up
+from worker.engine.functions import arq_function
+from worker.engine.serializer import deserialize, serialize
+from worker.engine.worker import (
+    CTX_CONFIG,
+    CTX_ENGINE,
+    CTX_ORDER,
+    CTX_PAUSE,
+    CTX_WAKE,
+    EngineConfig,
+)
+from worker.keys import WorkerKeys
+from worker.observability.assemble import build_metrics, start_observability
+from worker.observability.http_metrics import (
+    InstrumentedTransport,
+    provider_operation,
+    website_fetch,
+)
+from worker.observability.metrics import Metrics
+from worker.observability.ready import ready_line
 from worker.registry import CLEANUP_JOB, DAILY_JOB, job_specs
-from worker.runtime import Runtime, arq_function
-from worker.serializer import deserialize, serialize
+from worker.runtime.deadletter import DeadLetters
+from worker.runtime.failures import RetryPolicy
+from worker.runtime.runtime import Runtime
+from worker.scheduling.fanout import BulkEnqueuer
+from worker.scheduling.limits import Rate, RateLimiter, TypeLeases
+from worker.scheduling.pause import PauseSwitch
+from worker.scheduling.queueorder import PriorityScale, QueueOrder
 
 log = logging.getLogger("prospect_worker")
 
@@ -65,8 +78,6 @@ log = logging.getLogger("prospect_worker")
 SAMPLE_MOUNT = "all://*.example"
 # The retention cleanup runs hourly at this minute (one run per tick across replicas).
 CLEANUP_MINUTE = 17
-# A fanned-out job must start within this long or it expires (arq's job key TTL).
-JOB_EXPIRES_MS = 24 * 3600 * 1000
 
 
 def replica_name() -> str:
@@ -78,16 +89,6 @@ def health_check_key(settings: Settings) -> str:
     """arq's health key, one per pod: `arq --check worker.WorkerSettings` run in the pod (a
     liveness probe) computes the same name, and replicas never share one."""
     return f"{settings.key_prefix}:health-check:{socket.gethostname()}"
-
-
-def redis_settings(settings: Settings) -> RedisSettings:
-    return RedisSettings.from_dsn(settings.redis_url)
-
-
-def redis_client(settings: Settings) -> Redis:
-    """The pipeline's own client, with str replies (arq's pool stays on bytes)."""
-    client: Redis = Redis.from_url(settings.redis_url, decode_responses=True)
-    return client
 
 
 def _base_url(service: ServiceSettings, offline: str) -> str:
@@ -127,7 +128,7 @@ async def build_deps(
     """Everything a job body needs, built once per process; `stack` closes it at shutdown.
 
     With `metrics`, every external request is counted at the HTTP transport."""
-    keys = Keys(settings.key_prefix)
+    keys = WorkerKeys(settings.key_prefix)
     redis = redis_client(settings)
     stack.push_async_callback(redis.aclose)
     gate = RateLimiter(redis, keys, service_rates(settings))
@@ -220,7 +221,7 @@ async def build_deps(
 
 
 def build_outreach(
-    settings: Settings, redis: Redis, keys: Keys, classifier: ReplyClassifier
+    settings: Settings, redis: Redis, keys: WorkerKeys, classifier: ReplyClassifier
 ) -> Outreach:
     smtp, outreach = settings.smtp, settings.outreach
     mailer = None
@@ -282,7 +283,9 @@ class EngineParts:
     wake_channel: str
 
     @classmethod
-    def build(cls, redis: Redis, keys: Keys, *, queue_name: str, lease_s: float) -> "EngineParts":
+    def build(
+        cls, redis: Redis, keys: WorkerKeys, *, queue_name: str, lease_s: float
+    ) -> "EngineParts":
         return cls(
             leases=TypeLeases(redis, keys, lease_s=lease_s),
             dead_letters=DeadLetters(
@@ -325,9 +328,10 @@ def worker_settings(
         deps, redis = await build_deps(settings, stack, metrics)
         if adjust_deps is not None:
             deps = adjust_deps(deps)
+        keys = WorkerKeys(settings.key_prefix)  # the domain's keys and the worker's own
         out = deps.outreach
         engine_parts = EngineParts.build(
-            redis, deps.keys, queue_name=settings.queue_name, lease_s=recovery.in_progress_ttl_s
+            redis, keys, queue_name=settings.queue_name, lease_s=recovery.in_progress_ttl_s
         )
         await preload_scripts(
             redis,
@@ -342,7 +346,8 @@ def worker_settings(
             *engine_parts.script_owners,
         )
         engine_parts.install(ctx)
-        # Observability: metrics port, heartbeat, sampler, job observers (worker/observability.py).
+        # Observability: metrics port, heartbeat, sampler, job observers
+        # (worker/observability/assemble.py).
         engine = ctx.get(CTX_ENGINE)
         observability = await start_observability(
             settings,
@@ -350,7 +355,7 @@ def worker_settings(
             stack,
             queue_redis=ctx["redis"],
             redis=redis,
-            keys=deps.keys,
+            keys=keys,
             replica=replica_name(),
             poll_tick=(lambda: engine.loop_tick) if engine is not None else None,
         )
@@ -358,7 +363,7 @@ def worker_settings(
         ctx["runtime"] = Runtime(
             deps,
             redis,
-            deps.keys,
+            keys,
             retry_policy(settings),
             engine_parts.dead_letters,
             specs=specs,
@@ -436,3 +441,11 @@ def worker_settings(
         },
     }
     return type("WorkerSettings", (), attrs)
+
+
+def burst_worker(
+    settings: Settings, *, skip_info: bool, poll_delay_s: float | None = None
+) -> BurstWorker:
+    """A worker in this process, wired as `arq worker.WorkerSettings` is, that drains the queue
+    and stops (the demo commands)."""
+    return BurstWorker(worker_settings(settings), skip_info=skip_info, poll_delay_s=poll_delay_s)

@@ -3,30 +3,35 @@
 import asyncio
 import dataclasses
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal
 
 from arq.connections import ArqRedis, create_pool
 from arq.jobs import Job, JobStatus
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
-from jobs.deps import Priority
 from jobs.errors import InvalidPayload
-from jobs.keys import Keys
-from jobs.models import DailyRunRequest, RunSummary
-from jobs.prospecting.daily import resolve_run_id
+from jobs.models import DailyRunRequest, Priority, RunSummary, resolve_run_id
 from jobs.prospecting.runs import RunLedger
 from settings import Settings
-from worker.app import JOB_EXPIRES_MS, redis_client, redis_settings
-from worker.arqjobs import IN_PROGRESS_KEY_PREFIX
-from worker.pause import PauseSwitch
-from worker.progress import ProgressRecord, read_progress
-from worker.queueorder import PriorityScale, QueueOrder
-from worker.registry import job_specs
-from worker.runtime import JobSpec
-from worker.serializer import deserialize, serialize
+from worker.connections import JOB_EXPIRES_MS, redis_client, redis_settings
+from worker.engine.arqjobs import IN_PROGRESS_KEY_PREFIX
+from worker.engine.serializer import deserialize, serialize
+from worker.keys import WorkerKeys
+from worker.runtime.progress import ProgressRecord, read_progress
+from worker.scheduling.pause import PauseSwitch
+from worker.scheduling.queueorder import PriorityScale, QueueOrder
+
+if TYPE_CHECKING:  # the runtime and the job bodies stay unloaded in a client
+    from worker.runtime.runtime import JobSpec
+
+# The job types a client may enqueue: worker.registry.job_specs(settings), handed in by whoever
+# enqueues, so a client that only reads (status, wait) never loads the job bodies.
+Specs = Mapping[str, "JobSpec[Any, Any]"]
+NO_SPECS: Specs = MappingProxyType({})
 
 State = Literal["queued", "deferred", "in_progress", "complete", "failed", "not_found"]
 
@@ -90,10 +95,12 @@ def payload_problems(error: ValidationError) -> list[str]:
 
 
 def check_payload(
-    settings: Settings, name: str, payload: dict[str, Any] | None
-) -> JobSpec[Any, Any]:
-    """Check a payload with the model the worker itself validates it with; the job's spec."""
-    known = job_specs(settings)
+    specs: Specs, name: str, payload: dict[str, Any] | None, *, today: date
+) -> "JobSpec[Any, Any]":
+    """Check a payload with the model the worker itself validates it with; the job's spec.
+    `today` is the worker's local day (settings.tz), which a daily run's date is checked
+    against."""
+    known = specs
     if name not in known:
         raise UnknownJob(f"unknown job {name!r}; known jobs: {', '.join(sorted(known))}")
     try:
@@ -104,24 +111,30 @@ def check_payload(
         # The worker would refuse another day without backfill for good (a dead letter and its
         # alert): refused here instead, against the same local day the worker uses.
         try:
-            resolve_run_id(model, datetime.now(settings.tz).date())
+            resolve_run_id(model, today)
         except InvalidPayload as exc:
             raise PayloadRejected(name, [str(exc)]) from None
     return known[name]
 
 
 class QueueClient:
-    def __init__(self, settings: Settings, arq: ArqRedis, redis: Redis) -> None:
+    def __init__(
+        self, settings: Settings, arq: ArqRedis, redis: Redis, *, specs: Specs = NO_SPECS
+    ) -> None:
         self._settings = settings
+        self._specs = specs
         self._arq = arq
         self._redis = redis
-        self._keys = Keys(settings.key_prefix)
+        self._keys = WorkerKeys(settings.key_prefix)
         self._ledger = RunLedger(redis, self._keys)
         self._order = QueueOrder(redis, self._keys, queue_name=settings.queue_name)
 
     @classmethod
-    async def connect(cls, settings: Settings, *, conn_retries: int | None = None) -> "QueueClient":
-        """`conn_retries=0` fails at once on an unreachable Redis, without arq's retry warnings
+    async def connect(
+        cls, settings: Settings, *, specs: Specs = NO_SPECS, conn_retries: int | None = None
+    ) -> "QueueClient":
+        """`specs`: the job types this client may enqueue (none: it only reads).
+        `conn_retries=0` fails at once on an unreachable Redis, without arq's retry warnings
         (an operator at a prompt wants one line, not five over five seconds)."""
         arq_settings = redis_settings(settings)
         if conn_retries is not None:
@@ -132,7 +145,7 @@ class QueueClient:
             job_deserializer=deserialize,
             default_queue_name=settings.queue_name,
         )
-        return cls(settings, arq, redis_client(settings))
+        return cls(settings, arq, redis_client(settings), specs=specs)
 
     @property
     def redis(self) -> Redis:
@@ -158,11 +171,13 @@ class QueueClient:
         """Queue a job after checking its payload here, so a bad one is never queued.
 
         With arq's own call. A priority scores the job ahead of its due time by its class
-        (worker/queueorder.py) and keeps its shift beside it, so a retry keeps the class; none
-        is the job type's own (`JobSpec.priority`: reply for process_reply). With `job_id`, a
-        job of that id that is queued or still has its result is not queued again (arq's
-        dedup): JobIdTaken, so nobody is told a job was queued when none was."""
-        spec = check_payload(self._settings, name, payload)
+        (worker/scheduling/queueorder.py) and keeps its shift beside it, so a retry keeps the
+        class; none is the job type's own (`JobSpec.priority`: reply for process_reply). With
+        `job_id`, a job of that id that is queued or still has its result is not queued again
+        (arq's dedup): JobIdTaken, so nobody is told a job was queued when none was."""
+        spec = check_payload(
+            self._specs, name, payload, today=datetime.now(self._settings.tz).date()
+        )
         shift_ms = PriorityScale(self._settings.priority_step_s).shift_ms(priority or spec.priority)
         now_ms, delay_ms = int(time.time() * 1000), int((defer_s or 0) * 1000)
         # Due now: scored ahead by its class. Due later: scored at its due time (never runnable

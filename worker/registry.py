@@ -15,7 +15,7 @@ from jobs.outreach.send import SendRequest, send_failed, send_outreach
 from jobs.prospecting.daily import PROSPECT_JOB, daily_failed, daily_prospect_queue
 from jobs.prospecting.prospect import process_prospect, prospect_failed, prospect_lost
 from settings import ENV_PREFIX, NESTED, JobSettings, Settings, SettingsError
-from worker.runtime import JobSpec
+from worker.runtime.runtime import JobSpec
 
 DAILY_JOB = "daily_prospect_queue"
 CLEANUP_JOB = "cleanup"

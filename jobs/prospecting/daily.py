@@ -10,13 +10,20 @@ own jobs have changed since.
 
 import math
 import time
-from datetime import date
 
 from jobs.clients.discovery import icp_query
-from jobs.deps import Deps, FanoutJob, Priority, Progress
+from jobs.deps import Deps, FanoutJob, Progress
 from jobs.errors import InvalidPayload
 from jobs.keys import prospect_job_id
-from jobs.models import Company, DailyRunRequest, DailyRunResult, FanoutPlan, ProspectJob
+from jobs.models import (
+    Company,
+    DailyRunRequest,
+    DailyRunResult,
+    FanoutPlan,
+    Priority,
+    ProspectJob,
+    resolve_run_id,
+)
 from jobs.prospecting.paging import discover_resumably
 from jobs.prospecting.score import rank_companies
 from jobs.prospecting.store import now_ms
@@ -81,18 +88,6 @@ async def daily_failed(deps: Deps, request: DailyRunRequest, reason: str) -> Non
     except InvalidPayload:
         return  # no run was ever opened for it
     await deps.ledger.fail_fanout(run_id, reason=reason[:500], now_ms=now_ms())
-
-
-def resolve_run_id(request: DailyRunRequest, today: date) -> str:
-    """The run's id: its local day. Another day only as an explicit backfill of a past day."""
-    day = request.run_date or today
-    if day > today:
-        raise InvalidPayload(f"run_date {day} is in the future (today is {today})")
-    if day != today and not request.backfill:
-        raise InvalidPayload(
-            f"run_date {day} is not today ({today}); set backfill: true to run for a past day"
-        )
-    return day.isoformat()
 
 
 async def _plan(deps: Deps, run_id: str, progress: Progress) -> FanoutPlan:

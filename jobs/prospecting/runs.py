@@ -13,7 +13,7 @@ from redis.commands.core import AsyncScript
 
 from jobs.keys import Keys, prospect_job_id
 from jobs.models import FanoutPlan, RunSummary
-from jobs.prospecting.paging import RedisPagingLog
+from jobs.prospecting.paging_log import RedisPagingLog
 from jobs.redisreply import reply
 
 RUN_TTL_S = 14 * 86_400

@@ -1,6 +1,6 @@
 """The rendered manifests: which tools render and check them, what kustomize made of each target,
 and the pieces (pod specs, containers, environment) that the parity tests compare with
-settings.py and worker/ports.py."""
+settings.py and worker/observability/ports.py."""
 
 import base64
 import functools

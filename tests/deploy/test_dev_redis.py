@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
-from worker.embedded import DEFAULT_HOST, answers, free_port
+from worker.local.embedded import DEFAULT_HOST, answers, free_port
 
 from .manifests import Render
 

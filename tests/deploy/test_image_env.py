@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from worker.embedded import free_port
-from worker.ports import HEALTH_PATH, METRICS_PATH, READY_PATH
+from worker.local.embedded import free_port
+from worker.observability.ports import HEALTH_PATH, METRICS_PATH, READY_PATH
 
 from .image import DOCKERFILE, context_sources, parse
 from .manifests import ROOT, Render, container_env, only_container, project_pod

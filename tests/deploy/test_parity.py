@@ -1,5 +1,6 @@
 """The manifests and the Dockerfile cannot drift from the code: env var names from settings.py,
-ports and probe paths from worker/ports.py and settings, commands from the CLI and the registry.
+ports and probe paths from worker/observability/ports.py and settings, commands from the CLI and
+the registry.
 The expected values are read from the code here, never repeated."""
 
 import ast
@@ -10,7 +11,7 @@ import tomllib
 import pytest
 
 from settings import Settings, env_name
-from worker.ports import HEALTH_PATH, METRICS_PATH, READY_PATH
+from worker.observability.ports import HEALTH_PATH, METRICS_PATH, READY_PATH
 from worker.registry import job_specs
 
 from .image import DIGEST, context_sources, dockerignore_allowed, parse

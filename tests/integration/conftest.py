@@ -11,16 +11,19 @@ from arq.worker import get_kwargs
 from redis.asyncio import Redis
 
 from jobs.deps import Deps
-from jobs.keys import Keys
 from settings import Settings
-from worker.app import EngineParts, preload_scripts, redis_settings, worker_settings
+from worker.app import EngineParts, preload_scripts, worker_settings
 from worker.client import QueueClient
-from worker.deadletter import DeadLetters
-from worker.engine import CTX_CONFIG, EngineConfig, EngineWorker
-from worker.failures import RetryPolicy
-from worker.outcomes import JobObserver
-from worker.runtime import JobSpec, Runtime, arq_function
-from worker.serializer import deserialize, serialize
+from worker.connections import redis_settings
+from worker.engine.functions import arq_function
+from worker.engine.serializer import deserialize, serialize
+from worker.engine.worker import CTX_CONFIG, EngineConfig, EngineWorker
+from worker.keys import WorkerKeys
+from worker.registry import job_specs
+from worker.runtime.deadletter import DeadLetters
+from worker.runtime.failures import RetryPolicy
+from worker.runtime.outcomes import JobObserver
+from worker.runtime.runtime import JobSpec, Runtime
 
 FAST_RETRY = {"max_tries": 3, "base_delay_s": 0.05, "max_delay_s": 0.2}
 FAST_RETRY_POLICY = RetryPolicy(base_delay_s=0.01, max_delay_s=0.05, max_retry_after_s=60)
@@ -88,7 +91,7 @@ def settings(redis_url: str) -> Settings:
 
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[QueueClient]:
-    queue = await QueueClient.connect(settings)
+    queue = await QueueClient.connect(settings, specs=job_specs(settings))
     yield queue
     await queue.close()
 
@@ -97,7 +100,7 @@ def spec_runtime(
     redis: Redis, spec: JobSpec[Any, Any], observers: Sequence[JobObserver] = ()
 ) -> Runtime:
     """The runtime around one test job spec, with fast retries and no pipeline deps."""
-    keys = Keys()
+    keys = WorkerKeys()
     return Runtime(
         cast(Deps, None),
         redis,
@@ -123,7 +126,7 @@ def spec_worker(
     the wake-up channel; only the job's dependencies and the retry delays are the test's."""
     settings = make_settings(redis_url)
     config = config or EngineConfig(settings.recovery.in_progress_ttl_s, settings.recovery.renew_s)
-    keys = Keys(settings.key_prefix)
+    keys = WorkerKeys(settings.key_prefix)
 
     async def startup(ctx: dict[str, Any]) -> None:
         parts = EngineParts.build(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from worker.ports import METRICS_PATH
+from worker.observability.ports import METRICS_PATH
 
 
 @dataclass(frozen=True)

@@ -185,7 +185,7 @@ def test_an_unreachable_redis_is_one_line_with_the_password_masked(
 
 @pytest.fixture
 def unused_port() -> int:
-    from worker.embedded import free_port
+    from worker.local.embedded import free_port
 
     return free_port()
 

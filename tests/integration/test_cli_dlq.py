@@ -3,12 +3,12 @@
 import orjson
 from redis.asyncio import Redis
 
-from jobs.keys import Keys
 from tests.support.processes import env_for, run_cli
-from worker.arqjobs import JOB_KEY_PREFIX
-from worker.deadletter import DeadLetters
+from worker.engine.arqjobs import JOB_KEY_PREFIX
+from worker.keys import WorkerKeys
+from worker.runtime.deadletter import DeadLetters
 
-KEYS = Keys()
+KEYS = WorkerKeys()
 
 
 async def two_dead_letters(redis: Redis) -> tuple[str, str]:

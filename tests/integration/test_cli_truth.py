@@ -8,18 +8,18 @@ import orjson
 from arq.connections import create_pool
 from redis.asyncio import Redis
 
-from jobs.keys import Keys
 from settings import Settings
 from tests.support.processes import WorkerProcess, env_for, run_cli
-from worker.app import redis_settings
 from worker.client import QueueClient
-from worker.deadletter import DeadLetters
+from worker.connections import redis_settings
+from worker.engine.serializer import deserialize, serialize
+from worker.keys import WorkerKeys
 from worker.registry import CLEANUP_JOB, DAILY_JOB
-from worker.serializer import deserialize, serialize
+from worker.runtime.deadletter import DeadLetters
 
 from .conftest import drain
 
-KEYS = Keys()
+KEYS = WorkerKeys()
 REPEAT_NOTE = "this job added nothing: the run of {day} had already fanned out"
 
 

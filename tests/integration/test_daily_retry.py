@@ -11,20 +11,21 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from jobs.deps import Deps, Enqueuer, FanoutJob, FanoutOutcome
 from jobs.errors import PermanentError
-from jobs.keys import Keys
 from jobs.models import DailyRunRequest
 from jobs.prospecting.daily import daily_prospect_queue
 from jobs.prospecting.runs import RunLedger
 from jobs.redisreply import reply
 from settings import Settings
-from worker.app import JOB_EXPIRES_MS, build_deps
+from worker.app import build_deps
 from worker.client import QueueClient
-from worker.deadletter import DeadLetters
-from worker.registry import DAILY_JOB
+from worker.connections import JOB_EXPIRES_MS
+from worker.keys import WorkerKeys
+from worker.registry import DAILY_JOB, job_specs
+from worker.runtime.deadletter import DeadLetters
 
 from .conftest import drain, make_settings
 
-KEYS = Keys()
+KEYS = WorkerKeys()
 
 
 class NoProgress:
@@ -144,7 +145,7 @@ async def test_a_daily_run_failing_for_good_mid_fan_out_says_failed_not_running(
     def breaks(deps: Deps) -> Deps:
         return replace(deps, enqueuer=FailsAfterFirstChunk(deps.enqueuer, first=4))
 
-    client = await QueueClient.connect(settings)
+    client = await QueueClient.connect(settings, specs=job_specs(settings))
     try:
         job_id = await client.enqueue(DAILY_JOB)
         await drain(settings, adjust_deps=breaks)  # the run's job, then the 4 it fanned out

@@ -4,10 +4,10 @@ from datetime import date
 
 from redis.asyncio import Redis
 
-from jobs.keys import Keys
-from worker.daily_state import read_daily_state
+from worker.keys import WorkerKeys
+from worker.observability.daily_state import read_daily_state
 
-KEYS = Keys()
+KEYS = WorkerKeys()
 TODAY = date(2026, 12, 2)
 
 

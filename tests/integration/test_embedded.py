@@ -9,7 +9,7 @@ from jobs.keys import Keys
 from settings import load_settings
 from worker.cli.demo import Target, run_job, run_target
 from worker.cli.output import EXIT_OK, Output
-from worker.embedded import answers, embedded_redis
+from worker.local.embedded import answers, embedded_redis
 from worker.registry import DAILY_JOB
 
 from .conftest import make_settings

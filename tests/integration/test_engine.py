@@ -11,18 +11,18 @@ from redis.asyncio import Redis
 
 from jobs.deps import Deps, FanoutJob, Progress
 from jobs.errors import PermanentError, TransientError
-from jobs.keys import Keys
 from settings import Settings
 from worker.client import QueueClient
-from worker.engine import CTX_ORDER, CTX_PAUSE, CTX_WAKE, EngineWorker
-from worker.fanout import BulkEnqueuer
-from worker.progress import read_progress
-from worker.runtime import JobSpec, Runtime
-from worker.serializer import deserialize, serialize
+from worker.engine.serializer import deserialize, serialize
+from worker.engine.worker import CTX_ORDER, CTX_PAUSE, CTX_WAKE, EngineWorker
+from worker.keys import WorkerKeys
+from worker.runtime.progress import read_progress
+from worker.runtime.runtime import JobSpec, Runtime
+from worker.scheduling.fanout import BulkEnqueuer
 
 from .conftest import drain, spec_runtime, spec_worker
 
-KEYS = Keys()
+KEYS = WorkerKeys()
 
 
 class Echo(BaseModel):

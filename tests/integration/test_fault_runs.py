@@ -18,7 +18,6 @@ from arq import create_pool
 from arq.connections import RedisSettings
 from redis.asyncio import Redis
 
-from jobs.keys import Keys
 from jobs.models import RunSummary
 from jobs.prospecting.runs import RunLedger
 from jobs.redisreply import reply
@@ -26,8 +25,9 @@ from tests.conftest import Figures
 from tests.support.fake_providers import FakeProviders
 from tests.support.faults import FaultPlan
 from tests.support.processes import RedisServer, WorkerProcess, env_for, run_cli
+from worker.keys import WorkerKeys
 
-KEYS = Keys()
+KEYS = WorkerKeys()
 GOOD_CLEANUP = b'{"t": null, "f": "cleanup", "a": [], "k": {}, "et": 1}'
 FAST_RETRIES = {
     "PW_RETRY__MAX_TRIES": "6",

@@ -15,8 +15,8 @@ from arq.worker import Worker
 from redis.exceptions import RedisError
 
 from settings import Settings
-from worker.embedded import free_port, redis_server
-from worker.ports import HEALTH_PATH, READY_PATH
+from worker.local.embedded import free_port, redis_server
+from worker.observability.ports import HEALTH_PATH, READY_PATH
 
 from .conftest import make_settings, make_worker
 from .scrape import base_url, scrape

@@ -16,8 +16,8 @@ from jobs.keys import Keys
 from tests.monitoring.assets import names_used_by_monitoring
 from tests.support.processes import WorkerProcess, env_for, run_cli
 from tests.support.runs import wait_for_run
-from worker.embedded import free_port
-from worker.outcomes import OUTCOME_KINDS
+from worker.local.embedded import free_port
+from worker.runtime.outcomes import OUTCOME_KINDS
 
 from .scrape import Scrape, scrape_until
 
@@ -143,7 +143,7 @@ async def test_a_real_worker_exports_what_monitoring_reads_and_values_move(
     assert figures["outcomes_last_hour"][DAILY]["poison"] == 1
     assert figures["daily"]["state"] == "complete"
     assert figures["daily"]["fanned_out"] == fanned_out
-    assert figures["paused"] is False  # the pause switch (worker/pause.py) is off
+    assert figures["paused"] is False  # the pause switch (worker/scheduling/pause.py) is off
     assert table.returncode == 0, table.stderr
     assert f"dead letters: {fanned_out + 1}" in table.stdout
     assert "daily run: " in table.stdout

@@ -20,24 +20,24 @@ from redis.asyncio import Redis
 
 from jobs.deps import Deps, Progress
 from jobs.errors import PermanentError, RateLimited, TransientError
-from jobs.keys import Keys
 from jobs.models import DailyRunRequest
 from jobs.prospecting.daily import daily_prospect_queue
 from jobs.prospecting.runs import RunLedger
 from worker import tasks as worker_tasks
 from worker.app import build_deps, preload_scripts
-from worker.arqjobs import IN_PROGRESS_KEY_PREFIX, JOB_KEY_PREFIX, RETRY_KEY_PREFIX
 from worker.client import QueueClient
-from worker.deadletter import DeadLetters
-from worker.engine import EngineConfig, EngineWorker
-from worker.outcomes import JobOutcome
-from worker.progress import JobProgress
-from worker.runtime import CTX_CANCELLED, CTX_SPEC, JobSpec, Runtime
-from worker.serializer import JobFailed
+from worker.engine.arqjobs import IN_PROGRESS_KEY_PREFIX, JOB_KEY_PREFIX, RETRY_KEY_PREFIX
+from worker.engine.serializer import JobFailed
+from worker.engine.worker import EngineConfig, EngineWorker
+from worker.keys import WorkerKeys
+from worker.runtime.deadletter import DeadLetters
+from worker.runtime.outcomes import JobOutcome
+from worker.runtime.progress import JobProgress
+from worker.runtime.runtime import CTX_CANCELLED, CTX_SPEC, JobSpec, Runtime
 
 from .conftest import drain, make_settings, spec_runtime, spec_worker
 
-KEYS = Keys()
+KEYS = WorkerKeys()
 
 
 class Work(BaseModel):

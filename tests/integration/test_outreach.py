@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from jobs.keys import Keys
 from jobs.outreach.drafts import DraftBook, DraftRecord
 from jobs.outreach.outbox import Outbox
 from jobs.prospecting.store import now_ms
@@ -18,12 +17,13 @@ from jobs.redisreply import reply
 from settings import Settings
 from tests.support.smtp_server import FaultySink
 from worker.client import QueueClient
-from worker.mailsink import MailSink
-from worker.registry import DAILY_JOB, REPLY_JOB, SEND_JOB
+from worker.keys import WorkerKeys
+from worker.local.mailsink import MailSink
+from worker.registry import DAILY_JOB, REPLY_JOB, SEND_JOB, job_specs
 
 from .conftest import drain, drain_due, make_settings
 
-KEYS = Keys()
+KEYS = WorkerKeys()
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ def outreach_settings(redis_url: str, sink: MailSink, **overrides: Any) -> Setti
 
 
 async def drafted(settings: Settings, redis: Redis) -> list[DraftRecord]:
-    client = await QueueClient.connect(settings)
+    client = await QueueClient.connect(settings, specs=job_specs(settings))
     try:
         await client.enqueue(DAILY_JOB)
         await drain(settings)
@@ -62,7 +62,7 @@ async def drafted(settings: Settings, redis: Redis) -> list[DraftRecord]:
 
 
 async def enqueue(settings: Settings, name: str, payload: dict[str, Any]) -> str:
-    client = await QueueClient.connect(settings)
+    client = await QueueClient.connect(settings, specs=job_specs(settings))
     try:
         return await client.enqueue(name, payload)
     finally:
@@ -70,7 +70,7 @@ async def enqueue(settings: Settings, name: str, payload: dict[str, Any]) -> str
 
 
 async def result_of(settings: Settings, job_id: str) -> Any:
-    client = await QueueClient.connect(settings)
+    client = await QueueClient.connect(settings, specs=job_specs(settings))
     try:
         return await client.report(job_id)
     finally:

@@ -20,7 +20,6 @@ from arq.connections import RedisSettings
 from arq.constants import default_queue_name
 from redis.asyncio import Redis
 
-from jobs.keys import Keys
 from jobs.models import Draft, Enrichment
 from jobs.outreach.drafts import DraftBook, DraftRecord
 from jobs.prospecting.store import ProspectStore, now_ms
@@ -30,9 +29,10 @@ from tests.conftest import Figures
 from tests.support.far_end import max_in_window
 from tests.support.processes import WorkerProcess, env_for, run_cli
 from tests.support.smtp_server import FaultySink, HoldPoint, faulty_sink, smtp_env
-from worker.mailsink import MailSink
+from worker.keys import WorkerKeys
+from worker.local.mailsink import MailSink
 
-KEYS = Keys()
+KEYS = WorkerKeys()
 FAST = {
     "PW_RETRY__MAX_TRIES": "8",
     "PW_RETRY__BASE_DELAY_S": "0.2",

@@ -10,14 +10,14 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from jobs.keys import Keys
 from jobs.models import Draft
 from jobs.prospecting.store import ProspectStore
 from jobs.redisreply import reply
 from tests.support.processes import WorkerProcess, env_for, run_cli
 from tests.support.smtp_server import FaultySink, faulty_sink, smtp_env
+from worker.keys import WorkerKeys
 
-KEYS = Keys()
+KEYS = WorkerKeys()
 FAST = {"PW_RETRY__MAX_TRIES": "2", "PW_RETRY__BASE_DELAY_S": "0.05"}
 
 

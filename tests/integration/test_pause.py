@@ -11,7 +11,6 @@ import orjson
 from redis.asyncio import Redis
 
 from jobs.deps import FanoutJob
-from jobs.keys import Keys
 from jobs.models import ProspectJob
 from settings import Settings
 from tests.conftest import Figures
@@ -20,9 +19,11 @@ from tests.support.fake_providers import FakeProviders
 from tests.support.faults import FaultPlan
 from tests.support.processes import WorkerProcess, env_for, run_cli
 from worker.client import QueueClient
-from worker.pause import REFRESH_S
+from worker.keys import WorkerKeys
+from worker.registry import job_specs
+from worker.scheduling.pause import REFRESH_S
 
-KEYS = Keys()
+KEYS = WorkerKeys()
 
 
 async def started_since(redis: Redis, prefix: str, since_s: float) -> int:
@@ -104,7 +105,9 @@ async def test_a_worker_draining_after_sigterm_takes_no_new_job_whatever_the_swi
         redis_url, **fake_providers.env(), PW_ICP='{"min_score": 0}', PW_SHUTDOWN_GRACE_S="30"
     )
     worker = WorkerProcess(env, tmp_path / "worker.log")
-    client = await QueueClient.connect(Settings(REDIS_URL=redis_url))
+    client = await QueueClient.connect(
+        settings := Settings(REDIS_URL=redis_url), specs=job_specs(settings)
+    )
     sample = companies()
     payload = ProspectJob(run_id="drain", company=sample[0], rank=1).model_dump(mode="json")
     try:

@@ -15,7 +15,7 @@ from jobs.outreach.drafting import OutreachBrief, TemplateWriter
 from jobs.redisreply import reply
 from settings import Settings
 from worker.client import QueueClient
-from worker.registry import DAILY_JOB
+from worker.registry import DAILY_JOB, job_specs
 
 from .conftest import drain, make_settings
 
@@ -98,7 +98,7 @@ async def test_a_later_run_skips_companies_already_contacted(redis_url: str, red
     # A big limit: the first run drafts for every prospect it can, so a second run with a
     # fresh quota day finds them all contacted.
     settings = make_settings(redis_url, daily_limit=1000)
-    client = await QueueClient.connect(settings)
+    client = await QueueClient.connect(settings, specs=job_specs(settings))
     try:
         first = await run_daily(client, settings)
         queued = first["run"].queued

@@ -14,22 +14,23 @@ from redis.asyncio import Redis
 
 from jobs.clients.discovery import CompanyRecord, to_company
 from jobs.clients.standins import load_sample_data
-from jobs.deps import FanoutJob, Priority
-from jobs.keys import Keys
-from jobs.models import Company, ProspectJob
+from jobs.deps import FanoutJob
+from jobs.models import Company, Priority, ProspectJob
 from settings import Settings
 from tests.conftest import Figures
 from tests.support.fake_providers import FakeProviders
 from tests.support.faults import FaultPlan
 from tests.support.processes import WorkerProcess, env_for, run_cli
-from worker.app import JOB_EXPIRES_MS
-from worker.arqjobs import IN_PROGRESS_KEY_PREFIX
 from worker.client import QueueClient
-from worker.fanout import BulkEnqueuer
-from worker.queueorder import PriorityScale, QueueOrder
-from worker.serializer import serialize
+from worker.connections import JOB_EXPIRES_MS
+from worker.engine.arqjobs import IN_PROGRESS_KEY_PREFIX
+from worker.engine.serializer import serialize
+from worker.keys import WorkerKeys
+from worker.registry import job_specs
+from worker.scheduling.fanout import BulkEnqueuer
+from worker.scheduling.queueorder import PriorityScale, QueueOrder
 
-KEYS = Keys()
+KEYS = WorkerKeys()
 QUEUE = "arq:queue"
 INBOUND_REPLY = {
     "headers": "From: Pat <pat@acme.example>\r\nSubject: Re: hello\r\n"
@@ -87,7 +88,9 @@ async def test_a_reply_starts_before_a_backlog_of_10000_prospects_which_go_in_ra
     assert (await enqueuer(redis).enqueue_many(backlog)).count("added") == 10_000
     env = env_for(redis_url, **fake_providers.env(), PW_MAX_JOBS="2")
     worker = WorkerProcess(env, tmp_path / "worker.log")
-    client = await QueueClient.connect(Settings(REDIS_URL=redis_url))
+    client = await QueueClient.connect(
+        settings := Settings(REDIS_URL=redis_url), specs=job_specs(settings)
+    )
     try:
         worker.wait_ready()
         while len(await results(redis, "prospect:backlog:")) < 10:  # noqa: ASYNC110 - another process
@@ -191,7 +194,9 @@ async def test_the_cli_enqueues_by_priority_name(redis_url: str, redis: Redis) -
 async def test_a_deferred_enqueue_with_a_class_waits_for_its_time_then_takes_its_class(
     redis_url: str, redis: Redis
 ) -> None:
-    client = await QueueClient.connect(Settings(REDIS_URL=redis_url))
+    client = await QueueClient.connect(
+        settings := Settings(REDIS_URL=redis_url), specs=job_specs(settings)
+    )
     try:
         before_ms = time.time() * 1000
         job_id = await client.enqueue("cleanup", defer_s=30, priority="reply")

@@ -6,10 +6,10 @@ import time
 from redis.asyncio import Redis
 
 from jobs.deps import FanoutJob
-from worker.fanout import BulkEnqueuer
-from worker.outcomes import UNKNOWN_FUNCTION
-from worker.queue_sample import sample_queue
-from worker.serializer import serialize
+from worker.engine.serializer import serialize
+from worker.observability.queue_sample import sample_queue
+from worker.runtime.outcomes import UNKNOWN_FUNCTION
+from worker.scheduling.fanout import BulkEnqueuer
 
 QUEUE = "arq:queue"
 TYPES = ("daily_prospect_queue", "process_prospect", UNKNOWN_FUNCTION)

@@ -1,6 +1,6 @@
 """The queue wait the observers see (the `job_queue_wait_seconds` histogram, the job log's
 `waited`) runs from when a job became due, not from its score: a job of a priority class is
-scored ahead of its due time by its shift (worker/queueorder.py), which must not count as
+scored ahead of its due time by its shift (worker/scheduling/queueorder.py), which must not count as
 waiting. No clock is asserted on: each wait must lie within the span the test itself saw."""
 
 import time
@@ -9,9 +9,9 @@ from typing import Any
 from redis.asyncio import Redis
 
 from jobs.deps import FanoutJob
-from worker.fanout import BulkEnqueuer
-from worker.queueorder import PriorityScale
-from worker.serializer import serialize
+from worker.engine.serializer import serialize
+from worker.scheduling.fanout import BulkEnqueuer
+from worker.scheduling.queueorder import PriorityScale
 
 from .conftest import spec_worker
 from .test_engine import echo_spec

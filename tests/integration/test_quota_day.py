@@ -12,7 +12,7 @@ from jobs.keys import Keys
 from jobs.models import ProspectJob
 from jobs.prospecting.prospect import process_prospect
 from worker.client import PayloadRejected, QueueClient
-from worker.registry import DAILY_JOB
+from worker.registry import DAILY_JOB, job_specs
 
 from .conftest import drain, make_settings
 from .test_prospect_outcomes import NoProgress, make_deps, sample_company
@@ -60,7 +60,7 @@ async def test_a_daily_run_for_another_day_without_backfill_is_refused_at_enqueu
 
 async def test_a_backfill_run_shares_todays_quota(redis_url: str, redis: Redis) -> None:
     settings = make_settings(redis_url, daily_limit=5)
-    client = await QueueClient.connect(settings)
+    client = await QueueClient.connect(settings, specs=job_specs(settings))
     try:
         await client.enqueue(DAILY_JOB)
         backfill = await client.enqueue(DAILY_JOB, {"run_date": "2026-01-05", "backfill": True})

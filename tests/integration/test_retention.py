@@ -4,15 +4,15 @@ import time
 
 from redis.asyncio import Redis
 
-from jobs.keys import Keys
 from jobs.retention import StreamRule, min_id, stream_rules, trim_streams
 from settings import Settings
 from worker.client import QueueClient
-from worker.registry import CLEANUP_JOB, DAILY_JOB
+from worker.keys import WorkerKeys
+from worker.registry import CLEANUP_JOB, DAILY_JOB, job_specs
 
 from .conftest import drain, make_settings
 
-KEYS = Keys()
+KEYS = WorkerKeys()
 DAY_S = 86_400
 
 # Kept on purpose, each by its own rule: the contacted set is the do-not-prospect-again list
@@ -78,12 +78,12 @@ async def test_the_cleanup_job_trims_streams_by_age_through_a_real_worker(
     redis_url: str, redis: Redis
 ) -> None:
     settings = make_settings(redis_url, event_retention_days=1)
-    keys = Keys()
+    keys = WorkerKeys()
     old = int(time.time() * 1000) - 2 * 86_400_000
     await redis.xadd(keys.events, {"type": "old"}, id=f"{old}-0")
     await redis.xadd(keys.events, {"type": "new"})
     await redis.xadd(keys.dead_letters, {"job_id": "kept"}, id=f"{old}-0")
-    client = await QueueClient.connect(settings)
+    client = await QueueClient.connect(settings, specs=job_specs(settings))
     try:
         job_id = await client.enqueue(CLEANUP_JOB)
         await drain(settings)

@@ -12,7 +12,7 @@ from arq.connections import RedisSettings
 from redis.asyncio import Redis
 
 from tests.support.processes import env_for, run_cli
-from worker.embedded import EmbeddedRedis, free_port, redis_server
+from worker.local.embedded import EmbeddedRedis, free_port, redis_server
 
 from .test_cli import no_redis_env, start_cli
 

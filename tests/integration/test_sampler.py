@@ -10,19 +10,19 @@ from zoneinfo import ZoneInfo
 from redis.asyncio import Redis
 
 from jobs.deps import FanoutJob
-from jobs.keys import Keys
-from worker.embedded import free_port
-from worker.fanout import BulkEnqueuer
-from worker.http_metrics import OPERATIONS
-from worker.job_metrics import JobMetrics
-from worker.metrics import Metrics
-from worker.outcomes import JobOutcome
-from worker.pause import PauseSwitch
-from worker.replicas import read_outcomes, read_replicas
-from worker.sampler import Sampler
-from worker.serializer import serialize
+from worker.engine.serializer import serialize
+from worker.keys import WorkerKeys
+from worker.local.embedded import free_port
+from worker.observability.http_metrics import OPERATIONS
+from worker.observability.job_metrics import JobMetrics
+from worker.observability.metrics import Metrics
+from worker.observability.replicas import read_outcomes, read_replicas
+from worker.observability.sampler import Sampler
+from worker.runtime.outcomes import JobOutcome
+from worker.scheduling.fanout import BulkEnqueuer
+from worker.scheduling.pause import PauseSwitch
 
-KEYS = Keys()
+KEYS = WorkerKeys()
 TYPES = ["daily_prospect_queue", "process_prospect"]
 SAMPLED_AT = "prospect_worker_queue_sample_timestamp_seconds"
 

@@ -11,7 +11,6 @@ from arq.connections import RedisSettings
 from redis.asyncio import Redis
 
 from jobs.errors import Deferred
-from jobs.keys import Keys
 from jobs.prospecting.runs import RunLedger
 from tests.conftest import Figures
 from tests.integration.test_fault_runs import start_daily_run
@@ -19,9 +18,10 @@ from tests.support.fake_providers import FakeProviders
 from tests.support.faults import FaultPlan
 from tests.support.processes import WorkerProcess, env_for
 from tests.support.runs import wait_for_run
-from worker.limits import Rate, RateLimiter
+from worker.keys import WorkerKeys
+from worker.scheduling.limits import Rate, RateLimiter
 
-KEYS = Keys()
+KEYS = WorkerKeys()
 
 
 @pytest.mark.timeout(180)

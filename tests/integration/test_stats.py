@@ -1,5 +1,5 @@
 """`python -m worker stats` and the queue-depth metrics split the queue by priority class, read
-from the shift kept beside each job (worker/queueorder.py), within the bounded sample."""
+from the shift kept beside each job (worker/scheduling/queueorder.py), within the bounded sample."""
 
 import re
 import time
@@ -11,13 +11,14 @@ from arq import create_pool
 from arq.connections import RedisSettings
 from redis.asyncio import Redis
 
-from jobs.deps import FanoutJob, Priority
+from jobs.deps import FanoutJob
+from jobs.models import Priority
 from settings import Settings
-from worker.app import JOB_EXPIRES_MS
 from worker.client import QueueClient
-from worker.fanout import BulkEnqueuer
-from worker.serializer import serialize
-from worker.stats import Stats, collect_stats, render
+from worker.connections import JOB_EXPIRES_MS
+from worker.engine.serializer import serialize
+from worker.observability.stats import Stats, collect_stats, render
+from worker.scheduling.fanout import BulkEnqueuer
 
 QUEUE = "arq:queue"
 

@@ -14,13 +14,13 @@ from arq import create_pool
 from arq.connections import RedisSettings
 from redis.asyncio import Redis
 
-from jobs.keys import Keys
 from tests.conftest import Figures
 from tests.integration.conftest import make_settings, make_worker
 from tests.support import slow_poll
 from tests.support.processes import WorkerProcess, env_for, run_cli
+from worker.keys import WorkerKeys
 
-KEYS = Keys()
+KEYS = WorkerKeys()
 WAIT_S = 20  # the test's own bound on each job: far below the slow worker's poll
 QUEUE = "arq:queue"
 

@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 
 from tests.support.processes import RedisServer, WorkerProcess, env_for, run_cli
 from tests.support.runs import wait_for_run
-from worker.embedded import DEFAULT_HOST, free_port
+from worker.local.embedded import DEFAULT_HOST, free_port
 
 HEALTH = re.compile(r"j_complete=(\d+) j_failed=(\d+) j_retried=(\d+) j_ongoing=(\d+)")
 

@@ -4,7 +4,8 @@ from typing import Any
 
 from jobs.clients.discovery import MAX_PAGE_SIZE, CompanySearchClient
 from jobs.models import Company
-from jobs.prospecting.paging import Cursor, PageRetry, discover_resumably
+from jobs.prospecting.paging import PageRetry, discover_resumably
+from jobs.prospecting.paging_log import Cursor
 
 
 class MemoryLog:

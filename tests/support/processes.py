@@ -23,7 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from worker.embedded import DEFAULT_HOST, answers, free_port
+from worker.local.embedded import DEFAULT_HOST, answers, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_LINE = "prospect-worker ready"

@@ -16,7 +16,7 @@ from email.message import Message
 from pathlib import Path
 from typing import Any, Literal
 
-from worker.mailsink import MailSink, SinkHandler
+from worker.local.mailsink import MailSink, SinkHandler
 
 HoldPoint = Literal["rcpt", "data", "quit"]
 

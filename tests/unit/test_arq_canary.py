@@ -1,10 +1,10 @@
 """The arq canary: every arq internal the engine relies on, pinned against the installed arq.
 
 The engine subclasses arq's `Worker` and reads arq's keys, records, log lines and cron ids
-directly (worker/engine.py, worker/arqjobs.py). An upgraded arq that renamed a private method
-would silently stop calling the engine's override; these tests fail first, each naming what
-moved. When arq is upgraded on purpose, re-read each pinned piece in the new arq, adapt the
-engine, then update `ARQ_VERSION` and the pins here together.
+directly (worker/engine/worker.py, worker/engine/arqjobs.py). An upgraded arq that renamed a
+private method would silently stop calling the engine's override; these tests fail first, each
+naming what moved. When arq is upgraded on purpose, re-read each pinned piece in the new arq,
+adapt the engine, then update `ARQ_VERSION` and the pins here together.
 """
 
 import ast
@@ -30,10 +30,10 @@ import pytest
 from arq.connections import ArqRedis
 from arq.cron import cron
 
-import worker.engine
+import worker.engine.worker
 from settings import Settings
 from worker.app import worker_settings
-from worker.arqjobs import (
+from worker.engine.arqjobs import (
     ARQ_VERSION,
     CRON_PREFIX,
     IN_PROGRESS_KEY_PREFIX,
@@ -57,7 +57,7 @@ from worker.arqjobs import (
     job_type,
     take_back_delivery,
 )
-from worker.engine import EngineWorker, use_in_arq_cli
+from worker.engine.worker import EngineWorker, use_in_arq_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 ArqWorker = arq.worker.Worker
@@ -262,7 +262,7 @@ def test_the_demo_can_quiet_arqs_redis_info_line() -> None:
 
 
 def test_the_job_ctx_and_function_options_the_runtime_uses() -> None:
-    """worker/runtime.py reads arq's per-job ctx and builds arq functions and retries."""
+    """worker/runtime/runtime.py reads arq's per-job ctx and builds arq functions and retries."""
     run_job = inspect.getsource(ArqWorker.run_job)
     for key in ("'job_id': job_id", "'job_try': job_try", "'enqueue_time': ", "'score': score"):
         assert key in run_job, f"arq's job ctx no longer has {key!r}"
@@ -388,17 +388,17 @@ def test_every_arq_logger_is_tamed() -> None:
 
 def test_nothing_outside_the_engine_spells_arqs_internals() -> None:
     # arq's key prefixes, cron prefix, log templates, logger names and the helpers that build
-    # its ids: outside the engine, these are reached through worker/arqjobs.py's names.
+    # its ids: outside the engine, these are reached through worker/engine/arqjobs.py's names.
     spelled = re.compile(
         r"arq:(job|in-progress|result|retry|abort):|\"cron:|%6\.2fs|to_unix_ms|from arq\.constants"
         r"|\"arq\.(worker|jobs|connections|utils)\""
     )
-    engine = {ROOT / "worker" / "arqjobs.py", Path(worker.engine.__file__)}
+    engine = ROOT / "worker" / "engine"
     found = [
         str(path.relative_to(ROOT))
         for folder in ("worker", "jobs")
         for path in sorted((ROOT / folder).rglob("*.py"))
-        if path not in engine and spelled.search(path.read_text())
+        if engine not in path.parents and spelled.search(path.read_text())
     ]
     assert found == []
 
@@ -407,11 +407,11 @@ def test_nothing_outside_the_engine_spells_arqs_internals() -> None:
 
 
 def test_each_named_change_heads_its_paragraph_and_its_section() -> None:
-    doc = worker.engine.__doc__ or ""
+    doc = worker.engine.worker.__doc__ or ""
     headings = [
         line.split(":")[0].split(" (")[0] for line in doc.splitlines() if line[:1].isupper()
     ]
-    names = [name for name, _ in worker.engine.CHANGES]
+    names = [name for name, _ in worker.engine.worker.CHANGES]
     assert [h for h in headings if h in names] == names
     source = inspect.getsource(EngineWorker)
     for name in names:

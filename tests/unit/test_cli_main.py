@@ -1,13 +1,16 @@
 """`main` in process: exit codes and the one error style, without a Redis."""
 
+import importlib
 import importlib.metadata
 import os
+import pkgutil
 
 import click
 import pytest
 
+import worker.cli
 from settings import load_settings
-from worker.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, cli, main
+from worker.cli import COMMANDS, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, cli, main
 from worker.cli.demo import run_target
 from worker.cli.output import CliError
 
@@ -59,9 +62,22 @@ def test_ctrl_c_outside_a_command_is_exit_130(
 def test_asking_for_redis_server_where_none_is_installed_says_so(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("worker.embedded.shutil.which", lambda name: None)
+    monkeypatch.setattr("worker.local.embedded.shutil.which", lambda name: None)
     with (
         pytest.raises(CliError, match="redis-server is not installed"),
         run_target(load_settings(), "redis-server"),
     ):
         pass
+
+
+def test_every_command_is_found_in_the_module_commands_names() -> None:
+    # The lazy group imports a command's module from COMMANDS: a module that registers a command
+    # missing there, or a line naming the wrong module, would hide the command.
+    for module in pkgutil.iter_modules(worker.cli.__path__):
+        importlib.import_module(f"worker.cli.{module.name}")
+    registered = {
+        name: command.callback.__module__
+        for name, command in cli.commands.items()
+        if command.callback is not None
+    }
+    assert registered == {name: f"worker.cli.{module}" for name, module in COMMANDS.items()}

@@ -2,6 +2,7 @@
 
 import io
 from collections.abc import Iterator
+from datetime import date
 
 import pytest
 
@@ -12,7 +13,8 @@ from worker.cli.output import mask_url, table
 from worker.cli.render import render_report
 from worker.cli.watch import ProgressView, WaitTimeout, Watcher, phase
 from worker.client import JobReport, PayloadRejected, check_payload, repeat_note
-from worker.progress import ProgressRecord
+from worker.registry import job_specs
+from worker.runtime.progress import ProgressRecord
 
 
 def run(done: int, total: int = 75, failed: int = 0, state: str = "running") -> RunSummary:
@@ -199,19 +201,30 @@ async def test_watcher_says_a_pause_holds_the_job_not_a_missing_worker(
     assert warnings == [said]
 
 
+TODAY = date(2026, 12, 4)
+
+
 def test_a_payload_is_checked_with_the_workers_own_model() -> None:
-    settings = Settings(REDIS_URL="redis://127.0.0.1:1/0")  # validating needs no Redis
+    specs = job_specs(Settings(REDIS_URL="redis://127.0.0.1:1/0"))  # no Redis needed
     with pytest.raises(PayloadRejected) as caught:
-        check_payload(settings, "daily_prospect_queue", {"run_date": "tomorrow", "extra": 1})
+        check_payload(
+            specs, "daily_prospect_queue", {"run_date": "tomorrow", "extra": 1}, today=TODAY
+        )
     problems = caught.value.problems
     assert problems[0].startswith("run_date: must be a date as YYYY-MM-DD")
     assert problems[0].endswith("(got 'tomorrow')")
     assert problems[1].startswith("extra: Extra inputs are not permitted")
     daily = {"run_date": "2026-12-02", "backfill": True}
-    assert check_payload(settings, "daily_prospect_queue", daily).name == "daily_prospect_queue"
+    assert (
+        check_payload(specs, "daily_prospect_queue", daily, today=TODAY).name
+        == "daily_prospect_queue"
+    )
     with pytest.raises(PayloadRejected, match="run_date 2026-12-02 is not today"):
-        check_payload(settings, "daily_prospect_queue", {"run_date": "2026-12-02"})
-    assert check_payload(settings, "daily_prospect_queue", None).name == "daily_prospect_queue"
+        check_payload(specs, "daily_prospect_queue", {"run_date": "2026-12-02"}, today=TODAY)
+    assert (
+        check_payload(specs, "daily_prospect_queue", None, today=TODAY).name
+        == "daily_prospect_queue"
+    )
 
 
 def test_on_a_terminal_prospects_are_one_bar_with_failures_and_rate() -> None:

@@ -63,7 +63,7 @@ def test_every_setting_in_the_model_is_in_the_reference() -> None:
 
 
 def test_every_outcome_the_runtime_reports_is_in_the_metrics_reference() -> None:
-    from worker.outcomes import OUTCOME_KINDS
+    from worker.runtime.outcomes import OUTCOME_KINDS
 
     reference = (ROOT / "docs/metrics.md").read_text()
     row = next(line for line in reference.splitlines() if "job_outcomes_total" in line)

@@ -15,8 +15,8 @@ from jobs.prospecting.enrich import read_website
 from jobs.prospecting.icp import IcpProfile
 from jobs.web.fetch import WebsiteFetcher
 from worker.cli import EXIT_USAGE, main
-from worker.embedded import free_port
-from worker.serializer import serialize
+from worker.engine.serializer import serialize
+from worker.local.embedded import free_port
 
 
 @pytest.mark.parametrize(

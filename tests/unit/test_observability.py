@@ -10,17 +10,17 @@ import orjson
 import pytest
 from prometheus_client import generate_latest
 
-from worker.arqjobs import LOG_FAILED, LOG_JOB_START, LOG_UNDESERIALIZABLE
-from worker.daily_state import DailyState
-from worker.http_metrics import OPERATIONS, InstrumentedTransport, provider_operation
-from worker.job_log import JobLog
-from worker.job_metrics import JobMetrics
-from worker.logs import ArqLines, JsonFormatter
-from worker.metrics import Metrics
-from worker.outcomes import UNKNOWN_FUNCTION, JobOutcome
-from worker.queue_sample import job_type_of, sample_ranks, scale
-from worker.serializer import JobFailed, serialize
-from worker.stats import Depth, Stats, render
+from worker.engine.arqjobs import LOG_FAILED, LOG_JOB_START, LOG_UNDESERIALIZABLE
+from worker.engine.serializer import JobFailed, serialize
+from worker.observability.daily_state import DailyState
+from worker.observability.http_metrics import OPERATIONS, InstrumentedTransport, provider_operation
+from worker.observability.job_log import JobLog
+from worker.observability.job_metrics import JobMetrics
+from worker.observability.logs import ArqLines, JsonFormatter
+from worker.observability.metrics import Metrics
+from worker.observability.queue_sample import job_type_of, sample_ranks, scale
+from worker.observability.stats import Depth, Stats, render
+from worker.runtime.outcomes import UNKNOWN_FUNCTION, JobOutcome
 
 TYPES = ["daily_prospect_queue", "process_prospect"]
 

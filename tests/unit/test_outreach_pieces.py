@@ -26,8 +26,8 @@ from jobs.outreach.smtp import (
     SmtpRejected,
 )
 from tests.support.smtp_server import FaultySink
-from worker.embedded import free_port
-from worker.mailsink import MailSink
+from worker.local.embedded import free_port
+from worker.local.mailsink import MailSink
 
 
 def facts(text: str, subject: str = "Re: hi", **extra: str) -> ReplyFacts:

@@ -1,10 +1,10 @@
 """The queue order's arithmetic: a kept shift gives its class back, and a job's due time is
-found from its score whichever way it was scored (worker/queueorder.py)."""
+found from its score whichever way it was scored (worker/scheduling/queueorder.py)."""
 
 import pytest
 
-from jobs.deps import Priority
-from worker.queueorder import PRIORITIES, PriorityScale, became_due_ms
+from jobs.models import Priority
+from worker.scheduling.queueorder import PRIORITIES, PriorityScale, became_due_ms
 
 SCALE = PriorityScale(step_s=600.0)
 STEP = SCALE.step_ms

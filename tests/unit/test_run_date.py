@@ -6,8 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from jobs.errors import InvalidPayload
-from jobs.models import DailyRunRequest
-from jobs.prospecting.daily import resolve_run_id
+from jobs.models import DailyRunRequest, resolve_run_id
 
 TODAY = date(2026, 11, 22)
 

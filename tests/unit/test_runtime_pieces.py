@@ -8,9 +8,9 @@ import pytest
 
 from jobs.errors import InvalidPayload
 from jobs.models import DailyRunRequest
-from worker.failures import RetryPolicy
-from worker.runtime import parse_payload
-from worker.serializer import JobFailed, deserialize, serialize
+from worker.engine.serializer import JobFailed, deserialize, serialize
+from worker.runtime.failures import RetryPolicy
+from worker.runtime.runtime import parse_payload
 
 
 def test_backoff_grows_exponentially_within_its_jitter_band() -> None:

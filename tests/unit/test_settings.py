@@ -10,8 +10,8 @@ import pytest
 
 from settings import Settings, SettingsError, load_settings
 from worker.app import worker_settings
+from worker.engine.functions import arq_timeout_s
 from worker.registry import job_specs
-from worker.runtime import arq_timeout_s
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,11 +7,12 @@ import logging
 import pytest
 from arq.connections import RedisSettings
 
-from worker.embedded import DEFAULT_HOST, free_port
-from worker.job_log import JobLog
-from worker.logs import RepeatedWarnings
-from worker.outcomes import JobOutcome
-from worker.startup import StartupFailed, connect, describe_redis
+from worker.connections import describe_redis
+from worker.engine.startup import StartupFailed, connect
+from worker.local.embedded import DEFAULT_HOST, free_port
+from worker.observability.job_log import JobLog
+from worker.observability.logs import RepeatedWarnings
+from worker.runtime.outcomes import JobOutcome
 
 
 class Clock:

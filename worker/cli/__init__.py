@@ -1,6 +1,7 @@
 """The operator's CLI: `prospect-worker` (or `python -m worker`), a click group.
 
-Adding a command is one new module in this package: import the group and register on it.
+Adding a command is one new module in this package that registers on the group, and its line
+in `COMMANDS` below.
 
     # worker/cli/dlq.py
     from worker.cli.base import CliState, cli, pass_state, run_async
@@ -18,7 +19,8 @@ Adding a command is one new module in this package: import the group and registe
         out = Output(as_json=as_json)
         return run_async(..., redis_url=settings.redis_url)
 
-Every module here is imported when the CLI starts (see `_register`), so nothing else changes.
+A command's module is imported when the command is first asked for (`COMMANDS`), so a
+command that reads Redis loads neither the demo's worker nor the job bodies.
 
 Conventions (worker/cli/output.py holds them in code):
 - stdout is the result only: a human table by default, with `--json` (json_option) JSON alone,
@@ -32,25 +34,31 @@ Conventions (worker/cli/output.py holds them in code):
 - Async work runs through run_async: Ctrl-C becomes exit 130 without a traceback, an
   unreachable Redis one line with the URL (password masked). Connect with conn_retries=0.
 - Settings come from CliState.settings(), read on first use (so --help never needs them).
-- Job names are click.Choice(job_names()): listed in --help, checked, completed by the shell.
+- Job names are JobName(), read from the registry on use: listed in --help, checked, completed
+  by the shell (a command listing them in its help: cls=NamesJobs).
 """
-
-import importlib
-import pkgutil
 
 import click
 
 from worker.cli.base import PROG, cli
 from worker.cli.output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CliError
 
-
-def _register() -> None:
-    """Import every module of the package: each registers its commands on `cli`."""
-    for module in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{module.name}")
-
-
-_register()
+# Each command, and the module of this package that registers it.
+COMMANDS = {
+    "approve": "outreach",
+    "dlq": "dlq",
+    "drafts": "outreach",
+    "enqueue": "jobs",
+    "outbox": "outreach",
+    "outreach-demo": "outreach_demo",
+    "pause": "pause",
+    "reject": "outreach",
+    "resume": "pause",
+    "run": "demo",
+    "stats": "stats",
+    "status": "jobs",
+}
+cli.modules.update({name: f"{__name__}.{module}" for name, module in COMMANDS.items()})
 
 
 def main(argv: list[str] | None = None) -> int:

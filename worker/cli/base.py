@@ -2,6 +2,7 @@
 where an interrupt or an unreachable Redis becomes an exit code."""
 
 import asyncio
+import importlib
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -12,8 +13,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from settings import Settings, SettingsError, load_settings
 from worker.cli.output import EXIT_USAGE, CliError, Interrupted, mask_url
-from worker.logs import configure_logging
-from worker.registry import job_specs
+from worker.observability.logs import configure_logging
 
 PROG = "prospect-worker"
 PACKAGE = "prospect-worker"
@@ -31,7 +31,10 @@ class CliState:
         if self._settings is None:
             try:
                 self._settings = self._load()
-                job_specs(self._settings)  # per-job settings name registered job types
+                if self._settings.jobs:  # per-job settings must name registered job types
+                    from worker.registry import job_specs  # on use: it loads every job body
+
+                    job_specs(self._settings)
             except SettingsError as exc:
                 raise CliError(str(exc), exit_code=EXIT_USAGE) from None
         return self._settings
@@ -42,8 +45,53 @@ pass_state = click.make_pass_decorator(CliState, ensure=True)
 
 def job_names() -> list[str]:
     """The job names for help and completion, known before any setting is read: only the
-    names are used, so the defaults (model_construct reads no environment) are enough."""
+    names are used, so the defaults (model_construct reads no environment) are enough.
+    Imported here, when asked: the registry loads every job body."""
+    from worker.registry import job_specs
+
     return sorted(job_specs(Settings.model_construct()))
+
+
+class JobName(click.Choice[str]):
+    """click.Choice over the job names, read from the registry only when a command parses,
+    completes or shows one: `status` or `stats` never loads the job bodies."""
+
+    def __init__(self) -> None:
+        super().__init__(())
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return tuple(job_names())
+
+    @choices.setter
+    def choices(self, _: tuple[str, ...]) -> None:
+        """click.Choice sets its choices on construction; here the registry has them."""
+
+
+class NamesJobs(click.Command):
+    """A command whose help ends with the job names, read when the help is shown."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self.epilog = "NAME is one of: " + ", ".join(job_names())
+        super().format_epilog(ctx, formatter)
+
+
+class LazyGroup(click.Group):
+    """A group that imports a command's module when the command is first asked for, so a
+    command loads its own module only (`stats` never loads the demo's worker). `modules` maps
+    each command to the module that registers it (worker/cli/__init__.py)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.modules: dict[str, str] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.modules})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.modules:
+            importlib.import_module(self.modules[cmd_name])
+        return super().get_command(ctx, cmd_name)
 
 
 def run_async(coro: Coroutine[Any, Any, int], *, redis_url: str) -> int:
@@ -63,6 +111,7 @@ def run_async(coro: Coroutine[Any, Any, int], *, redis_url: str) -> int:
 
 
 @click.group(
+    cls=LazyGroup,
     name=PROG,
     invoke_without_command=True,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},

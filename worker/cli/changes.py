@@ -6,10 +6,10 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from jobs.keys import Keys
 from worker.cli.output import table
 from worker.cli.render import render_report
 from worker.client import JobReport
+from worker.keys import WorkerKeys
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class Counts:
     quotas: dict[str, int] = field(default_factory=dict)  # quota key -> drafts counted
 
 
-async def read_counts(redis: Redis, keys: Keys) -> Counts:
+async def read_counts(redis: Redis, keys: WorkerKeys) -> Counts:
     # Every day's quota counter (one key per day), since the run's day is known only after it.
     quota_keys = sorted([key async for key in redis.scan_iter(match=keys.quota("*"), count=1000)])
     async with redis.pipeline(transaction=False) as pipe:

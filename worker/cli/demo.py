@@ -9,15 +9,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
-from unittest.mock import patch
 
 import click
-from arq.worker import get_kwargs
 
-from jobs.keys import Keys
 from settings import Settings
-from worker.app import worker_settings
-from worker.cli.base import CliState, cli, job_names, pass_state, run_async
+from worker.app import burst_worker
+from worker.cli.base import CliState, JobName, NamesJobs, cli, pass_state, run_async
 from worker.cli.changes import read_counts, render_outcome, this_runs_changes
 from worker.cli.jobs import checked_payload
 from worker.cli.output import (
@@ -30,9 +27,9 @@ from worker.cli.output import (
 )
 from worker.cli.watch import ProgressView
 from worker.client import JobReport, QueueClient
-from worker.embedded import embedded_redis
-from worker.engine import EngineWorker
-from worker.registry import DAILY_JOB
+from worker.keys import WorkerKeys
+from worker.local.embedded import embedded_redis
+from worker.registry import DAILY_JOB, job_specs
 
 
 @dataclass(frozen=True)
@@ -81,10 +78,10 @@ def run_target(settings: Settings, embedded: str = "auto") -> Iterator[Target]:
 
 
 @cli.command(
+    cls=NamesJobs,
     short_help="Run a job end to end with a worker in this process (the demo).",
-    epilog="NAME is one of: " + ", ".join(job_names()),
 )
-@click.argument("name", metavar="[NAME]", type=click.Choice(job_names()), default=DAILY_JOB)
+@click.argument("name", metavar="[NAME]", type=JobName(), default=DAILY_JOB)
 @click.option("--payload", metavar="JSON", help="The job's arguments as a JSON object.")
 @click.option(
     "--embedded",
@@ -113,20 +110,18 @@ def run(state: CliState, name: str, payload: str | None, embedded: str, as_json:
 async def run_job(target: Target, name: str, payload: dict[str, Any] | None, out: Output) -> int:
     """Enqueue, then drain the queue with a burst worker in this process while showing progress."""
     settings = target.settings
-    keys = Keys(settings.key_prefix)
-    client = await QueueClient.connect(settings, conn_retries=0)
-    # arq annotates get_kwargs as returning dict[str, NameError]; the values are Worker's arguments.
+    keys = WorkerKeys(settings.key_prefix)
+    client = await QueueClient.connect(settings, specs=job_specs(settings), conn_retries=0)
     # A one-off worker in this process serves no metrics port (a running worker may hold it).
     # Nor does it catch up the cron's daily run: it runs what it was asked to, nothing more.
     worker_config = settings.model_copy(update={"metrics_port": 0, "daily_catch_up": False})
-    kwargs: dict[str, Any] = get_kwargs(worker_settings(worker_config))
-    worker = EngineWorker(**kwargs, burst=True, handle_signals=False)
+    worker = burst_worker(worker_config, skip_info=target.in_process)
     try:
         before = await read_counts(client.redis, keys)
         job_id = await client.enqueue(name, payload)
         out.info(f"enqueued {name} as {job_id}")
         started = time.perf_counter()
-        draining = asyncio.create_task(drain(worker, skip_info=target.in_process))
+        draining = asyncio.create_task(worker.drain())
         try:
             with ProgressView(sys.stderr, live=sys.stderr.isatty()) as view:
                 report = await client.wait(job_id, view.show)
@@ -161,19 +156,6 @@ async def run_job(target: Target, name: str, payload: dict[str, Any] | None, out
     finally:
         await worker.close()
         await client.close()
-
-
-async def drain(worker: EngineWorker, *, skip_info: bool) -> None:
-    """The burst worker's run. fakeredis's server has no INFO, which arq's start-up log line
-    asks for, so that one call is skipped there."""
-    if not skip_info:
-        return await worker.main()
-    with patch("arq.worker.log_redis_info", new=_no_info):
-        return await worker.main()
-
-
-async def _no_info(*args: Any) -> None:
-    return None
 
 
 def _result(report: JobReport) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""`dlq list | show | replay | purge`: the dead-letter workflow (worker/deadletter.py)."""
+"""`dlq list | show | replay | purge`: the dead-letter workflow (worker/runtime/deadletter.py)."""
 
 import re
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -11,12 +11,12 @@ import orjson
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from jobs.keys import Keys
 from settings import Settings
-from worker.app import JOB_EXPIRES_MS, redis_client
-from worker.cli.base import CliState, cli, job_names, pass_state, run_async
+from worker.cli.base import CliState, JobName, cli, pass_state, run_async
 from worker.cli.output import EXIT_FAILED, EXIT_OK, CliError, Output, json_option, table
-from worker.deadletter import DeadLetter, DeadLetters, ReplayOutcome
+from worker.connections import JOB_EXPIRES_MS, redis_client
+from worker.keys import WorkerKeys
+from worker.runtime.deadletter import DeadLetter, DeadLetters, ReplayOutcome
 
 DURATION = re.compile(r"^(\d+)([smhd])$")
 UNITS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400}
@@ -53,7 +53,7 @@ async def dead_letters(settings: Settings) -> AsyncIterator[DeadLetters]:
     try:
         yield DeadLetters(
             redis,
-            Keys(settings.key_prefix),
+            WorkerKeys(settings.key_prefix),
             queue_name=settings.queue_name,
             job_expires_ms=JOB_EXPIRES_MS,
         )
@@ -125,7 +125,7 @@ def dlq() -> None:
 
 
 @dlq.command("list")
-@click.option("--type", "job_type", type=click.Choice(job_names()), help="Only this job type.")
+@click.option("--type", "job_type", type=JobName(), help="Only this job type.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
 @json_option
 @pass_state
@@ -169,7 +169,7 @@ class ReplayReport(BaseModel):
 @dlq.command()
 @click.argument("entry_id", required=False, callback=entry_id_argument)
 @click.option("--all", "replay_all", is_flag=True, help="Every entry (of --type, if given).")
-@click.option("--type", "job_type", type=click.Choice(job_names()), help="With --all: one type.")
+@click.option("--type", "job_type", type=JobName(), help="With --all: one type.")
 @json_option
 @pass_state
 def replay(

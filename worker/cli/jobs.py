@@ -2,14 +2,15 @@
 
 import asyncio
 import sys
+from datetime import datetime
 from typing import Any
 
 import click
 import orjson
 
-from jobs.deps import Priority
+from jobs.models import Priority
 from settings import Settings
-from worker.cli.base import CliState, cli, job_names, pass_state, run_async
+from worker.cli.base import CliState, JobName, NamesJobs, cli, pass_state, run_async
 from worker.cli.output import (
     EXIT_FAILED,
     EXIT_OK,
@@ -20,7 +21,7 @@ from worker.cli.output import (
 from worker.cli.render import render_report
 from worker.cli.watch import ProgressView, WaitTimeout, Watcher
 from worker.client import JobReport, PayloadRejected, QueueClient, check_payload
-from worker.queueorder import PRIORITIES
+from worker.scheduling.queueorder import PRIORITIES
 
 
 def parse_payload(raw: str | None) -> dict[str, Any] | None:
@@ -37,23 +38,30 @@ def parse_payload(raw: str | None) -> dict[str, Any] | None:
 
 def checked_payload(settings: Settings, name: str, raw: str | None) -> dict[str, Any] | None:
     """The --payload, parsed and checked with the worker's own model before anything connects."""
+    from worker.registry import job_specs  # on use: it loads every job body, `status` needs none
+
     payload = parse_payload(raw)
     try:
-        check_payload(settings, name, payload)
+        check_payload(job_specs(settings), name, payload, today=datetime.now(settings.tz).date())
     except PayloadRejected as exc:
         raise click.BadParameter("; ".join(exc.problems), param_hint="--payload") from None
     return payload
 
 
-async def connect(settings: Settings) -> QueueClient:
-    return await QueueClient.connect(settings, conn_retries=0)
+async def connect(settings: Settings, *, enqueues: bool) -> QueueClient:
+    """A client; one that enqueues is handed the job types (loaded on use, as above)."""
+    if not enqueues:
+        return await QueueClient.connect(settings, conn_retries=0)
+    from worker.registry import job_specs
+
+    return await QueueClient.connect(settings, specs=job_specs(settings), conn_retries=0)
 
 
 @cli.command(
+    cls=NamesJobs,
     short_help="Queue a job (and follow it with --wait).",
-    epilog="NAME is one of: " + ", ".join(job_names()),
 )
-@click.argument("name", metavar="NAME", type=click.Choice(job_names()))
+@click.argument("name", metavar="NAME", type=JobName())
 @click.option("--payload", metavar="JSON", help="The job's arguments as a JSON object.")
 @click.option("--wait", is_flag=True, help="Follow the job with a progress bar until it ends.")
 @click.option(
@@ -104,7 +112,7 @@ async def enqueue_job(
     timeout_s: float | None,
     priority: Priority | None = None,
 ) -> int:
-    client = await connect(settings)
+    client = await connect(settings, enqueues=True)
     try:
         job_id = await client.enqueue(name, payload, priority=priority)
         if not wait:
@@ -159,7 +167,7 @@ def status(state: CliState, job_id: str, as_json: bool) -> int:
 
 
 async def show_status(settings: Settings, out: Output, job_id: str) -> int:
-    client = await connect(settings)
+    client = await connect(settings, enqueues=False)
     try:
         report = await client.report(job_id)
     finally:

@@ -15,15 +15,15 @@ from collections.abc import Awaitable, Callable
 import click
 from pydantic import BaseModel
 
-from jobs.keys import Keys
 from jobs.outreach.drafts import STATES, DraftBook, DraftRecord, DraftState, Transition
 from settings import Settings
-from worker.app import JOB_EXPIRES_MS
 from worker.cli.base import CliState, cli, pass_state, run_async
 from worker.cli.output import EXIT_OK, CliError, Output, columns, json_option, table
 from worker.client import JobIdTaken, QueueClient
-from worker.deadletter import DeadLetters
-from worker.registry import SEND_JOB
+from worker.connections import JOB_EXPIRES_MS
+from worker.keys import WorkerKeys
+from worker.registry import SEND_JOB, job_specs
+from worker.runtime.deadletter import DeadLetters
 
 # The send job states in which it will still run: approving again queues nothing new then.
 WAITING = ("queued", "deferred", "in_progress")
@@ -42,9 +42,9 @@ def send_job_id(draft_id: str, attempt: int = 0) -> str:
 async def with_book(
     settings: Settings, work: Callable[[DraftBook, QueueClient], Awaitable[int]]
 ) -> int:
-    client = await QueueClient.connect(settings, conn_retries=0)
+    client = await QueueClient.connect(settings, specs=job_specs(settings), conn_retries=0)
     try:
-        return await work(DraftBook(client.redis, Keys(settings.key_prefix)), client)
+        return await work(DraftBook(client.redis, WorkerKeys(settings.key_prefix)), client)
     finally:
         await client.close()
 
@@ -79,7 +79,7 @@ async def retire_send_letters(settings: Settings, client: QueueClient, draft_id:
     by a person, they wait for nothing, and a replay of one could only mislead."""
     letters = DeadLetters(
         client.redis,
-        Keys(settings.key_prefix),
+        WorkerKeys(settings.key_prefix),
         queue_name=settings.queue_name,
         job_expires_ms=JOB_EXPIRES_MS,
     )

@@ -11,22 +11,20 @@ from pathlib import Path
 from typing import Any
 
 import click
-from arq.worker import get_kwargs
 
-from jobs.keys import Keys
 from jobs.models import Enrichment
 from jobs.outreach.drafts import DraftBook
 from jobs.prospecting.store import now_ms
 from jobs.redisreply import reply
 from settings import Settings, SmtpSettings
-from worker.app import worker_settings
+from worker.app import burst_worker
 from worker.cli.base import CliState, cli, pass_state, run_async
-from worker.cli.demo import Target, drain, run_target
+from worker.cli.demo import Target, run_target
 from worker.cli.output import EXIT_FAILED, EXIT_OK, Output, table
 from worker.client import QueueClient
-from worker.engine import EngineWorker
-from worker.mailsink import MailSink, clear_messages
-from worker.registry import DAILY_JOB, REPLY_JOB, SEND_JOB
+from worker.keys import WorkerKeys
+from worker.local.mailsink import MailSink, clear_messages
+from worker.registry import DAILY_JOB, REPLY_JOB, SEND_JOB, job_specs
 
 REPLIES = (
     ("interested", "Re: {subject}", "Sounds interesting. Could we talk on Thursday?"),
@@ -38,10 +36,9 @@ REPLIES = (
 
 
 async def burst(target: Target, settings: Settings) -> None:
-    kwargs: dict[str, Any] = get_kwargs(worker_settings(settings))
-    worker = EngineWorker(**{**kwargs, "poll_delay": 0.01}, burst=True, handle_signals=False)
+    worker = burst_worker(settings, skip_info=target.in_process, poll_delay_s=0.01)
     try:
-        await drain(worker, skip_info=target.in_process)
+        await worker.drain()
     finally:
         await worker.close()
 
@@ -52,7 +49,7 @@ async def daily(client: QueueClient, target: Target, settings: Settings, **paylo
     return (await client.report(job_id)).result
 
 
-async def quota_skipped_contact(client: QueueClient, keys: Keys, run_id: str) -> str | None:
+async def quota_skipped_contact(client: QueueClient, keys: WorkerKeys, run_id: str) -> str | None:
     """The contact of a prospect the run found but did not draft (the quota was spent)."""
     redis = client.redis
     outcomes = await reply(redis.hgetall(keys.run_outcomes(run_id)))
@@ -76,8 +73,8 @@ async def demo(target: Target, mail: MailSink, out: Output) -> int:
             "smtp": SmtpSettings(host=mail.host, port=mail.port, security="none"),
         }
     )
-    keys = Keys(settings.key_prefix)
-    client = await QueueClient.connect(settings, conn_retries=0)
+    keys = WorkerKeys(settings.key_prefix)
+    client = await QueueClient.connect(settings, specs=job_specs(settings), conn_retries=0)
     book = DraftBook(client.redis, keys)
     try:
         first = await daily(client, target, settings)

@@ -1,19 +1,19 @@
 """`pause` and `resume`: stop every replica taking jobs (or one job type), then let them go on.
 
-Workers see the switch within a second; running jobs finish (worker/pause.py)."""
+Workers see the switch within a second; running jobs finish (worker/scheduling/pause.py)."""
 
 import click
 
-from jobs.keys import Keys
 from settings import Settings
-from worker.app import redis_client
-from worker.cli.base import CliState, cli, job_names, pass_state, run_async
+from worker.cli.base import CliState, JobName, cli, pass_state, run_async
 from worker.cli.output import EXIT_OK, Output, json_option
-from worker.pause import PauseSwitch
+from worker.connections import redis_client
+from worker.keys import WorkerKeys
+from worker.scheduling.pause import PauseSwitch
 
 
 @cli.command(short_help="Stop workers taking jobs (all, or one type); running ones finish.")
-@click.option("--type", "job_type", type=click.Choice(job_names()), help="Pause this type only.")
+@click.option("--type", "job_type", type=JobName(), help="Pause this type only.")
 @json_option
 @pass_state
 def pause(state: CliState, job_type: str | None, as_json: bool) -> int:
@@ -27,7 +27,7 @@ def pause(state: CliState, job_type: str | None, as_json: bool) -> int:
 
 
 @cli.command(short_help="Let workers take jobs again (all, or one type).")
-@click.option("--type", "job_type", type=click.Choice(job_names()), help="Resume this type only.")
+@click.option("--type", "job_type", type=JobName(), help="Resume this type only.")
 @json_option
 @pass_state
 def resume(state: CliState, job_type: str | None, as_json: bool) -> int:
@@ -42,7 +42,7 @@ def resume(state: CliState, job_type: str | None, as_json: bool) -> int:
 async def switch(settings: Settings, out: Output, job_type: str | None, *, pausing: bool) -> int:
     redis = redis_client(settings)
     try:
-        pauses = PauseSwitch(redis, Keys(settings.key_prefix))
+        pauses = PauseSwitch(redis, WorkerKeys(settings.key_prefix))
         await (pauses.pause(job_type) if pausing else pauses.resume(job_type))
         now = sorted(await pauses.read())
     finally:

@@ -5,7 +5,7 @@ from typing import Any
 from jobs.models import RunSummary
 from worker.cli.output import table
 from worker.client import JobReport
-from worker.progress import ProgressRecord
+from worker.runtime.progress import ProgressRecord
 
 
 def render_report(report: JobReport) -> str:

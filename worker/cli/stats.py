@@ -1,9 +1,9 @@
-"""`stats`: the queue seen whole, from Redis alone (the figures: worker/stats.py)."""
+"""`stats`: the queue seen whole, from Redis alone (the figures: worker/observability/stats.py)."""
 
 from settings import Settings
 from worker.cli.base import CliState, cli, pass_state, run_async
 from worker.cli.output import EXIT_OK, Output, json_option
-from worker.stats import read_stats, render
+from worker.observability.stats import read_stats, render
 
 
 @cli.command(

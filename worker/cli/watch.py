@@ -9,7 +9,7 @@ from typing import Any, Protocol, TextIO
 from tqdm import tqdm
 
 from worker.client import JobReport, finished
-from worker.pause import ALL as PAUSE_ALL
+from worker.scheduling.pause import ALL as PAUSE_ALL
 
 # A job that has not moved for this long, on a queue where no job is running, has no worker.
 IDLE_WARNING_S = 5.0

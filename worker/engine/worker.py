@@ -1,0 +1,495 @@
+"""The engine's worker: arq's `Worker` with the changes named in `CHANGES`, nothing else touched.
+
+Each change below is headed by its name in `CHANGES`, and so is its section in the class.
+
+Failures arq decides (`finish_failed_job`): arq fails some jobs before any function runs
+   (expired, undecodable bytes, unknown function, deliveries spent) and calls no hook for
+   those; here the runtime dead-letters each one, runs its failure hook and tells the observers,
+   in the same Redis step that finishes the job.
+Ids that are not UTF-8 (`start_jobs`): such a job id makes arq's worker exit (and every restart
+   exit the same way); here it is moved to the dead-letter stream instead.
+Crash recovery: arq keeps a job's in-progress marker for the longest job timeout + 10 s, so a
+   killed worker's jobs waited over 10 minutes. Here the marker lives `in_progress_ttl_s` and one
+   task per worker renews the markers of all its running jobs in one pipelined call, with their
+   type leases (worker/scheduling/limits.py).
+Redis outages: arq's poll loop exits on the first connection error. Here the loop waits for
+   Redis to come back, and finishing a job retries through a short blip; a warning repeated
+   meanwhile shows once per `repeat_warning_s`, with a count. At start, a refused password or a
+   Redis still unreachable after arq's retries is one line and exit 1 (worker/engine/startup.py).
+Shutdown: arq cancels each job's whole task, bookkeeping included. Here a shutdown cancels
+   the job function only, so a job's result is always written (see `_cancel_for_shutdown`);
+   and it waits for running jobs only, not for ended ones the next poll would have cleared.
+   arq's `start_jobs` goes on claiming a batch's ids after the signal; here the batch stops
+   at it, and the grace period waits for every job started, the last claim's included.
+Queue order (worker/scheduling/queueorder.py): jobs a worker starts leave the head of the queue
+   (after `start_jobs`, and with each renewal), a worker takes only as many ids as it has free
+   slots, and a job that did not finish (a retry, a deferral, a shutdown cancellation) is
+   re-scored in its priority class by `finish_job` instead of arq's `zincrby`, which would drop
+   the class. A task promotes due deferred jobs. A deferral is not counted in arq's
+   `jobs_retried` (its health record and shutdown line).
+Fast start: a task listens on the wake-up channel the project's enqueuers publish to
+   (`WorkerKeys.wake`) and, when free slots allow, reads the due head and calls `start_jobs` at once
+   instead of waiting for the next poll; a plain arq client's job is found by the poll as before.
+   "Due" is arq's own rule (`arqjobs.due_now_ms`: the time in ms, rounded): a job arq
+   scored within the last millisecond is due by it, where a truncated time would say it is not
+   and leave the job to the next poll (1 idle start in 100 to 300 waited a whole poll that way).
+Pause (worker/scheduling/pause.py): the poll loop reads the pause switch at most twice a
+   second; while the queue is paused it sets arq's own `allow_pick_jobs` off and `run_cron`
+   enqueues nothing (a tick missed meanwhile is enqueued on resume); paused types are deferred
+   by the runtime.
+   After a shutdown signal the switch no longer turns `allow_pick_jobs` back on.
+
+`arq worker.WorkerSettings` builds `arq.worker.Worker` by name, so `use_in_arq_cli` points that
+name at this class (see worker/__init__.py). Config arrives through arq's own `ctx` argument.
+tests/unit/test_arq_canary.py pins every arq internal this relies on.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from signal import Signals
+from typing import Any, TypeVar
+
+import arq.worker
+from arq.worker import Worker
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, WatchError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from worker.engine.arqjobs import (
+    IN_PROGRESS_KEY_PREFIX,
+    JOB_KEY_PREFIX,
+    RETRY_KEY_PREFIX,
+    due_now_ms,
+)
+from worker.engine.serializer import JobFailed
+from worker.engine.startup import connect
+from worker.observability.logs import RepeatedWarnings
+from worker.runtime.runtime import Runtime
+from worker.scheduling.pause import ALL, REFRESH_S, PauseSwitch
+from worker.scheduling.queueorder import QueueOrder
+from worker.tasks import stop_tasks
+
+log = logging.getLogger("prospect_worker.engine")
+
+# The engine's changes to arq's Worker, by name, with one line each: the docs render this list.
+CHANGES: tuple[tuple[str, str], ...] = (
+    ("Failures arq decides", "a job arq fails before running it is dead-lettered, with its hook"),
+    ("Ids that are not UTF-8", "such a job id is dead-lettered instead of stopping the worker"),
+    ("Crash recovery", "a killed worker's jobs run again within the in-progress TTL"),
+    ("Redis outages", "the poll loop waits for Redis; finishing a job retries through a blip"),
+    ("Shutdown", "a shutdown cancels job functions only, so every result is written"),
+    ("Queue order", "priority classes survive retries; started jobs leave the head"),
+    ("Fast start", "an enqueue wakes a free worker at once, not at its next poll"),
+    ("Pause", "the pause switch stops picking jobs and cron ticks, or paused types"),
+)
+
+CTX_CONFIG = "engine_config"
+CTX_ENGINE = "engine"  # the worker itself, so /healthz can read its poll loop's last pass
+CTX_ORDER = "queue_order"  # set by on_startup: without it, arq's own order applies
+CTX_PAUSE = "pause_switch"  # set by on_startup: without it, nothing is ever paused
+CTX_WAKE = "wake_channel"  # set by on_startup: without it, only the poll finds new jobs
+WAKE_LISTEN_S = 1.0
+PROMOTE_IDLE_S, PROMOTE_MIN_S = 1.0, 0.1
+# WatchError: redis-py reports a connection lost during WATCH as one.
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, WatchError, ConnectionError, OSError)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    in_progress_ttl_s: float
+    renew_s: float
+    # How long finishing a job keeps retrying through a Redis blip before giving up (the job
+    # then runs again once its in-progress marker lapses: at least once).
+    finish_patience_s: float = 15.0
+    # A warning repeated while Redis is away shows at most once per this long, with a count.
+    repeat_warning_s: float = 30.0
+
+
+class EngineWorker(Worker):
+    # No __init__ of its own: arq's CLI picks the keyword arguments it passes by the signature
+    # of `arq.worker.Worker`, which is this class once `use_in_arq_cli` has run.
+    config = EngineConfig(20.0, 5.0)
+    loop_tick = 0.0  # monotonic time of the poll loop's last pass: /healthz reads it
+    paused: frozenset[str] = frozenset()  # what the pause switch said at its last read
+    stopping = False  # a shutdown signal came: take no more jobs
+    _listening = False  # the wake-up listener runs
+    _pause_read_at = float("-inf")
+    redis_down_since: float | None = None
+
+    @property
+    def ending(self) -> set[str]:
+        """Ids of jobs whose function has ended and whose bookkeeping is under way."""
+        jobs: set[str] = self.__dict__.setdefault("_ending_jobs", set())
+        return jobs
+
+    @property
+    def runtime(self) -> Runtime:
+        runtime: Runtime = self.ctx["runtime"]
+        return runtime
+
+    @property
+    def order(self) -> QueueOrder | None:
+        order: QueueOrder | None = self.ctx.get(CTX_ORDER)
+        return order
+
+    async def main(self) -> None:
+        # arq keeps the ctx it was given; a copy keeps per-worker state (the runtime) apart
+        # when several workers are built from one settings class.
+        self.ctx = dict(self.ctx)
+        self.ctx[CTX_ENGINE] = self
+        if self._pool is None:  # arq's own start would retry a wrong password, then trace back
+            self._pool = await connect(
+                self.redis_settings,
+                job_serializer=self.job_serializer,
+                job_deserializer=self.job_deserializer,
+                default_queue_name=self.queue_name,
+                expires_extra_ms=self.expires_extra_ms,
+            )
+        self.config = self.ctx.get(CTX_CONFIG) or self.config
+        self.in_progress_timeout_s = self.config.in_progress_ttl_s
+        self.loop_tick = time.monotonic()
+        self.repeated = RepeatedWarnings(log, self.config.repeat_warning_s)
+        self._deferred_one = asyncio.Event()
+        job_end = self.on_job_end
+
+        async def ending(ctx: dict[str, Any]) -> None:
+            self.ending.add(ctx["job_id"])  # from here on, the job's bookkeeping runs
+            if job_end is not None:
+                await job_end(ctx)
+
+        self.on_job_end = ending
+        # The wake-up listener joins these at the first poll, once on_startup has run.
+        self._background = [
+            asyncio.create_task(self._renew_in_progress(), name="renew-in-progress"),
+            asyncio.create_task(self._promote_deferred(), name="promote-deferred"),
+        ]
+        try:
+            await super().main()
+        finally:
+            await stop_tasks(self._background)
+
+    # --- Redis outages ------------------------------------------------------------------------
+
+    async def _poll_iteration(self) -> None:
+        try:
+            self._listen_for_wake()
+            await self._read_pause()
+            await super()._poll_iteration()
+        except (*REDIS_DOWN, RedisError) as exc:
+            # Any Redis error here (LOADING after a restart, a dropped WATCH, a job task whose
+            # finishing failed) is the server being away, not this loop being wrong.
+            await self._redis_unavailable(exc)
+        else:
+            self.loop_tick = time.monotonic()
+            if self.redis_down_since is not None:
+                log.warning(
+                    "Redis is back after %.1f s; taking jobs again",
+                    time.monotonic() - self.redis_down_since,
+                )
+                self.redis_down_since = None
+                self.repeated.clear()
+
+    async def _redis_unavailable(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        self.loop_tick = now  # the loop is alive, only Redis is away (/readyz says so)
+        if self.redis_down_since is None:
+            self.redis_down_since = now
+            log.warning("Redis unavailable (%s); waiting for it", type(exc).__name__)
+        # Back off gently while it is away: at most one attempt a second.
+        await asyncio.sleep(min(1.0, 0.1 + (now - self.redis_down_since) / 10))
+
+    async def finish_job(self, job_id: str, finish: bool, *args: Any) -> None:
+        # arq's arguments after `finish`: result data, result timeout, keep result forever,
+        # incr_score (its re-score of a retry), keep_in_progress.
+        delay_s = self.runtime.retry_delays.pop(job_id, 0.0) if "runtime" in self.ctx else 0.0
+        if "runtime" in self.ctx and job_id in self.runtime.deferred:
+            self.runtime.deferred.discard(job_id)
+            self.jobs_retried -= 1  # arq counted the deferral's Retry as a retry: it was none
+        order = self.order
+        try:
+            if finish or order is None:
+                await self._patiently(
+                    lambda: super(EngineWorker, self).finish_job(job_id, finish, *args)
+                )
+                return
+            unscored = (*args[:3], None, *args[4:])  # the re-score is ours: in the job's class
+            await self._patiently(
+                lambda: super(EngineWorker, self).finish_job(job_id, finish, *unscored)
+            )
+            now_ms = due_now_ms()
+            if await self._patiently(lambda: order.reschedule(job_id, now_ms, int(delay_s * 1000))):
+                self._deferred_one.set()
+        finally:
+            self.ending.discard(job_id)
+
+    # --- Queue order ---------------------------------------------------------------------------
+
+    def _out_of_head_until_ms(self) -> int:
+        return int((time.time() + self.config.in_progress_ttl_s) * 1000)
+
+    async def _promote_deferred(self) -> None:
+        wait = PROMOTE_IDLE_S
+        while True:
+            # Woken early when this worker defers. Not `wait_for`: on Python 3.11 it swallows a
+            # cancel that lands as the event is set, and the shutdown then waited forever.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._deferred_one.wait()
+            self._deferred_one.clear()
+            order, wait = self.order, PROMOTE_IDLE_S
+            if order is None or self._pool is None:
+                continue
+            now_ms = due_now_ms()
+            try:
+                _, next_due = await order.promote(now_ms)
+            except REDIS_DOWN as exc:
+                self.repeated.warning(
+                    "promote", "could not promote deferred jobs (%s)", type(exc).__name__
+                )
+                continue
+            if next_due is not None:
+                wait = min(PROMOTE_IDLE_S, max(PROMOTE_MIN_S, (next_due - now_ms) / 1000))
+
+    async def _patiently(self, step: Callable[[], Awaitable[T]]) -> T:
+        deadline = time.monotonic() + self.config.finish_patience_s
+        delay = 0.1
+        while True:
+            try:
+                return await step()
+            except REDIS_DOWN:
+                if time.monotonic() + delay > deadline:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    # --- Shutdown ------------------------------------------------------------------------------
+    # arq cancels its whole per-job task at shutdown, wherever it is: a cancel landing on the
+    # job's bookkeeping (the result write) left the job unfinished, to run again to completion
+    # once its marker lapsed, and arq's close then exited 1 on the CancelledError. Here a
+    # shutdown cancels the job function itself, and bookkeeping under way always completes.
+
+    def _cancel_for_shutdown(self) -> None:
+        for job_id, task in self.tasks.items():
+            if task.done() or job_id in self.ending:
+                continue
+            job_task = self.job_tasks.get(job_id)
+            # Running: cancel the function (arq records the cancellation and re-queues it).
+            # Not started yet: cancel the whole task; its marker lapses and it runs elsewhere.
+            (job_task or task).cancel()
+
+    def handle_sig_wait_for_completion(self, signum: Signals) -> None:
+        self.stopping = True  # arq turns allow_pick_jobs off; the pause reader must not undo it
+        super().handle_sig_wait_for_completion(signum)
+
+    def handle_sig(self, signum: Signals) -> None:
+        running = sum(not task.done() for task in self.tasks.values())  # ended ones wait a poll
+        log.info("shutdown on %s: cancelling %d running jobs", Signals(signum).name, running)
+        self._cancel_for_shutdown()
+        if self.main_task is not None:
+            self.main_task.cancel()
+        if self.on_stop is not None:
+            self.on_stop(signum)
+
+    async def _sleep_until_tasks_complete(self) -> None:
+        # arq waits for `tasks` to empty, but ended tasks leave it only at a poll; jobs started
+        # on a wake-up (fast start) may all have ended between two polls. Wait for running ones,
+        # looking again after each wait: the id a batch was claiming when the signal came
+        # starts after this first look (`start_jobs` stops the batch after it).
+        while running := [task for task in self.tasks.values() if not task.done()]:
+            await asyncio.wait(running)  # raises nothing of theirs; the timeout bounds it
+
+    async def _wait_for_tasks_to_complete(self, signum: Signals) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._job_completion_wait):  # see `_promote_deferred`
+                await self._sleep_until_tasks_complete()
+        self.handle_sig(signum)
+
+    async def close(self) -> None:
+        if not self._handle_signals:
+            self.handle_sig(Signals.SIGUSR1)  # as arq's close does, before waiting
+        if self.tasks:
+            # A task cancelled before its job started ends in CancelledError; arq's close
+            # would re-raise it. Wait for all of them, then let arq close with none left.
+            await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+            self.tasks.clear()
+        await super().close()  # its own handle_sig finds nothing left to cancel
+
+    # --- Fast start ----------------------------------------------------------------------------
+
+    def _listen_for_wake(self) -> None:
+        if self._listening or CTX_WAKE not in self.ctx or not hasattr(self, "_background"):
+            return
+        self._listening = True
+        self._background.append(
+            asyncio.create_task(self._start_on_wake(self.ctx[CTX_WAKE]), name="start-on-wake")
+        )
+
+    async def _start_on_wake(self, channel: str) -> None:
+        while True:
+            try:
+                async with self.pool.pubsub() as pubsub:
+                    await pubsub.subscribe(channel)
+                    while True:
+                        message = await pubsub.get_message(
+                            ignore_subscribe_messages=True, timeout=WAKE_LISTEN_S
+                        )
+                        if message is not None:
+                            await self._start_now()
+            except (*REDIS_DOWN, RedisError) as exc:
+                self.repeated.warning(
+                    "wake", "wake-up channel lost (%s); polling meanwhile", type(exc).__name__
+                )
+                await asyncio.sleep(1.0)
+
+    async def _start_now(self) -> None:
+        """What arq's poll does to take jobs, at once: the due head, as many as slots are free."""
+        free = self.max_jobs - self.job_counter
+        if free <= 0 or not self.allow_pick_jobs:
+            return
+        now_ms = due_now_ms()
+        job_ids = await self.pool.zrangebyscore(
+            self.queue_name, min=float("-inf"), max=now_ms, start=0, num=free
+        )
+        if job_ids:
+            await self.start_jobs(job_ids)
+
+    # --- Pause ---------------------------------------------------------------------------------
+
+    async def _read_pause(self) -> None:
+        switch: PauseSwitch | None = self.ctx.get(CTX_PAUSE)
+        now = time.monotonic()
+        if switch is None or now - self._pause_read_at < REFRESH_S:
+            return
+        self._pause_read_at = now
+        paused = await switch.read()
+        if paused != self.paused:
+            # A pause is worth a look; a resume is the normal state coming back.
+            level = logging.WARNING if paused else logging.INFO
+            log.log(level, "pause switch: %s", ", ".join(sorted(paused)) or "nothing paused")
+        self.paused = paused
+        # A worker draining after SIGTERM stays closed to new jobs whatever the switch says.
+        self.allow_pick_jobs = ALL not in paused and not self.stopping
+        if "runtime" in self.ctx:
+            self.runtime.paused_types = paused - {ALL}
+
+    async def run_cron(self, n: datetime, delay: float, num_windows: int = 2) -> None:
+        if ALL in self.paused:
+            return  # the tick stays due: it is enqueued once the queue is resumed
+        await super().run_cron(n, delay, num_windows)
+
+    # --- Crash recovery ------------------------------------------------------------------------
+
+    async def _renew_in_progress(self) -> None:
+        ttl_ms = int(self.config.in_progress_ttl_s * 1000)
+        while True:
+            await asyncio.sleep(self.config.renew_s)
+            running = [job_id for job_id, task in self.tasks.items() if not task.done()]
+            if not running or self._pool is None:
+                continue
+            order = self.order
+            try:
+                async with self.pool.pipeline(transaction=False) as pipe:
+                    for job_id in running:
+                        pipe.pexpire(IN_PROGRESS_KEY_PREFIX + job_id, ttl_ms)
+                    # The type leases of those jobs lapse with their markers, so a dead
+                    # worker's leases free up as soon as its jobs may run again.
+                    self.runtime.leases.renew(pipe)
+                    if order is not None:
+                        staying = [job_id for job_id in running if job_id not in self.ending]
+                        order.keep_out_of_head(pipe, staying, self._out_of_head_until_ms())
+                    await pipe.execute()
+            except REDIS_DOWN as exc:
+                self.repeated.warning(
+                    "renew", "could not renew %d running jobs (%s)", len(running), exc
+                )
+
+    # --- Ids that are not UTF-8 ----------------------------------------------------------------
+
+    async def start_jobs(self, job_ids: list[bytes]) -> None:
+        good: list[bytes] = []
+        for raw_id in job_ids:
+            try:
+                raw_id.decode()
+            except UnicodeDecodeError:
+                await self._quarantine(raw_id)
+            else:
+                good.append(raw_id)
+        # arq waits for a free slot before each id it read, so ids beyond the free slots
+        # would start later in a stale order (behind a reply enqueued since): take only as
+        # many as are free; the next poll reads the rest afresh.
+        good = good[: max(0, self.max_jobs - self.job_counter)]
+        before = dict(self.tasks)
+        for raw_id in good:
+            # arq's loop claims every id it was given, even after a shutdown signal or a pause
+            # turned `allow_pick_jobs` off: a job claimed then would be cut off at the grace
+            # period's end and run again. One id at a time costs no round trip (arq claims
+            # each in its own transaction).
+            if not self.allow_pick_jobs:
+                break
+            await super().start_jobs([raw_id])
+        started = [job_id for job_id, task in self.tasks.items() if before.get(job_id) is not task]
+        order = self.order
+        if started and order is not None:
+            # Queue order: started jobs leave the head, so idle replicas read runnable ids there.
+            now_ms = due_now_ms()
+            await order.move_started(started, now_ms, self._out_of_head_until_ms())
+
+    async def _quarantine(self, raw_id: bytes) -> None:
+        """Dead-letter a job whose id cannot be a str, and take it off the queue."""
+        job_key = JOB_KEY_PREFIX.encode() + raw_id
+        raw_job = await self.pool.get(job_key)
+        await self.runtime.dead_letters.add(
+            job_id=raw_id.decode("utf-8", "backslashreplace"),
+            function="unknown",
+            kind="poison",
+            error_type="MalformedJob",
+            error="the job id is not UTF-8",
+            tries=0,
+            raw=raw_id + b" " + (raw_job or b""),
+        )
+        async with self.pool.pipeline(transaction=True) as pipe:
+            pipe.zrem(self.queue_name, raw_id)
+            pipe.delete(job_key, RETRY_KEY_PREFIX.encode() + raw_id)
+            await pipe.execute()
+        log.error("job id %r is not UTF-8: dead-lettered", raw_id[:80])
+
+    # --- Failures arq decides -----------------------------------------------------------------
+
+    async def finish_failed_job(self, job_id: str, result_data: bytes | None) -> None:
+        raw_job = await self.pool.get(JOB_KEY_PREFIX + job_id)
+        deliveries = int(await self.pool.get(RETRY_KEY_PREFIX + job_id) or 0)
+        reason = _reason(self, result_data)
+        keep_ms = int(self.keep_result_s * 1000) if self.keep_result_s > 0 else 0
+        await self.runtime.record_arq_failure(
+            job_id=job_id,
+            raw_job=raw_job,
+            reason=reason,
+            deliveries=deliveries,
+            result=result_data if keep_ms else None,
+            result_ttl_ms=keep_ms,
+        )
+
+
+def _reason(worker: Worker, result_data: bytes | None) -> str:
+    """arq's own words for the failure, read back from the result record it made."""
+    if result_data is None or worker.job_deserializer is None:
+        return "failed by arq"
+    try:
+        result = worker.job_deserializer(result_data).get("r")
+    except ValueError:
+        return "failed by arq"
+    if isinstance(result, JobFailed):
+        return result.message or result.error_type
+    return str(result)
+
+
+def use_in_arq_cli() -> None:
+    """arq 0.28's CLI (`arq NAME`, `arq --check NAME`) calls `create_worker`/`check_health`,
+    which build `arq.worker.Worker` by its module name: point it at the engine's worker."""
+    arq.worker.Worker = EngineWorker  # type: ignore[misc]

@@ -1,0 +1,63 @@
+"""The metrics side of the runtime's outcome hook: every job start and end, whoever decided it.
+
+Counting happens here and only here, so a job that arq fails before the runtime runs it (expired,
+undeserializable, unknown function, tries spent) is counted like any other once the runtime
+reports it. Sync and cheap: counters in memory, nothing awaited.
+"""
+
+from collections import Counter
+
+from worker.observability.metrics import Metrics
+from worker.runtime.outcomes import JobOutcome, OutcomeKind
+
+
+class JobMetrics:
+    """A `JobObserver` feeding the Prometheus metrics and the per-minute outcome tally that the
+    sampler publishes for `python -m worker stats`."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+        # job id -> job type, for the tries running now: an outcome decided by arq before the
+        # runtime started the try has no start, and must not take the in-flight gauge below 0.
+        self._running: dict[str, str] = {}
+        self._unpublished: Counter[tuple[str, OutcomeKind]] = Counter()
+
+    def started(
+        self, *, job_id: str, function: str, job_try: int, queue_wait_s: float | None
+    ) -> None:
+        job_type = self._metrics.job_type(function)
+        self._metrics.jobs_started.labels(job_type).inc()
+        if queue_wait_s is not None:
+            self._metrics.job_queue_wait.labels(job_type).observe(max(0.0, queue_wait_s))
+        if job_id not in self._running:
+            self._running[job_id] = job_type
+            self._metrics.jobs_in_flight.labels(job_type).inc()
+
+    def ended(self, outcome: JobOutcome) -> None:
+        job_type = self._metrics.job_type(outcome.function)
+        self._metrics.job_outcomes.labels(job_type, outcome.kind).inc()
+        if outcome.duration_s is not None:
+            self._metrics.job_duration.labels(job_type).observe(outcome.duration_s)
+        if outcome.kind == "deferred" and outcome.deferred_by == "rate_limit":
+            # The scheduling's rate limits (worker/scheduling/limits.py): the job was deferred, not
+            # made to wait in its slot, so there is no wait to observe.
+            self._metrics.rate_limited(
+                outcome.limit_name or "unknown", waited_s=None, deferred=True
+            )
+        running = self._running.pop(outcome.job_id, None)
+        if running is not None:
+            self._metrics.jobs_in_flight.labels(running).dec()
+        self._unpublished[(job_type, outcome.kind)] += 1
+
+    def in_flight(self) -> dict[str, int]:
+        """Tries running now in this process, by job type."""
+        return dict(Counter(self._running.values()))
+
+    def take_unpublished(self) -> dict[tuple[str, OutcomeKind], int]:
+        """The outcomes counted since the last call (the sampler publishes them to Redis)."""
+        taken, self._unpublished = dict(self._unpublished), Counter()
+        return taken
+
+    def put_back(self, unpublished: dict[tuple[str, OutcomeKind], int]) -> None:
+        """Outcomes a failed publish could not write: they go out with the next one."""
+        self._unpublished.update(unpublished)

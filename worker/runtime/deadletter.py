@@ -1,0 +1,258 @@
+"""The dead-letter stream: jobs that ended without success, kept with their payload for a person.
+
+Every entry is written by one Lua script that also keeps a marker per job id, so a job that
+is dead-lettered twice (a worker died between the entry and arq's bookkeeping, and the job ran
+again) leaves one entry. When arq itself decided the failure (expired, undeserializable, unknown
+function, deliveries spent), the same script also finishes the job the way arq would: the
+entry and the job's removal from the queue happen together or not at all.
+
+The stream has no length cap: an entry nobody has looked at is never dropped by a write.
+`purge` removes entries by age, and the cleanup cron purges entries past the retention setting,
+logging how many it removed.
+"""
+
+import time
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+from worker.engine.arqjobs import (
+    ABORT_SET,
+    IN_PROGRESS_KEY_PREFIX,
+    JOB_KEY_PREFIX,
+    RESULT_KEY_PREFIX,
+    RETRY_KEY_PREFIX,
+    encode_job,
+)
+from worker.keys import WorkerKeys
+
+DeadLetterKind = Literal["failed", "poison", "expired"]
+MARKER_TTL_S = 30 * 86_400
+ERROR_CHARS = 2_000
+RAW_CHARS = 4_000
+
+# KEYS: stream, marker, then (only when ARGV[1] == '1', arq's finishing) job key, retry key,
+#       in-progress key, result key, queue, abort set
+# ARGV: finish flag, marker ttl, job id, result bytes, result ttl ms, then field/value pairs
+_ADD = """
+local existing = redis.call('GET', KEYS[2])
+-- The marker outlives a purged entry: only a live entry counts as already written.
+if existing and #redis.call('XRANGE', KEYS[1], existing, existing) == 0 then existing = false end
+if not existing then
+  local fields = {}
+  for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+  existing = redis.call('XADD', KEYS[1], '*', unpack(fields))
+  redis.call('SET', KEYS[2], existing, 'EX', ARGV[2])
+end
+if ARGV[1] == '1' then
+  redis.call('DEL', KEYS[3], KEYS[4], KEYS[5])
+  redis.call('ZREM', KEYS[8], ARGV[3])
+  redis.call('ZREM', KEYS[7], ARGV[3])
+  if ARGV[4] ~= '' then redis.call('SET', KEYS[6], ARGV[4], 'PX', ARGV[5]) end
+end
+return existing
+"""
+
+# KEYS: stream, marker, job key, result key, tries key, queue
+# ARGV: entry id, job id, job record, due score (ms), job expiry (ms)
+_REPLAY = """
+if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then return 'gone' end
+if redis.call('EXISTS', KEYS[3]) == 1 then return 'queued' end
+redis.call('DEL', KEYS[4], KEYS[5], KEYS[2])
+redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[5])
+redis.call('ZADD', KEYS[6], ARGV[4], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[1])
+return 'replayed'
+"""
+
+
+class DeadLetter(BaseModel):
+    id: str  # the stream entry id
+    job_id: str
+    function: str
+    kind: DeadLetterKind
+    error_type: str
+    error: str
+    tries: int
+    failed_ms: int
+    payload: Any = None  # the job's JSON payload when it had one that decoded
+    raw: str | None = None  # the stored bytes, when they did not decode (escaped, truncated)
+    not_replayable: str | None = None  # the job's own word that a replay cannot help, and why
+
+    @property
+    def replayable(self) -> str | None:
+        """None when replay can work; else why not."""
+        if self.not_replayable is not None:
+            return self.not_replayable
+        if self.kind == "expired" and self.payload is None:
+            return "the job's record had expired: nothing to replay"
+        if self.raw is not None:
+            return "the job's bytes did not decode: nothing to replay"
+        if self.kind == "poison":
+            return "a poison message fails the same way again: enqueue a corrected job instead"
+        if self.payload is not None and not isinstance(self.payload, dict):
+            return "the payload is not a JSON object"
+        return None
+
+
+ReplayOutcome = Literal["replayed", "queued", "gone", "not_replayable"]
+
+
+class DeadLetters:
+    """The stream, its writes and the operator's workflow (list, show, replay, purge)."""
+
+    def __init__(
+        self, redis: Redis, keys: WorkerKeys, *, queue_name: str, job_expires_ms: int
+    ) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._queue = queue_name
+        self._job_expires_ms = job_expires_ms
+        self._add = redis.register_script(_ADD)
+        self._replay = redis.register_script(_REPLAY)
+
+    @property
+    def scripts(self) -> tuple[AsyncScript, ...]:
+        return (self._add, self._replay)
+
+    async def add(
+        self,
+        *,
+        job_id: str,
+        function: str,
+        kind: DeadLetterKind,
+        error_type: str,
+        error: str,
+        tries: int,
+        payload: Any = None,
+        raw: bytes | None = None,
+        finish_result: bytes | None = None,
+        result_ttl_ms: int = 0,
+        not_replayable: str | None = None,
+    ) -> str:
+        """Write the entry (once per job id) and return its id.
+
+        `finish_result`: also finish the job as arq would, storing that result record."""
+        fields: dict[str, str | int] = {
+            "job_id": job_id,
+            "function": function,
+            "kind": kind,
+            "error_type": error_type,
+            "error": error[:ERROR_CHARS],
+            "tries": tries,
+            "failed_ms": int(time.time() * 1000),
+        }
+        if payload is not None:
+            fields["payload"] = orjson.dumps(payload, default=str).decode()
+        if raw is not None:
+            fields["raw"] = raw[:RAW_CHARS].decode("utf-8", "backslashreplace")
+        if not_replayable is not None:
+            fields["not_replayable"] = not_replayable
+        keys = [self._keys.dead_letters, self._keys.dead_letter_marker(job_id)]
+        finish = finish_result is not None
+        if finish:
+            keys += [
+                JOB_KEY_PREFIX + job_id,
+                RETRY_KEY_PREFIX + job_id,
+                IN_PROGRESS_KEY_PREFIX + job_id,
+                RESULT_KEY_PREFIX + job_id,
+                self._queue,
+                ABORT_SET,
+            ]
+        args: list[str | int | bytes] = [
+            "1" if finish else "0",
+            MARKER_TTL_S,
+            job_id,
+            finish_result or b"",
+            result_ttl_ms,
+        ]
+        for name, value in fields.items():
+            args += [name, value]
+        entry = await self._add(keys=keys, args=args)
+        return entry.decode() if isinstance(entry, bytes) else str(entry)
+
+    async def list(self, *, function: str | None = None, limit: int = 50) -> list[DeadLetter]:
+        """The newest first, optionally of one job type."""
+        entries: list[DeadLetter] = []
+        last = "+"
+        while len(entries) < limit:
+            page = await self._redis.xrevrange(self._keys.dead_letters, last, "-", count=200)
+            for entry_id, fields in page:
+                letter = _parse(entry_id, fields)
+                if function is None or letter.function == function:
+                    entries.append(letter)
+            if len(page) < 200:
+                break
+            last = "(" + _text(page[-1][0])
+        return entries[:limit]
+
+    async def show(self, entry_id: str) -> DeadLetter | None:
+        page = await self._redis.xrange(self._keys.dead_letters, entry_id, entry_id)
+        return _parse(*page[0]) if page else None
+
+    async def replay(self, letter: DeadLetter) -> ReplayOutcome:
+        """Enqueue the job again with fresh tries; the entry leaves the stream in the same step."""
+        if letter.replayable is not None:
+            return "not_replayable"
+        now = int(time.time() * 1000)
+        job_id = letter.job_id
+        result = await self._replay(
+            keys=[
+                self._keys.dead_letters,
+                self._keys.dead_letter_marker(job_id),
+                JOB_KEY_PREFIX + job_id,
+                RESULT_KEY_PREFIX + job_id,
+                self._keys.tries(job_id),
+                self._queue,
+            ],
+            args=[
+                letter.id,
+                job_id,
+                encode_job(letter.function, letter.payload, now),
+                now,
+                self._job_expires_ms,
+            ],
+        )
+        outcome: ReplayOutcome = _text(result)  # type: ignore[assignment]
+        return outcome
+
+    async def purge(self, *, older_than_s: float | None = None, ids: Sequence[str] = ()) -> int:
+        """Remove entries older than `older_than_s` (all when None), or exactly `ids`."""
+        if ids:
+            return int(await self._redis.xdel(self._keys.dead_letters, *ids))
+        if older_than_s is None:
+            removed = await self._redis.xlen(self._keys.dead_letters)
+            await self._redis.delete(self._keys.dead_letters)
+            return int(removed)
+        # MINID keeps ids at or after it: one past the cutoff removes entries made at it too.
+        cutoff_ms = int((time.time() - older_than_s) * 1000) + 1
+        return int(await self._redis.xtrim(self._keys.dead_letters, minid=cutoff_ms))
+
+    async def count(self) -> int:
+        return int(await self._redis.xlen(self._keys.dead_letters))
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _parse(entry_id: str | bytes, raw_fields: dict[Any, Any]) -> DeadLetter:
+    fields = {_text(k): _text(v) for k, v in raw_fields.items()}
+    payload = orjson.loads(fields["payload"]) if "payload" in fields else None
+    return DeadLetter(
+        id=_text(entry_id),
+        job_id=fields.get("job_id", "?"),
+        function=fields.get("function", "?"),
+        kind=fields.get("kind", "failed"),
+        error_type=fields.get("error_type", "?"),
+        error=fields.get("error", ""),
+        tries=int(fields.get("tries", 0)),
+        failed_ms=int(fields.get("failed_ms", 0)),
+        payload=payload,
+        raw=fields.get("raw"),
+        not_replayable=fields.get("not_replayable"),
+    )
