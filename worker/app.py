@@ -45,6 +45,7 @@ from worker.deadletter import DeadLetters
 from worker.engine import CTX_CONFIG, CTX_ENGINE, CTX_ORDER, CTX_PAUSE, CTX_WAKE, EngineConfig
 from worker.failures import RetryPolicy
 from worker.fanout import BulkEnqueuer
+from worker.fencing import FencedTransport
 from worker.http_metrics import InstrumentedTransport, provider_operation, website_fetch
 from worker.limits import Rate, RateLimiter, TypeLeases
 from worker.metrics import Metrics
@@ -140,6 +141,9 @@ async def build_deps(
             InstrumentedTransport(t, metrics, provider_operation) for t in provider_transports
         ]
         web_transports = [InstrumentedTransport(t, metrics, website_fetch) for t in web_transports]
+    # Outermost: a job this worker no longer owns makes no request (worker/fencing.py).
+    provider_transports = [FencedTransport(t) for t in provider_transports]
+    web_transports = [FencedTransport(t) for t in web_transports]
     providers = await stack.enter_async_context(
         httpx.AsyncClient(
             headers={"User-Agent": USER_AGENT},

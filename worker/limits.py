@@ -22,7 +22,7 @@ the waiting jobs do not all come back in the same millisecond.
 import random
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -31,6 +31,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
 from jobs.errors import Deferred
+from jobs.fencing import CURRENT
 from jobs.keys import Keys
 
 # KEYS: the type's lease set. ARGV: job id, limit, now (ms), lease (ms).
@@ -68,6 +69,14 @@ for i, key in ipairs(KEYS) do
   redis.call('PEXPIRE', key, ARGV[i * 2 + 1])
 end
 return 0
+"""
+
+# KEYS: the type's lease set, the job's fence. ARGV: job id, the job's token. The lease is left
+# alone when another worker's token holds the job: it is that worker's lease now (same id).
+_DROP_LEASE = """
+local owner = redis.call('GET', KEYS[2])
+if owner and owner ~= ARGV[2] then return 0 end
+return redis.call('ZREM', KEYS[1], ARGV[1])
 """
 
 PERIODS_S: Mapping[str, float] = {"s": 1.0, "min": 60.0}
@@ -154,11 +163,12 @@ class TypeLeases:
         self._clock = clock
         self._rand = rand
         self._script = redis.register_script(_TAKE_LEASE)
+        self._drop = redis.register_script(_DROP_LEASE)
         self._held: dict[str, str] = {}  # job id -> its lease set, while the job runs
 
     @property
     def scripts(self) -> tuple[AsyncScript, ...]:
-        return (self._script,)
+        return (self._script, self._drop)
 
     @property
     def held(self) -> int:
@@ -195,12 +205,20 @@ class TypeLeases:
 
     async def drop(self, job_id: str) -> None:
         key = self._held.pop(job_id, None)
-        if key is not None:
+        if key is None:
+            return
+        fence = CURRENT.get()
+        if fence is None:
             await self._redis.zrem(key, job_id)
+        else:
+            await self._drop(keys=[key, fence.key], args=[job_id, fence.token])
 
-    def renew(self, pipe: Pipeline) -> None:
-        """Queue the renewal of every lease this process holds on the engine's pipeline."""
+    def renew(self, pipe: Pipeline, job_ids: Iterable[str]) -> None:
+        """Queue on the engine's pipeline the renewal of the leases these jobs hold here (the
+        jobs whose markers are still this worker's)."""
         expires = int(self._clock() * 1000) + self._lease_ms
-        for job_id, key in self._held.items():
-            pipe.zadd(key, {job_id: expires}, xx=True)
-            pipe.pexpire(key, self._lease_ms)
+        for job_id in job_ids:
+            key = self._held.get(job_id)
+            if key is not None:
+                pipe.zadd(key, {job_id: expires}, xx=True)
+                pipe.pexpire(key, self._lease_ms)
