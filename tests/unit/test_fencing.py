@@ -1,9 +1,11 @@
 """Fencing's local side: how long a worker may act for a job, and the check before each call."""
 
 import asyncio
+from inspect import signature
 
 import httpx
 import pytest
+from arq.worker import Worker
 
 from jobs.errors import PermanentError, most_severe
 from jobs.fencing import CURRENT, Fence, JobLost, check_fence, fence_key_and_token
@@ -134,3 +136,19 @@ def test_a_lost_job_outranks_every_other_error_but_cancellation() -> None:
 
 def test_worker_ids_are_never_reused() -> None:
     assert worker_id() != worker_id()
+
+
+def test_the_arq_internals_the_fenced_claim_and_finish_stand_on() -> None:
+    """worker/engine.py change 9 re-does arq 0.28's claim and finish; a drift shows here."""
+    assert list(signature(Worker.run_job).parameters) == ["self", "job_id", "score"]
+    assert list(signature(Worker.finish_job).parameters) == [
+        "self",
+        "job_id",
+        "finish",
+        "result_data",
+        "result_timeout_s",
+        "keep_result_forever",
+        "incr_score",
+        "keep_in_progress",
+    ]
+    assert callable(Worker._release_sem_dec_counter_on_complete)  # noqa: SLF001
