@@ -163,6 +163,7 @@ class EngineWorker(Worker):
     paused: frozenset[str] = frozenset()  # what the pause switch said at its last read
     stopping = False  # a shutdown signal came: take no more jobs
     _listening = False  # the wake-up listener runs
+    _scripts_loaded = False  # the engine's Lua scripts (change 9) are loaded
     _pause_read_at = float("-inf")
     redis_down_since: float | None = None
 
@@ -192,6 +193,16 @@ class EngineWorker(Worker):
         if source not in scripts:
             scripts[source] = self.pool.register_script(source)
         return scripts[source]
+
+    async def _load_scripts(self) -> None:
+        """Load the engine's scripts before the first claim, as on_startup loads the others:
+        fakeredis (the in-process fallback) drops the connection on an unknown EVALSHA instead
+        of answering NOSCRIPT, so the client could never load them itself."""
+        if self._scripts_loaded:
+            return
+        for source in (_CLAIM, _RENEW, _FINISH):
+            await self.pool.script_load(self._script(source).script)
+        self._scripts_loaded = True
 
     async def main(self) -> None:
         # arq keeps the ctx it was given; a copy keeps per-worker state (the runtime) apart
@@ -229,6 +240,7 @@ class EngineWorker(Worker):
 
     async def _poll_iteration(self) -> None:
         try:
+            await self._load_scripts()  # before the wake-up listener can claim anything
             self._listen_for_wake()
             await self._read_pause()
             await super()._poll_iteration()
