@@ -274,10 +274,12 @@ class EngineWorker(Worker):
         token = self.ownership.token(job_id)
         try:
             if finish or order is None:
-                await self._patiently(lambda: self._finish(job_id, token, finish, *args))
+                await self._patiently(lambda: self._finish(job_id, token or "", finish, *args))
                 return
             unscored = (*args[:3], None, *args[4:])  # the re-score is ours: in the job's class
-            if not await self._patiently(lambda: self._finish(job_id, token, finish, *unscored)):
+            if not await self._patiently(
+                lambda: self._finish(job_id, token or "", finish, *unscored)
+            ):
                 return  # another worker owns it now: it is theirs to re-queue
             now_ms = due_now_ms()
             if await self._patiently(lambda: order.reschedule(job_id, now_ms, int(delay_s * 1000))):
@@ -290,7 +292,7 @@ class EngineWorker(Worker):
     async def _finish(
         self,
         job_id: str,
-        token: str | None,
+        token: str,
         finish: bool,
         result_data: bytes | None,
         result_timeout_s: float | None,
@@ -299,18 +301,7 @@ class EngineWorker(Worker):
         keep_in_progress: float | None,
     ) -> bool:
         """arq's finish_job, fenced (9): False, and nothing written, when the marker no longer
-        holds `token`."""
-        if token is None:  # not claimed through `_start_one` (arq's own path): arq's finish
-            await super().finish_job(
-                job_id,
-                finish,
-                result_data,
-                result_timeout_s,
-                keep_result_forever,
-                incr_score,
-                keep_in_progress,
-            )
-            return True
+        holds `token` ("" for a job this worker never claimed: nothing is written)."""
         result_ms = None if keep_result_forever else to_ms(result_timeout_s)
         keys = [
             IN_PROGRESS_KEY_PREFIX + job_id,
