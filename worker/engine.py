@@ -1,4 +1,4 @@
-"""The engine's worker: arq's `Worker` with eight named changes, and nothing else of arq touched.
+"""The engine's worker: arq's `Worker` with nine named changes, and nothing else of arq touched.
 
 1. `finish_failed_job`: arq fails some jobs before any function runs (expired, undecodable
    bytes, unknown function, deliveries spent). arq calls no hook for those; here the runtime

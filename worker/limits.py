@@ -7,6 +7,8 @@ sorted set of job ids scored by when the lease lapses. The lease is taken (atomi
 script) just before the body runs and dropped when it ends; the engine renews the leases of its
 running jobs with their in-progress markers, so a killed worker's leases lapse within
 `in_progress_ttl_s`, like its jobs' markers. A redelivered job finds its own lease and keeps it.
+Fencing (worker/fencing.py): a lease is renewed only while the job's marker holds this worker's
+token, and a worker that lost the job does not drop the lease its new owner now holds.
 Lease times are the workers' clocks (a skew of a few seconds against a 20 s lease is harmless).
 
 **Request rates.** A sliding window per service and period (second, minute): one sorted set of
