@@ -8,6 +8,7 @@ from typing import Any
 
 from arq.worker import Function, func
 
+from worker.runtime.fencing import CTX_OWNERSHIP, Ownership
 from worker.runtime.runtime import CTX_CANCELLED, CTX_SPEC, JobSpec, Runtime
 
 # arq's own timeout is a backstop only: ours fires first, and the bookkeeping after it is
@@ -30,6 +31,7 @@ def arq_function(spec: JobSpec[Any, Any], *, max_redeliveries: int = 5) -> Funct
         started = time.monotonic()
         enqueued: datetime | None = ctx.get("enqueue_time")
         enqueued_ms = int(enqueued.timestamp() * 1000) if enqueued is not None else None
+        ownership: Ownership | None = ctx.get(CTX_OWNERSHIP)
         try:
             due = await runtime.due_ms(ctx["job_id"], ctx.get("score"), enqueued_ms)
             return await runtime.execute(
@@ -40,6 +42,7 @@ def arq_function(spec: JobSpec[Any, Any], *, max_redeliveries: int = 5) -> Funct
                 args=args,
                 kwargs=kwargs,
                 ctx=ctx,
+                fence=ownership.fence(ctx["job_id"]) if ownership is not None else None,
             )
         except asyncio.CancelledError:
             # Either arq's backstop timeout or a shutdown: the job-end hook tells them apart
