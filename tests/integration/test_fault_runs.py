@@ -336,3 +336,40 @@ async def test_sigterm_with_jobs_in_flight_loses_none_and_completes_none_twice(
     assert_nothing_lost(found)
     assert summary.failed == 0 and found["approvals"] == 50
     assert len(outcomes) == summary.total  # one outcome per prospect, none twice
+
+
+@pytest.mark.timeout(300)
+async def test_bodies_that_are_not_json_are_retried_and_end_almost_no_prospect(
+    redis_url: str, redis: Redis, fake_providers: FakeProviders, tmp_path: Path, figures: Figures
+) -> None:
+    # One answer in ten is cut short or a proxy's HTML page, at both per-prospect providers.
+    for endpoint in ("email_finder", "llm"):
+        fake_providers.configure(endpoint, FaultPlan(unreadable=0.1))
+    env = env_for(redis_url, **fake_providers.env(), **FAST_RETRIES, PW_DAILY_LIMIT="200")
+    worker = WorkerProcess(env, tmp_path / "worker.log")
+    worker.wait_ready()
+    try:
+        waited = run_cli(env, "enqueue", "daily_prospect_queue", "--wait", timeout=240)
+    finally:
+        code, output = worker.stop()
+    assert waited.returncode == 0, waited.stderr
+    [run_key] = [key async for key in redis.scan_iter("pw:run:????-??-??")]
+    found = await far_end(redis, run_key.removeprefix("pw:run:"))
+    summary: RunSummary = found["summary"]
+    far = fake_providers.far_end
+    faults = far.faults()
+    most_calls = max(max(far.counts(endpoint).values()) for endpoint in ("email_finder", "llm"))
+    figures(
+        "unreadable-bodies",
+        prospects=summary.total,
+        unreadable_served=faults["truncated"] + faults["html"],
+        dead_lettered=summary.failed,
+        most_calls_for_one_prospect=most_calls,
+    )
+    assert code == 0, output
+    assert faults["truncated"] and faults["html"]  # the premise: the fault was served
+    assert summary.total >= 100
+    assert_nothing_lost(found)
+    assert summary.failed <= summary.total // 100
+    # Bounded: no prospect asked a provider more often than its job's tries.
+    assert most_calls <= int(FAST_RETRIES["PW_RETRY__MAX_TRIES"])
