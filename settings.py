@@ -208,6 +208,9 @@ class Settings(BaseSettings):
     # Retention: a draft (and its approval stream entry) lives this long; tracking events this long.
     draft_ttl_days: int = Field(default=90, ge=1, le=3_650)
     event_retention_days: int = Field(default=30, ge=1, le=3_650)
+    # The dead-letter stream is capped near this many entries (the oldest go first, logged);
+    # an entry is at most 64 KiB, so the stream at most about 640 MiB, typically a few KiB each.
+    dead_letter_max_entries: int = Field(default=10_000, ge=100, le=1_000_000)
     # On SIGTERM, running jobs get this long to finish before they are cancelled and re-queued.
     shutdown_grace_s: int = Field(default=20, ge=0, le=3_600)
     poll_delay_s: float = Field(default=0.05, gt=0, le=5)

@@ -301,7 +301,11 @@ def worker_settings(
         if adjust_deps is not None:
             deps = adjust_deps(deps)
         dead_letters = DeadLetters(
-            redis, deps.keys, queue_name=settings.queue_name, job_expires_ms=JOB_EXPIRES_MS
+            redis,
+            deps.keys,
+            queue_name=settings.queue_name,
+            job_expires_ms=JOB_EXPIRES_MS,
+            max_entries=settings.dead_letter_max_entries,
         )
         out = deps.outreach
         leases = TypeLeases(redis, deps.keys, lease_s=settings.recovery.in_progress_ttl_s)
