@@ -27,6 +27,11 @@ class UnreadableResponse(TransientError):
     JSON. Usually a fault on the way, so retried like one (within the job's tries)."""
 
 
+class RunNotOpen(TransientError):
+    """The daily run's hash is gone while its fan-out was writing into it (an emptied Redis):
+    nothing is written into a run that was not opened; the job's retry opens it again."""
+
+
 class PermanentError(JobError):
     """Retrying cannot help: a 4xx other than 429, a refused URL, a malformed answer."""
 

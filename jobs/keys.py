@@ -34,6 +34,12 @@ class Keys:
         TTL 14 days, as the run."""
         return f"{self.prefix}:run:{run_id}:outcomes"
 
+    def run_members(self, run_id: str) -> str:
+        """Set: the job ids the run's fan-out added (its own planned jobs), written in the step
+        that counts them in `total`. A tally or an approval for any other job is refused, so
+        a job of a run Redis lost never writes into a run opened since. TTL: the run's."""
+        return f"{self.prefix}:run:{run_id}:members"
+
     def run_plan(self, run_id: str) -> str:
         """String: the run's fan-out plan (quota seen, prospects chosen), decided once, so a
         retry fans out the same prospects instead of ranking again. TTL 14 days."""

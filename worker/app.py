@@ -6,6 +6,7 @@ import os
 import socket
 from collections.abc import Callable
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -213,6 +214,8 @@ async def build_deps(
         outreach=build_outreach(settings, redis, keys, classifier),
         gate=gate,
     )
+    if metrics is not None:
+        deps = replace(deps, refused=metrics.record_refused)
     return deps, redis
 
 

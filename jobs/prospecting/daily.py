@@ -14,7 +14,7 @@ from datetime import date
 
 from jobs.clients.discovery import icp_query
 from jobs.deps import Deps, FanoutJob, Priority, Progress
-from jobs.errors import InvalidPayload
+from jobs.errors import InvalidPayload, RunNotOpen
 from jobs.keys import prospect_job_id
 from jobs.models import Company, DailyRunRequest, DailyRunResult, FanoutPlan, ProspectJob
 from jobs.prospecting.paging import discover_resumably
@@ -49,6 +49,9 @@ async def daily_prospect_queue(
             for rank, company in enumerate(plan.chosen, 1)
         ]
     )
+    if "unopened" in outcomes:
+        deps.refused("fanout")
+        raise RunNotOpen(f"run {run_id} is no longer open (Redis lost it): fan-out not written")
     # A duplicate is a job an earlier try added (and counted): neither new nor a skip.
     skipped = {**plan.skipped, IN_FLIGHT: outcomes.count("claimed")}
     total = await deps.ledger.close_fanout(
@@ -153,4 +156,5 @@ def _fanout_job(
         rank=rank,
         claim_key=deps.keys.claim(company.id),
         count_key=deps.keys.run(run_id),
+        members_key=deps.keys.run_members(run_id),
     )

@@ -11,6 +11,7 @@ from typing import Literal
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
+from jobs.errors import RunNotOpen
 from jobs.keys import Keys, prospect_job_id
 from jobs.models import FanoutPlan, RunSummary
 from jobs.prospecting.paging import RedisPagingLog
@@ -19,7 +20,7 @@ from jobs.redisreply import reply
 RUN_TTL_S = 14 * 86_400
 
 ProspectOutcome = Literal["queued", "skipped", "failed"]
-Recorded = Literal["recorded", "replayed", "repeat"]
+Recorded = Literal["recorded", "replayed", "repeat", "refused"]
 EVENTS: dict[ProspectOutcome, str] = {"skipped": "prospect_skipped", "failed": "prospect_failed"}
 
 # One prospect's outcome, recorded once per run and prospect: the run's counters, the tracking
@@ -27,12 +28,15 @@ EVENTS: dict[ProspectOutcome, str] = {"skipped": "prospect_skipped", "failed": "
 # runs twice (retry, crash, redelivery) neither counts twice nor leaves a second event. The one
 # repeat that records: a prospect that failed for good and is replayed from the dead letters
 # moves its counts (failed -1, the new counters +1) without a second `done`.
-# KEYS: run hash, outcomes hash, events stream, claim key
-# ARGV: now_ms, company_id, run_id, outcome, event type ('' for none), reason, claim owner,
-#       ttl_s, then counter/increment pairs
+# Only the run's own jobs record (the members its fan-out added): a job of a run that Redis lost
+# writes nothing, neither into a hash of its own nor into a run of the same day opened since.
+# KEYS: run hash, outcomes hash, events stream, claim key, members set
+# ARGV: now_ms, company_id, run_id, outcome, event type ('' for none), reason, job id (the
+#       claim's owner), ttl_s, then counter/increment pairs
 _RECORD = """
 local run, outcomes, events, claim = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now, member, outcome = ARGV[1], ARGV[2], ARGV[4]
+if redis.call('SISMEMBER', KEYS[5], ARGV[7]) == 0 then return 'refused' end
 local prior = redis.call('HGET', outcomes, member)
 local replay = prior == 'failed' and outcome ~= 'failed'
 if prior and not replay then return 'repeat' end
@@ -64,12 +68,13 @@ return 'recorded'
 
 # Closing is idempotent across tries: its figures are set, never added, and `total` is not
 # touched here (the fan-out counts each job it adds). The finish is stamped here only when the
-# jobs all ended before the fan-out closed; otherwise the last job's record stamps it.
+# jobs all ended before the fan-out closed; otherwise the last job's record stamps it. A run
+# that is not open (Redis lost it since) is not closed: -1.
 # KEYS[1] run hash; ARGV: now_ms, discovered, discovery_incomplete ('' when complete), then
 # skip-reason/count pairs.
 _CLOSE_FANOUT = """
 local run = KEYS[1]
-redis.call('HSETNX', run, 'started_ms', ARGV[1])
+if redis.call('HEXISTS', run, 'started_ms') == 0 then return -1 end
 redis.call('HSET', run, 'fanout_closed', '1', 'discovered', ARGV[2])
 redis.call('HDEL', run, 'fanout_failed', 'fanout_failed_ms')
 if ARGV[3] ~= '' then
@@ -137,7 +142,10 @@ class RunLedger:
         `skipped` should name every reason, zeros included. Returns the run's total."""
         pairs = [str(v) for item in skipped.items() for v in item]
         args: list[str | int] = [now_ms, discovered, discovery_incomplete or "", *pairs]
-        return int(await self._close(keys=[self._keys.run(run_id)], args=args))
+        total = int(await self._close(keys=[self._keys.run(run_id)], args=args))
+        if total < 0:
+            raise RunNotOpen(f"run {run_id} is no longer open (Redis lost it): not closed")
+        return total
 
     async def fail_fanout(self, run_id: str, *, reason: str, now_ms: int) -> bool:
         """The run's job failed for good before its fan-out closed: say so in the run."""
@@ -176,13 +184,16 @@ class RunLedger:
         tracking event of a skip or a failure, and the release of the prospect's claim.
 
         "repeat" when this prospect was already recorded (the call changed nothing), "replayed"
-        when a failed prospect now ended otherwise (its counts moved, `done` unchanged)."""
+        when a failed prospect now ended otherwise (its counts moved, `done` unchanged),
+        "refused" when the job is not one the run fanned out (the run is gone, or was opened
+        again after Redis lost it): nothing was written."""
         pairs = [str(v) for name, value in counters.items() if value for v in (name, value)]
         keys = [
             self._keys.run(run_id),
             self._keys.run_outcomes(run_id),
             self._keys.events,
             self._keys.claim(company_id),
+            self._keys.run_members(run_id),
         ]
         args: list[str | int] = [
             now_ms,

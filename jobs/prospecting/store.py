@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
-from jobs.keys import Keys
+from jobs.keys import Keys, prospect_job_id
 from jobs.models import Draft
 from jobs.redisreply import reply
 from jobs.retention import StreamRule, trim_streams
@@ -31,14 +31,17 @@ Model = TypeVar("Model", bound=BaseModel)
 # quota now spent by its own draft, it would decide "quota_reached").
 # The suppression check is here too, not only before drafting: an unsubscribe that lands while
 # the draft is being written must still keep it out of the approval stream.
+# Only a job its run fanned out queues (the run's members): a job of a run Redis lost spends no
+# quota and queues nothing, in an empty Redis or in a run of the same day opened since.
 # KEYS: checkpoint, draft, quota, approvals, events, contacted, suppressed addresses,
-#       suppressed domains
+#       suppressed domains, the run's members
 # ARGV: company_id, run_id, limit, now_ms, to, subject, body, score, writer,
-#       quota_ttl_s, checkpoint_ttl_s, draft_ttl_s
+#       quota_ttl_s, checkpoint_ttl_s, draft_ttl_s, job id
 _QUEUE_DRAFT = """
 local checkpoint, draft, quota = KEYS[1], KEYS[2], KEYS[3]
 local approvals, events, contacted = KEYS[4], KEYS[5], KEYS[6]
 local company, run, limit, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+if redis.call('SISMEMBER', KEYS[9], ARGV[13]) == 0 then return {'refused', ''} end
 local decided = redis.call('HMGET', checkpoint, 'queue_outcome', 'queue_draft_id')
 if decided[1] then return {decided[1], decided[2] or ''} end
 local outcome, id = 'queued', ''
@@ -73,7 +76,8 @@ redis.call('EXPIRE', checkpoint, ARGV[11])
 return {outcome, id}
 """
 
-QueueOutcome = Literal["queued", "duplicate", "quota_reached", "suppressed"]
+# "refused": the job is not one its run fanned out; nothing was written.
+QueueOutcome = Literal["queued", "duplicate", "quota_reached", "suppressed", "refused"]
 
 
 def now_ms() -> int:
@@ -118,7 +122,8 @@ class ProspectStore:
     ) -> tuple[QueueOutcome, str | None]:
         """Queue the draft for approval once, counted against `day`'s quota of `limit`.
 
-        Decided once per run and prospect: a second call returns the first call's outcome."""
+        Decided once per run and prospect: a second call returns the first call's outcome.
+        "refused" (nothing written) when the run did not fan this prospect's job out."""
         keys = self._keys
         outcome, entry_id = await self._queue_draft(
             keys=[
@@ -130,6 +135,7 @@ class ProspectStore:
                 keys.contacted,
                 keys.suppressed_addresses,
                 keys.suppressed_domains,
+                keys.run_members(run_id),
             ],
             args=[
                 company_id,
@@ -144,6 +150,7 @@ class ProspectStore:
                 QUOTA_TTL_S,
                 CHECKPOINT_TTL_S,
                 draft_ttl_s,
+                prospect_job_id(run_id, company_id),
             ],
         )
         return outcome, entry_id or None

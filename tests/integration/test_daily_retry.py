@@ -113,7 +113,7 @@ async def test_closing_the_fan_out_twice_counts_its_skips_once(deps: Deps) -> No
 
 async def test_the_bulk_enqueue_counts_each_job_it_adds_once(deps: Deps, redis: Redis) -> None:
     run = KEYS.run("2026-11-22")
-    await reply(redis.hset(run, mapping={"total": 0, "finished_ms": 1}))
+    await reply(redis.hset(run, mapping={"started_ms": 1, "total": 0, "finished_ms": 1}))
     jobs = [
         FanoutJob(f"p:{n}", "process_prospect", {"n": n}, claim_key=f"c:{n}", count_key=run)
         for n in range(3)

@@ -289,3 +289,14 @@ def test_a_rate_limit_deferral_is_counted_and_ends_the_try_in_flight() -> None:
         == 2
     )
     assert jobs.in_flight() == {}
+
+
+def test_refused_run_records_are_counted_by_kind() -> None:
+    m = metrics()
+    m.record_refused("tally")
+    m.record_refused("tally")
+    m.record_refused("approval")
+    value = m.registry.get_sample_value
+    assert value("prospect_worker_run_records_refused_total", {"record": "tally"}) == 2
+    assert value("prospect_worker_run_records_refused_total", {"record": "approval"}) == 1
+    assert value("prospect_worker_run_records_refused_total", {"record": "fanout"}) == 0
