@@ -122,6 +122,9 @@ class RecoverySettings(Section):
     in_progress_ttl_s: float = Field(default=20.0, ge=3, le=600)
     renew_s: float = Field(default=5.0, gt=0, le=200)
     health_interval_s: float = Field(default=10.0, gt=0, le=600)
+    # How long finishing a job retries through a Redis outage before giving up (the job then
+    # runs again once its marker lapses).
+    finish_patience_s: float = Field(default=15.0, gt=0, le=600)
 
     @model_validator(mode="after")
     def _renew_within_ttl(self) -> "RecoverySettings":

@@ -55,6 +55,7 @@ from worker.queueorder import PriorityScale, QueueOrder
 from worker.registry import CLEANUP_JOB, DAILY_JOB, job_specs
 from worker.runtime import Runtime, arq_function
 from worker.serializer import deserialize, serialize
+from worker.tasks import install_loop_handler
 
 log = logging.getLogger("prospect_worker")
 
@@ -297,6 +298,7 @@ def worker_settings(
     specs = job_specs(settings)
 
     async def on_startup(ctx: dict[str, Any]) -> None:
+        install_loop_handler()
         # Per worker instance (in ctx), so two workers built from one class never share clients.
         ctx["exit_stack"] = stack = AsyncExitStack()
         metrics = build_metrics(settings, specs)
@@ -417,7 +419,9 @@ def worker_settings(
         "health_check_interval": recovery.health_interval_s,
         "ctx": {
             CTX_CONFIG: EngineConfig(
-                in_progress_ttl_s=recovery.in_progress_ttl_s, renew_s=recovery.renew_s
+                in_progress_ttl_s=recovery.in_progress_ttl_s,
+                renew_s=recovery.renew_s,
+                finish_patience_s=recovery.finish_patience_s,
             )
         },
     }

@@ -22,6 +22,10 @@ from worker.serializer import JobFailed
 PROJECT_LOGGER = "prospect_worker"
 # Every logger arq 0.28 writes to.
 ARQ_LOGGERS = ("arq.worker", "arq.jobs", "arq.connections", "arq.utils")
+# Loggers of the libraries under the worker that would otherwise print through Python's
+# last-resort handler (a bare message, a raw traceback): asyncio's, before the worker installs
+# its loop handler (worker/tasks.py) or in a loop it does not own.
+LIBRARY_LOGGERS = ("asyncio",)
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # The structured fields a line may carry (`extra=`); the JSON format writes them as keys.
 FIELDS = (
@@ -105,6 +109,11 @@ def configure_logging(level: int = logging.INFO, log_format: LogFormat = "text")
         logger.setLevel(level)
         logger.propagate = False
         logger.filters[:] = [ArqLines(logger, handler)]
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(logging.WARNING)
+        logger.propagate = False
     # httpx logs every request at INFO with its full URL, and the email finder's URL carries its
     # API key: keep those lines out at any level below WARNING.
     logging.getLogger("httpx").setLevel(logging.WARNING)

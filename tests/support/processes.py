@@ -257,6 +257,13 @@ class RedisServer:
     def kill(self) -> int:
         return self.stop(signal.SIGKILL)
 
+    def send(self, sig: signal.Signals) -> None:
+        """A signal without waiting: SIGSTOP stalls Redis (connections hang, nothing refused)
+        until SIGCONT."""
+        if self._process is None or self._process.poll() is not None:
+            raise RuntimeError("redis-server is not running")
+        self._process.send_signal(sig)
+
     def restart(self, sig: signal.Signals = signal.SIGTERM) -> Self:
         self.stop(sig)
         return self.start()
