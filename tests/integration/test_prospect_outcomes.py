@@ -15,7 +15,7 @@ from jobs.deps import Deps, FanoutJob
 from jobs.errors import RunNotOpen
 from jobs.keys import Keys, prospect_job_id
 from jobs.models import Company, ProspectJob
-from jobs.prospecting.prospect import process_prospect, prospect_failed
+from jobs.prospecting.prospect import process_prospect, prospect_failed, prospect_lost
 from jobs.prospecting.store import ProspectStore, QueueOutcome
 from jobs.redisreply import reply
 from settings import Settings
@@ -174,6 +174,7 @@ async def test_records_for_a_job_its_run_did_not_fan_out_are_refused_and_counted
     assert (await process_prospect(deps, queued, NoProgress())).outcome == "refused"
     assert (await process_prospect(deps, skipped, NoProgress())).outcome == "refused"
     await prospect_failed(deps, queued, "PermanentError: late")
+    await prospect_lost(deps, prospect_job_id(run_id, skipped.company.id), "expired")
     assert await redis.exists(KEYS.run(run_id), KEYS.run_outcomes(run_id)) == 0
     assert await redis.xlen(KEYS.approvals) == 0
     assert await redis.get(KEYS.quota(deps.today())) is None
@@ -184,7 +185,7 @@ async def test_records_for_a_job_its_run_did_not_fan_out_are_refused_and_counted
     summary = await deps.ledger.summary(run_id)
     assert summary is not None and (summary.done, summary.total) == (0, 1)
 
-    assert refused == ["approval", "tally", "tally", "approval"]
+    assert refused == ["approval", "tally", "tally", "tally", "approval"]
 
 
 async def test_a_fan_out_into_a_run_that_is_not_open_writes_nothing(
