@@ -4,9 +4,9 @@ reads memory and never scans Redis.
 Each refresh: the queue's totals, split by type and priority class (worker/queue_sample.py) and
 oldest due job; the dead-letter stream's length; the pause switch; the daily run and today's
 quota; then this replica's in-flight jobs
-and new outcomes go to Redis for `python -m worker stats`. A Redis error is counted and logged,
-and the next refresh tries again; the figures keep their last values meanwhile (the sample
-timestamp shows how old they are).
+and new outcomes go to Redis for `python -m worker stats`. A Redis error is counted, and the
+next refresh tries again; a streak of failures is logged once, and once more when it ends; the
+figures keep their last values meanwhile (the sample timestamp shows how old they are).
 """
 
 import asyncio
@@ -27,6 +27,7 @@ from worker.pause import ALL, PauseSwitch
 from worker.queue_sample import QueueFigures, sample_queue
 from worker.queueorder import PRIORITIES, PriorityScale
 from worker.replicas import publish
+from worker.tasks import FailureStreak
 
 log = logging.getLogger("prospect_worker.sampler")
 
@@ -120,14 +121,17 @@ class Sampler:
         m.quota_limit.set(daily.quota_limit)
 
     async def run(self) -> None:
+        streak = FailureStreak(log, "metrics sampler")
         while True:
             try:
                 await self.refresh()
             except (RedisError, OSError) as exc:
                 self._metrics.redis_errors.labels("sampler").inc()
-                log.warning("metrics sampler: redis error: %s: %s", type(exc).__name__, exc)
-            except Exception:
+                streak.failed(exc)
+            except Exception as exc:  # noqa: BLE001 - logged by the streak, with its traceback
                 # A bug here must not end the figures for good: log it with its traceback (an
                 # unexpected error) and try again; the sample timestamp shows the staleness.
-                log.exception("metrics sampler failed")
+                streak.failed(exc)
+            else:
+                streak.succeeded()
             await asyncio.sleep(self.interval_s)
