@@ -317,6 +317,7 @@ def test_a_probe_that_fails_is_one_line_of_the_projects_log(
         with caplog.at_level(logging.WARNING, logger="prospect_worker.health"):
             with pytest.raises(urllib.error.HTTPError) as answer:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5)
+            answer.value.close()  # its response, so no socket is left for the collector
             assert answer.value.code == 500
             try:
                 raise BrokenPipeError(32, "Broken pipe")
