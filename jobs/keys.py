@@ -36,8 +36,9 @@ class Keys:
 
     def run_members(self, run_id: str) -> str:
         """Set: the job ids the run's fan-out added (its own planned jobs), written in the step
-        that counts them in `total`. A tally or an approval for any other job is refused, so
-        a job of a run Redis lost never writes into a run opened since. TTL: the run's."""
+        that counts them in `total`. In a run opened with the `members` flag (every run opened
+        by this version), a tally or an approval for any other job is refused, so a job of a
+        run Redis lost never writes into a run opened since. TTL: the run's."""
         return f"{self.prefix}:run:{run_id}:members"
 
     def run_plan(self, run_id: str) -> str:

@@ -41,7 +41,8 @@ for i = 0, (#KEYS - 1) / 6 - 1 do
   if count_key ~= '' and redis.call('HEXISTS', count_key, 'started_ms') == 0 then
     outcomes[#outcomes + 1] = 'unopened'
   else
-    if members_key ~= '' and redis.call('SISMEMBER', members_key, job_id) == 0
+    if members_key ~= '' and redis.call('HGET', count_key, 'members') == '1'
+       and redis.call('SISMEMBER', members_key, job_id) == 0
        and redis.call('EXISTS', job_key) == 0 then
       -- A result with no membership was left by a job of a run Redis lost: not this run's.
       redis.call('DEL', result_key)

@@ -30,13 +30,17 @@ EVENTS: dict[ProspectOutcome, str] = {"skipped": "prospect_skipped", "failed": "
 # moves its counts (failed -1, the new counters +1) without a second `done`.
 # Only the run's own jobs record (the members its fan-out added): a job of a run that Redis lost
 # writes nothing, neither into a hash of its own nor into a run of the same day opened since.
+# A run opened before runs listed their members (no `members` flag) takes any job of its id.
 # KEYS: run hash, outcomes hash, events stream, claim key, members set
 # ARGV: now_ms, company_id, run_id, outcome, event type ('' for none), reason, job id (the
 #       claim's owner), ttl_s, then counter/increment pairs
 _RECORD = """
 local run, outcomes, events, claim = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now, member, outcome = ARGV[1], ARGV[2], ARGV[4]
-if redis.call('SISMEMBER', KEYS[5], ARGV[7]) == 0 then return 'refused' end
+if redis.call('HEXISTS', run, 'started_ms') == 0 or (redis.call('HGET', run, 'members') == '1'
+    and redis.call('SISMEMBER', KEYS[5], ARGV[7]) == 0) then
+  return 'refused'
+end
 local prior = redis.call('HGET', outcomes, member)
 local replay = prior == 'failed' and outcome ~= 'failed'
 if prior and not replay then return 'repeat' end
@@ -106,6 +110,16 @@ redis.call('HSET', run, 'fanout_failed', ARGV[2], 'fanout_failed_ms', ARGV[1])
 return 1
 """
 
+# Opening marks a new run as one that lists its own jobs (`members`), so the record and queue
+# steps hold its jobs to that list; a run opened before (no flag) is left as it was.
+# KEYS[1] run hash; ARGV: now_ms, ttl_s.
+_OPEN = """
+if redis.call('HSETNX', KEYS[1], 'started_ms', ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'members', '1')
+end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+"""
+
 COUNTERS = ("enriched", "scored", "drafted", "queued", "failed")
 TEXTS = ("fanout_closed", "discovery_incomplete", "fanout_failed")
 
@@ -114,20 +128,17 @@ class RunLedger:
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self._redis = redis
         self._keys = keys
+        self._open = redis.register_script(_OPEN)
         self._record = redis.register_script(_RECORD)
         self._close = redis.register_script(_CLOSE_FANOUT)
         self._fail = redis.register_script(_FAIL_FANOUT)
 
     @property
     def scripts(self) -> tuple[AsyncScript, ...]:
-        return (self._record, self._close, self._fail)
+        return (self._open, self._record, self._close, self._fail)
 
     async def open(self, run_id: str, now_ms: int) -> None:
-        key = self._keys.run(run_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hsetnx(key, "started_ms", str(now_ms))
-            pipe.expire(key, RUN_TTL_S)
-            await pipe.execute()
+        await self._open(keys=[self._keys.run(run_id)], args=[now_ms, RUN_TTL_S])
 
     async def close_fanout(
         self,

@@ -32,16 +32,20 @@ Model = TypeVar("Model", bound=BaseModel)
 # The suppression check is here too, not only before drafting: an unsubscribe that lands while
 # the draft is being written must still keep it out of the approval stream.
 # Only a job its run fanned out queues (the run's members): a job of a run Redis lost spends no
-# quota and queues nothing, in an empty Redis or in a run of the same day opened since.
+# quota and queues nothing, in an empty Redis or in a run of the same day opened since (a run
+# opened before runs listed their members takes any job of its id, as it did).
 # KEYS: checkpoint, draft, quota, approvals, events, contacted, suppressed addresses,
-#       suppressed domains, the run's members
+#       suppressed domains, the run's members, the run hash
 # ARGV: company_id, run_id, limit, now_ms, to, subject, body, score, writer,
 #       quota_ttl_s, checkpoint_ttl_s, draft_ttl_s, job id
 _QUEUE_DRAFT = """
 local checkpoint, draft, quota = KEYS[1], KEYS[2], KEYS[3]
 local approvals, events, contacted = KEYS[4], KEYS[5], KEYS[6]
 local company, run, limit, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
-if redis.call('SISMEMBER', KEYS[9], ARGV[13]) == 0 then return {'refused', ''} end
+if redis.call('HEXISTS', KEYS[10], 'started_ms') == 0 or (redis.call('HGET', KEYS[10], 'members')
+    == '1' and redis.call('SISMEMBER', KEYS[9], ARGV[13]) == 0) then
+  return {'refused', ''}
+end
 local decided = redis.call('HMGET', checkpoint, 'queue_outcome', 'queue_draft_id')
 if decided[1] then return {decided[1], decided[2] or ''} end
 local outcome, id = 'queued', ''
@@ -136,6 +140,7 @@ class ProspectStore:
                 keys.suppressed_addresses,
                 keys.suppressed_domains,
                 keys.run_members(run_id),
+                keys.run(run_id),
             ],
             args=[
                 company_id,

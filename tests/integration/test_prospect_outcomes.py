@@ -223,3 +223,22 @@ async def test_a_result_left_by_the_lost_run_does_not_keep_the_new_runs_job_out(
     assert await deps.enqueuer.enqueue_many([job]) == ["duplicate"]  # a retry of the fan-out
     assert await reply(redis.smembers(KEYS.run_members("2026-11-22"))) == {job_id}
     assert await redis.ttl(KEYS.run_members("2026-11-22")) > 0
+
+
+async def test_a_run_opened_before_runs_listed_their_jobs_still_takes_its_jobs(
+    deps: Deps, redis: Redis
+) -> None:
+    # As the previous version left a run mid-way at an upgrade: open, counted, no member list.
+    run_id = deps.today()
+    run = {"started_ms": "1", "total": "1", "fanout_closed": "1"}
+    await reply(redis.hset(KEYS.run(run_id), mapping=run))
+    job = ProspectJob(run_id=run_id, company=sample_company(with_contact=True), rank=1)
+
+    assert (await process_prospect(deps, job, NoProgress())).outcome == "queued"
+    summary = await deps.ledger.summary(run_id)
+    assert summary is not None and (summary.state, summary.done, summary.queued) == (
+        "complete",
+        1,
+        1,
+    )
+    assert await redis.xlen(KEYS.approvals) == 1

@@ -28,8 +28,8 @@ async def open_run(
     """A run as its fan-out leaves it, with these prospects as its own jobs (none enqueued):
     for tests that call a prospect job's steps directly."""
     keys = keys or Keys()
+    await RunLedger(redis, keys).open(run_id, int(time.time() * 1000))
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.hsetnx(keys.run(run_id), "started_ms", str(int(time.time() * 1000)))
         pipe.hincrby(keys.run(run_id), "total", len(company_ids))
         if closed:
             pipe.hset(keys.run(run_id), "fanout_closed", "1")
