@@ -1,7 +1,8 @@
 """Every Redis key and stream the pipeline writes, named in one place, with how long it lives.
 
 Each one expires by TTL except: the contacted set (kept for good, see `contacted`) and the
-streams, which are never capped on write and are trimmed by age (jobs/retention.py).
+streams, which are trimmed by age (jobs/retention.py), the dead-letter stream by replay, purge
+and its length cap.
 """
 
 from dataclasses import dataclass
@@ -165,5 +166,6 @@ class Keys:
 
     @property
     def dead_letters(self) -> str:
-        """Stream: jobs that failed for good, with payload and error, for replay."""
+        """Stream: jobs that failed for good, with payload (up to 56 KiB, else its start, length
+        and sha256) and error, for replay. Capped near the dead_letter_max_entries setting."""
         return f"{self.prefix}:stream:deadletter"
