@@ -146,6 +146,9 @@ class RecoverySettings(Section):
     health_interval_s: float = Field(default=10.0, gt=0, le=600)
     """How often the worker writes arq's health-check key, seconds (what `arq --check
     worker.WorkerSettings` reads)."""
+    finish_patience_s: float = Field(default=15.0, gt=0, le=600)
+    """How long finishing a job retries through a Redis outage before giving up, seconds (the
+    job then runs again once its in-progress marker lapses)."""
 
     @model_validator(mode="after")
     def _renew_within_ttl(self) -> "RecoverySettings":
@@ -266,6 +269,9 @@ class Settings(BaseSettings):
     """How long a draft (and its approval stream entry) is kept, days."""
     event_retention_days: int = Field(default=30, ge=1, le=3_650)
     """How long tracking events are kept, days."""
+    dead_letter_max_entries: int = Field(default=10_000, ge=100, le=1_000_000)
+    """The dead-letter stream is capped near this many entries (the oldest go first, logged); an
+    entry is at most 64 KiB, so the stream at most about 640 MiB, typically a few KiB each."""
     shutdown_grace_s: int = Field(default=20, ge=0, le=3_600)
     """On SIGTERM, seconds running jobs get to finish before they are cancelled (and run
     again, no try spent)."""

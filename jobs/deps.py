@@ -36,10 +36,18 @@ class FanoutJob:
     claim_key: str | None = None
     # A hash whose `total` field counts the job in the same atomic step that adds it (and whose
     # `finished_ms` that step clears), so a retried fan-out never loses or doubles its count.
+    # The hash must be open (`started_ms` set): a job for a run that is gone is not added.
     count_key: str | None = None
+    # A set that gets the job id in the same step (the run's own planned jobs).
+    members_key: str | None = None
 
 
-FanoutOutcome = Literal["added", "duplicate", "claimed"]
+# "unopened": the count key's run is not open (Redis lost it); nothing was written.
+FanoutOutcome = Literal["added", "duplicate", "claimed", "unopened"]
+
+# What a refused write was: a prospect's tally, its approval (with its quota count), or a
+# fan-out job, each for a run that was not opened or a job that is not the run's own.
+RefusedRecord = Literal["tally", "approval", "fanout"]
 
 
 class Enqueuer(Protocol):
@@ -94,6 +102,8 @@ class Deps:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     # Waits inside a job (between retries of one page); tests pass one that does not sleep.
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    # Counts a record refused for belonging to no open run (the worker's metric).
+    refused: Callable[[RefusedRecord], None] = field(default=lambda record: None)
 
     def local_date(self) -> date:
         """The local calendar day the quota and run ids are counted in."""

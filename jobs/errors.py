@@ -24,6 +24,16 @@ class RateLimited(TransientError):
     """The far side (or our own limiter) said slow down."""
 
 
+class UnreadableResponse(TransientError):
+    """A 2xx whose body is not JSON at all: cut short, or an HTML page from a proxy labelled
+    JSON. Usually a fault on the way, so retried like one (within the job's tries)."""
+
+
+class RunNotOpen(TransientError):
+    """The daily run's hash is gone while its fan-out was writing into it (an emptied Redis):
+    nothing is written into a run that was not opened; the job's retry opens it again."""
+
+
 class PermanentError(JobError):
     """Retrying cannot help: a 4xx other than 429, a refused URL, a malformed answer."""
 
@@ -33,8 +43,8 @@ class PermanentError(JobError):
 
 
 class MalformedResponse(PermanentError):
-    """A 2xx answer we cannot read. Permanent for a single call; a pager that knows the
-    provider sometimes truncates a page may ask again a few times."""
+    """A 2xx answer that is JSON but not what the provider promised (it fails validation):
+    asking again is not expected to help."""
 
 
 class InvalidPayload(PermanentError):

@@ -4,7 +4,8 @@ The worker's own keys (queue order, leases, rate windows, pause, wake-ups, progr
 letters, replica stats) are in worker/keys.py, which extends this keyspace under one prefix.
 
 Each one expires by TTL except: the contacted set (kept for good, see `contacted`) and the
-streams, which are never capped on write and are trimmed by age (jobs/retention.py).
+streams, which are trimmed by age (jobs/retention.py), the dead-letter stream by replay, purge
+and its length cap.
 """
 
 from dataclasses import dataclass
@@ -36,6 +37,13 @@ class Keys:
         """Hash: company id -> the outcome its prospect job recorded in the run (decided once).
         TTL 14 days, as the run."""
         return f"{self.prefix}:run:{run_id}:outcomes"
+
+    def run_members(self, run_id: str) -> str:
+        """Set: the job ids the run's fan-out added (its own planned jobs), written in the step
+        that counts them in `total`. In a run opened with the `members` flag (every run opened
+        by this version), a tally or an approval for any other job is refused, so a job of a
+        run Redis lost never writes into a run opened since. TTL: the run's."""
+        return f"{self.prefix}:run:{run_id}:members"
 
     def run_plan(self, run_id: str) -> str:
         """String: the run's fan-out plan (quota seen, prospects chosen), decided once, so a

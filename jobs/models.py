@@ -140,7 +140,8 @@ SkipReason = Literal[
 
 class ProspectResult(Frozen):
     company_id: str
-    outcome: Literal["queued", "skipped"]
+    # "refused": the job's run did not fan it out (Redis lost the run): nothing was recorded.
+    outcome: Literal["queued", "skipped", "refused"]
     skip_reason: SkipReason | None = None
     score: int | None = None
     draft_id: str | None = None  # the queued draft's id (`drafts show ID`): its company's

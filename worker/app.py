@@ -6,7 +6,7 @@ import os
 import socket
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -71,6 +71,7 @@ from worker.scheduling.fanout import BulkEnqueuer
 from worker.scheduling.limits import Rate, RateLimiter, TypeLeases
 from worker.scheduling.pause import PauseSwitch
 from worker.scheduling.queueorder import PriorityScale, QueueOrder
+from worker.tasks import install_loop_handler
 
 log = logging.getLogger("prospect_worker")
 
@@ -221,6 +222,8 @@ async def build_deps(
         outreach=build_outreach(settings, redis, keys, classifier),
         gate=gate,
     )
+    if metrics is not None:
+        deps = replace(deps, refused=metrics.record_refused)
     return deps, redis
 
 
@@ -288,12 +291,22 @@ class EngineParts:
 
     @classmethod
     def build(
-        cls, redis: Redis, keys: WorkerKeys, *, queue_name: str, lease_s: float
+        cls,
+        redis: Redis,
+        keys: WorkerKeys,
+        *,
+        queue_name: str,
+        lease_s: float,
+        dead_letter_max_entries: int,
     ) -> "EngineParts":
         return cls(
             leases=TypeLeases(redis, keys, lease_s=lease_s),
             dead_letters=DeadLetters(
-                redis, keys, queue_name=queue_name, job_expires_ms=JOB_EXPIRES_MS
+                redis,
+                keys,
+                queue_name=queue_name,
+                job_expires_ms=JOB_EXPIRES_MS,
+                max_entries=dead_letter_max_entries,
             ),
             order=QueueOrder(redis, keys, queue_name=queue_name),
             pause=PauseSwitch(redis, keys),
@@ -326,6 +339,7 @@ def worker_settings(
     recovery = settings.recovery
 
     async def on_startup(ctx: dict[str, Any]) -> None:
+        install_loop_handler()
         # Per worker instance (in ctx), so two workers built from one class never share clients.
         ctx["exit_stack"] = stack = AsyncExitStack()
         metrics = build_metrics(settings, specs)
@@ -335,7 +349,11 @@ def worker_settings(
         keys = WorkerKeys(settings.key_prefix)  # the domain's keys and the worker's own
         out = deps.outreach
         engine_parts = EngineParts.build(
-            redis, keys, queue_name=settings.queue_name, lease_s=recovery.in_progress_ttl_s
+            redis,
+            keys,
+            queue_name=settings.queue_name,
+            lease_s=recovery.in_progress_ttl_s,
+            dead_letter_max_entries=settings.dead_letter_max_entries,
         )
         await preload_scripts(
             redis,
@@ -441,6 +459,7 @@ def worker_settings(
                 in_progress_ttl_s=recovery.in_progress_ttl_s,
                 renew_s=recovery.renew_s,
                 repeat_warning_s=settings.log_repeat_s,
+                finish_patience_s=recovery.finish_patience_s,
             )
         },
     }

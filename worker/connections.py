@@ -3,9 +3,13 @@ pipeline's own client, and how long a queued job lives."""
 
 from arq.connections import RedisSettings
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from settings import Settings
 
+# Redis or the network away: worth another try, never a bug.
+INFRASTRUCTURE_ERRORS = (TimeoutError, OSError, RedisConnectionError, RedisTimeoutError)
 # A fanned-out job must start within this long or it expires (arq's job key TTL).
 JOB_EXPIRES_MS = 24 * 3600 * 1000
 

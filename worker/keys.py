@@ -60,7 +60,8 @@ class WorkerKeys(Keys):
 
     @property
     def dead_letters(self) -> str:
-        """Stream: jobs that failed for good, with payload and error, for replay."""
+        """Stream: jobs that failed for good, with payload (up to 56 KiB, else its start, length
+        and sha256) and error, for replay. Capped near the dead_letter_max_entries setting."""
         return f"{self.prefix}:stream:deadletter"
 
     @property

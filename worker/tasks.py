@@ -1,11 +1,14 @@
-"""Stopping a worker's background tasks at shutdown: cancel them, wait a bounded time, and say
-which failed or would not stop. Shared by the engine (renewal, promoter, wake-up listener) and
-observability (heartbeat, metrics sampler)."""
+"""A worker's background tasks: stopping them at shutdown (cancel, wait a bounded time, say
+which failed or would not stop), shared by the engine (renewal, promoter, wake-up listener) and
+observability (heartbeat, metrics sampler); and the event loop's handler for a failure nobody
+retrieved (arq's per-job tasks among them), logged once through the project's logger."""
 
 import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any
+
+from worker.connections import INFRASTRUCTURE_ERRORS
 
 log = logging.getLogger("prospect_worker.tasks")
 
@@ -28,3 +31,53 @@ async def stop_tasks(tasks: Sequence[asyncio.Task[Any]]) -> None:
             log.error("background task %s failed", task.get_name(), exc_info=error)
     for task in stuck:
         log.error("background task %s ignored its cancel; exiting", task.get_name())
+
+
+class FailureStreak:
+    """A background loop's failures, said once per streak: the first failure (its traceback
+    only when it is not Redis or the network being away), then, once the loop works again, how
+    many failed in a row. A loop that fails every half second through an outage writes two
+    lines, not one a tick; the loop's own metric still counts each failure."""
+
+    def __init__(self, logger: logging.Logger, what: str) -> None:
+        self._log = logger
+        self._what = what
+        self.failures = 0
+
+    def failed(self, error: BaseException) -> None:
+        self.failures += 1
+        if self.failures > 1:
+            return
+        if isinstance(error, INFRASTRUCTURE_ERRORS):
+            self._log.warning("%s: %s: %s", self._what, type(error).__name__, error)
+        else:
+            self._log.error("%s failed", self._what, exc_info=error)
+
+    def succeeded(self) -> None:
+        if self.failures:
+            self._log.warning("%s: working again after %d failures", self._what, self.failures)
+            self.failures = 0
+
+
+def log_loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The loop's exception handler: asyncio calls it once per failure nobody handled (a task
+    collected with its exception never retrieved, a callback that raised). Logged once as the
+    project's line (JSON with its traceback as a field under PW_LOG_FORMAT=json), where asyncio's
+    default handler printed a raw traceback through its own logger."""
+    error = context.get("exception")
+    task = context.get("task") or context.get("future")
+    where = f" (task {task.get_name()})" if isinstance(task, asyncio.Task) else ""
+    message = context.get("message", "unhandled error in the event loop")
+    if error is None:
+        log.error("%s%s", message, where)
+    elif isinstance(error, INFRASTRUCTURE_ERRORS):
+        # Redis (or the network) was away: the traceback says nothing the error does not, and
+        # a long outage ends many job tasks this way (each job runs again once its marker lapses).
+        log.warning("%s%s: %s: %s", message, where, type(error).__name__, error)
+    else:
+        log.error("%s%s: %s: %s", message, where, type(error).__name__, error, exc_info=error)
+
+
+def install_loop_handler() -> None:
+    """Route the running loop's unhandled failures to `log_loop_exception`."""
+    asyncio.get_running_loop().set_exception_handler(log_loop_exception)

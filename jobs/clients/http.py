@@ -12,7 +12,13 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from jobs.clients.gate import RateGate
-from jobs.errors import MalformedResponse, PermanentError, RateLimited, TransientError
+from jobs.errors import (
+    MalformedResponse,
+    PermanentError,
+    RateLimited,
+    TransientError,
+    UnreadableResponse,
+)
 
 USER_AGENT = "prospect-worker/0.1"
 
@@ -72,8 +78,16 @@ def parse_body(response: httpx.Response, model: type[Model], *, service: str) ->
     try:
         return model.model_validate_json(response.content)
     except ValidationError as exc:
-        # A 2xx we cannot read is the provider's bug; retrying the same call will not fix it.
         first = exc.errors()[0]
+        if first["type"] == "json_invalid":
+            # Not JSON at all (cut short, a proxy's HTML page): a fault on the way, not an
+            # answer, so worth asking again.
+            kind = response.headers.get("Content-Type", "no content type")
+            raise UnreadableResponse(
+                f"{service}: unreadable response ({first['msg']}; {len(response.content)} "
+                f"bytes of {kind})"
+            ) from exc
+        # JSON the provider should not have sent: its bug; asking again will not fix it.
         where = ".".join(str(part) for part in first["loc"]) or "body"
         raise MalformedResponse(f"{service}: malformed response ({where}: {first['msg']})") from exc
 

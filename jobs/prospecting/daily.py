@@ -13,7 +13,7 @@ import time
 
 from jobs.clients.discovery import icp_query
 from jobs.deps import Deps, FanoutJob, Progress
-from jobs.errors import InvalidPayload
+from jobs.errors import InvalidPayload, RunNotOpen
 from jobs.keys import prospect_job_id
 from jobs.models import (
     Company,
@@ -56,6 +56,9 @@ async def daily_prospect_queue(
             for rank, company in enumerate(plan.chosen, 1)
         ]
     )
+    if "unopened" in outcomes:
+        deps.refused("fanout")
+        raise RunNotOpen(f"run {run_id} is no longer open (Redis lost it): fan-out not written")
     # A duplicate is a job an earlier try added (and counted): neither new nor a skip.
     skipped = {**plan.skipped, IN_FLIGHT: outcomes.count("claimed")}
     total = await deps.ledger.close_fanout(
@@ -148,4 +151,5 @@ def _fanout_job(
         rank=rank,
         claim_key=deps.keys.claim(company.id),
         count_key=deps.keys.run(run_id),
+        members_key=deps.keys.run_members(run_id),
     )

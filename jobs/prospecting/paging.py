@@ -21,7 +21,7 @@ from jobs.clients.discovery import (
     new_companies,
     next_token,
 )
-from jobs.errors import MalformedResponse, TransientError
+from jobs.errors import MalformedResponse, TransientError, UnreadableResponse
 from jobs.models import Company
 from jobs.prospecting.paging_log import Cursor, PagingLog
 
@@ -70,7 +70,7 @@ async def discover_resumably(
         size = min(page_size, limit - len(companies))
         try:
             page = await _page(search, query, size, cursor.token, retry, sleep)
-        except MalformedResponse as exc:
+        except (MalformedResponse, UnreadableResponse) as exc:
             cursor = cursor.model_copy(
                 update={"finished": True, "incomplete": f"malformed page {number}: {exc}"}
             )

@@ -6,9 +6,10 @@ and each finished stage is checkpointed in Redis, so a retry resumes where the l
 prospect.
 """
 
+import logging
 import time
 
-from jobs.deps import Deps, Progress
+from jobs.deps import Deps, Progress, RefusedRecord
 from jobs.keys import parse_prospect_job_id
 from jobs.models import Contact, Draft, Enrichment, ProspectJob, ProspectResult, Score, SkipReason
 from jobs.outreach.drafting import OutreachBrief
@@ -17,6 +18,8 @@ from jobs.prospecting.score import score_company
 from jobs.prospecting.store import now_ms
 
 STAGES = ("enrich", "score", "draft", "queue")
+
+log = logging.getLogger("prospect_worker.runs")
 
 
 async def process_prospect(deps: Deps, job: ProspectJob, progress: Progress) -> ProspectResult:
@@ -74,6 +77,9 @@ async def process_prospect(deps: Deps, job: ProspectJob, progress: Progress) -> 
             draft_ttl_s=deps.config.draft_ttl_s,
         )
     draft_id = approval_entry = None
+    if decided is not None and decided[0] == "refused":
+        refused(deps, "approval", run_id, company.id)
+        return await _refused_result(progress, company.id, score.total, started)
     if decided is not None:
         queue_outcome, entry = decided
         counts["drafted"] = 1
@@ -90,7 +96,7 @@ async def process_prospect(deps: Deps, job: ProspectJob, progress: Progress) -> 
     increments = dict(counts)
     if skip is not None:
         increments[f"skipped:{skip}"] = 1
-    await deps.ledger.record_prospect(
+    recorded = await deps.ledger.record_prospect(
         run_id,
         company.id,
         "skipped" if skip else "queued",
@@ -98,6 +104,9 @@ async def process_prospect(deps: Deps, job: ProspectJob, progress: Progress) -> 
         reason=skip or "",
         now_ms=now_ms(),
     )
+    if recorded == "refused":
+        refused(deps, "tally", run_id, company.id)
+        return await _refused_result(progress, company.id, score.total, started)
     await progress.update("done", done=len(STAGES), total=len(STAGES), **counts)
     return ProspectResult(
         company_id=company.id,
@@ -113,9 +122,11 @@ async def process_prospect(deps: Deps, job: ProspectJob, progress: Progress) -> 
 async def prospect_failed(deps: Deps, job: ProspectJob, reason: str) -> None:
     """Called by the runtime once the job has failed for good: the run still gets its tally,
     in the same single step as a finished job's, so a second call changes nothing."""
-    await deps.ledger.record_prospect(
+    recorded = await deps.ledger.record_prospect(
         job.run_id, job.company.id, "failed", {"failed": 1}, reason=reason[:500], now_ms=now_ms()
     )
+    if recorded == "refused":
+        refused(deps, "tally", job.run_id, job.company.id)
 
 
 async def prospect_lost(deps: Deps, job_id: str, reason: str) -> None:
@@ -124,9 +135,35 @@ async def prospect_lost(deps: Deps, job_id: str, reason: str) -> None:
     parsed = parse_prospect_job_id(job_id)
     if parsed is not None:
         run_id, company_id = parsed
-        await deps.ledger.record_prospect(
+        recorded = await deps.ledger.record_prospect(
             run_id, company_id, "failed", {"failed": 1}, reason=reason[:500], now_ms=now_ms()
         )
+        if recorded == "refused":
+            refused(deps, "tally", run_id, company_id)
+
+
+def refused(deps: Deps, record: RefusedRecord, run_id: str, company_id: str) -> None:
+    """A write for a job its run did not fan out (the run is gone, or opened again after Redis
+    lost it): nothing was written; say so and count it."""
+    log.warning(
+        "%s of prospect %s refused: run %s did not fan it out (gone, or opened again since)",
+        record,
+        company_id,
+        run_id,
+    )
+    deps.refused(record)
+
+
+async def _refused_result(
+    progress: Progress, company_id: str, score: int, started: float
+) -> ProspectResult:
+    await progress.update("refused", done=len(STAGES), total=len(STAGES))
+    return ProspectResult(
+        company_id=company_id,
+        outcome="refused",
+        score=score,
+        duration_s=round(time.monotonic() - started, 3),
+    )
 
 
 def _brief(

@@ -11,6 +11,7 @@ from typing import Literal
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
+from jobs.errors import RunNotOpen
 from jobs.fencing import JobLost, fence_key_and_token, lua_guard
 from jobs.keys import Keys, prospect_job_id
 from jobs.models import FanoutPlan, RunSummary
@@ -20,7 +21,7 @@ from jobs.redisreply import reply
 RUN_TTL_S = 14 * 86_400
 
 ProspectOutcome = Literal["queued", "skipped", "failed"]
-Recorded = Literal["recorded", "replayed", "repeat"]
+Recorded = Literal["recorded", "replayed", "repeat", "refused"]
 EVENTS: dict[ProspectOutcome, str] = {"skipped": "prospect_skipped", "failed": "prospect_failed"}
 
 # One prospect's outcome, recorded once per run and prospect: the run's counters, the tracking
@@ -28,15 +29,22 @@ EVENTS: dict[ProspectOutcome, str] = {"skipped": "prospect_skipped", "failed": "
 # runs twice (retry, crash, redelivery) neither counts twice nor leaves a second event. The one
 # repeat that records: a prospect that failed for good and is replayed from the dead letters
 # moves its counts (failed -1, the new counters +1) without a second `done`.
+# Only the run's own jobs record (the members its fan-out added): a job of a run that Redis lost
+# writes nothing, neither into a hash of its own nor into a run of the same day opened since.
+# A run opened before runs listed their members (no `members` flag) takes any job of its id.
 # A worker that no longer owns the job (jobs/fencing.py) is refused before anything is read.
-# KEYS: run hash, outcomes hash, events stream, claim key, the job's fence
-# ARGV: now_ms, company_id, run_id, outcome, event type ('' for none), reason, claim owner,
-#       ttl_s, fence token ('' for none), then counter/increment pairs
+# KEYS: run hash, outcomes hash, events stream, claim key, members set, the job's fence
+# ARGV: now_ms, company_id, run_id, outcome, event type ('' for none), reason, job id (the
+#       claim's owner), ttl_s, fence token ('' for none), then counter/increment pairs
 _RECORD = (
-    lua_guard("KEYS[5]", "ARGV[9]", "'lost'")
+    lua_guard("KEYS[6]", "ARGV[9]", "'lost'")
     + """
 local run, outcomes, events, claim = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now, member, outcome = ARGV[1], ARGV[2], ARGV[4]
+if redis.call('HEXISTS', run, 'started_ms') == 0 or (redis.call('HGET', run, 'members') == '1'
+    and redis.call('SISMEMBER', KEYS[5], ARGV[7]) == 0) then
+  return 'refused'
+end
 local prior = redis.call('HGET', outcomes, member)
 local replay = prior == 'failed' and outcome ~= 'failed'
 if prior and not replay then return 'repeat' end
@@ -69,12 +77,13 @@ return 'recorded'
 
 # Closing is idempotent across tries: its figures are set, never added, and `total` is not
 # touched here (the fan-out counts each job it adds). The finish is stamped here only when the
-# jobs all ended before the fan-out closed; otherwise the last job's record stamps it.
+# jobs all ended before the fan-out closed; otherwise the last job's record stamps it. A run
+# that is not open (Redis lost it since) is not closed: -1.
 # KEYS[1] run hash; ARGV: now_ms, discovered, discovery_incomplete ('' when complete), then
 # skip-reason/count pairs.
 _CLOSE_FANOUT = """
 local run = KEYS[1]
-redis.call('HSETNX', run, 'started_ms', ARGV[1])
+if redis.call('HEXISTS', run, 'started_ms') == 0 then return -1 end
 redis.call('HSET', run, 'fanout_closed', '1', 'discovered', ARGV[2])
 redis.call('HDEL', run, 'fanout_failed', 'fanout_failed_ms')
 if ARGV[3] ~= '' then
@@ -106,6 +115,16 @@ redis.call('HSET', run, 'fanout_failed', ARGV[2], 'fanout_failed_ms', ARGV[1])
 return 1
 """
 
+# Opening marks a new run as one that lists its own jobs (`members`), so the record and queue
+# steps hold its jobs to that list; a run opened before (no flag) is left as it was.
+# KEYS[1] run hash; ARGV: now_ms, ttl_s.
+_OPEN = """
+if redis.call('HSETNX', KEYS[1], 'started_ms', ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'members', '1')
+end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+"""
+
 COUNTERS = ("enriched", "scored", "drafted", "queued", "failed")
 TEXTS = ("fanout_closed", "discovery_incomplete", "fanout_failed")
 
@@ -114,20 +133,17 @@ class RunLedger:
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self._redis = redis
         self._keys = keys
+        self._open = redis.register_script(_OPEN)
         self._record = redis.register_script(_RECORD)
         self._close = redis.register_script(_CLOSE_FANOUT)
         self._fail = redis.register_script(_FAIL_FANOUT)
 
     @property
     def scripts(self) -> tuple[AsyncScript, ...]:
-        return (self._record, self._close, self._fail)
+        return (self._open, self._record, self._close, self._fail)
 
     async def open(self, run_id: str, now_ms: int) -> None:
-        key = self._keys.run(run_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hsetnx(key, "started_ms", str(now_ms))
-            pipe.expire(key, RUN_TTL_S)
-            await pipe.execute()
+        await self._open(keys=[self._keys.run(run_id)], args=[now_ms, RUN_TTL_S])
 
     async def close_fanout(
         self,
@@ -142,7 +158,10 @@ class RunLedger:
         `skipped` should name every reason, zeros included. Returns the run's total."""
         pairs = [str(v) for item in skipped.items() for v in item]
         args: list[str | int] = [now_ms, discovered, discovery_incomplete or "", *pairs]
-        return int(await self._close(keys=[self._keys.run(run_id)], args=args))
+        total = int(await self._close(keys=[self._keys.run(run_id)], args=args))
+        if total < 0:
+            raise RunNotOpen(f"run {run_id} is no longer open (Redis lost it): not closed")
+        return total
 
     async def fail_fanout(self, run_id: str, *, reason: str, now_ms: int) -> bool:
         """The run's job failed for good before its fan-out closed: say so in the run."""
@@ -181,7 +200,9 @@ class RunLedger:
         tracking event of a skip or a failure, and the release of the prospect's claim.
 
         "repeat" when this prospect was already recorded (the call changed nothing), "replayed"
-        when a failed prospect now ended otherwise (its counts moved, `done` unchanged)."""
+        when a failed prospect now ended otherwise (its counts moved, `done` unchanged),
+        "refused" when the job is not one the run fanned out (the run is gone, or was opened
+        again after Redis lost it): nothing was written."""
         pairs = [str(v) for name, value in counters.items() if value for v in (name, value)]
         run = self._keys.run(run_id)
         fence_key, token = fence_key_and_token(run)
@@ -190,6 +211,7 @@ class RunLedger:
             self._keys.run_outcomes(run_id),
             self._keys.events,
             self._keys.claim(company_id),
+            self._keys.run_members(run_id),
             fence_key,
         ]
         args: list[str | int] = [

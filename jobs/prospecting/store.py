@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from jobs.fencing import JobLost, check_fence, fence_key_and_token, lua_guard
-from jobs.keys import Keys
+from jobs.keys import Keys, prospect_job_id
 from jobs.models import Draft
 from jobs.redisreply import reply
 from jobs.retention import StreamRule, trim_streams
@@ -32,17 +32,24 @@ Model = TypeVar("Model", bound=BaseModel)
 # quota now spent by its own draft, it would decide "quota_reached").
 # The suppression check is here too, not only before drafting: an unsubscribe that lands while
 # the draft is being written must still keep it out of the approval stream.
+# Only a job its run fanned out queues (the run's members): a job of a run Redis lost spends no
+# quota and queues nothing, in an empty Redis or in a run of the same day opened since (a run
+# opened before runs listed their members takes any job of its id, as it did).
 # A worker that no longer owns the job (jobs/fencing.py) is refused before anything is read.
 # KEYS: checkpoint, draft, quota, approvals, events, contacted, suppressed addresses,
-#       suppressed domains, the job's fence
+#       suppressed domains, the run's members, the run hash, the job's fence
 # ARGV: company_id, run_id, limit, now_ms, to, subject, body, score, writer,
-#       quota_ttl_s, checkpoint_ttl_s, draft_ttl_s, fence token ('' for none)
+#       quota_ttl_s, checkpoint_ttl_s, draft_ttl_s, job id, fence token ('' for none)
 _QUEUE_DRAFT = (
-    lua_guard("KEYS[9]", "ARGV[13]", "{'lost', ''}")
+    lua_guard("KEYS[11]", "ARGV[14]", "{'lost', ''}")
     + """
 local checkpoint, draft, quota = KEYS[1], KEYS[2], KEYS[3]
 local approvals, events, contacted = KEYS[4], KEYS[5], KEYS[6]
 local company, run, limit, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+if redis.call('HEXISTS', KEYS[10], 'started_ms') == 0 or (redis.call('HGET', KEYS[10], 'members')
+    == '1' and redis.call('SISMEMBER', KEYS[9], ARGV[13]) == 0) then
+  return {'refused', ''}
+end
 local decided = redis.call('HMGET', checkpoint, 'queue_outcome', 'queue_draft_id')
 if decided[1] then return {decided[1], decided[2] or ''} end
 local outcome, id = 'queued', ''
@@ -78,7 +85,8 @@ return {outcome, id}
 """
 )
 
-QueueOutcome = Literal["queued", "duplicate", "quota_reached", "suppressed"]
+# "refused": the job is not one its run fanned out; nothing was written.
+QueueOutcome = Literal["queued", "duplicate", "quota_reached", "suppressed", "refused"]
 
 
 def now_ms() -> int:
@@ -124,7 +132,8 @@ class ProspectStore:
     ) -> tuple[QueueOutcome, str | None]:
         """Queue the draft for approval once, counted against `day`'s quota of `limit`.
 
-        Decided once per run and prospect: a second call returns the first call's outcome."""
+        Decided once per run and prospect: a second call returns the first call's outcome.
+        "refused" (nothing written) when the run did not fan this prospect's job out."""
         keys = self._keys
         checkpoint = keys.prospect(run_id, company_id)
         fence_key, token = fence_key_and_token(checkpoint)
@@ -138,6 +147,8 @@ class ProspectStore:
                 keys.contacted,
                 keys.suppressed_addresses,
                 keys.suppressed_domains,
+                keys.run_members(run_id),
+                keys.run(run_id),
                 fence_key,
             ],
             args=[
@@ -153,6 +164,7 @@ class ProspectStore:
                 QUOTA_TTL_S,
                 CHECKPOINT_TTL_S,
                 draft_ttl_s,
+                prospect_job_id(run_id, company_id),
                 token,
             ],
         )

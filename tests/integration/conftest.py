@@ -130,7 +130,11 @@ def spec_worker(
 
     async def startup(ctx: dict[str, Any]) -> None:
         parts = EngineParts.build(
-            redis, keys, queue_name=settings.queue_name, lease_s=config.in_progress_ttl_s
+            redis,
+            keys,
+            queue_name=settings.queue_name,
+            lease_s=config.in_progress_ttl_s,
+            dead_letter_max_entries=settings.dead_letter_max_entries,
         )
         await preload_scripts(redis, *parts.script_owners)
         parts.install(ctx)

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from jobs.deps import Deps, Enqueuer, FanoutJob, FanoutOutcome
-from jobs.errors import PermanentError
+from jobs.errors import PermanentError, RunNotOpen
 from jobs.models import DailyRunRequest
 from jobs.prospecting.daily import daily_prospect_queue
 from jobs.prospecting.runs import RunLedger
@@ -114,7 +114,7 @@ async def test_closing_the_fan_out_twice_counts_its_skips_once(deps: Deps) -> No
 
 async def test_the_bulk_enqueue_counts_each_job_it_adds_once(deps: Deps, redis: Redis) -> None:
     run = KEYS.run("2026-11-22")
-    await reply(redis.hset(run, mapping={"total": 0, "finished_ms": 1}))
+    await reply(redis.hset(run, mapping={"started_ms": 1, "total": 0, "finished_ms": 1}))
     jobs = [
         FanoutJob(f"p:{n}", "process_prospect", {"n": n}, claim_key=f"c:{n}", count_key=run)
         for n in range(3)
@@ -169,3 +169,33 @@ async def test_a_daily_run_failing_for_good_mid_fan_out_says_failed_not_running(
     summary = await RunLedger(redis, KEYS).summary(run.run_id)
     assert summary is not None and summary.state == "complete" and summary.fanout_error is None
     assert summary.total == summary.done > 4
+
+
+class EmptiedBeforeFanout:
+    """Redis restarts empty (the run's hash gone) between the run's opening and its fan-out."""
+
+    def __init__(self, inner: Enqueuer, redis: Redis) -> None:
+        self.inner = inner
+        self.redis = redis
+
+    async def enqueue_many(self, jobs: Sequence[FanoutJob]) -> list[FanoutOutcome]:
+        await self.redis.flushdb()
+        return await self.inner.enqueue_many(jobs)
+
+
+async def test_a_run_emptied_before_its_fan_out_writes_nothing_and_retries(
+    deps: Deps, redis: Redis
+) -> None:
+    refused: list[str] = []
+    emptied = replace(
+        deps, enqueuer=EmptiedBeforeFanout(deps.enqueuer, redis), refused=refused.append
+    )
+    with pytest.raises(RunNotOpen):
+        await daily_prospect_queue(emptied, DailyRunRequest(), NoProgress())
+    assert await redis.keys("*") == []  # no run, job, claim or count was made
+    assert refused == ["fanout"]
+
+    # The runtime's retry opens the run again and fans it out whole.
+    result = await daily_prospect_queue(deps, DailyRunRequest(), NoProgress())
+    summary = await deps.ledger.summary(result.run_id)
+    assert summary is not None and summary.total == result.fanned_out > 0

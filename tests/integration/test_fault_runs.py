@@ -7,6 +7,7 @@ Each test reports its figures; they are printed together at the end of the run (
 """
 
 import asyncio
+import re
 import time
 from collections import Counter
 from pathlib import Path
@@ -336,3 +337,148 @@ async def test_sigterm_with_jobs_in_flight_loses_none_and_completes_none_twice(
     assert_nothing_lost(found)
     assert summary.failed == 0 and found["approvals"] == 50
     assert len(outcomes) == summary.total  # one outcome per prospect, none twice
+
+
+@pytest.mark.timeout(300)
+async def test_bodies_that_are_not_json_are_retried_and_end_almost_no_prospect(
+    redis_url: str, redis: Redis, fake_providers: FakeProviders, tmp_path: Path, figures: Figures
+) -> None:
+    # One answer in ten is cut short or a proxy's HTML page, at both per-prospect providers.
+    for endpoint in ("email_finder", "llm"):
+        fake_providers.configure(endpoint, FaultPlan(unreadable=0.1))
+    env = env_for(redis_url, **fake_providers.env(), **FAST_RETRIES, PW_DAILY_LIMIT="200")
+    worker = WorkerProcess(env, tmp_path / "worker.log")
+    worker.wait_ready()
+    try:
+        waited = run_cli(env, "enqueue", "daily_prospect_queue", "--wait", timeout=240)
+    finally:
+        code, output = worker.stop()
+    assert waited.returncode == 0, waited.stderr
+    [run_key] = [key async for key in redis.scan_iter("pw:run:????-??-??")]
+    found = await far_end(redis, run_key.removeprefix("pw:run:"))
+    summary: RunSummary = found["summary"]
+    far = fake_providers.far_end
+    faults = far.faults()
+    most_calls = max(max(far.counts(endpoint).values()) for endpoint in ("email_finder", "llm"))
+    figures(
+        "unreadable-bodies",
+        prospects=summary.total,
+        unreadable_served=faults["truncated"] + faults["html"],
+        dead_lettered=summary.failed,
+        most_calls_for_one_prospect=most_calls,
+    )
+    assert code == 0, output
+    assert faults["truncated"] and faults["html"]  # the premise: the fault was served
+    assert summary.total >= 100
+    assert_nothing_lost(found)
+    assert summary.failed <= summary.total // 100
+    # Bounded: no prospect asked a provider more often than its job's tries.
+    assert most_calls <= int(FAST_RETRIES["PW_RETRY__MAX_TRIES"])
+
+
+def running_jobs(log: str) -> set[str]:
+    """The job ids the worker's log shows started more often than ended: running now."""
+    starts = Counter(re.findall(r"job start \S+ (\S+) try", log))
+    ends = Counter(re.findall(r"job end \S+ (\S+) try", log))
+    return {job_id for job_id, count in starts.items() if count > ends[job_id]}
+
+
+async def wait_idle(redis: Redis, timeout_s: float = 120) -> None:
+    """Until no job is queued, deferred or running: every job the run's tally could still hear
+    from."""
+    deadline = time.monotonic() + timeout_s
+    while (
+        await redis.zcard("arq:queue")
+        or await redis.zcard(KEYS.deferred)
+        or [key async for key in redis.scan_iter("arq:in-progress:*")]
+    ):
+        assert time.monotonic() < deadline, "jobs still queued or running"
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.timeout(240)
+async def test_an_emptied_redis_leaves_the_next_runs_tally_exact(
+    fake_providers: FakeProviders, tmp_path: Path, figures: Figures
+) -> None:
+    # Drafts take 1.5 s, so the kill finds jobs mid-draft that end after Redis is back, empty.
+    fake_providers.configure("llm", FaultPlan(latency_s=1.5))
+    with RedisServer(tmp_path / "redis", persistent=False) as server:
+        env = env_for(
+            server.url,
+            **fake_providers.env(),
+            **FAST_RETRIES,
+            PW_RECOVERY__HEALTH_INTERVAL_S="0.2",
+            PW_RECOVERY__IN_PROGRESS_TTL_S="3",
+            PW_RECOVERY__RENEW_S="1",
+        )
+        worker = WorkerProcess(env, tmp_path / "worker.log")
+        worker.wait_ready()
+        redis = Redis.from_url(server.url, decode_responses=True)
+        try:
+            await start_daily_run(server.url)
+            deadline = time.monotonic() + 60
+            while len(fake_providers.far_end.held("llm")) < 3:
+                assert time.monotonic() < deadline, "no drafts in flight to be cut off"
+                await asyncio.sleep(0.01)
+            cut_drafts = len(fake_providers.far_end.held("llm"))
+            server.kill()
+            in_flight = running_jobs(worker.output())
+            server.start()  # empty: no persistence
+            await redis.connection_pool.disconnect()  # the test's own connections died too
+            # Only to know when the cut-off jobs have ended (and written what they would).
+            deadline = time.monotonic() + 60
+            while running_jobs(worker.output()) & in_flight:
+                assert time.monotonic() < deadline, worker.output()[-3000:]
+                await asyncio.sleep(0.05)
+            # And the worker has nothing of the lost run left: its own report says no job is
+            # running, written after its last batch started (jobs it had taken but not begun).
+            await wait_idle(redis)
+            while "j_ongoing=0 " not in "".join(
+                [await redis.get(key) or "" async for key in redis.scan_iter("pw:health-check:*")]
+            ):
+                assert time.monotonic() < deadline, worker.output()[-3000:]
+                await asyncio.sleep(0.05)
+            stale_runs = [key async for key in redis.scan_iter("pw:run:*")]
+            stale_approvals = await redis.xlen(KEYS.approvals)
+
+            second_started = time.monotonic()
+            run_id = await start_daily_run(server.url)
+            summary = await wait_until(redis, run_id, done=1)
+            await wait_idle(redis)
+            summary = await RunLedger(redis, KEYS).summary(run_id) or summary
+            found = await far_end(redis, run_id)
+            outcomes = await reply(redis.hgetall(KEYS.run_outcomes(run_id)))
+            plan = await RunLedger(redis, KEYS).load_plan(run_id)
+            assert plan is not None
+            refused = worker.output().count("refused: run")
+        finally:
+            code, output = worker.stop()
+            await redis.aclose()
+    planned = {company.id for company in plan.chosen}
+    drafts = [s for s in fake_providers.far_end.snapshot("llm") if s.arrived >= second_started]
+    drafted_twice = [key for key, n in Counter(s.key for s in drafts).items() if n > 1]
+    figures(
+        "emptied-redis",
+        in_flight_at_kill=len(in_flight),
+        drafts_cut_off=cut_drafts,
+        stale_run_hashes=len(stale_runs),
+        stale_approvals=stale_approvals,
+        refused_logged=refused,
+        planned=len(planned),
+        total=summary.total,
+        done=summary.done,
+        outcomes=len(outcomes),
+        approvals=found["approvals"],
+        quota=found["quota"],
+    )
+    assert code == 0, output
+    assert cut_drafts >= 3  # the premise: jobs were cut off mid-draft
+    assert stale_runs == [] and stale_approvals == 0  # nothing written for the lost run
+    assert refused >= cut_drafts  # each cut-off draft's queue step was refused, and said so
+    missing = planned - set(outcomes)
+    lines = [line for line in output.splitlines() if any(m in line for m in missing)]
+    assert summary.state == "complete", "\n".join(lines)
+    assert summary.done == summary.total == len(planned)
+    assert set(outcomes) == planned  # every planned prospect ended, in this run, once
+    assert_nothing_lost(found)
+    assert drafted_twice == []  # no prospect drafted twice once the next run began

@@ -11,6 +11,7 @@ from jobs.keys import Keys
 from jobs.models import Draft
 from jobs.prospecting.store import ProspectStore
 from tests.support.processes import env_for, run_cli
+from tests.support.runs import open_run
 
 KEYS = Keys()
 
@@ -18,6 +19,7 @@ KEYS = Keys()
 async def seed(redis_url: str) -> None:
     redis = Redis.from_url(redis_url, decode_responses=True)
     store = ProspectStore(redis, KEYS)
+    await open_run(redis, "r", "c1", "c2")
     for company, address in (("c1", "ann@one.example"), ("c2", "bo@two.example")):
         draft = Draft(to=address, subject=f"Hi {company}", body="Hello.", writer="template")
         await store.queue_draft(

@@ -28,6 +28,7 @@ from settings import Settings
 from tests.conftest import Figures
 from tests.support.far_end import max_in_window
 from tests.support.processes import WorkerProcess, env_for, run_cli
+from tests.support.runs import open_run
 from tests.support.smtp_server import FaultySink, HoldPoint, faulty_sink, smtp_env
 from worker.keys import WorkerKeys
 from worker.local.mailsink import MailSink
@@ -60,15 +61,15 @@ def handler(sink: MailSink) -> FaultySink:
 
 async def queue_drafts(redis: Redis, *addresses: str) -> list[str]:
     """Drafts as the daily run queues them (the same script), one per address."""
-    store, ids = ProspectStore(redis, KEYS), []
-    for number, address in enumerate(addresses, 1):
-        draft_id = f"t{number}-{address.split('@')[0]}"
+    store = ProspectStore(redis, KEYS)
+    ids = [f"t{number}-{address.split('@')[0]}" for number, address in enumerate(addresses, 1)]
+    await open_run(redis, "test", *ids)
+    for number, (address, draft_id) in enumerate(zip(addresses, ids, strict=True), 1):
         draft = Draft(to=address, subject=f"Hello {number}", body="Hi there.", writer="template")
         outcome, _ = await store.queue_draft(
             run_id="test", company_id=draft_id, draft=draft, score=80, day="test", limit=1_000
         )
         assert outcome == "queued"
-        ids.append(draft_id)
     return ids
 
 

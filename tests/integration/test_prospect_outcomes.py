@@ -11,13 +11,15 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from jobs.clients.discovery import CompanyRecord, to_company
 from jobs.clients.standins import load_sample_data
-from jobs.deps import Deps
+from jobs.deps import Deps, FanoutJob
+from jobs.errors import RunNotOpen
 from jobs.keys import Keys, prospect_job_id
 from jobs.models import Company, ProspectJob
-from jobs.prospecting.prospect import process_prospect, prospect_failed
+from jobs.prospecting.prospect import process_prospect, prospect_failed, prospect_lost
 from jobs.prospecting.store import ProspectStore, QueueOutcome
 from jobs.redisreply import reply
 from settings import Settings
+from tests.support.runs import open_run
 from worker.app import build_deps
 
 from .conftest import make_settings
@@ -77,7 +79,7 @@ async def test_a_retry_after_the_draft_was_queued_keeps_the_queued_outcome(
     deps = replace(deps, store=store)
     run_id = deps.today()
     job = ProspectJob(run_id=run_id, company=sample_company(with_contact=True), rank=1)
-    await reply(redis.hset(KEYS.run(run_id), mapping={"total": 1, "fanout_closed": 1}))
+    await open_run(redis, run_id, job.company.id)
 
     with pytest.raises(RedisConnectionError):
         await process_prospect(deps, job, NoProgress())
@@ -96,7 +98,7 @@ async def test_a_prospect_that_runs_twice_records_one_outcome_and_one_event(
 ) -> None:
     run_id = deps.today()
     job = ProspectJob(run_id=run_id, company=sample_company(with_contact=False), rank=1)
-    await reply(redis.hset(KEYS.run(run_id), mapping={"total": 1, "fanout_closed": 1}))
+    await open_run(redis, run_id, job.company.id)
 
     first = await process_prospect(deps, job, NoProgress())
     second = await process_prospect(deps, job, NoProgress())
@@ -111,7 +113,7 @@ async def test_a_prospect_that_runs_twice_records_one_outcome_and_one_event(
 async def test_the_failure_hook_records_once(deps: Deps, redis: Redis) -> None:
     run_id = deps.today()
     job = ProspectJob(run_id=run_id, company=sample_company(with_contact=True), rank=1)
-    await reply(redis.hset(KEYS.run(run_id), mapping={"total": 1, "fanout_closed": 1}))
+    await open_run(redis, run_id, job.company.id)
 
     await prospect_failed(deps, job, "PermanentError: boom")
     await prospect_failed(deps, job, "PermanentError: boom")
@@ -128,7 +130,7 @@ async def test_a_replayed_dead_letter_moves_the_counts_without_a_second_done(
 ) -> None:
     run_id = deps.today()
     job = ProspectJob(run_id=run_id, company=sample_company(with_contact=True), rank=1)
-    await reply(redis.hset(KEYS.run(run_id), mapping={"total": 1, "fanout_closed": 1}))
+    await open_run(redis, run_id, job.company.id)
 
     await prospect_failed(deps, job, "TransientError: the provider was down all day")
     result = await process_prospect(deps, job, NoProgress())  # replayed from the dead letters
@@ -147,6 +149,8 @@ async def test_the_claim_is_released_only_when_this_job_holds_it(deps: Deps, red
     run_id = deps.today()
     company = sample_company(with_contact=False)
     job = ProspectJob(run_id=run_id, company=company, rank=1)
+    await open_run(redis, run_id, company.id)
+    await open_run(redis, "2030-01-01", company.id)
     await redis.set(KEYS.claim(company.id), prospect_job_id("another-day", company.id))
     await process_prospect(deps, job, NoProgress())
     assert await redis.get(KEYS.claim(company.id)) == prospect_job_id("another-day", company.id)
@@ -155,3 +159,86 @@ async def test_the_claim_is_released_only_when_this_job_holds_it(deps: Deps, red
     await redis.set(KEYS.claim(company.id), prospect_job_id("2030-01-01", company.id))
     await process_prospect(deps, other, NoProgress())
     assert await redis.get(KEYS.claim(company.id)) is None
+
+
+async def test_records_for_a_job_its_run_did_not_fan_out_are_refused_and_counted(
+    deps: Deps, redis: Redis
+) -> None:
+    refused: list[str] = []
+    deps = replace(deps, refused=refused.append)
+    run_id = deps.today()
+    queued = ProspectJob(run_id=run_id, company=sample_company(with_contact=True), rank=1)
+    skipped = ProspectJob(run_id=run_id, company=sample_company(with_contact=False), rank=2)
+
+    # No run at all (Redis lost it): nothing is created.
+    assert (await process_prospect(deps, queued, NoProgress())).outcome == "refused"
+    assert (await process_prospect(deps, skipped, NoProgress())).outcome == "refused"
+    await prospect_failed(deps, queued, "PermanentError: late")
+    await prospect_lost(deps, prospect_job_id(run_id, skipped.company.id), "expired")
+    assert await redis.exists(KEYS.run(run_id), KEYS.run_outcomes(run_id)) == 0
+    assert await redis.xlen(KEYS.approvals) == 0
+    assert await redis.get(KEYS.quota(deps.today())) is None
+    assert await reply(redis.sismember(KEYS.contacted, queued.company.id)) == 0
+    # A run of the same day opened since, without this prospect: nothing counts in it either.
+    await open_run(redis, run_id, "another-company")
+    assert (await process_prospect(deps, queued, NoProgress())).outcome == "refused"
+    summary = await deps.ledger.summary(run_id)
+    assert summary is not None and (summary.done, summary.total) == (0, 1)
+
+    assert refused == ["approval", "tally", "tally", "tally", "approval"]
+
+
+async def test_a_fan_out_into_a_run_that_is_not_open_writes_nothing(
+    deps: Deps, redis: Redis
+) -> None:
+    job = FanoutJob(
+        prospect_job_id("2026-11-22", "c1"),
+        "process_prospect",
+        {},
+        claim_key=KEYS.claim("c1"),
+        count_key=KEYS.run("2026-11-22"),
+        members_key=KEYS.run_members("2026-11-22"),
+    )
+    assert await deps.enqueuer.enqueue_many([job]) == ["unopened"]
+    assert await redis.keys("*") == []
+    with pytest.raises(RunNotOpen):
+        await deps.ledger.close_fanout("2026-11-22", discovered=1, skipped={}, now_ms=1)
+    assert await redis.keys("*") == []
+
+
+async def test_a_result_left_by_the_lost_run_does_not_keep_the_new_runs_job_out(
+    deps: Deps, redis: Redis
+) -> None:
+    job_id = prospect_job_id("2026-11-22", "c1")
+    await redis.set(f"arq:result:{job_id}", "from the run Redis lost")
+    await deps.ledger.open("2026-11-22", 1)
+    job = FanoutJob(
+        job_id,
+        "process_prospect",
+        {},
+        count_key=KEYS.run("2026-11-22"),
+        members_key=KEYS.run_members("2026-11-22"),
+    )
+    assert await deps.enqueuer.enqueue_many([job]) == ["added"]
+    assert await deps.enqueuer.enqueue_many([job]) == ["duplicate"]  # a retry of the fan-out
+    assert await reply(redis.smembers(KEYS.run_members("2026-11-22"))) == {job_id}
+    assert await redis.ttl(KEYS.run_members("2026-11-22")) > 0
+
+
+async def test_a_run_opened_before_runs_listed_their_jobs_still_takes_its_jobs(
+    deps: Deps, redis: Redis
+) -> None:
+    # As the previous version left a run mid-way at an upgrade: open, counted, no member list.
+    run_id = deps.today()
+    run = {"started_ms": "1", "total": "1", "fanout_closed": "1"}
+    await reply(redis.hset(KEYS.run(run_id), mapping=run))
+    job = ProspectJob(run_id=run_id, company=sample_company(with_contact=True), rank=1)
+
+    assert (await process_prospect(deps, job, NoProgress())).outcome == "queued"
+    summary = await deps.ledger.summary(run_id)
+    assert summary is not None and (summary.state, summary.done, summary.queued) == (
+        "complete",
+        1,
+        1,
+    )
+    assert await redis.xlen(KEYS.approvals) == 1

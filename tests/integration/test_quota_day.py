@@ -11,6 +11,7 @@ from jobs.deps import Deps
 from jobs.keys import Keys
 from jobs.models import ProspectJob
 from jobs.prospecting.prospect import process_prospect
+from tests.support.runs import open_run
 from worker.client import PayloadRejected, QueueClient
 from worker.registry import DAILY_JOB, job_specs
 
@@ -32,6 +33,7 @@ async def test_a_prospect_of_another_days_run_counts_against_todays_quota(
     today = deps.today()
     await redis.set(KEYS.quota(today), 1)  # today's one draft is spent
     job = ProspectJob(run_id="2026-01-05", company=sample_company(with_contact=True), rank=1)
+    await open_run(redis, job.run_id, job.company.id)
 
     result = await process_prospect(deps, job, NoProgress())
 
@@ -43,6 +45,7 @@ async def test_a_prospect_of_another_days_run_counts_against_todays_quota(
 async def test_the_queue_step_counts_the_day_it_runs_on(deps: Deps, redis: Redis) -> None:
     # A run of yesterday whose prospect queues its draft today (a retry past midnight).
     job = ProspectJob(run_id="2026-01-05", company=sample_company(with_contact=True), rank=1)
+    await open_run(redis, job.run_id, job.company.id)
     result = await process_prospect(deps, job, NoProgress())
     assert result.outcome == "queued"
     assert await redis.get(KEYS.quota(deps.today())) == "1"

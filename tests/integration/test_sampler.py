@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from zoneinfo import ZoneInfo
 
+import pytest
 from redis.asyncio import Redis
 
 from jobs.deps import FanoutJob
@@ -69,7 +70,9 @@ async def test_a_refresh_publishes_this_replicas_outcomes_once(
     assert metrics.registry.get_sample_value("prospect_worker_dead_letter_stream_entries") == 1
 
 
-async def test_a_redis_that_does_not_answer_is_counted_and_retried() -> None:
+async def test_a_redis_that_does_not_answer_is_counted_and_retried(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     metrics = Metrics(TYPES, OPERATIONS, job_limits={}, max_jobs=50)
     closed = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     errors = "prospect_worker_redis_errors_total"
@@ -87,6 +90,9 @@ async def test_a_redis_that_does_not_answer_is_counted_and_retried() -> None:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
     assert metrics.registry.get_sample_value(SAMPLED_AT) == 0
+    # Every failure counted, the streak said once.
+    said = [r for r in caplog.records if r.name == "prospect_worker.sampler"]
+    assert len(said) == 1 and said[0].getMessage().startswith("metrics sampler: ConnectionError")
 
 
 async def test_a_refresh_shows_the_pause_switch_and_each_class_queued(

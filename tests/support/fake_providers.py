@@ -36,6 +36,7 @@ from jobs.clients.standins import SampleData, load_sample_data, sample_transport
 from tests.support.far_end import FarEnd, Served
 from tests.support.faults import ENDPOINTS, Endpoint, FaultKind, FaultPlan, decide
 from tests.support.provider_answers import (
+    HTML_PAGE,
     WRONG_SHAPE,
     Answer,
     chat_completion,
@@ -250,6 +251,8 @@ class FakeProviders:
             return error_answer(endpoint, 504, "held past the client's timeout"), None
         if fault == "wrong_shape":
             return WRONG_SHAPE, None
+        if fault == "html":
+            return HTML_PAGE, None
         real = self.answer(endpoint, key, raw, query)
         return (truncated(real) if fault == "truncated" else real), None
 

@@ -19,8 +19,11 @@ ENDPOINTS: tuple[Endpoint, ...] = ("discovery", "email_finder", "llm")
 # rate_limited: a 429 with `Retry-After: <retry_after_s>`.
 # timeout:      the request is held `hold_s` (longer than the client waits), then a 504.
 # truncated:    a 200 whose JSON body is cut in half.
+# html:         a 200 labelled JSON whose body is a proxy's HTML page.
 # wrong_shape:  a 200 with valid JSON the client's model rejects (its required field missing).
-FaultKind = Literal["ok", "server_error", "rate_limited", "timeout", "truncated", "wrong_shape"]
+FaultKind = Literal[
+    "ok", "server_error", "rate_limited", "timeout", "truncated", "html", "wrong_shape"
+]
 
 
 class _Model(BaseModel):
@@ -55,6 +58,7 @@ class FaultPlan(_Model):
     rate_limited: float = Field(default=0.0, ge=0, le=1)
     timeout: float = Field(default=0.0, ge=0, le=1)
     malformed: float = Field(default=0.0, ge=0, le=1)  # half truncated, half wrong shape
+    unreadable: float = Field(default=0.0, ge=0, le=1)  # half truncated, half HTML: not JSON
     latency_s: float = Field(default=0.0, ge=0, le=10)  # added before every answer
     status: int = Field(default=503, ge=500, le=599)
     # Whole seconds: the clients read only delta-seconds or an HTTP date.
@@ -65,7 +69,14 @@ class FaultPlan(_Model):
 
     @model_validator(mode="after")
     def _rates_fit(self) -> "FaultPlan":
-        if self.server_error + self.rate_limited + self.timeout + self.malformed > 1 + 1e-9:
+        rates = (
+            self.server_error,
+            self.rate_limited,
+            self.timeout,
+            self.malformed,
+            self.unreadable,
+        )
+        if sum(rates) > 1 + 1e-9:
             raise ValueError("fault rates add up to more than 1")
         return self
 
@@ -90,6 +101,8 @@ def decide(
         (plan.timeout, "timeout"),
         (plan.malformed / 2, "truncated"),
         (plan.malformed / 2, "wrong_shape"),
+        (plan.unreadable / 2, "truncated"),
+        (plan.unreadable / 2, "html"),
     )
     edge = 0.0
     for share, fault in bands:

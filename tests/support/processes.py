@@ -261,10 +261,11 @@ class RedisServer:
         return self.stop(signal.SIGKILL)
 
     def send(self, sig: signal.Signals) -> None:
-        """A signal without waiting: SIGSTOP stalls the server (connections stay open, nothing
-        is answered), SIGCONT lets it go on."""
-        if self.running and self._process is not None:
-            self._process.send_signal(sig)
+        """A signal without waiting: SIGSTOP stalls Redis (connections hang, nothing refused)
+        until SIGCONT."""
+        if self._process is None or self._process.poll() is not None:
+            raise RuntimeError("redis-server is not running")
+        self._process.send_signal(sig)
 
     def restart(self, sig: signal.Signals = signal.SIGTERM) -> Self:
         self.stop(sig)

@@ -40,6 +40,9 @@ def truncated(answer: Answer) -> Answer:
     return Answer(200, answer.body[: max(1, len(answer.body) // 2)], answer.headers)
 
 
+# What a proxy in front of the provider says on a bad day (the server labels every body JSON).
+HTML_PAGE = Answer(200, b"<html><body><h1>502 Bad Gateway</h1></body></html>")
+
 # Valid JSON without the field each client requires (`data`, `data`, `choices`).
 WRONG_SHAPE = json_answer(200, {"unexpected": "shape", "results": []})
 

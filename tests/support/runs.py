@@ -1,10 +1,11 @@
 """Waiting on a daily run from outside the worker, as an operator's script would."""
 
 import asyncio
+import time
 
 from redis.asyncio import Redis
 
-from jobs.keys import Keys
+from jobs.keys import Keys, prospect_job_id
 from jobs.models import RunSummary
 from jobs.prospecting.runs import RunLedger
 
@@ -19,3 +20,19 @@ async def wait_for_run(
         assert asyncio.get_running_loop().time() < deadline, summary
         await asyncio.sleep(0.1)
     return summary
+
+
+async def open_run(
+    redis: Redis, run_id: str, *company_ids: str, keys: Keys | None = None, closed: bool = True
+) -> None:
+    """A run as its fan-out leaves it, with these prospects as its own jobs (none enqueued):
+    for tests that call a prospect job's steps directly."""
+    keys = keys or Keys()
+    await RunLedger(redis, keys).open(run_id, int(time.time() * 1000))
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hincrby(keys.run(run_id), "total", len(company_ids))
+        if closed:
+            pipe.hset(keys.run(run_id), "fanout_closed", "1")
+        if company_ids:
+            pipe.sadd(keys.run_members(run_id), *(prospect_job_id(run_id, c) for c in company_ids))
+        await pipe.execute()

@@ -9,11 +9,13 @@ import pytest
 from jobs.models import RunSummary
 from settings import Settings
 from worker.cli.changes import render_outcome
+from worker.cli.dlq import render_letter
 from worker.cli.output import mask_url, table
 from worker.cli.render import render_report
 from worker.cli.watch import ProgressView, WaitTimeout, Watcher, phase
 from worker.client import JobReport, PayloadRejected, check_payload, repeat_note
 from worker.registry import job_specs
+from worker.runtime.deadletter import DeadLetter
 from worker.runtime.progress import ProgressRecord
 
 
@@ -259,3 +261,23 @@ def test_a_failed_prospect_jobs_report_shows_its_stage_and_error() -> None:
         "stage     draft (2 of 4)",
         "error     PermanentError: the LLM said 400",
     ]
+
+
+def test_a_dead_letter_with_a_cut_payload_shows_its_size_digest_start_and_why_no_replay() -> None:
+    letter = DeadLetter(
+        id="1-0",
+        job_id="huge",
+        function="cleanup",
+        kind="poison",
+        error_type="InvalidPayload",
+        error="too big",
+        tries=1,
+        failed_ms=0,
+        payload_bytes=8_000_060,
+        payload_sha256="ab" * 32,
+        payload_head='{"args": [{"surprise": "xxx',
+    )
+    shown = render_letter(letter)
+    assert f"8,000,060 bytes, sha256 {'ab' * 32}" in shown
+    assert '{"args": [{"surprise": "xxx' in shown
+    assert "over the 57,344 an entry keeps" in shown

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from jobs.clients.discovery import MAX_PAGES, CompanySearchClient, domain_of, icp_query
-from jobs.errors import PermanentError, RateLimited, TransientError
+from jobs.errors import PermanentError, RateLimited, TransientError, UnreadableResponse
 from tests.support.paging import discover_all
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -205,7 +205,6 @@ async def test_transport_failures_are_transient(failure: type[httpx.TransportErr
 @pytest.mark.parametrize(
     ("response", "where"),
     [
-        (httpx.Response(200, content=b"{not json"), "body"),
         (httpx.Response(200, json=[]), "body"),
         (httpx.Response(200, json={"status": 200, "total": 3}), "data"),
         (httpx.Response(200, json={"data": {"id": "c1"}}), "data"),
@@ -220,6 +219,12 @@ async def test_transport_failures_are_transient(failure: type[httpx.TransportErr
 async def test_a_malformed_answer_is_permanent(response: httpx.Response, where: str) -> None:
     with pytest.raises(PermanentError, match=rf"^discovery: malformed response \({where}: "):
         await client(lambda r: response).search_page({}, 10)
+
+
+async def test_an_answer_that_is_not_json_is_transient() -> None:
+    cut = httpx.Response(200, content=b"{not json")
+    with pytest.raises(UnreadableResponse, match=r"^discovery: unreadable response \(.*9 bytes"):
+        await client(lambda r: cut).search_page({}, 10)
 
 
 def test_icp_query_builds_an_es_bool_query() -> None:

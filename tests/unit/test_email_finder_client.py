@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from jobs.clients.email_finder import EmailFinderClient
-from jobs.errors import PermanentError, RateLimited, TransientError
+from jobs.errors import PermanentError, RateLimited, TransientError, UnreadableResponse
 from jobs.models import Contact
 
 KEY = "hunter-secret-0123"
@@ -168,10 +168,16 @@ async def test_timeouts_are_transient() -> None:
     assert KEY not in str(caught.value)
 
 
+async def test_a_maintenance_page_is_transient() -> None:
+    page = httpx.Response(200, content=b"<html>maintenance</html>")
+    with pytest.raises(UnreadableResponse, match=r"^email_finder: unreadable response") as caught:
+        await finder(lambda r: page).best_contact("acme.example")
+    assert KEY not in str(caught.value)
+
+
 @pytest.mark.parametrize(
     "response",
     [
-        httpx.Response(200, content=b"<html>maintenance</html>"),
         httpx.Response(200, json={"emails": []}),
         httpx.Response(200, json={"data": {"emails": [{"type": "personal"}]}}),
         httpx.Response(200, json={"data": {"emails": [{"value": "a@b", "confidence": "hi"}]}}),

@@ -16,7 +16,13 @@ from jobs.clients.standins import (
     load_sample_data,
     sample_transport,
 )
-from jobs.errors import PermanentError, RateLimited, TransientError
+from jobs.errors import (
+    JobError,
+    MalformedResponse,
+    RateLimited,
+    TransientError,
+    UnreadableResponse,
+)
 from jobs.outreach.drafting import parse_answer
 from jobs.prospecting.icp import IcpProfile
 from settings import load_settings
@@ -165,14 +171,21 @@ async def test_a_timeout_holds_past_the_client_and_stop_releases_it(
     assert served.answered - served.arrived >= 0.5
 
 
-@pytest.mark.parametrize("fault", ["truncated", "wrong_shape"])
-async def test_malformed_bodies_are_permanent_errors_in_the_client(
-    fault: str, fake: FakeProviders, http: httpx.AsyncClient
+@pytest.mark.parametrize(
+    ("fault", "error", "says"),
+    [
+        ("truncated", UnreadableResponse, "unreadable response"),
+        ("html", UnreadableResponse, "unreadable response"),
+        ("wrong_shape", MalformedResponse, "malformed response"),
+    ],
+)
+async def test_bodies_that_are_not_json_are_transient_and_wrong_json_permanent(
+    fault: str, error: type[JobError], says: str, fake: FakeProviders, http: httpx.AsyncClient
 ) -> None:
     rule = Scripted.model_validate({"fault": fault, "first": 1})
     fake.configure("discovery", FaultPlan(script=(rule,)))
     search = CompanySearchClient(http, base_url=fake.url, api_key=None, timeout=5)
-    with pytest.raises(PermanentError, match="malformed response"):
+    with pytest.raises(error, match=says):
         await search.search_page(QUERY, 10)
     page = await search.search_page(QUERY, 10)  # page:0's second call is served whole
     assert len(page.data) == 10
@@ -212,7 +225,9 @@ async def test_faults_are_seeded_per_key_and_call_whatever_the_order(
 
 
 def test_rates_are_drawn_in_their_shares() -> None:
-    plan = FaultPlan(server_error=0.2, rate_limited=0.1, timeout=0.05, malformed=0.1)
+    plan = FaultPlan(
+        server_error=0.2, rate_limited=0.1, timeout=0.05, malformed=0.1, unreadable=0.1
+    )
     faults = [
         decide(plan, seed=1, endpoint="llm", key=f"k{n}", key_call=1, endpoint_call=n)
         for n in range(10_000)
@@ -221,9 +236,10 @@ def test_rates_are_drawn_in_their_shares() -> None:
     assert shares["server_error"] == pytest.approx(0.2, abs=0.02)
     assert shares["rate_limited"] == pytest.approx(0.1, abs=0.02)
     assert shares["timeout"] == pytest.approx(0.05, abs=0.01)
-    assert shares["truncated"] == pytest.approx(0.05, abs=0.01)
+    assert shares["truncated"] == pytest.approx(0.1, abs=0.015)
+    assert shares["html"] == pytest.approx(0.05, abs=0.01)
     assert shares["wrong_shape"] == pytest.approx(0.05, abs=0.01)
-    assert shares["ok"] == pytest.approx(0.55, abs=0.02)
+    assert shares["ok"] == pytest.approx(0.45, abs=0.02)
 
 
 def test_scripts_count_per_key_or_across_the_endpoint() -> None:

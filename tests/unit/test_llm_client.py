@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from jobs.clients.llm import ChatClient, ChatMessage
-from jobs.errors import PermanentError, RateLimited, TransientError
+from jobs.errors import PermanentError, RateLimited, TransientError, UnreadableResponse
 
 Handler = Callable[[httpx.Request], httpx.Response]
 MakeClient = Callable[[Handler], "tuple[httpx.AsyncClient, Recorder]"]
@@ -151,7 +151,6 @@ async def test_a_timeout_is_transient(http: MakeClient) -> None:
 @pytest.mark.parametrize(
     ("body", "says"),
     [
-        (b"<html>gateway says hi</html>", "llm: malformed response"),
         (orjson.dumps({"object": "chat.completion"}), "llm: malformed response (choices"),
         (orjson.dumps({"choices": [{"message": "hi"}]}), "llm: malformed response"),
         (orjson.dumps({"choices": []}), "llm: answer has no choices"),
@@ -164,6 +163,17 @@ async def test_unusable_answers_are_permanent(http: MakeClient, body: bytes, say
     with pytest.raises(PermanentError) as caught:
         await chat(client).complete(MESSAGES)
     assert str(caught.value).startswith(says)
+    assert KEY not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "body", [b"<html>gateway says hi</html>", orjson.dumps(completion())[:40], b""]
+)
+async def test_a_body_that_is_not_json_is_transient(http: MakeClient, body: bytes) -> None:
+    client, _ = http(lambda request: httpx.Response(200, content=body))
+    with pytest.raises(UnreadableResponse, match=r"^llm: unreadable response") as caught:
+        await chat(client).complete(MESSAGES)
+    assert isinstance(caught.value, TransientError)
     assert KEY not in str(caught.value)
 
 

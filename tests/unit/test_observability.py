@@ -2,6 +2,8 @@
 external request metrics at the transport, the sample arithmetic and the stats table."""
 
 import logging
+import urllib.error
+import urllib.request
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -13,6 +15,7 @@ from prometheus_client import generate_latest
 from worker.engine.arqjobs import LOG_FAILED, LOG_JOB_START, LOG_UNDESERIALIZABLE
 from worker.engine.serializer import JobFailed, serialize
 from worker.observability.daily_state import DailyState
+from worker.observability.health import ProbeServer, _LoggedServer
 from worker.observability.http_metrics import OPERATIONS, InstrumentedTransport, provider_operation
 from worker.observability.job_log import JobLog
 from worker.observability.job_metrics import JobMetrics
@@ -291,3 +294,47 @@ def test_a_rate_limit_deferral_is_counted_and_ends_the_try_in_flight() -> None:
         == 2
     )
     assert jobs.in_flight() == {}
+
+
+def test_refused_run_records_are_counted_by_kind() -> None:
+    m = metrics()
+    m.record_refused("tally")
+    m.record_refused("tally")
+    m.record_refused("approval")
+    value = m.registry.get_sample_value
+    assert value("prospect_worker_run_records_refused_total", {"record": "tally"}) == 2
+    assert value("prospect_worker_run_records_refused_total", {"record": "approval"}) == 1
+    assert value("prospect_worker_run_records_refused_total", {"record": "fanout"}) == 0
+
+
+def test_a_probe_that_fails_is_one_line_of_the_projects_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken() -> tuple[bool, str]:
+        raise RuntimeError("the liveness check has a bug")
+
+    server = ProbeServer(metrics(), broken, lambda: (True, "redis ok"))
+    port = server.start("127.0.0.1", 0)
+    try:
+        with caplog.at_level(logging.WARNING, logger="prospect_worker.health"):
+            with pytest.raises(urllib.error.HTTPError) as answer:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5)
+            answer.value.close()  # its response, so no socket is left for the collector
+            assert answer.value.code == 500
+            try:
+                raise BrokenPipeError(32, "Broken pipe")
+            except BrokenPipeError:
+                _LoggedServer.handle_error(server_of(server), None, ("127.0.0.1", 1))
+    finally:
+        server.stop()
+    failed, hung_up = [r for r in caplog.records if r.name == "prospect_worker.health"]
+    assert failed.levelno == logging.ERROR
+    assert "RuntimeError: the liveness check has a bug" in failed.getMessage()
+    assert (hung_up.levelno, hung_up.exc_info) == (logging.WARNING, None)
+    assert "ended early" in hung_up.getMessage()
+
+
+def server_of(server: ProbeServer) -> _LoggedServer:
+    running = server._server  # noqa: SLF001 - the one running server, to call its hook
+    assert isinstance(running, _LoggedServer)
+    return running

@@ -11,7 +11,7 @@ import pytest
 from jobs.clients.discovery import CompanySearchClient, domain_of, icp_query
 from jobs.clients.email_finder import EmailFinderClient
 from jobs.clients.http import parse_retry_after
-from jobs.errors import PermanentError, RateLimited, TransientError
+from jobs.errors import PermanentError, RateLimited, TransientError, UnreadableResponse
 from tests.support.paging import discover_all
 
 
@@ -100,13 +100,13 @@ async def test_status_codes_map_to_the_error_vocabulary(
     assert "pdl-secret" not in str(caught.value)
 
 
-async def test_timeouts_are_transient_and_broken_bodies_permanent() -> None:
+async def test_timeouts_and_cut_bodies_are_transient_and_wrong_bodies_permanent() -> None:
     def slow(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("slow", request=request)
 
     with pytest.raises(TransientError, match="timed out"):
         await search_client(slow).search_page({}, 10)
-    with pytest.raises(PermanentError, match="malformed response"):
+    with pytest.raises(UnreadableResponse, match="unreadable response"):
         await search_client(lambda r: httpx.Response(200, content=b"{not json")).search_page({}, 1)
     with pytest.raises(PermanentError, match=r"malformed response .data.0.id"):
         await search_client(

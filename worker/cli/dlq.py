@@ -56,6 +56,7 @@ async def dead_letters(settings: Settings) -> AsyncIterator[DeadLetters]:
             WorkerKeys(settings.key_prefix),
             queue_name=settings.queue_name,
             job_expires_ms=JOB_EXPIRES_MS,
+            max_entries=settings.dead_letter_max_entries,
         )
     finally:
         await redis.aclose()
@@ -110,6 +111,11 @@ def render_letter(letter: DeadLetter) -> str:
     ]
     if letter.payload is not None:
         rows.append(("payload", orjson.dumps(letter.payload).decode()))
+    if letter.payload_bytes is not None:
+        rows += [
+            ("payload", f"{letter.payload_bytes:,} bytes, sha256 {letter.payload_sha256}"),
+            ("payload start", letter.payload_head),
+        ]
     if letter.raw is not None:
         rows.append(("raw bytes", letter.raw))
     return table(rows)

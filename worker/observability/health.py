@@ -8,6 +8,8 @@ last tick (and the last pass of arq's poll loop) with the clock. Readiness asks 
 """
 
 import asyncio
+import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -21,6 +23,8 @@ from redis.exceptions import RedisError
 
 from worker.observability.metrics import Metrics
 from worker.observability.ports import HEALTH_PATH, METRICS_PATH, READY_PATH
+
+log = logging.getLogger("prospect_worker.health")
 
 TICK_S = 1.0
 READY_TIMEOUT_S = 1.0
@@ -103,9 +107,40 @@ class RedisPing:
         self._redis.close()
 
 
+class _LoggedErrors:
+    """wsgiref's stream for a failing request: it writes the traceback in pieces to stderr and
+    flushes; here the pieces become one line of the project's log at the flush."""
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+
+    def write(self, text: str) -> int:
+        self._parts.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        text, self._parts = "".join(self._parts).strip(), []
+        if text:
+            log.error("probe server: %s", text)
+
+
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, fmt: str, *args: Any) -> None:
         """Probes every few seconds would flood the log; wsgiref prints each request."""
+
+    def get_stderr(self) -> _LoggedErrors:  # type: ignore[override]
+        return _LoggedErrors()
+
+
+class _LoggedServer(ThreadingWSGIServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """socketserver prints a failed request's traceback to stderr; here it is one line of
+        the project's log, and a probe that hung up early (a timed-out kubelet) no traceback."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            log.warning("probe request from %s ended early: %s", client_address[0], error)
+        else:
+            log.error("probe request from %s failed", client_address[0], exc_info=error)
 
 
 class ProbeServer:
@@ -139,9 +174,7 @@ class ProbeServer:
 
     def start(self, host: str, port: int) -> int:
         """Serve; returns the bound port (useful with port 0)."""
-        self._server = make_server(
-            host, port, self.app, ThreadingWSGIServer, handler_class=_QuietHandler
-        )
+        self._server = make_server(host, port, self.app, _LoggedServer, handler_class=_QuietHandler)
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="metrics-http", daemon=True
         )

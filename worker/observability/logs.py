@@ -31,6 +31,10 @@ from worker.engine.arqjobs import (
 from worker.engine.serializer import JobFailed
 
 PROJECT_LOGGER = "prospect_worker"
+# Loggers of the libraries under the worker that would otherwise print through Python's
+# last-resort handler (a bare message, a raw traceback): asyncio's, before the worker installs
+# its loop handler (worker/tasks.py) or in a loop it does not own.
+LIBRARY_LOGGERS = ("asyncio",)
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # The structured fields a line may carry (`extra=`); the JSON format writes them as keys.
 FIELDS = (
@@ -144,6 +148,11 @@ def configure_logging(level: int = logging.INFO, log_format: LogFormat = "text")
         logger.setLevel(level)
         logger.propagate = False
         logger.filters[:] = [ArqLines(logger, handler)]
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(logging.WARNING)
+        logger.propagate = False
     # httpx logs every request at INFO with its full URL, and the email finder's URL carries its
     # API key: keep those lines out at any level below WARNING.
     logging.getLogger("httpx").setLevel(logging.WARNING)

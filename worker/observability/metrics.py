@@ -45,6 +45,7 @@ EXTERNAL_OUTCOMES = (
 )
 DAILY_STAGES = ("discovered", "fanned_out", "drafted", "queued", "failed")
 REDIS_ERROR_COMPONENTS = ("sampler", "readiness")
+REFUSED_RECORDS = ("tally", "approval", "fanout")  # jobs.deps.RefusedRecord
 
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 WAIT_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3_600, 14_400, 86_400)
@@ -203,6 +204,13 @@ class Metrics:
             name("daily_quota_limit_drafts"), "Drafts allowed per day", registry=registry
         )
 
+        self.run_records_refused = Counter(
+            name("run_records_refused"),
+            "Writes refused for belonging to no open run (a job of a run Redis lost), by record",
+            ["record"],
+            registry=registry,
+        )
+
         # --- the process itself ---
         self.redis_errors = Counter(
             name("redis_errors"),
@@ -255,6 +263,8 @@ class Metrics:
             self.daily_prospects.labels(stage)
         for component in REDIS_ERROR_COMPONENTS:
             self.redis_errors.labels(component)
+        for record in REFUSED_RECORDS:
+            self.run_records_refused.labels(record)
         self.build.info(
             {
                 "version": package_version(),
@@ -262,6 +272,9 @@ class Metrics:
                 "arq": ARQ_VERSION,
             }
         )
+
+    def record_refused(self, record: str) -> None:
+        self.run_records_refused.labels(record).inc()
 
     def job_type(self, function: str) -> str:
         """A job type label: a known one, else UNKNOWN_FUNCTION (labels stay bounded)."""

@@ -6,11 +6,16 @@ again) leaves one entry. When arq itself decided the failure (expired, undeseria
 function, deliveries spent), the same script also finishes the job the way arq would: the
 entry and the job's removal from the queue happen together or not at all.
 
-The stream has no length cap: an entry nobody has looked at is never dropped by a write.
-`purge` removes entries by age, and the cleanup cron purges entries past the retention setting,
-logging how many it removed.
+An entry is bounded whatever the job: a payload is kept whole up to `PAYLOAD_BYTES`; beyond
+that only its first bytes, its length and its sha256 are kept (and the entry cannot be
+replayed: the job is not there to enqueue again); the error, the raw bytes, the job id and the
+type name are cut to a few KB. The stream is capped near `max_entries` (XADD MAXLEN ~): the
+oldest entries go first, and every write that drops some says how many in the log. `purge`
+removes entries by age or by id.
 """
 
+import hashlib
+import logging
 import time
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -30,22 +35,35 @@ from worker.engine.arqjobs import (
 )
 from worker.keys import WorkerKeys
 
+log = logging.getLogger("worker.deadletter")
+
 DeadLetterKind = Literal["failed", "poison", "expired"]
 MARKER_TTL_S = 30 * 86_400
-ERROR_CHARS = 2_000
-RAW_CHARS = 4_000
+# Bytes (UTF-8) each part of an entry may take, so an entry stays under 64 KiB: a payload is
+# kept whole up to PAYLOAD_BYTES, else its first PAYLOAD_HEAD_BYTES with length and digest.
+PAYLOAD_BYTES = 56 * 1024
+PAYLOAD_HEAD_BYTES = 2_000
+ERROR_BYTES = 2_000
+RAW_BYTES = 4_000
+NAME_BYTES = 1_000  # the job id and the type name (arq's record can claim any)
+DEFAULT_MAX_ENTRIES = 10_000
 
 # KEYS: stream, marker, then (only when ARGV[1] == '1', arq's finishing) job key, retry key,
 #       in-progress key, result key, queue, abort set
-# ARGV: finish flag, marker ttl, job id, result bytes, result ttl ms, then field/value pairs
+# ARGV: finish flag, marker ttl, job id, result bytes, result ttl ms, max entries, then
+#       field/value pairs
+# Returns {entry id, entries the cap dropped}.
 _ADD = """
 local existing = redis.call('GET', KEYS[2])
+local dropped = 0
 -- The marker outlives a purged entry: only a live entry counts as already written.
 if existing and #redis.call('XRANGE', KEYS[1], existing, existing) == 0 then existing = false end
 if not existing then
   local fields = {}
-  for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
-  existing = redis.call('XADD', KEYS[1], '*', unpack(fields))
+  for i = 7, #ARGV do fields[#fields + 1] = ARGV[i] end
+  local before = redis.call('XLEN', KEYS[1])
+  existing = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[6], '*', unpack(fields))
+  dropped = before + 1 - redis.call('XLEN', KEYS[1])
   redis.call('SET', KEYS[2], existing, 'EX', ARGV[2])
 end
 if ARGV[1] == '1' then
@@ -54,7 +72,7 @@ if ARGV[1] == '1' then
   redis.call('ZREM', KEYS[7], ARGV[3])
   if ARGV[4] ~= '' then redis.call('SET', KEYS[6], ARGV[4], 'PX', ARGV[5]) end
 end
-return existing
+return {existing, dropped}
 """
 
 # KEYS: stream, marker, job key, result key, tries key, queue
@@ -82,12 +100,21 @@ class DeadLetter(BaseModel):
     payload: Any = None  # the job's JSON payload when it had one that decoded
     raw: str | None = None  # the stored bytes, when they did not decode (escaped, truncated)
     not_replayable: str | None = None  # the job's own word that a replay cannot help, and why
+    # A payload over PAYLOAD_BYTES: its length, its sha256 and its first bytes, not the whole.
+    payload_bytes: int | None = None
+    payload_sha256: str | None = None
+    payload_head: str | None = None
 
     @property
     def replayable(self) -> str | None:
         """None when replay can work; else why not."""
         if self.not_replayable is not None:
             return self.not_replayable
+        if self.payload_bytes is not None:
+            return (
+                f"the payload was {self.payload_bytes:,} bytes, over the {PAYLOAD_BYTES:,} an "
+                "entry keeps: only its start and sha256 are here; enqueue the job again instead"
+            )
         if self.kind == "expired" and self.payload is None:
             return "the job's record had expired: nothing to replay"
         if self.raw is not None:
@@ -106,9 +133,16 @@ class DeadLetters:
     """The stream, its writes and the operator's workflow (list, show, replay, purge)."""
 
     def __init__(
-        self, redis: Redis, keys: WorkerKeys, *, queue_name: str, job_expires_ms: int
+        self,
+        redis: Redis,
+        keys: WorkerKeys,
+        *,
+        queue_name: str,
+        job_expires_ms: int,
+        max_entries: int = DEFAULT_MAX_ENTRIES,
     ) -> None:
         self._redis = redis
+        self._max_entries = max_entries
         self._keys = keys
         self._queue = queue_name
         self._job_expires_ms = job_expires_ms
@@ -138,18 +172,18 @@ class DeadLetters:
 
         `finish_result`: also finish the job as arq would, storing that result record."""
         fields: dict[str, str | int] = {
-            "job_id": job_id,
-            "function": function,
+            "job_id": _cut(job_id, NAME_BYTES),
+            "function": _cut(function, NAME_BYTES),
             "kind": kind,
-            "error_type": error_type,
-            "error": error[:ERROR_CHARS],
+            "error_type": _cut(error_type, NAME_BYTES),
+            "error": _cut(error, ERROR_BYTES),
             "tries": tries,
             "failed_ms": int(time.time() * 1000),
         }
         if payload is not None:
-            fields["payload"] = orjson.dumps(payload, default=str).decode()
+            fields.update(_payload_fields(orjson.dumps(payload, default=str)))
         if raw is not None:
-            fields["raw"] = raw[:RAW_CHARS].decode("utf-8", "backslashreplace")
+            fields["raw"] = _cut(raw[:RAW_BYTES].decode("utf-8", "backslashreplace"), RAW_BYTES)
         if not_replayable is not None:
             fields["not_replayable"] = not_replayable
         keys = [self._keys.dead_letters, self._keys.dead_letter_marker(job_id)]
@@ -169,11 +203,18 @@ class DeadLetters:
             job_id,
             finish_result or b"",
             result_ttl_ms,
+            self._max_entries,
         ]
         for name, value in fields.items():
             args += [name, value]
-        entry = await self._add(keys=keys, args=args)
-        return entry.decode() if isinstance(entry, bytes) else str(entry)
+        entry, dropped = await self._add(keys=keys, args=args)
+        if dropped:
+            log.warning(
+                "dead-letter stream at its cap of %d entries: the %d oldest dropped",
+                self._max_entries,
+                dropped,
+            )
+        return _text(entry)
 
     async def list(self, *, function: str | None = None, limit: int = 50) -> list[DeadLetter]:
         """The newest first, optionally of one job type."""
@@ -240,6 +281,25 @@ def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _cut(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` UTF-8 bytes, never inside a character."""
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) <= limit:
+        return text
+    return data[:limit].decode("utf-8", "ignore")
+
+
+def _payload_fields(data: bytes) -> dict[str, str | int]:
+    """The payload whole when it fits an entry; else its start, its length and its digest."""
+    if len(data) <= PAYLOAD_BYTES:
+        return {"payload": data.decode()}
+    return {
+        "payload_head": data[:PAYLOAD_HEAD_BYTES].decode("utf-8", "ignore"),
+        "payload_bytes": len(data),
+        "payload_sha256": hashlib.sha256(data).hexdigest(),
+    }
+
+
 def _parse(entry_id: str | bytes, raw_fields: dict[Any, Any]) -> DeadLetter:
     fields = {_text(k): _text(v) for k, v in raw_fields.items()}
     payload = orjson.loads(fields["payload"]) if "payload" in fields else None
@@ -255,4 +315,7 @@ def _parse(entry_id: str | bytes, raw_fields: dict[Any, Any]) -> DeadLetter:
         payload=payload,
         raw=fields.get("raw"),
         not_replayable=fields.get("not_replayable"),
+        payload_bytes=int(fields["payload_bytes"]) if "payload_bytes" in fields else None,
+        payload_sha256=fields.get("payload_sha256"),
+        payload_head=fields.get("payload_head"),
     )

@@ -9,12 +9,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
 from jobs.errors import PermanentError, TransientError, most_severe
-
-INFRASTRUCTURE_ERRORS = (TimeoutError, OSError, RedisConnectionError, RedisTimeoutError)
+from worker.connections import INFRASTRUCTURE_ERRORS
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from redis.asyncio.client import Pipeline
 
 from jobs.fencing import check_fence
 from jobs.redisreply import reply
+from worker.connections import INFRASTRUCTURE_ERRORS
 from worker.keys import WorkerKeys
-from worker.runtime.failures import INFRASTRUCTURE_ERRORS
 
 log = logging.getLogger("prospect_worker.progress")
 

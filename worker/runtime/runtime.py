@@ -29,11 +29,12 @@ from jobs.deps import Deps, Progress
 from jobs.errors import Deferred, InvalidPayload, most_severe
 from jobs.fencing import CURRENT, Fence, JobLost, check_fence
 from jobs.models import Priority
+from worker.connections import INFRASTRUCTURE_ERRORS
 from worker.engine.arqjobs import MalformedJob, decode_job, job_type, take_back_delivery
 from worker.engine.serializer import JobFailed
 from worker.keys import WorkerKeys
 from worker.runtime.deadletter import DeadLetterKind, DeadLetters
-from worker.runtime.failures import INFRASTRUCTURE_ERRORS, Failure, RetryPolicy, classify
+from worker.runtime.failures import Failure, RetryPolicy, classify
 from worker.runtime.outcomes import UNKNOWN_FUNCTION, JobObserver, JobOutcome, OutcomeKind
 from worker.runtime.progress import JobProgress
 from worker.scheduling.limits import TypeLeases

@@ -3,10 +3,13 @@
 Writes jobs in arq's own format (job key + queue sorted set), so arq workers run them as if
 `enqueue_job` had. One Lua script per chunk makes each job's checks and writes atomic: a job id
 that already has a job or result key is a duplicate, and a claim key already held means another
-run has this prospect in flight. A job added is counted in its run's hash (`total`) by the same
-script, so the count is exact however often the fan-out is retried: a retry's duplicates are
-jobs the count already holds. Each job is scored by its priority class and rank
-(worker/scheduling/queueorder.py), and its shift kept beside it so a retry keeps its class.
+run has this prospect in flight. A job added is counted in its run's hash (`total`) and listed
+among its members by the same script, so the count is exact however often the fan-out is
+retried: a retry's duplicates are jobs the count already holds. A run whose hash is not open
+(Redis lost it) gets nothing; a result left by a job that is not a member (of the run Redis
+lost) does not stop the run's own job from being added. Each job is scored by its priority
+class and rank (worker/scheduling/queueorder.py), and its shift kept beside it so a retry keeps
+its class.
 """
 
 import time
@@ -24,34 +27,49 @@ from worker.scheduling.queueorder import PriorityScale
 CHUNK = 500
 
 # KEYS: queue, then per job: job key, result key, claim key, count key ('' when none),
-#       priority key
+#       members key ('' when none), priority key
 # ARGV: expires_ms, the wake-up channel, then per job: job id, serialized job, score, shift
 _ENQUEUE = """
 local queue = KEYS[1]
 local expires = ARGV[1]
 local outcomes = {}
-for i = 0, (#KEYS - 1) / 5 - 1 do
-  local job_key, result_key = KEYS[2 + i * 5], KEYS[3 + i * 5]
-  local claim_key, count_key = KEYS[4 + i * 5], KEYS[5 + i * 5]
-  local priority_key = KEYS[6 + i * 5]
+for i = 0, (#KEYS - 1) / 6 - 1 do
+  local job_key, result_key = KEYS[2 + i * 6], KEYS[3 + i * 6]
+  local claim_key, count_key = KEYS[4 + i * 6], KEYS[5 + i * 6]
+  local members_key, priority_key = KEYS[6 + i * 6], KEYS[7 + i * 6]
   local job_id, body = ARGV[3 + i * 4], ARGV[4 + i * 4]
   local score, shift = ARGV[5 + i * 4], ARGV[6 + i * 4]
-  if redis.call('EXISTS', job_key, result_key) > 0 then
-    outcomes[#outcomes + 1] = 'duplicate'
-  elseif claim_key ~= '' and not redis.call('SET', claim_key, job_id, 'NX', 'PX', expires) then
-    outcomes[#outcomes + 1] = 'claimed'
+  if count_key ~= '' and redis.call('HEXISTS', count_key, 'started_ms') == 0 then
+    outcomes[#outcomes + 1] = 'unopened'
   else
-    redis.call('SET', job_key, body, 'PX', expires)
-    redis.call('ZADD', queue, score, job_id)
-    if shift ~= '0' then
-      redis.call('SET', priority_key, shift, 'PX', expires)
+    if members_key ~= '' and redis.call('HGET', count_key, 'members') == '1'
+       and redis.call('SISMEMBER', members_key, job_id) == 0
+       and redis.call('EXISTS', job_key) == 0 then
+      -- A result with no membership was left by a job of a run Redis lost: not this run's.
+      redis.call('DEL', result_key)
     end
-    if count_key ~= '' then
-      -- One more job to wait for: a finish stamped before this job existed is not one.
-      redis.call('HINCRBY', count_key, 'total', 1)
-      redis.call('HDEL', count_key, 'finished_ms')
+    if redis.call('EXISTS', job_key, result_key) > 0 then
+      outcomes[#outcomes + 1] = 'duplicate'
+    elseif claim_key ~= '' and not redis.call('SET', claim_key, job_id, 'NX', 'PX', expires) then
+      outcomes[#outcomes + 1] = 'claimed'
+    else
+      redis.call('SET', job_key, body, 'PX', expires)
+      redis.call('ZADD', queue, score, job_id)
+      if shift ~= '0' then
+        redis.call('SET', priority_key, shift, 'PX', expires)
+      end
+      if count_key ~= '' then
+        -- One more job to wait for: a finish stamped before this job existed is not one.
+        redis.call('HINCRBY', count_key, 'total', 1)
+        redis.call('HDEL', count_key, 'finished_ms')
+      end
+      if members_key ~= '' then
+        redis.call('SADD', members_key, job_id)
+        local ttl = count_key ~= '' and redis.call('PTTL', count_key) or -1
+        if ttl > 0 then redis.call('PEXPIRE', members_key, ttl) end
+      end
+      outcomes[#outcomes + 1] = 'added'
     end
-    outcomes[#outcomes + 1] = 'added'
   end
 end
 if #outcomes > 0 and ARGV[2] ~= '' then
@@ -100,6 +118,7 @@ class BulkEnqueuer:
                 RESULT_KEY_PREFIX + job.job_id,
                 job.claim_key or "",
                 job.count_key or "",
+                job.members_key or "",
                 self._keys.priority(job.job_id),
             ]
             shift = self._scale.shift_ms(job.priority, job.rank)
