@@ -27,7 +27,6 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
 from jobs.errors import Deferred
@@ -112,10 +111,6 @@ class RateLimiter:
         self.sent: dict[str, int] = dict.fromkeys(self._rates, 0)
         self.deferred: dict[str, int] = dict.fromkeys(self._rates, 0)
 
-    @property
-    def scripts(self) -> tuple[AsyncScript, ...]:
-        return (self._script,)
-
     def limits(self) -> dict[str, tuple[Rate, ...]]:
         return dict(self._rates)
 
@@ -155,10 +150,6 @@ class TypeLeases:
         self._rand = rand
         self._script = redis.register_script(_TAKE_LEASE)
         self._held: dict[str, str] = {}  # job id -> its lease set, while the job runs
-
-    @property
-    def scripts(self) -> tuple[AsyncScript, ...]:
-        return (self._script,)
 
     async def take(
         self,
