@@ -16,25 +16,21 @@ from redis.commands.core import AsyncScript
 PROJECT_PACKAGES = ("jobs", "worker")
 
 
-def _ours(value: object) -> bool:
-    return type(value).__module__.split(".")[0] in PROJECT_PACKAGES
-
-
-def _children(value: object) -> Iterator[object]:
+def _children(value: object, packages: tuple[str, ...]) -> Iterator[object]:
     if isinstance(value, dict):
         yield from value.values()
     elif isinstance(value, list | tuple | set | frozenset):
         yield from value
-    elif _ours(value) and not isinstance(value, type):
+    elif type(value).__module__.split(".")[0] in packages and not isinstance(value, type):
         yield from getattr(value, "__dict__", {}).values()
         for name in getattr(type(value), "__slots__", ()):
             if hasattr(value, name):
                 yield getattr(value, name)
 
 
-def find_scripts(*roots: Any) -> list[AsyncScript]:
-    """The scripts held by the roots and the project objects they hold, each once, in the
-    order they are met."""
+def find_scripts(*roots: Any, packages: tuple[str, ...] = PROJECT_PACKAGES) -> list[AsyncScript]:
+    """The scripts held by the roots and the objects they hold whose classes are defined in
+    `packages`, each once, in the order they are met."""
     found: dict[int, AsyncScript] = {}
     seen: set[int] = set()
     stack: list[object] = list(reversed(roots))
@@ -46,7 +42,7 @@ def find_scripts(*roots: Any) -> list[AsyncScript]:
         if isinstance(value, AsyncScript):
             found.setdefault(id(value), value)
             continue
-        stack.extend(reversed(list(_children(value))))
+        stack.extend(reversed(list(_children(value, packages))))
     return list(found.values())
 
 
