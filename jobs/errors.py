@@ -1,8 +1,10 @@
-"""The error vocabulary every job and client speaks.
+"""The error vocabulary every job and client speaks (and `jobs.fencing.JobLost`).
 
 Errors are classified where they arise (a client knows a 429 from a 404); only the engine's
 runtime turns them into a retry or a failure.
 """
+
+from jobs.fencing import JobLost
 
 
 class JobError(Exception):
@@ -63,11 +65,12 @@ def most_severe(exc: BaseException) -> BaseException:
     `asyncio.TaskGroup` wraps its tasks' errors in an ExceptionGroup, which is neither permanent
     nor transient; classifying the group by its most severe member keeps a permanent error from
     being retried and a Retry-After from being ignored. The ranking, most severe first:
-    a BaseException that is not an Exception (cancellation, interrupt: it must propagate), a
-    PermanentError, any other unexpected error (a bug: retried, then dead-lettered), a
-    Deferred (the longest delay when several: the job runs again without spending a try), then
-    a TransientError, the one with the longest Retry-After when several. A plain exception is
-    its own most severe member.
+    a BaseException that is not an Exception (cancellation, interrupt: it must propagate),
+    JobLost (the worker no longer owns the job: nothing may be recorded), a PermanentError,
+    any other unexpected error (a bug: retried, then dead-lettered), a Deferred (the longest
+    delay when several: the job runs again without spending a try), then a TransientError, the
+    one with the longest Retry-After when several. A plain exception is its own most severe
+    member.
     """
     if not isinstance(exc, BaseExceptionGroup):
         return exc
@@ -83,6 +86,8 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
 
 def _severity(exc: BaseException) -> tuple[int, float]:
     if not isinstance(exc, Exception):
+        return (5, 0.0)
+    if isinstance(exc, JobLost):
         return (4, 0.0)
     if isinstance(exc, PermanentError):
         return (3, 0.0)

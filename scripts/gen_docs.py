@@ -32,6 +32,7 @@ if str(ROOT) not in sys.path:  # run as a script: the project's packages sit bes
 from settings import EMAIL, ENV_PREFIX, NESTED, JobSettings, Settings  # noqa: E402
 from worker.cli import cli  # noqa: E402
 from worker.cli.base import PROG  # noqa: E402
+from worker.engine.worker import CHANGES  # noqa: E402
 from worker.observability.http_metrics import OPERATIONS  # noqa: E402
 from worker.observability.metrics import PREFIX, Metrics  # noqa: E402
 from worker.registry import job_env_name, job_types  # noqa: E402
@@ -311,7 +312,16 @@ def anchor(heading: str) -> str:
 
 # --- the files ----------------------------------------------------------------------------------
 
+# --- the engine's changes to arq ----------------------------------------------------------------
+
+
+def engine_changes_reference() -> str:
+    """The engine's named changes (worker/engine/worker.py's CHANGES), one line each."""
+    return "\n".join(f"- **{name}**: {summary}." for name, summary in CHANGES)
+
+
 REFERENCES: dict[str, tuple[str, Callable[[], str]]] = {
+    "engine-changes": ("docs/architecture.md", engine_changes_reference),
     "settings": ("docs/settings.md", settings_reference),
     "metrics": ("docs/metrics.md", metrics_reference),
     "cli": ("docs/cli.md", cli_reference),

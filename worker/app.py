@@ -66,6 +66,7 @@ from worker.observability.ready import ready_line
 from worker.registry import CLEANUP_JOB, DAILY_JOB, JOB_TYPES, job_specs
 from worker.runtime.deadletter import DeadLetters
 from worker.runtime.failures import RetryPolicy
+from worker.runtime.fencing import FencedTransport
 from worker.runtime.runtime import Runtime
 from worker.scheduling.fanout import BulkEnqueuer
 from worker.scheduling.limits import Rate, RateLimiter, TypeLeases
@@ -146,6 +147,9 @@ async def build_deps(
             InstrumentedTransport(t, metrics, provider_operation) for t in provider_transports
         ]
         web_transports = [InstrumentedTransport(t, metrics, website_fetch) for t in web_transports]
+    # Outermost: a job this worker no longer owns makes no request (worker/runtime/fencing.py).
+    provider_transports = [FencedTransport(t) for t in provider_transports]
+    web_transports = [FencedTransport(t) for t in web_transports]
     providers = await stack.enter_async_context(
         httpx.AsyncClient(
             headers={"User-Agent": USER_AGENT},

@@ -10,6 +10,7 @@ from typing import Literal
 
 from redis.asyncio import Redis
 
+from jobs.fencing import JobLost, fence_key_and_token, lua_guard
 from jobs.keys import Keys, prospect_job_id
 from jobs.models import FanoutPlan, RunSummary
 from jobs.prospecting.paging_log import RedisPagingLog
@@ -26,10 +27,13 @@ EVENTS: dict[ProspectOutcome, str] = {"skipped": "prospect_skipped", "failed": "
 # runs twice (retry, crash, redelivery) neither counts twice nor leaves a second event. The one
 # repeat that records: a prospect that failed for good and is replayed from the dead letters
 # moves its counts (failed -1, the new counters +1) without a second `done`.
-# KEYS: run hash, outcomes hash, events stream, claim key
+# A worker that no longer owns the job (jobs/fencing.py) is refused before anything is read.
+# KEYS: run hash, outcomes hash, events stream, claim key, the job's fence
 # ARGV: now_ms, company_id, run_id, outcome, event type ('' for none), reason, claim owner,
-#       ttl_s, then counter/increment pairs
-_RECORD = """
+#       ttl_s, fence token ('' for none), then counter/increment pairs
+_RECORD = (
+    lua_guard("KEYS[5]", "ARGV[9]", "'lost'")
+    + """
 local run, outcomes, events, claim = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now, member, outcome = ARGV[1], ARGV[2], ARGV[4]
 local prior = redis.call('HGET', outcomes, member)
@@ -42,7 +46,7 @@ if replay then
 else
   redis.call('HINCRBY', run, 'done', 1)
 end
-for i = 9, #ARGV, 2 do
+for i = 10, #ARGV, 2 do
   redis.call('HINCRBY', run, ARGV[i], ARGV[i + 1])
 end
 if redis.call('TTL', run) == -1 then redis.call('EXPIRE', run, ARGV[8]) end
@@ -60,6 +64,7 @@ end
 if replay then return 'replayed' end
 return 'recorded'
 """
+)
 
 # Closing is idempotent across tries: its figures are set, never added, and `total` is not
 # touched here (the fan-out counts each job it adds). The finish is stamped here only when the
@@ -173,11 +178,14 @@ class RunLedger:
         "repeat" when this prospect was already recorded (the call changed nothing), "replayed"
         when a failed prospect now ended otherwise (its counts moved, `done` unchanged)."""
         pairs = [str(v) for name, value in counters.items() if value for v in (name, value)]
+        run = self._keys.run(run_id)
+        fence_key, token = fence_key_and_token(run)
         keys = [
-            self._keys.run(run_id),
+            run,
             self._keys.run_outcomes(run_id),
             self._keys.events,
             self._keys.claim(company_id),
+            fence_key,
         ]
         args: list[str | int] = [
             now_ms,
@@ -188,9 +196,12 @@ class RunLedger:
             reason,
             prospect_job_id(run_id, company_id),
             RUN_TTL_S,
+            token,
             *pairs,
         ]
-        recorded: Recorded = await self._record(keys=keys, args=args)
+        recorded: Recorded | Literal["lost"] = await self._record(keys=keys, args=args)
+        if recorded == "lost":
+            raise JobLost(f"tally of {company_id} refused: the job is no longer ours")
         return recorded
 
     async def summary(self, run_id: str) -> RunSummary | None:

@@ -14,6 +14,7 @@ from typing import Literal, TypeVar
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
+from jobs.fencing import JobLost, check_fence, fence_key_and_token, lua_guard
 from jobs.keys import Keys
 from jobs.models import Draft
 from jobs.redisreply import reply
@@ -30,11 +31,14 @@ Model = TypeVar("Model", bound=BaseModel)
 # quota now spent by its own draft, it would decide "quota_reached").
 # The suppression check is here too, not only before drafting: an unsubscribe that lands while
 # the draft is being written must still keep it out of the approval stream.
+# A worker that no longer owns the job (jobs/fencing.py) is refused before anything is read.
 # KEYS: checkpoint, draft, quota, approvals, events, contacted, suppressed addresses,
-#       suppressed domains
+#       suppressed domains, the job's fence
 # ARGV: company_id, run_id, limit, now_ms, to, subject, body, score, writer,
-#       quota_ttl_s, checkpoint_ttl_s, draft_ttl_s
-_QUEUE_DRAFT = """
+#       quota_ttl_s, checkpoint_ttl_s, draft_ttl_s, fence token ('' for none)
+_QUEUE_DRAFT = (
+    lua_guard("KEYS[9]", "ARGV[13]", "{'lost', ''}")
+    + """
 local checkpoint, draft, quota = KEYS[1], KEYS[2], KEYS[3]
 local approvals, events, contacted = KEYS[4], KEYS[5], KEYS[6]
 local company, run, limit, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
@@ -71,6 +75,7 @@ redis.call('HSET', checkpoint, 'queue_outcome', outcome, 'queue_draft_id', id)
 redis.call('EXPIRE', checkpoint, ARGV[11])
 return {outcome, id}
 """
+)
 
 QueueOutcome = Literal["queued", "duplicate", "quota_reached", "suppressed"]
 
@@ -94,6 +99,7 @@ class ProspectStore:
     async def save_checkpoint(
         self, run_id: str, company_id: str, stage: str, value: BaseModel
     ) -> None:
+        check_fence()  # a worker that lost the job leaves its checkpoints to the new owner
         key = self._keys.prospect(run_id, company_id)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, stage, value.model_dump_json())
@@ -115,9 +121,11 @@ class ProspectStore:
 
         Decided once per run and prospect: a second call returns the first call's outcome."""
         keys = self._keys
+        checkpoint = keys.prospect(run_id, company_id)
+        fence_key, token = fence_key_and_token(checkpoint)
         outcome, entry_id = await self._queue_draft(
             keys=[
-                keys.prospect(run_id, company_id),
+                checkpoint,
                 keys.draft(company_id),
                 keys.quota(day),
                 keys.approvals,
@@ -125,6 +133,7 @@ class ProspectStore:
                 keys.contacted,
                 keys.suppressed_addresses,
                 keys.suppressed_domains,
+                fence_key,
             ],
             args=[
                 company_id,
@@ -139,8 +148,11 @@ class ProspectStore:
                 QUOTA_TTL_S,
                 CHECKPOINT_TTL_S,
                 draft_ttl_s,
+                token,
             ],
         )
+        if outcome == "lost":
+            raise JobLost(f"queue step of {company_id} refused: the job is no longer ours")
         return outcome, entry_id or None
 
     async def queue_decision(

@@ -20,7 +20,7 @@ from jobs.keys import Keys
 from jobs.web.fetch import WebsiteFetcher
 from settings import Settings
 from worker.client import QueueClient
-from worker.registry import DAILY_JOB
+from worker.registry import DAILY_JOB, job_specs
 
 from .conftest import drain
 
@@ -58,7 +58,7 @@ async def test_drafts_quote_no_error_parked_or_foreign_page(
     def fetch_mixed_sites(deps: Deps) -> Deps:
         return replace(deps, fetcher=WebsiteFetcher(web))
 
-    client = await QueueClient.connect(settings)
+    client = await QueueClient.connect(settings, specs=job_specs(settings))
     try:
         await client.enqueue(DAILY_JOB)
         await drain(settings, adjust_deps=fetch_mixed_sites)

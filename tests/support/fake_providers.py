@@ -12,7 +12,9 @@
   stand-ins, so a run against this server finds what an offline run finds.
 - Each endpoint has a `FaultPlan` (tests.support.faults): seeded rates of 5xx, 429 with
   Retry-After, timeouts, malformed bodies, a fixed latency, and scripted call sequences.
-- `far_end` (tests.support.far_end) records every request: time, endpoint, key, fault served.
+- `far_end` (tests.support.far_end) records every request: time, endpoint, key, fault served,
+  and the door it came through: `open_door("b")` listens on a second port with the same plans
+  and record, so a test with two workers tells whose request it was.
 
 A threaded server on a free port of 127.0.0.1; the worker's settings accept a loopback base URL
 without an API key. Stopping it releases held requests and closes open connections, so no
@@ -47,6 +49,7 @@ from tests.support.provider_answers import (
 )
 
 HOST = "127.0.0.1"
+MAIN_DOOR = "main"
 ROUTES: dict[tuple[str, str], Endpoint] = {
     ("POST", "/v5/company/search"): "discovery",
     ("GET", "/v2/domain-search"): "email_finder",
@@ -77,29 +80,45 @@ class FakeProviders:
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._doors: dict[str, tuple[_Server, threading.Thread]] = {}
 
     # --- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> Self:
+        self._server, self._thread = self._listen(MAIN_DOOR)
+        return self
+
+    def open_door(self, door: str) -> str:
+        """Listen on another port too, and return its URL: requests through it are recorded
+        with `door` (same plans, same record, same call counts)."""
+        if door == MAIN_DOOR or door in self._doors:
+            raise ValueError(f"door {door!r} is open already")
+        self._doors[door] = self._listen(door)
+        return self.url_of(door)
+
+    def _listen(self, door: str) -> tuple["_Server", threading.Thread]:
         server = _Server((HOST, 0), _Handler)
         server.fake = self
-        self._server = server
-        self._thread = threading.Thread(
+        server.door = door
+        thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-providers"
         )
-        self._thread.start()
-        return self
+        thread.start()
+        return server, thread
 
     def stop(self) -> None:
         if self._server is None:
             return
         self._stopping.set()
-        self._server.shutdown()
-        self._server.drop_connections()
-        self._server.server_close()  # joins the handler threads
-        if self._thread is not None:
-            self._thread.join()
+        servers = [(self._server, self._thread), *self._doors.values()]
+        for server, thread in servers:
+            server.shutdown()
+            server.drop_connections()
+            server.server_close()  # joins the handler threads
+            if thread is not None:
+                thread.join()
         self._server = None
+        self._doors = {}
 
     def __enter__(self) -> Self:
         return self.start()
@@ -114,17 +133,24 @@ class FakeProviders:
 
     @property
     def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the fake providers are not running")
-        return f"http://{HOST}:{self._server.server_address[1]}"
+        return self.url_of(MAIN_DOOR)
 
-    def env(self, *endpoints: Endpoint, timeout_s: float | None = None) -> dict[str, str]:
-        """The settings variables pointing the worker at this server (all three by default).
+    def url_of(self, door: str) -> str:
+        server = self._server if door == MAIN_DOOR else self._doors[door][0]
+        if server is None:
+            raise RuntimeError("the fake providers are not running")
+        return f"http://{HOST}:{server.server_address[1]}"
+
+    def env(
+        self, *endpoints: Endpoint, timeout_s: float | None = None, door: str = MAIN_DOOR
+    ) -> dict[str, str]:
+        """The settings variables pointing the worker at this server (all three by default),
+        through `door` (see `open_door`).
 
         `timeout_s` sets those clients' request timeout too: a `timeout` fault only reads as
         one when the plan's `hold_s` is longer than it."""
         chosen = endpoints or ENDPOINTS
-        env = {ENV_VARS[e]: self.url for e in chosen}
+        env = {ENV_VARS[e]: self.url_of(door) for e in chosen}
         if timeout_s is not None:
             env.update(
                 {ENV_VARS[e].replace("BASE_URL", "TIMEOUT_S"): str(timeout_s) for e in chosen}
@@ -169,11 +195,13 @@ class FakeProviders:
                 self._pages[str(token)] = int(key.removeprefix("page:")) + 1
         return page
 
-    def serve(self, endpoint: Endpoint, raw: bytes, query: dict[str, str]) -> tuple[Answer, bool]:
+    def serve(
+        self, endpoint: Endpoint, raw: bytes, query: dict[str, str], door: str = MAIN_DOOR
+    ) -> tuple[Answer, bool]:
         """(the answer to send, whether it comes after holding the request past the client's
-        timeout). Records the request."""
+        timeout). Records the request, with the door it came through."""
         key = self.key_for(endpoint, _json(raw), query)
-        seq, key_call, endpoint_call, arrived = self.far_end.arrive(endpoint, key)
+        seq, key_call, endpoint_call, arrived = self.far_end.arrive(endpoint, key, door)
         plan = self.plan(endpoint)
         fault = decide(
             plan,
@@ -197,6 +225,7 @@ class FakeProviders:
                 retry_after_s=retry_after,
                 arrived=arrived,
                 answered=time.monotonic(),
+                door=door,
             )
         )
         return answer, fault == "timeout"
@@ -240,6 +269,7 @@ class _Server(ThreadingHTTPServer):
     # make the kernel drop SYNs and the clients wait seconds to retry them.
     request_queue_size = 512
     fake: FakeProviders
+    door: str
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
         super().__init__(address, handler)
@@ -287,7 +317,9 @@ class _Handler(BaseHTTPRequestHandler):
         if endpoint is None:
             self._send(json_answer(404, {"error": f"no route {method} {split.path}"}))
             return
-        answer, held = self.server.fake.serve(endpoint, raw, dict(parse_qsl(split.query)))
+        answer, held = self.server.fake.serve(
+            endpoint, raw, dict(parse_qsl(split.query)), self.server.door
+        )
         if held:
             self.close_connection = True  # the client has given up on this connection
         self._send(answer)

@@ -27,6 +27,7 @@ class Served:
     retry_after_s: int | None
     arrived: float
     answered: float
+    door: str = "main"  # the fake's port it came through (FakeProviders.open_door)
 
 
 @dataclass(frozen=True)
@@ -47,17 +48,20 @@ class FarEnd:
         self._served: list[Served] = []
         self._calls: Counter[tuple[str, str]] = Counter()
         self._endpoint_calls: Counter[str] = Counter()
-        self._held: dict[int, tuple[Endpoint, float]] = {}  # seq -> arrived, until answered
+        # seq -> endpoint, door, arrived: until answered
+        self._held: dict[int, tuple[Endpoint, str, float]] = {}
         self._seq = 0
 
-    def arrive(self, endpoint: Endpoint, key: str) -> tuple[int, int, int, float]:
+    def arrive(
+        self, endpoint: Endpoint, key: str, door: str = "main"
+    ) -> tuple[int, int, int, float]:
         """Count a request in as it arrives: (seq, key call, endpoint call, arrival time)."""
         with self._lock:
             self._seq += 1
             self._calls[(endpoint, key)] += 1
             self._endpoint_calls[endpoint] += 1
             arrived = time.monotonic()
-            self._held[self._seq] = (endpoint, arrived)
+            self._held[self._seq] = (endpoint, door, arrived)
             return (
                 self._seq,
                 self._calls[(endpoint, key)],
@@ -70,10 +74,14 @@ class FarEnd:
             self._held.pop(served.seq, None)
             self._served.append(served)
 
-    def held(self, endpoint: Endpoint) -> list[float]:
-        """Arrival times of the requests to `endpoint` not answered yet."""
+    def held(self, endpoint: Endpoint, door: str | None = None) -> list[float]:
+        """Arrival times of the requests to `endpoint` (through `door`) not answered yet."""
         with self._lock:
-            return [arrived for (where, arrived) in self._held.values() if where == endpoint]
+            return [
+                arrived
+                for (where, through, arrived) in self._held.values()
+                if where == endpoint and door in (None, through)
+            ]
 
     def snapshot(
         self, endpoint: Endpoint | None = None, key: str | None = None

@@ -260,6 +260,12 @@ class RedisServer:
     def kill(self) -> int:
         return self.stop(signal.SIGKILL)
 
+    def send(self, sig: signal.Signals) -> None:
+        """A signal without waiting: SIGSTOP stalls the server (connections stay open, nothing
+        is answered), SIGCONT lets it go on."""
+        if self.running and self._process is not None:
+            self._process.send_signal(sig)
+
     def restart(self, sig: signal.Signals = signal.SIGTERM) -> Self:
         self.stop(sig)
         return self.start()

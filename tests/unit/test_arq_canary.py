@@ -89,6 +89,7 @@ LOOSE_OVERRIDES = {"finish_job"}
 # What the engine reads or sets on arq's worker besides its overrides.
 ARQ_ATTRIBUTES = {
     "_handle_signals",
+    "_release_sem_dec_counter_on_complete",
     "_job_completion_wait",
     "_pool",
     "allow_pick_jobs",
@@ -101,6 +102,7 @@ ARQ_ATTRIBUTES = {
     "job_tasks",
     "jobs_retried",
     "keep_result_s",
+    "loop",
     "main_task",
     "max_jobs",
     "on_job_end",
@@ -108,6 +110,8 @@ ARQ_ATTRIBUTES = {
     "pool",
     "queue_name",
     "redis_settings",
+    "run_job",
+    "sem",
     "tasks",
 }
 
@@ -416,3 +420,10 @@ def test_each_named_change_heads_its_paragraph_and_its_section() -> None:
     source = inspect.getsource(EngineWorker)
     for name in names:
         assert re.search(rf"# --- {re.escape(name)} -+\n", source), f"no section for {name}"
+
+
+def test_the_fenced_claim_calls_run_job_and_frees_arqs_slot_as_arq_does() -> None:
+    """The Fencing change claims a job itself, then hands it to arq's `run_job` and arq's
+    slot release."""
+    assert list(inspect.signature(ArqWorker.run_job).parameters) == ["self", "job_id", "score"]
+    assert callable(ArqWorker._release_sem_dec_counter_on_complete)  # noqa: SLF001

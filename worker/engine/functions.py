@@ -8,6 +8,7 @@ from typing import Any
 
 from arq.worker import Function, func
 
+from worker.runtime.fencing import CTX_OWNERSHIP, Ownership
 from worker.runtime.runtime import CTX_CANCELLED, CTX_SPEC, Runtime
 from worker.runtime.spec import JobSpec
 
@@ -31,6 +32,7 @@ def arq_function(spec: JobSpec[Any, Any], *, max_redeliveries: int = 5) -> Funct
         started = time.monotonic()
         enqueued: datetime | None = ctx.get("enqueue_time")
         enqueued_ms = int(enqueued.timestamp() * 1000) if enqueued is not None else None
+        ownership: Ownership | None = ctx.get(CTX_OWNERSHIP)
         try:
             due = await runtime.due_ms(ctx["job_id"], ctx.get("score"), enqueued_ms)
             return await runtime.execute(
@@ -41,6 +43,7 @@ def arq_function(spec: JobSpec[Any, Any], *, max_redeliveries: int = 5) -> Funct
                 args=args,
                 kwargs=kwargs,
                 ctx=ctx,
+                fence=ownership.fence(ctx["job_id"]) if ownership is not None else None,
             )
         except asyncio.CancelledError:
             # Either arq's backstop timeout or a shutdown: the job-end hook tells them apart

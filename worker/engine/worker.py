@@ -28,16 +28,22 @@ Queue order (worker/scheduling/queueorder.py): jobs a worker starts leave the he
    the class. A task promotes due deferred jobs. A deferral is not counted in arq's
    `jobs_retried` (its health record and shutdown line).
 Fast start: a task listens on the wake-up channel the project's enqueuers publish to
-   (`WorkerKeys.wake`) and, when free slots allow, reads the due head and calls `start_jobs` at once
-   instead of waiting for the next poll; a plain arq client's job is found by the poll as before.
-   "Due" is arq's own rule (`arqjobs.due_now_ms`: the time in ms, rounded): a job arq
+   (`WorkerKeys.wake`) and, when free slots allow, reads the due head and calls `start_jobs` at
+   once instead of waiting for the next poll; a plain arq client's job is found by the poll as
+   before. "Due" is arq's own rule (`arqjobs.due_now_ms`: the time in ms, rounded): a job arq
    scored within the last millisecond is due by it, where a truncated time would say it is not
    and leave the job to the next poll (1 idle start in 100 to 300 waited a whole poll that way).
 Pause (worker/scheduling/pause.py): the poll loop reads the pause switch at most twice a
    second; while the queue is paused it sets arq's own `allow_pick_jobs` off and `run_cron`
    enqueues nothing (a tick missed meanwhile is enqueued on resume); paused types are deferred
-   by the runtime.
-   After a shutdown signal the switch no longer turns `allow_pick_jobs` back on.
+   by the runtime. After a shutdown signal the switch no longer turns `allow_pick_jobs` back on.
+Fencing (worker/runtime/fencing.py, jobs/fencing.py): a claim writes the worker's token (its id and
+   a counter) into the job's in-progress marker, in one Lua step with arq's checks (marker
+   absent, job due); arq wrote `1`. A job id this worker is still running is never claimed
+   again (arq's `run_job` then failed the first delivery on a `KeyError`). The renewal extends
+   only markers that still hold this worker's token and reports the others lost; finishing a
+   job (arq's result, retry and queue writes) is one Lua step that does nothing unless the
+   marker still holds the job's token.
 
 `arq worker.WorkerSettings` builds `arq.worker.Worker` by name, so `use_in_arq_cli` points that
 name at this class (see worker/__init__.py). Config arrives through arq's own `ctx` argument.
@@ -55,20 +61,25 @@ from signal import Signals
 from typing import Any, TypeVar
 
 import arq.worker
+from arq.utils import to_ms
 from arq.worker import Worker
+from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from worker.engine.arqjobs import (
+    ABORT_SET,
     IN_PROGRESS_KEY_PREFIX,
     JOB_KEY_PREFIX,
+    RESULT_KEY_PREFIX,
     RETRY_KEY_PREFIX,
     due_now_ms,
 )
 from worker.engine.serializer import JobFailed
 from worker.engine.startup import connect
 from worker.observability.logs import RepeatedWarnings
+from worker.runtime.fencing import CTX_OWNERSHIP, Ownership, worker_id
 from worker.runtime.runtime import Runtime
 from worker.scheduling.pause import ALL, REFRESH_S, PauseSwitch
 from worker.scheduling.queueorder import QueueOrder
@@ -86,6 +97,7 @@ CHANGES: tuple[tuple[str, str], ...] = (
     ("Queue order", "priority classes survive retries; started jobs leave the head"),
     ("Fast start", "an enqueue wakes a free worker at once, not at its next poll"),
     ("Pause", "the pause switch stops picking jobs and cron ticks, or paused types"),
+    ("Fencing", "a job's token in its marker; a worker that lost a job calls and records nothing"),
 )
 
 CTX_CONFIG = "engine_config"
@@ -98,6 +110,60 @@ PROMOTE_IDLE_S, PROMOTE_MIN_S = 1.0, 0.1
 # WatchError: redis-py reports a connection lost during WATCH as one.
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, WatchError, ConnectionError, OSError)
 T = TypeVar("T")
+
+# arq's claim (`start_jobs`: WATCH the marker, EXISTS, ZSCORE, MULTI, PSETEX '1') as one step
+# that writes the claimer's token. KEYS: marker, queue. ARGV: job id, now (ms), marker life
+# (ms), token. Returns the job's score, or nil when it is running elsewhere or not due.
+_CLAIM = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not score or tonumber(score) > tonumber(ARGV[2]) then return false end
+redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[3])
+return score
+"""
+
+# KEYS: markers. ARGV: marker life (ms), then each marker's token. 1 per marker still ours
+# (extended), 0 per marker lapsed or holding another worker's token (left alone).
+_RENEW = """
+local kept = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[i + 1] then
+    redis.call('PEXPIRE', key, ARGV[1])
+    kept[i] = 1
+  else
+    kept[i] = 0
+  end
+end
+return kept
+"""
+
+# arq's `finish_job` as one step, done only while the marker holds the job's token.
+# KEYS: marker, result, retry count, job, abort set, queue.
+# ARGV: token, job id, finish ('1' or ''), result ('' none), result life ms ('' forever),
+#       marker life to keep ms ('' deletes it), re-score ('' none). Returns 1, or 0 if refused.
+_FINISH = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[6] == '' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('PEXPIRE', KEYS[1], ARGV[6])
+end
+if ARGV[3] == '1' then
+  if ARGV[4] ~= '' then
+    if ARGV[5] == '' then
+      redis.call('SET', KEYS[2], ARGV[4])
+    else
+      redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[5])
+    end
+  end
+  redis.call('DEL', KEYS[3], KEYS[4])
+  redis.call('ZREM', KEYS[5], ARGV[2])
+  redis.call('ZREM', KEYS[6], ARGV[2])
+elseif ARGV[7] ~= '' then
+  redis.call('ZINCRBY', KEYS[6], ARGV[7], ARGV[2])
+end
+return 1
+"""
 
 
 @dataclass(frozen=True)
@@ -119,6 +185,7 @@ class EngineWorker(Worker):
     paused: frozenset[str] = frozenset()  # what the pause switch said at its last read
     stopping = False  # a shutdown signal came: take no more jobs
     _listening = False  # the wake-up listener runs
+    _scripts_loaded = False  # the engine's Lua scripts (change 9) are loaded
     _pause_read_at = float("-inf")
     redis_down_since: float | None = None
 
@@ -138,6 +205,27 @@ class EngineWorker(Worker):
         order: QueueOrder | None = self.ctx.get(CTX_ORDER)
         return order
 
+    @property
+    def ownership(self) -> Ownership:
+        ownership: Ownership = self.ctx[CTX_OWNERSHIP]
+        return ownership
+
+    def _script(self, source: str) -> AsyncScript:
+        scripts: dict[str, AsyncScript] = self.__dict__.setdefault("_scripts", {})
+        if source not in scripts:
+            scripts[source] = self.pool.register_script(source)
+        return scripts[source]
+
+    async def _load_scripts(self) -> None:
+        """Load the engine's scripts before the first claim, as on_startup loads the others:
+        fakeredis (the in-process fallback) drops the connection on an unknown EVALSHA instead
+        of answering NOSCRIPT, so the client could never load them itself."""
+        if self._scripts_loaded:
+            return
+        for source in (_CLAIM, _RENEW, _FINISH):
+            await self.pool.script_load(self._script(source).script)
+        self._scripts_loaded = True
+
     async def main(self) -> None:
         # arq keeps the ctx it was given; a copy keeps per-worker state (the runtime) apart
         # when several workers are built from one settings class.
@@ -153,6 +241,11 @@ class EngineWorker(Worker):
             )
         self.config = self.ctx.get(CTX_CONFIG) or self.config
         self.in_progress_timeout_s = self.config.in_progress_ttl_s
+        self.ctx[CTX_OWNERSHIP] = Ownership(
+            worker_id(),
+            self.config.in_progress_ttl_s,
+            marker_key=lambda job_id: IN_PROGRESS_KEY_PREFIX + job_id,
+        )
         self.loop_tick = time.monotonic()
         self.repeated = RepeatedWarnings(log, self.config.repeat_warning_s)
         self._deferred_one = asyncio.Event()
@@ -178,6 +271,7 @@ class EngineWorker(Worker):
 
     async def _poll_iteration(self) -> None:
         try:
+            await self._load_scripts()  # before the wake-up listener can claim anything
             self._listen_for_wake()
             await self._read_pause()
             await super()._poll_iteration()
@@ -212,21 +306,59 @@ class EngineWorker(Worker):
             self.runtime.deferred.discard(job_id)
             self.jobs_retried -= 1  # arq counted the deferral's Retry as a retry: it was none
         order = self.order
+        token = self.ownership.token(job_id)
         try:
             if finish or order is None:
-                await self._patiently(
-                    lambda: super(EngineWorker, self).finish_job(job_id, finish, *args)
-                )
+                await self._patiently(lambda: self._finish(job_id, token or "", finish, *args))
                 return
             unscored = (*args[:3], None, *args[4:])  # the re-score is ours: in the job's class
-            await self._patiently(
-                lambda: super(EngineWorker, self).finish_job(job_id, finish, *unscored)
-            )
+            if not await self._patiently(
+                lambda: self._finish(job_id, token or "", finish, *unscored)
+            ):
+                return  # another worker owns it now: it is theirs to re-queue
             now_ms = due_now_ms()
             if await self._patiently(lambda: order.reschedule(job_id, now_ms, int(delay_s * 1000))):
                 self._deferred_one.set()
         finally:
             self.ending.discard(job_id)
+            if token is not None:
+                self.ownership.released(job_id, token)
+
+    async def _finish(
+        self,
+        job_id: str,
+        token: str,
+        finish: bool,
+        result_data: bytes | None,
+        result_timeout_s: float | None,
+        keep_result_forever: bool,
+        incr_score: int | None,
+        keep_in_progress: float | None,
+    ) -> bool:
+        """arq's finish_job, fenced (Fencing): False, and nothing written, when the marker no longer
+        holds `token` ("" for a job this worker never claimed: nothing is written)."""
+        result_ms = None if keep_result_forever else to_ms(result_timeout_s)
+        keys = [
+            IN_PROGRESS_KEY_PREFIX + job_id,
+            RESULT_KEY_PREFIX + job_id,
+            RETRY_KEY_PREFIX + job_id,
+            JOB_KEY_PREFIX + job_id,
+            ABORT_SET,
+            self.queue_name,
+        ]
+        args: list[str | int | bytes] = [
+            token,
+            job_id,
+            "1" if finish else "",
+            result_data or b"",
+            "" if result_ms is None else result_ms,
+            "" if keep_in_progress is None else to_ms(keep_in_progress) or 0,
+            "" if incr_score is None else incr_score,
+        ]
+        finished = bool(await self._script(_FINISH)(keys=keys, args=args))
+        if not finished:
+            log.warning("job %s: not finished here, another worker owns it now", job_id)
+        return finished
 
     # --- Queue order ---------------------------------------------------------------------------
 
@@ -389,25 +521,46 @@ class EngineWorker(Worker):
         ttl_ms = int(self.config.in_progress_ttl_s * 1000)
         while True:
             await asyncio.sleep(self.config.renew_s)
-            running = [job_id for job_id, task in self.tasks.items() if not task.done()]
-            if not running or self._pool is None:
+            tokens = self.ownership.tokens()
+            if not tokens or self._pool is None:
                 continue
-            order = self.order
+            # Fencing: only markers that still hold this worker's token are extended; the others
+            # are reported lost, and their jobs stop at their next step.
+            sent_at = time.monotonic()
             try:
-                async with self.pool.pipeline(transaction=False) as pipe:
-                    for job_id in running:
-                        pipe.pexpire(IN_PROGRESS_KEY_PREFIX + job_id, ttl_ms)
-                    # The type leases of those jobs lapse with their markers, so a dead
-                    # worker's leases free up as soon as its jobs may run again.
-                    self.runtime.leases.renew(pipe)
-                    if order is not None:
-                        staying = [job_id for job_id in running if job_id not in self.ending]
-                        order.keep_out_of_head(pipe, staying, self._out_of_head_until_ms())
-                    await pipe.execute()
+                flags = await self._script(_RENEW)(
+                    keys=[IN_PROGRESS_KEY_PREFIX + job_id for job_id in tokens],
+                    args=[ttl_ms, *tokens.values()],
+                )
             except REDIS_DOWN as exc:
                 self.repeated.warning(
-                    "renew", "could not renew %d running jobs (%s)", len(running), exc
+                    "renew", "could not renew %d running jobs (%s)", len(tokens), exc
                 )
+                continue
+            kept = [job_id for job_id, flag in zip(tokens, flags, strict=True) if int(flag)]
+            self.ownership.renewed(
+                sent_at, kept, [job_id for job_id in tokens if job_id not in kept]
+            )
+            await self._renew_alongside(kept)
+
+    async def _renew_alongside(self, kept: list[str]) -> None:
+        """The type leases of the jobs still ours lapse with their markers, so a dead worker's
+        leases free up as soon as its jobs may run again; those jobs stay out of the head."""
+        order = self.order
+        try:
+            async with self.pool.pipeline(transaction=False) as pipe:
+                self.runtime.leases.renew(pipe, kept)
+                if order is not None:
+                    staying = [job_id for job_id in kept if job_id not in self.ending]
+                    order.keep_out_of_head(pipe, staying, self._out_of_head_until_ms())
+                await pipe.execute()
+        except REDIS_DOWN as exc:
+            self.repeated.warning(
+                "renew_leases",
+                "could not renew the leases of %d running jobs (%s)",
+                len(kept),
+                exc,
+            )
 
     # --- Ids that are not UTF-8 ----------------------------------------------------------------
 
@@ -432,13 +585,45 @@ class EngineWorker(Worker):
             # each in its own transaction).
             if not self.allow_pick_jobs:
                 break
-            await super().start_jobs([raw_id])
+            await self._start_one(raw_id.decode())
         started = [job_id for job_id, task in self.tasks.items() if before.get(job_id) is not task]
         order = self.order
         if started and order is not None:
             # Queue order: started jobs leave the head, so idle replicas read runnable ids there.
             now_ms = due_now_ms()
             await order.move_started(started, now_ms, self._out_of_head_until_ms())
+
+    # --- Fencing ----------------------------------------------------------------------------------
+
+    async def _start_one(self, job_id: str) -> None:
+        """arq's `start_jobs` for one id, with the claim fenced (Fencing)."""
+        await self.sem.acquire()
+        running = self.tasks.get(job_id)
+        if self.job_counter >= self.max_jobs or (running is not None and not running.done()):
+            # Still running here: its marker lapsed (a stall) and the job came due again. The
+            # delivery running it goes on until its next step finds it lost.
+            self.sem.release()
+            return
+        self.job_counter += 1
+        ownership = self.ownership
+        token = ownership.new_token()
+        sent_at = time.monotonic()
+        try:
+            score = await self._script(_CLAIM)(
+                keys=[IN_PROGRESS_KEY_PREFIX + job_id, self.queue_name],
+                args=[job_id, due_now_ms(), int(self.in_progress_timeout_s * 1000), token],
+            )
+        except BaseException:
+            self._release_sem_dec_counter_on_complete()
+            raise
+        if score is None:
+            self._release_sem_dec_counter_on_complete()  # running elsewhere, or not due
+            return
+        ownership.claimed(job_id, token, sent_at)
+        task = self.loop.create_task(self.run_job(job_id, int(float(score))))
+        task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
+        task.add_done_callback(lambda _: ownership.released(job_id, token))
+        self.tasks[job_id] = task
 
     async def _quarantine(self, raw_id: bytes) -> None:
         """Dead-letter a job whose id cannot be a str, and take it off the queue."""

@@ -18,8 +18,10 @@ from pydantic import BaseModel, ConfigDict
 # cancelled:  a shutdown cut the try short; the job runs again and no try was spent.
 # deferred:   the job met a shared limit (`deferred_by`: type_limit, rate_limit; `limit_name`:
 #             the job type or service) and runs again after `retry_in_s`; no try was spent.
+# lost:       the worker no longer owned the job (its marker lapsed or another worker took it,
+#             worker/runtime/fencing.py): stopped at its next step, nothing recorded, no try spent.
 OutcomeKind = Literal[
-    "succeeded", "retried", "failed", "poison", "expired", "cancelled", "deferred"
+    "succeeded", "retried", "failed", "poison", "expired", "cancelled", "deferred", "lost"
 ]
 OUTCOME_KINDS: tuple[OutcomeKind, ...] = (
     "succeeded",
@@ -29,6 +31,7 @@ OUTCOME_KINDS: tuple[OutcomeKind, ...] = (
     "expired",
     "cancelled",
     "deferred",
+    "lost",
 )
 # The job type label for a job whose function name is not one this worker knows: metrics
 # labels stay bounded whatever a client enqueues.

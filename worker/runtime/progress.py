@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
+from jobs.fencing import check_fence
 from jobs.redisreply import reply
 from worker.keys import WorkerKeys
 from worker.runtime.failures import INFRASTRUCTURE_ERRORS
@@ -43,6 +44,8 @@ class JobProgress:
     async def update(
         self, stage: str, *, done: int | None = None, total: int | None = None, **counters: Any
     ) -> None:
+        # A step boundary: a job this worker no longer owns stops here (jobs/fencing.py).
+        check_fence()
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 self.write_on(pipe, stage, done=done, total=total, **counters)

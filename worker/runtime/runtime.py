@@ -26,6 +26,7 @@ from redis.asyncio import Redis
 
 from jobs.deps import Deps
 from jobs.errors import Deferred, InvalidPayload, most_severe
+from jobs.fencing import CURRENT, Fence, JobLost, check_fence
 from worker.engine.arqjobs import MalformedJob, decode_job, job_type, take_back_delivery
 from worker.engine.serializer import JobFailed
 from worker.keys import WorkerKeys
@@ -132,6 +133,27 @@ class Runtime:
         args: tuple[Any, ...],
         kwargs: Mapping[str, Any],
         ctx: dict[str, Any] | None = None,
+        fence: Fence | None = None,
+    ) -> dict[str, Any]:
+        """Run one delivery. Under a `fence` (the engine's claim), every call and commit made
+        for the job is checked against it; a job found lost ends with nothing recorded."""
+        fenced = CURRENT.set(fence)
+        try:
+            return await self._execute(spec, job_id, delivery, due_ms, args, kwargs, ctx)
+        except JobLost as lost:
+            raise self._lost(spec, ctx, job_id, delivery, lost) from None
+        finally:
+            CURRENT.reset(fenced)
+
+    async def _execute(
+        self,
+        spec: JobSpec[Payload, Result],
+        job_id: str,
+        delivery: int,
+        due_ms: int | None,
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+        ctx: dict[str, Any] | None,
     ) -> dict[str, Any]:
         queue_wait = max(0.0, time.time() - due_ms / 1000) if due_ms else None
         for observer in self._observers:
@@ -153,11 +175,14 @@ class Runtime:
             result = await self._run_body(spec, job_id, payload, progress)
         except Exception as exc:
             deferral = most_severe(exc)
+            if isinstance(deferral, JobLost):
+                raise deferral from None
             if isinstance(deferral, Deferred):
                 raise await self._defer(spec, ctx, job_id, delivery, deferral, progress) from None
             raise await self._after_failure(
                 spec, ctx, job_id, delivery, exc, payload, progress, time.monotonic() - started
             ) from exc
+        check_fence()  # its result is refused anyway (the engine's finish checks the token)
         self._ended(
             ctx,
             JobOutcome(
@@ -170,9 +195,35 @@ class Runtime:
         )
         return result.model_dump(mode="json")
 
+    def _lost(
+        self,
+        spec: JobSpec[Any, Any],
+        ctx: dict[str, Any] | None,
+        job_id: str,
+        delivery: int,
+        lost: JobLost,
+    ) -> Exception:
+        """The job is another worker's now (or nobody's, its marker lapsed): nothing is recorded,
+        no try spent. arq is told to retry; the engine's fenced finish then writes nothing
+        unless the marker still holds this delivery's token (then the job is simply re-queued)."""
+        log.warning("%s %s stopped, nothing recorded: %s", spec.name, job_id, lost)
+        self._ended(
+            ctx,
+            JobOutcome(
+                job_id=job_id,
+                function=spec.name,
+                kind="lost",
+                job_try=delivery,
+                error_type="JobLost",
+                error=str(lost),
+            ),
+        )
+        return Retry()
+
     async def _run_body(
         self, spec: JobSpec[Payload, Result], job_id: str, payload: Payload, progress: JobProgress
     ) -> Result:
+        check_fence()
         if spec.name in self.paused_types:
             raise Deferred(PAUSED_RETRY_S, reason="paused", limit=spec.name)
         # Raises Deferred when the type is at its limit: the job never waits in a slot.
@@ -220,6 +271,7 @@ class Runtime:
     ) -> Exception:
         """Put the job back for later without spending a try: arq counted this delivery, so the
         count is taken back (a job deferred a thousand times must not hit arq's max tries)."""
+        check_fence()
         try:
             await take_back_delivery(self._redis, job_id)
         except INFRASTRUCTURE_ERRORS as exc:
@@ -264,6 +316,7 @@ class Runtime:
         elapsed_s: float,
     ) -> Exception:
         """The exception to raise: arq's Retry, or JobFailed once the job has failed for good."""
+        check_fence()
         failure = classify(exc)
         if failure.unexpected:
             log.error(
@@ -340,6 +393,7 @@ class Runtime:
 
         If the record cannot be written (Redis away), the job is kept for a later try instead:
         a failure is never final before its dead letter exists."""
+        check_fence()
         log.error(
             "%s %s failed for good (%s): %s",
             function,

@@ -7,6 +7,8 @@ sorted set of job ids scored by when the lease lapses. The lease is taken (atomi
 script) just before the body runs and dropped when it ends; the engine renews the leases of its
 running jobs with their in-progress markers, so a killed worker's leases lapse within
 `in_progress_ttl_s`, like its jobs' markers. A redelivered job finds its own lease and keeps it.
+Fencing (worker/runtime/fencing.py): a lease is renewed only while the job's marker holds this
+worker's token, and a worker that lost the job does not drop the lease its new owner now holds.
 Lease times are the workers' clocks (a skew of a few seconds against a 20 s lease is harmless).
 
 **Request rates.** A sliding window per service and period (second, minute): one sorted set of
@@ -22,7 +24,7 @@ the waiting jobs do not all come back in the same millisecond.
 import random
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -30,6 +32,7 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import NoScriptError
 
 from jobs.errors import Deferred
+from jobs.fencing import CURRENT
 from worker.keys import WorkerKeys
 
 # KEYS: the type's lease set. ARGV: job id, limit, now (ms), lease (ms).
@@ -67,6 +70,14 @@ for i, key in ipairs(KEYS) do
   redis.call('PEXPIRE', key, ARGV[i * 2 + 1])
 end
 return 0
+"""
+
+# KEYS: the type's lease set, the job's fence. ARGV: job id, the job's token. The lease is left
+# alone when another worker's token holds the job: it is that worker's lease now (same id).
+_DROP_LEASE = """
+local owner = redis.call('GET', KEYS[2])
+if owner and owner ~= ARGV[2] then return 0 end
+return redis.call('ZREM', KEYS[1], ARGV[1])
 """
 
 PERIODS_S: Mapping[str, float] = {"s": 1.0, "min": 60.0}
@@ -149,6 +160,7 @@ class TypeLeases:
         self._clock = clock
         self._rand = rand
         self._script = redis.register_script(_TAKE_LEASE)
+        self._drop = redis.register_script(_DROP_LEASE)
         self._held: dict[str, str] = {}  # job id -> its lease set, while the job runs
 
     async def take(
@@ -182,12 +194,20 @@ class TypeLeases:
 
     async def drop(self, job_id: str) -> None:
         key = self._held.pop(job_id, None)
-        if key is not None:
+        if key is None:
+            return
+        fence = CURRENT.get()
+        if fence is None:
             await self._redis.zrem(key, job_id)
+        else:
+            await self._drop(keys=[key, fence.key], args=[job_id, fence.token])
 
-    def renew(self, pipe: Pipeline) -> None:
-        """Queue the renewal of every lease this process holds on the engine's pipeline."""
+    def renew(self, pipe: Pipeline, job_ids: Iterable[str]) -> None:
+        """Queue on the engine's pipeline the renewal of the leases these jobs hold here (the
+        jobs whose markers are still this worker's)."""
         expires = int(self._clock() * 1000) + self._lease_ms
-        for job_id, key in self._held.items():
-            pipe.zadd(key, {job_id: expires}, xx=True)
-            pipe.pexpire(key, self._lease_ms)
+        for job_id in job_ids:
+            key = self._held.get(job_id)
+            if key is not None:
+                pipe.zadd(key, {job_id: expires}, xx=True)
+                pipe.pexpire(key, self._lease_ms)

@@ -1,0 +1,136 @@
+"""Fencing's local side: how long a worker may act for a job, and the check before each call."""
+
+import asyncio
+
+import httpx
+import pytest
+
+from jobs.errors import PermanentError, most_severe
+from jobs.fencing import CURRENT, Fence, JobLost, check_fence, fence_key_and_token
+from worker.runtime.fencing import FencedTransport, Ownership, worker_id
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def ownership(clock: Clock) -> Ownership:
+    return Ownership("w1", 3.0, marker_key=lambda job_id: f"marker:{job_id}", clock=clock)
+
+
+def test_a_job_is_this_workers_until_its_last_confirmation_plus_the_marker_life() -> None:
+    clock = Clock()
+    owned = ownership(clock)
+    first = owned.new_token()
+    assert (first, owned.new_token()) == ("w1:1", "w1:2")  # the epoch counts up
+    owned.claimed("a", first, sent_at=100.0)
+    clock.now = 102.9
+    owned.check("a")
+    owned.renewed(102.0, kept=["a"], taken=[])
+    clock.now = 104.9  # past the claim's life, within the renewal's
+    owned.check("a")
+    clock.now = 105.0  # a stall: nothing confirmed the marker for its whole life
+    with pytest.raises(JobLost, match="no renewal reached Redis"):
+        owned.check("a")
+    # Lost for good: a renewal sent later does not give it back, nor does it renew it.
+    owned.renewed(105.0, kept=["a"], taken=[])
+    with pytest.raises(JobLost):
+        owned.check("a")
+    assert owned.tokens() == {} and owned.lost_total == 1
+
+
+def test_a_marker_taken_by_another_worker_loses_the_job_at_its_next_check() -> None:
+    clock = Clock()
+    owned = ownership(clock)
+    owned.claimed("a", "w1:1", sent_at=100.0)
+    owned.claimed("b", "w1:2", sent_at=100.0)
+    owned.renewed(100.5, kept=["b"], taken=["a", "gone"])
+    with pytest.raises(JobLost, match="another worker's token"):
+        owned.check("a")
+    owned.check("b")
+    assert owned.tokens() == {"b": "w1:2"}
+    assert owned.token("a") == "w1:1"  # still known: its finish must be fenced with it
+
+
+def test_release_forgets_only_the_delivery_it_names() -> None:
+    owned = ownership(Clock())
+    owned.claimed("a", "w1:2", sent_at=100.0)
+    owned.released("a", "w1:1")  # an older delivery's end
+    assert owned.token("a") == "w1:2"
+    owned.released("a", "w1:2")
+    assert owned.token("a") is None and owned.fence("a") is None
+    with pytest.raises(JobLost, match="not claimed"):
+        owned.check("a")
+
+
+def test_a_fence_checks_its_own_job() -> None:
+    clock = Clock()
+    owned = ownership(clock)
+    owned.claimed("a", "w1:1", sent_at=100.0)
+    fence = owned.fence("a")
+    assert fence is not None
+    assert (fence.key, fence.token) == ("marker:a", "w1:1")
+    fence.check()
+    clock.now = 200.0
+    with pytest.raises(JobLost):
+        fence.check()
+
+
+def test_outside_a_job_nothing_is_checked() -> None:
+    check_fence()
+    assert fence_key_and_token("placeholder") == ("placeholder", "")
+
+
+def lost() -> None:
+    raise JobLost("taken")
+
+
+async def test_a_lost_job_makes_no_http_request() -> None:
+    requests: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        return httpx.Response(200)
+
+    async with httpx.AsyncClient(transport=FencedTransport(httpx.MockTransport(handler))) as http:
+        assert (await http.get("http://provider.test/")).status_code == 200  # no job: no fence
+        fenced = CURRENT.set(Fence("marker:a", "w1:1", lost))
+        try:
+            with pytest.raises(JobLost):
+                await http.get("http://provider.test/")
+            with pytest.raises(JobLost):
+                fence_key_and_token("placeholder")  # a commit step is refused before Redis
+        finally:
+            CURRENT.reset(fenced)
+    assert len(requests) == 1
+
+
+async def test_the_fence_is_the_tasks_own() -> None:
+    """A job's subtasks see its fence; another job's task does not."""
+
+    async def seen() -> Fence | None:
+        return CURRENT.get()
+
+    fence = Fence("marker:a", "w1:1", lambda: None)
+    fenced = CURRENT.set(fence)
+    try:
+        assert await asyncio.create_task(seen()) is fence
+        assert fence_key_and_token("placeholder") == ("marker:a", "w1:1")
+    finally:
+        CURRENT.reset(fenced)
+    assert await asyncio.create_task(seen()) is None
+
+
+def test_a_lost_job_outranks_every_other_error_but_cancellation() -> None:
+    group = ExceptionGroup("both", [PermanentError("404"), JobLost("taken")])
+    assert isinstance(most_severe(group), JobLost)
+    cancelled = BaseExceptionGroup("all", [JobLost("taken"), asyncio.CancelledError()])
+    assert isinstance(most_severe(cancelled), asyncio.CancelledError)
+
+
+def test_worker_ids_are_never_reused() -> None:
+    assert worker_id() != worker_id()
