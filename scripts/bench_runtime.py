@@ -46,7 +46,7 @@ from jobs.deps import Deps, Progress
 from settings import load_settings
 from worker.engine.functions import arq_function
 from worker.local.embedded import free_port
-from worker.runtime.runtime import JobSpec
+from worker.runtime.spec import JobSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("arq", "pw")

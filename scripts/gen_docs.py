@@ -35,7 +35,7 @@ from worker.cli.base import PROG  # noqa: E402
 from worker.engine.worker import CHANGES  # noqa: E402
 from worker.observability.http_metrics import OPERATIONS  # noqa: E402
 from worker.observability.metrics import PREFIX, Metrics  # noqa: E402
-from worker.registry import job_env_name, job_specs  # noqa: E402
+from worker.registry import job_env_name, job_types  # noqa: E402
 
 REFRESH = "python3 dev.py docs"
 HELP_WIDTH = 100  # click's own cap for this CLI (max_content_width), fixed so no terminal counts
@@ -185,7 +185,7 @@ def setting_sections(
 def job_settings_section() -> SettingSection:
     """`PW_JOBS__<NAME>__<FIELD>` for every registered job type, with the default its
     declaration gives (the map itself defaults to empty)."""
-    specs = job_specs(Settings.model_construct())
+    specs = job_types(Settings.model_construct())
     rows = []
     for job, spec in sorted(specs.items()):
         for name, field in JobSettings.model_fields.items():
@@ -230,7 +230,7 @@ MACHINE_LABELS = {"info"}
 
 
 def metrics_reference() -> str:
-    specs = job_specs(Settings.model_construct())
+    specs = job_types(Settings.model_construct())
     metrics = Metrics(
         list(specs),
         OPERATIONS,

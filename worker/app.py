@@ -4,7 +4,7 @@ on_startup builds and on_shutdown closes."""
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from typing import Any
@@ -36,6 +36,7 @@ from jobs.outreach.smtp import Mailer, SmtpConfig
 from jobs.outreach.suppression import Suppressions
 from jobs.prospecting.runs import RunLedger
 from jobs.prospecting.store import ProspectStore
+from jobs.spec import JobType
 from jobs.web.fetch import WebsiteFetcher
 from jobs.web.netguard import guarded_transport
 from settings import ServiceSettings, Settings
@@ -62,7 +63,7 @@ from worker.observability.http_metrics import (
 )
 from worker.observability.metrics import Metrics
 from worker.observability.ready import ready_line
-from worker.registry import CLEANUP_JOB, DAILY_JOB, job_specs
+from worker.registry import CLEANUP_JOB, DAILY_JOB, JOB_TYPES, job_specs
 from worker.runtime.deadletter import DeadLetters
 from worker.runtime.failures import RetryPolicy
 from worker.runtime.fencing import FencedTransport
@@ -71,6 +72,7 @@ from worker.scheduling.fanout import BulkEnqueuer
 from worker.scheduling.limits import Rate, RateLimiter, TypeLeases
 from worker.scheduling.pause import PauseSwitch
 from worker.scheduling.queueorder import PriorityScale, QueueOrder
+from worker.scripts import preload_scripts
 from worker.tasks import install_loop_handler
 
 log = logging.getLogger("prospect_worker")
@@ -267,15 +269,6 @@ def build_outreach(
     )
 
 
-async def preload_scripts(redis: Redis, *owners: Any) -> None:
-    """Load every Lua script once at start: a Redis that cannot run them fails here, at once,
-    and fakeredis's in-process server (which drops the connection on a NOSCRIPT reply instead
-    of letting the client load the script) never sees an unknown EVALSHA."""
-    for owner in owners:
-        for script in getattr(owner, "scripts", ()):
-            await redis.script_load(script.script)
-
-
 @dataclass(frozen=True)
 class EngineParts:
     """What every engine worker gets at startup besides its jobs' dependencies: the runtime's
@@ -313,11 +306,6 @@ class EngineParts:
             wake_channel=keys.wake,
         )
 
-    @property
-    def script_owners(self) -> tuple[Any, ...]:
-        """The parts whose Lua scripts `preload_scripts` loads."""
-        return (self.leases, self.dead_letters, self.order)
-
     def install(self, ctx: dict[str, Any]) -> None:
         ctx[CTX_ORDER] = self.order
         ctx[CTX_PAUSE] = self.pause
@@ -330,12 +318,16 @@ def retry_policy(settings: Settings) -> RetryPolicy:
 
 
 def worker_settings(
-    settings: Settings, *, adjust_deps: Callable[[Deps], Deps] | None = None
+    settings: Settings,
+    *,
+    adjust_deps: Callable[[Deps], Deps] | None = None,
+    job_types: Sequence[JobType] = JOB_TYPES,
 ) -> type:
     """The class `arq worker.WorkerSettings` loads; arq reads its attributes.
 
-    `adjust_deps` lets a test swap one dependency (a gated writer, say) on a real worker."""
-    specs = job_specs(settings)
+    `adjust_deps` lets a test swap one dependency (a gated writer, say) on a real worker;
+    `job_types` the job types it runs (the registry's, unless a test declares its own)."""
+    specs = job_specs(settings, job_types)
     recovery = settings.recovery
 
     async def on_startup(ctx: dict[str, Any]) -> None:
@@ -347,7 +339,6 @@ def worker_settings(
         if adjust_deps is not None:
             deps = adjust_deps(deps)
         keys = WorkerKeys(settings.key_prefix)  # the domain's keys and the worker's own
-        out = deps.outreach
         engine_parts = EngineParts.build(
             redis,
             keys,
@@ -355,18 +346,8 @@ def worker_settings(
             lease_s=recovery.in_progress_ttl_s,
             dead_letter_max_entries=settings.dead_letter_max_entries,
         )
-        await preload_scripts(
-            redis,
-            deps.store,
-            deps.ledger,
-            deps.enqueuer,
-            out.drafts,
-            out.outbox,
-            out.suppressions,
-            out.replies,
-            deps.gate,
-            *engine_parts.script_owners,
-        )
+        # Every script the jobs' dependencies and the engine's parts hold (worker/scripts.py).
+        await preload_scripts(redis, deps, engine_parts)
         engine_parts.install(ctx)
         # Observability: metrics port, heartbeat, sampler, job observers
         # (worker/observability/assemble.py).

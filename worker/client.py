@@ -26,7 +26,7 @@ from worker.scheduling.pause import PauseSwitch
 from worker.scheduling.queueorder import PriorityScale, QueueOrder
 
 if TYPE_CHECKING:  # the runtime and the job bodies stay unloaded in a client
-    from worker.runtime.runtime import JobSpec
+    from worker.runtime.spec import JobSpec
 
 # The job types a client may enqueue: worker.registry.job_specs(settings), handed in by whoever
 # enqueues, so a client that only reads (status, wait) never loads the job bodies.

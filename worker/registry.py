@@ -1,78 +1,32 @@
-"""The job types this worker runs, with their defaults, and the settings that override them.
+"""The job types this worker runs, collected from their declarations, and the settings that
+override them.
 
-A job type's limit and timeout are declared here with it; `PW_JOBS__<NAME>__LIMIT` and
-`PW_JOBS__<NAME>__TIMEOUT_S` (settings.JobSettings) override them, and a name that is not a
-job type here stops the start with one line naming it.
+Each job type is declared once, beside its body (a `jobs.spec.JobType`); this module only lists
+the declarations and applies `PW_JOBS__<NAME>__LIMIT` and `PW_JOBS__<NAME>__TIMEOUT_S`
+(settings.JobSettings). A setting that names no job type stops the start with one line naming
+it. The declarations are light: `job_types` reads names, limits and priorities without loading
+a body; `job_specs` loads the bodies (a worker, or a client that enqueues).
 """
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
-from jobs.maintenance import cleanup
-from jobs.models import CleanupRequest, DailyRunRequest, ProspectJob
-from jobs.outreach.replies import ReplyRequest, process_reply
-from jobs.outreach.send import SendRequest, send_failed, send_outreach
-from jobs.prospecting.daily import PROSPECT_JOB, daily_failed, daily_prospect_queue
-from jobs.prospecting.prospect import process_prospect, prospect_failed, prospect_lost
+from jobs.maintenance_job import CLEANUP
+from jobs.outreach.reply_job import REPLY
+from jobs.outreach.send_job import SEND
+from jobs.prospecting.daily_job import DAILY
+from jobs.prospecting.prospect_job import PROSPECT
+from jobs.spec import JobType
 from settings import ENV_PREFIX, NESTED, JobSettings, Settings, SettingsError
-from worker.runtime.runtime import JobSpec
+from worker.runtime.spec import JobSpec
 
-DAILY_JOB = "daily_prospect_queue"
-CLEANUP_JOB = "cleanup"
-SEND_JOB = "send_outreach"
-REPLY_JOB = "process_reply"
+# Every job type the worker runs: adding one is a declaration beside its body and a line here.
+JOB_TYPES: tuple[JobType, ...] = (DAILY, PROSPECT, CLEANUP, SEND, REPLY)
 
-
-def declared_specs(max_tries: int) -> list[JobSpec[Any, Any]]:
-    """Every job type with its own defaults, before settings."""
-    return [
-        JobSpec(
-            name=DAILY_JOB,
-            body=daily_prospect_queue,
-            payload=DailyRunRequest,
-            timeout_s=300.0,
-            max_tries=max_tries,
-            limit=1,
-            on_failure=daily_failed,
-        ),
-        JobSpec(
-            name=PROSPECT_JOB,
-            body=process_prospect,
-            payload=ProspectJob,
-            timeout_s=120.0,
-            max_tries=max_tries,
-            limit=20,
-            on_failure=prospect_failed,
-            on_lost=prospect_lost,
-        ),
-        JobSpec(
-            name=CLEANUP_JOB,
-            body=cleanup,
-            payload=CleanupRequest,
-            timeout_s=120.0,
-            max_tries=max_tries,
-            limit=1,
-        ),
-        JobSpec(
-            name=SEND_JOB,
-            body=send_outreach,
-            payload=SendRequest,
-            timeout_s=120.0,
-            max_tries=max_tries,
-            limit=5,
-            on_failure=send_failed,
-            priority="hot",  # a person approved it: ahead of the day's prospects
-        ),
-        JobSpec(
-            name=REPLY_JOB,
-            body=process_reply,
-            payload=ReplyRequest,
-            timeout_s=60.0,
-            max_tries=max_tries,
-            limit=10,
-            priority="reply",  # first of all: an unsubscribe must land before the next send
-        ),
-    ]
+# The names the wiring and the CLI refer to (the crons, the send and reply commands).
+DAILY_JOB, PROSPECT_JOB, CLEANUP_JOB = DAILY.name, PROSPECT.name, CLEANUP.name
+SEND_JOB, REPLY_JOB = SEND.name, REPLY.name
 
 
 def job_env_name(job: str, field: str | None = None) -> str:
@@ -81,32 +35,46 @@ def job_env_name(job: str, field: str | None = None) -> str:
     return ENV_PREFIX + NESTED.join(parts).upper()
 
 
-def _configured(spec: JobSpec[Any, Any], chosen: JobSettings | None) -> JobSpec[Any, Any]:
+def _configured(declared: JobType, chosen: JobSettings | None) -> JobType:
     if chosen is None:
-        return spec
+        return declared
     return dataclasses.replace(
-        spec,
-        limit=spec.limit if chosen.limit is None else chosen.limit,
-        timeout_s=spec.timeout_s if chosen.timeout_s is None else chosen.timeout_s,
+        declared,
+        limit=declared.limit if chosen.limit is None else chosen.limit,
+        timeout_s=declared.timeout_s if chosen.timeout_s is None else chosen.timeout_s,
     )
 
 
-def job_specs(settings: Settings) -> dict[str, JobSpec[Any, Any]]:
-    """The job types with their settings applied; SettingsError (one line) for a setting that
-    names no job type or does not fit the others."""
-    declared = {spec.name: spec for spec in declared_specs(settings.retry.max_tries)}
-    unknown = sorted(settings.jobs.keys() - declared.keys())
+def job_types(settings: Settings, declared: Sequence[JobType] = JOB_TYPES) -> dict[str, JobType]:
+    """The job types with their settings applied, no body loaded; SettingsError (one line) for
+    a setting that names no job type or does not fit the others."""
+    by_name = {job.name: job for job in declared}
+    if len(by_name) != len(declared):
+        raise ValueError(f"two job types share a name: {sorted(j.name for j in declared)}")
+    unknown = sorted(settings.jobs.keys() - by_name.keys())
     if unknown:
         raise SettingsError(
             f"invalid settings: {job_env_name(unknown[0])}: no job type {unknown[0]!r} "
-            f"(job types: {', '.join(sorted(declared))})"
+            f"(job types: {', '.join(sorted(by_name))})"
         )
-    specs = {name: _configured(spec, settings.jobs.get(name)) for name, spec in declared.items()}
-    send_timeout_s = specs[SEND_JOB].timeout_s
-    # A live worker's send must never look lapsed: the lease covers the whole try.
-    if settings.outreach.send_lease_s <= send_timeout_s:
-        raise SettingsError(
-            "invalid settings: PW_OUTREACH__SEND_LEASE_S: must be longer than the "
-            f"{SEND_JOB} timeout ({job_env_name(SEND_JOB, 'timeout_s')}, {send_timeout_s:g} s)"
-        )
-    return specs
+    types = {name: _configured(job, settings.jobs.get(name)) for name, job in by_name.items()}
+    if SEND_JOB in types:
+        send_timeout_s = types[SEND_JOB].timeout_s
+        # A live worker's send must never look lapsed: the lease covers the whole try.
+        if settings.outreach.send_lease_s <= send_timeout_s:
+            raise SettingsError(
+                "invalid settings: PW_OUTREACH__SEND_LEASE_S: must be longer than the "
+                f"{SEND_JOB} timeout ({job_env_name(SEND_JOB, 'timeout_s')}, "
+                f"{send_timeout_s:g} s)"
+            )
+    return types
+
+
+def job_specs(
+    settings: Settings, declared: Sequence[JobType] = JOB_TYPES
+) -> dict[str, JobSpec[Any, Any]]:
+    """The job types as the runtime runs them: `job_types` with every body loaded."""
+    return {
+        name: JobSpec.of(job, max_tries=settings.retry.max_tries)
+        for name, job in job_types(settings, declared).items()
+    }

@@ -19,7 +19,6 @@ from typing import Literal
 
 from pydantic import BaseModel
 from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
 
 from jobs.keys import Keys
 from jobs.redisreply import reply
@@ -100,10 +99,6 @@ class DraftBook:
         self._redis = redis
         self._keys = keys
         self._transition = redis.register_script(_TRANSITION)
-
-    @property
-    def scripts(self) -> tuple[AsyncScript, ...]:
-        return (self._transition,)
 
     async def show(self, draft_id: str) -> DraftRecord | None:
         fields = await reply(self._redis.hgetall(self._keys.draft(draft_id)))

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
 
 from jobs.keys import Keys
 
@@ -118,10 +117,6 @@ class Outbox:
         self._keys = keys
         self._claim = redis.register_script(_CLAIM)
         self._finish = redis.register_script(_FINISH)
-
-    @property
-    def scripts(self) -> tuple[AsyncScript, ...]:
-        return (self._claim, self._finish)
 
     async def claim(
         self,

@@ -1,7 +1,6 @@
 """The record of inbound replies: each reply's event and its draft's update, written once."""
 
 from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
 
 from jobs.keys import Keys
 from jobs.outreach.classify import Classification, ReplyFacts
@@ -29,10 +28,6 @@ class ReplyLog:
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self._keys = keys
         self._record = redis.register_script(_RECORD)
-
-    @property
-    def scripts(self) -> tuple[AsyncScript, ...]:
-        return (self._record,)
 
     async def record(
         self, reply_id: str, draft_id: str | None, facts: ReplyFacts, found: Classification

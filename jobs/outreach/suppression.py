@@ -8,7 +8,6 @@ unsubscribe arrived is still not sent.
 """
 
 from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
 
 from jobs.keys import Keys
 from jobs.redisreply import reply
@@ -43,10 +42,6 @@ class Suppressions:
         self._redis = redis
         self._keys = keys
         self._add = redis.register_script(_ADD)
-
-    @property
-    def scripts(self) -> tuple[AsyncScript, ...]:
-        return (self._add,)
 
     async def add(
         self,

@@ -25,10 +25,11 @@ from jobs.models import (
     resolve_run_id,
 )
 from jobs.prospecting.paging import discover_resumably
+from jobs.prospecting.prospect_job import PROSPECT
 from jobs.prospecting.score import rank_companies
 from jobs.prospecting.store import now_ms
 
-PROSPECT_JOB = "process_prospect"
+PROSPECT_JOB = PROSPECT.name
 
 # Every skip reason of the fan-out, so closing it again sets each one (zeros included).
 PLAN_SKIPS = ("already_contacted", "ranked_below_cutoff")

@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from typing import Literal
 
 from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
 
 from jobs.errors import RunNotOpen
 from jobs.fencing import JobLost, fence_key_and_token, lua_guard
@@ -137,10 +136,6 @@ class RunLedger:
         self._record = redis.register_script(_RECORD)
         self._close = redis.register_script(_CLOSE_FANOUT)
         self._fail = redis.register_script(_FAIL_FANOUT)
-
-    @property
-    def scripts(self) -> tuple[AsyncScript, ...]:
-        return (self._open, self._record, self._close, self._fail)
 
     async def open(self, run_id: str, now_ms: int) -> None:
         await self._open(keys=[self._keys.run(run_id)], args=[now_ms, RUN_TTL_S])

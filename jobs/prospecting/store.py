@@ -13,7 +13,6 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel
 from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
 
 from jobs.fencing import JobLost, check_fence, fence_key_and_token, lua_guard
 from jobs.keys import Keys, prospect_job_id
@@ -98,10 +97,6 @@ class ProspectStore:
         self._redis = redis
         self._keys = keys
         self._queue_draft = redis.register_script(_QUEUE_DRAFT)
-
-    @property
-    def scripts(self) -> tuple[AsyncScript, ...]:
-        return (self._queue_draft,)
 
     async def load_checkpoint(
         self, run_id: str, company_id: str, stage: str, model: type[Model]

@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 
 from jobs.deps import Deps
 from settings import Settings
-from worker.app import EngineParts, preload_scripts, worker_settings
+from worker.app import EngineParts, worker_settings
 from worker.client import QueueClient
 from worker.connections import redis_settings
 from worker.engine.functions import arq_function
@@ -23,7 +23,9 @@ from worker.registry import job_specs
 from worker.runtime.deadletter import DeadLetters
 from worker.runtime.failures import RetryPolicy
 from worker.runtime.outcomes import JobObserver
-from worker.runtime.runtime import JobSpec, Runtime
+from worker.runtime.runtime import Runtime
+from worker.runtime.spec import JobSpec
+from worker.scripts import preload_scripts
 
 FAST_RETRY = {"max_tries": 3, "base_delay_s": 0.05, "max_delay_s": 0.2}
 FAST_RETRY_POLICY = RetryPolicy(base_delay_s=0.01, max_delay_s=0.05, max_retry_after_s=60)
@@ -136,7 +138,7 @@ def spec_worker(
             lease_s=config.in_progress_ttl_s,
             dead_letter_max_entries=settings.dead_letter_max_entries,
         )
-        await preload_scripts(redis, *parts.script_owners)
+        await preload_scripts(redis, parts)
         parts.install(ctx)
         ctx["runtime"] = Runtime(
             cast(Deps, None),

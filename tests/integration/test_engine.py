@@ -17,8 +17,10 @@ from worker.engine.serializer import deserialize, serialize
 from worker.engine.worker import CTX_ORDER, CTX_PAUSE, CTX_WAKE, EngineWorker
 from worker.keys import WorkerKeys
 from worker.runtime.progress import read_progress
-from worker.runtime.runtime import JobSpec, Runtime
+from worker.runtime.runtime import Runtime
+from worker.runtime.spec import JobSpec
 from worker.scheduling.fanout import BulkEnqueuer
+from worker.scripts import find_scripts
 
 from .conftest import drain, spec_runtime, spec_worker
 
@@ -247,5 +249,5 @@ async def test_the_test_worker_is_wired_as_production(
     assert wiring(worker)["wake"] == KEYS.wake
     runtime = worker.ctx["runtime"]
     owners = (runtime.leases, runtime.dead_letters, worker.ctx[CTX_ORDER])
-    shas = [script.sha for owner in owners for script in owner.scripts]
+    shas = [script.sha for script in find_scripts(*owners)]
     assert shas and all(await redis.script_exists(*shas))  # loaded at start, as production does

@@ -27,7 +27,7 @@ from worker.keys import WorkerKeys
 from worker.runtime.fencing import CTX_OWNERSHIP, Ownership
 from worker.runtime.outcomes import JobOutcome
 from worker.runtime.progress import read_progress
-from worker.runtime.runtime import JobSpec
+from worker.runtime.spec import JobSpec
 from worker.scheduling.limits import TypeLeases
 
 from .conftest import spec_worker

@@ -24,7 +24,7 @@ from jobs.models import DailyRunRequest
 from jobs.prospecting.daily import daily_prospect_queue
 from jobs.prospecting.runs import RunLedger
 from worker import tasks as worker_tasks
-from worker.app import build_deps, preload_scripts
+from worker.app import build_deps
 from worker.client import QueueClient
 from worker.engine.arqjobs import IN_PROGRESS_KEY_PREFIX, JOB_KEY_PREFIX, RETRY_KEY_PREFIX
 from worker.engine.serializer import JobFailed
@@ -33,7 +33,9 @@ from worker.keys import WorkerKeys
 from worker.runtime.deadletter import DeadLetters
 from worker.runtime.outcomes import JobOutcome
 from worker.runtime.progress import JobProgress
-from worker.runtime.runtime import CTX_CANCELLED, CTX_SPEC, JobSpec, Runtime
+from worker.runtime.runtime import CTX_CANCELLED, CTX_SPEC, Runtime
+from worker.runtime.spec import JobSpec
+from worker.scripts import preload_scripts
 
 from .conftest import drain, make_settings, spec_runtime, spec_worker
 
@@ -527,7 +529,7 @@ async def test_expired_prospect_jobs_are_tallied_so_the_run_completes(
     # The daily run's body on its own (no worker yet), so its prospect jobs stay queued.
     async with AsyncExitStack() as stack:
         deps, pipeline_redis = await build_deps(settings, stack)
-        await preload_scripts(pipeline_redis, deps.store, deps.ledger, deps.enqueuer)
+        await preload_scripts(pipeline_redis, deps)
         progress = JobProgress(pipeline_redis, KEYS, "daily", 1)
         result = await daily_prospect_queue(deps, DailyRunRequest(), progress)
     queued = list(await redis.zrange("arq:queue", 0, -1))

@@ -79,3 +79,22 @@ def test_status_loads_no_wiring_engine_or_job_bodies() -> None:
         "    assert cli.get_command(ctx, 'status') is not None"
     )
     assert HEAVY & loaded == set()
+
+
+def test_stats_lists_the_job_types_without_loading_a_job_body() -> None:
+    # What `prospect-worker stats` loads before it connects: the command's module and every job
+    # type's name, limit and priority (the declarations beside the bodies), never a body, the
+    # dependencies they stand on, or the HTTP, SMTP and HTML libraries.
+    loaded = _modules_after(
+        "from worker.cli import cli\nimport click\n"
+        "with click.Context(cli) as ctx:\n"
+        "    assert cli.get_command(ctx, 'stats') is not None\n"
+        "from worker.cli.base import job_names\nassert 'send_outreach' in job_names()\n"
+        "from settings import Settings\nfrom worker.registry import job_types\n"
+        "types = job_types(Settings.model_construct())\n"
+        "assert all(t.limit > 0 and t.priority for t in types.values()), types"
+    )
+    heavy = {"httpx", "aiosmtplib", "selectolax", "worker.app", "worker.engine.worker"}
+    bodies = {"jobs.deps", "jobs.outreach.send", "jobs.prospecting.prospect", "jobs.maintenance"}
+    assert "worker.observability.stats" in loaded
+    assert (heavy | bodies) & loaded == set()

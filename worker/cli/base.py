@@ -32,9 +32,9 @@ class CliState:
             try:
                 self._settings = self._load()
                 if self._settings.jobs:  # per-job settings must name registered job types
-                    from worker.registry import job_specs  # on use: it loads every job body
+                    from worker.registry import job_types
 
-                    job_specs(self._settings)
+                    job_types(self._settings)
             except SettingsError as exc:
                 raise CliError(str(exc), exit_code=EXIT_USAGE) from None
         return self._settings
@@ -46,10 +46,10 @@ pass_state = click.make_pass_decorator(CliState, ensure=True)
 def job_names() -> list[str]:
     """The job names for help and completion, known before any setting is read: only the
     names are used, so the defaults (model_construct reads no environment) are enough.
-    Imported here, when asked: the registry loads every job body."""
-    from worker.registry import job_specs
+    The declarations are light: no job body is loaded."""
+    from worker.registry import job_types
 
-    return sorted(job_specs(Settings.model_construct()))
+    return sorted(job_types(Settings.model_construct()))
 
 
 class JobName(click.Choice[str]):

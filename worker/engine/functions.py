@@ -9,7 +9,8 @@ from typing import Any
 from arq.worker import Function, func
 
 from worker.runtime.fencing import CTX_OWNERSHIP, Ownership
-from worker.runtime.runtime import CTX_CANCELLED, CTX_SPEC, JobSpec, Runtime
+from worker.runtime.runtime import CTX_CANCELLED, CTX_SPEC, Runtime
+from worker.runtime.spec import JobSpec
 
 # arq's own timeout is a backstop only: ours fires first, and the bookkeeping after it is
 # bounded (worker/runtime/runtime.py, BOOKKEEPING_S).

@@ -18,7 +18,7 @@ from worker.keys import WorkerKeys
 from worker.observability.daily_state import DailyState, read_daily_state
 from worker.observability.queue_sample import QueueFigures, sample_queue
 from worker.observability.replicas import ReplicaSnapshot, read_outcomes, read_replicas
-from worker.registry import job_specs
+from worker.registry import job_types
 from worker.runtime.outcomes import OUTCOME_KINDS, UNKNOWN_FUNCTION
 from worker.scheduling.pause import ALL, PauseSwitch
 from worker.scheduling.queueorder import PRIORITIES, PriorityScale
@@ -56,7 +56,7 @@ async def collect_stats(
     """`queue_redis` returns bytes, `redis` str (as in the worker)."""
     now = time.time() if now_s is None else now_s
     keys = WorkerKeys(settings.key_prefix)
-    types = (*job_specs(settings), UNKNOWN_FUNCTION)
+    types = (*job_types(settings), UNKNOWN_FUNCTION)
     figures = await sample_queue(
         queue_redis,
         settings.queue_name,

@@ -23,7 +23,6 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel
 from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
 
 from worker.engine.arqjobs import (
     ABORT_SET,
@@ -148,10 +147,6 @@ class DeadLetters:
         self._job_expires_ms = job_expires_ms
         self._add = redis.register_script(_ADD)
         self._replay = redis.register_script(_REPLAY)
-
-    @property
-    def scripts(self) -> tuple[AsyncScript, ...]:
-        return (self._add, self._replay)
 
     async def add(
         self,

@@ -17,18 +17,16 @@ Job bodies only raise the errors of `jobs.errors`; they never see arq.
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from arq import Retry
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
-from jobs.deps import Deps, Progress
+from jobs.deps import Deps
 from jobs.errors import Deferred, InvalidPayload, most_severe
 from jobs.fencing import CURRENT, Fence, JobLost, check_fence
-from jobs.models import Priority
 from worker.connections import INFRASTRUCTURE_ERRORS
 from worker.engine.arqjobs import MalformedJob, decode_job, job_type, take_back_delivery
 from worker.engine.serializer import JobFailed
@@ -37,6 +35,7 @@ from worker.runtime.deadletter import DeadLetterKind, DeadLetters
 from worker.runtime.failures import Failure, RetryPolicy, classify
 from worker.runtime.outcomes import UNKNOWN_FUNCTION, JobObserver, JobOutcome, OutcomeKind
 from worker.runtime.progress import JobProgress
+from worker.runtime.spec import JobSpec
 from worker.scheduling.limits import TypeLeases
 from worker.scheduling.pause import PAUSED_RETRY_S
 from worker.scheduling.queueorder import became_due_ms
@@ -61,23 +60,6 @@ def about(job_id: str, job_type: str, error_type: str | None = None) -> dict[str
     if error_type is not None:
         fields["error_type"] = error_type
     return fields
-
-
-@dataclass(frozen=True)
-class JobSpec(Generic[Payload, Result]):
-    name: str
-    body: Callable[[Deps, Payload, Progress], Awaitable[Result]]
-    payload: type[Payload]
-    timeout_s: float
-    max_tries: int
-    limit: int
-    # Called once the job has failed for good with its payload (the daily run tallies it).
-    on_failure: Callable[[Deps, Payload, str], Awaitable[None]] | None = None
-    # Called with the job id when the job's record is gone (expired): no payload to hand over.
-    on_lost: Callable[[Deps, str, str], Awaitable[None]] | None = None
-    # The class the project's enqueuers give it unless told otherwise (a plain arq client's
-    # job has none: the maintenance level).
-    priority: Priority = "maintenance"
 
 
 class Runtime:

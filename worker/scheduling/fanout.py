@@ -17,7 +17,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
 
 from jobs.deps import FanoutJob, FanoutOutcome
 from worker.engine.arqjobs import JOB_KEY_PREFIX, RESULT_KEY_PREFIX
@@ -97,10 +96,6 @@ class BulkEnqueuer:
         self._serialize = serializer
         self._expires_ms = expires_ms
         self._script = redis.register_script(_ENQUEUE)
-
-    @property
-    def scripts(self) -> tuple[AsyncScript, ...]:
-        return (self._script,)
 
     async def enqueue_many(self, jobs: Sequence[FanoutJob]) -> list[FanoutOutcome]:
         outcomes: list[FanoutOutcome] = []

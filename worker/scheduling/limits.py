@@ -29,7 +29,6 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
 from jobs.errors import Deferred
@@ -123,10 +122,6 @@ class RateLimiter:
         self.sent: dict[str, int] = dict.fromkeys(self._rates, 0)
         self.deferred: dict[str, int] = dict.fromkeys(self._rates, 0)
 
-    @property
-    def scripts(self) -> tuple[AsyncScript, ...]:
-        return (self._script,)
-
     def limits(self) -> dict[str, tuple[Rate, ...]]:
         return dict(self._rates)
 
@@ -167,10 +162,6 @@ class TypeLeases:
         self._script = redis.register_script(_TAKE_LEASE)
         self._drop = redis.register_script(_DROP_LEASE)
         self._held: dict[str, str] = {}  # job id -> its lease set, while the job runs
-
-    @property
-    def scripts(self) -> tuple[AsyncScript, ...]:
-        return (self._script, self._drop)
 
     async def take(
         self,

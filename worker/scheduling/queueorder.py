@@ -34,7 +34,6 @@ from typing import get_args
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.commands.core import AsyncScript
 
 from jobs.models import Priority
 from worker.engine.arqjobs import IN_PROGRESS_KEY_PREFIX
@@ -156,10 +155,6 @@ class QueueOrder:
         self._reschedule = redis.register_script(_RESCHEDULE)
         self._promote = redis.register_script(_PROMOTE)
         self._move_started = redis.register_script(_MOVE_STARTED)
-
-    @property
-    def scripts(self) -> tuple[AsyncScript, ...]:
-        return (self._reschedule, self._promote, self._move_started)
 
     async def move_started(self, job_ids: Sequence[str], now_ms: int, until_ms: int) -> None:
         """Jobs a worker just started leave the queue's head: scored `until_ms`."""
