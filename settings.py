@@ -296,6 +296,8 @@ class Settings(BaseSettings):
     """/healthz fails once the worker loop's last tick is older than this, seconds."""
     log_format: Literal["text", "json"] = "text"
     """`text` (one line per event, for a terminal) or `json` (one JSON object per line)."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """The worker's log level; `DEBUG` adds a line per try's start and per deferral."""
     log_repeat_s: float = Field(default=30.0, gt=0, le=3_600)
     """A warning that repeats while Redis is away, and the count of deferred jobs, are logged at
     most once per this many seconds, with a count of the ones held back."""

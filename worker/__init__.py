@@ -6,6 +6,7 @@ reads settings, and a bad setting, or an arq other than the one the engine is wr
 stops the process with one line saying so.
 """
 
+import logging
 import sys
 from typing import Any
 
@@ -22,7 +23,7 @@ def __getattr__(name: str) -> Any:
     try:
         check_arq_version()
         settings = load_settings()
-        configure_logging(log_format=settings.log_format)
+        configure_logging(logging.getLevelNamesMapping()[settings.log_level], settings.log_format)
         use_in_arq_cli()
         return worker_settings(settings)  # checks the per-job settings against the job types
     except (SettingsError, UnsupportedArq) as exc:

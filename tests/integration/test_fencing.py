@@ -40,7 +40,8 @@ SHORT_MARKER = {
     "PW_RECOVERY__IN_PROGRESS_TTL_S": str(MARKER_S),
     "PW_RECOVERY__RENEW_S": "0.75",
     "PW_LOG_FORMAT": "json",
-    "PW_JOB_LIMITS__PROCESS_PROSPECT": "10",
+    "PW_LOG_LEVEL": "DEBUG",  # each try's start: the job lines the checks read
+    "PW_JOBS__PROCESS_PROSPECT__LIMIT": "10",
 }
 CALLED = ("email_finder", "llm")  # one call per prospect each, when nothing runs twice
 COMPANY_OF_DOMAIN = {c.domain: str(c.record["id"]) for c in load_sample_data().companies}
@@ -214,6 +215,7 @@ async def test_a_redis_stall_past_the_marker_runs_no_job_twice_and_fails_none_th
         jobs_running_at_stall=len(running),
     )
     assert code == 0, log[-3000:]
+    assert running, "the stall found no job running: nothing was tested"
     assert wrong == []
     assert twice == []
     # A call in flight when Redis stopped may be made again by the job's next delivery;
@@ -282,6 +284,7 @@ async def test_a_stalled_worker_calls_nobody_for_jobs_it_lost_and_records_nothin
         jobs_running_at_stall=len(running),
     )
     assert (code, other_code) == (0, 0), stalled_log[-3000:]
+    assert running, "the stall found no job running: nothing was tested"
     assert wrong == []
     assert twice == []
     assert for_lost_jobs == []
