@@ -58,7 +58,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from signal import Signals
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import arq.worker
 from arq.utils import to_ms
@@ -175,6 +175,17 @@ class EngineConfig:
     finish_patience_s: float = 15.0
     # A warning repeated while Redis is away shows at most once per this long, with a count.
     repeat_warning_s: float = 30.0
+
+
+class ArqFinish(NamedTuple):
+    """arq's arguments to `finish_job` after the job id, as arq passes them."""
+
+    finish: bool
+    result_data: bytes | None
+    result_timeout_s: float | None
+    keep_result_forever: bool
+    incr_score: int | None
+    keep_in_progress: float | None
 
 
 class EngineWorker(Worker):
@@ -298,24 +309,32 @@ class EngineWorker(Worker):
         # Back off gently while it is away: at most one attempt a second.
         await asyncio.sleep(min(1.0, 0.1 + (now - self.redis_down_since) / 10))
 
-    async def finish_job(self, job_id: str, finish: bool, *args: Any) -> None:
-        # arq's arguments after `finish`: result data, result timeout, keep result forever,
-        # incr_score (its re-score of a retry), keep_in_progress.
+    async def finish_job(
+        self,
+        job_id: str,
+        finish: bool,
+        result_data: bytes | None,
+        result_timeout_s: float | None,
+        keep_result_forever: bool,
+        incr_score: int | None,
+        keep_in_progress: float | None,
+    ) -> None:
         delay_s = self.runtime.retry_delays.pop(job_id, 0.0) if "runtime" in self.ctx else 0.0
         if "runtime" in self.ctx and job_id in self.runtime.deferred:
             self.runtime.deferred.discard(job_id)
             self.jobs_retried -= 1  # arq counted the deferral's Retry as a retry: it was none
         order = self.order
         token = self.ownership.token(job_id)
+        # A job that did not finish is re-scored in its class below, not by arq's `incr_score`.
+        rescore = None if order is not None and not finish else incr_score
+        record = ArqFinish(
+            finish, result_data, result_timeout_s, keep_result_forever, rescore, keep_in_progress
+        )
         try:
-            if finish or order is None:
-                await self._patiently(lambda: self._finish(job_id, token or "", finish, *args))
-                return
-            unscored = (*args[:3], None, *args[4:])  # the re-score is ours: in the job's class
-            if not await self._patiently(
-                lambda: self._finish(job_id, token or "", finish, *unscored)
-            ):
+            if not await self._patiently(lambda: self._finish(job_id, token or "", record)):
                 return  # another worker owns it now: it is theirs to re-queue
+            if finish or order is None:
+                return
             now_ms = due_now_ms()
             if await self._patiently(lambda: order.reschedule(job_id, now_ms, int(delay_s * 1000))):
                 self._deferred_one.set()
@@ -324,19 +343,17 @@ class EngineWorker(Worker):
             if token is not None:
                 self.ownership.released(job_id, token)
 
-    async def _finish(
-        self,
-        job_id: str,
-        token: str,
-        finish: bool,
-        result_data: bytes | None,
-        result_timeout_s: float | None,
-        keep_result_forever: bool,
-        incr_score: int | None,
-        keep_in_progress: float | None,
-    ) -> bool:
-        """arq's finish_job, fenced (Fencing): False, and nothing written, when the marker no longer
-        holds `token` ("" for a job this worker never claimed: nothing is written)."""
+    async def _finish(self, job_id: str, token: str, record: "ArqFinish") -> bool:
+        """arq's finish_job, fenced (Fencing): False, and nothing written, when the marker no
+        longer holds `token` ("" for a job this worker never claimed: nothing is written)."""
+        (
+            finish,
+            result_data,
+            result_timeout_s,
+            keep_result_forever,
+            incr_score,
+            keep_in_progress,
+        ) = record
         result_ms = None if keep_result_forever else to_ms(result_timeout_s)
         keys = [
             IN_PROGRESS_KEY_PREFIX + job_id,
