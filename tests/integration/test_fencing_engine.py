@@ -20,6 +20,7 @@ from jobs.fencing import CURRENT, Fence, JobLost
 from jobs.models import Draft
 from jobs.prospecting.runs import RunLedger
 from jobs.prospecting.store import ProspectStore
+from jobs.redisreply import reply
 from tests.support.runs import open_run
 from worker.client import QueueClient
 from worker.engine.arqjobs import IN_PROGRESS_KEY_PREFIX, RESULT_KEY_PREFIX
@@ -198,7 +199,7 @@ async def test_the_queue_step_and_the_tally_refuse_a_stale_token(redis: Redis) -
             await ledger.record_prospect("r1", "c1", "queued", {"queued": 1}, now_ms=1)
         assert await redis.xlen(KEYS.approvals) == 0
         assert not await redis.exists(KEYS.quota("d"), KEYS.draft("c1"))
-        assert await redis.hget(KEYS.run("r1"), "done") is None
+        assert await reply(redis.hget(KEYS.run("r1"), "done")) is None
         # The owner's own token goes through.
         await redis.set("marker:p1", "mine:1")
         outcome, _ = await store.queue_draft(
