@@ -71,14 +71,21 @@ def run_gates() -> int:
     return 0
 
 
+# pytest-xdist workers: most tests wait on real processes and Redis rather than compute, so
+# more workers than cores keep both cores busy. Each worker starts its own redis-server.
+TEST_WORKERS = "4"
+
+
 def run_tests(pytest_args: list[str]) -> int:
     # Coverage (settings in pyproject.toml) follows the worker processes the tests start, and
     # fails the run under its floor; a run of chosen tests only reports it.
     coverage = ["--cov", "--cov-report=term-missing"]
     if pytest_args:
         coverage.append("--cov-fail-under=0")
+    # Before the caller's arguments, so `-n 0` there runs everything in this one process.
+    parallel = ["-n", TEST_WORKERS]
     print("dev.py: tests with coverage", flush=True)
-    code = subprocess.call([PYTHON, "-m", "pytest", *coverage, *pytest_args], cwd=ROOT)
+    code = subprocess.call([PYTHON, "-m", "pytest", *coverage, *parallel, *pytest_args], cwd=ROOT)
     if code != 0:
         print(
             f"dev.py: the tests failed or coverage fell under its floor (exit {code})",

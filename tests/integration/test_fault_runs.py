@@ -22,6 +22,7 @@ from jobs.keys import Keys
 from jobs.models import RunSummary
 from jobs.prospecting.runs import RunLedger
 from jobs.redisreply import reply
+from settings import RecoverySettings
 from tests.conftest import Figures
 from tests.support.fake_providers import FakeProviders
 from tests.support.faults import FaultPlan
@@ -97,7 +98,16 @@ async def test_sigkill_mid_run_then_restart_loses_nothing_and_recovers_within_30
     redis_url: str, redis: Redis, fake_providers: FakeProviders, tmp_path: Path, figures: Figures
 ) -> None:
     fake_providers.configure("llm", FaultPlan(latency_s=0.3))
-    env = env_for(redis_url, **fake_providers.env(), PW_JOB_LIMITS__PROCESS_PROSPECT="8")
+    # A short in-progress TTL (renewed at least as often, relative to it, as the default) so the
+    # test does not wait out the default 20 s; the bound below is the 30 s promise less the default.
+    ttl_s = 5.0
+    env = env_for(
+        redis_url,
+        **fake_providers.env(),
+        PW_JOB_LIMITS__PROCESS_PROSPECT="8",
+        PW_RECOVERY__IN_PROGRESS_TTL_S=str(ttl_s),
+        PW_RECOVERY__RENEW_S="1",
+    )
     worker = WorkerProcess(env, tmp_path / "worker.log")
     worker.wait_ready()
     run_id = await start_daily_run(redis_url)
@@ -135,7 +145,9 @@ async def test_sigkill_mid_run_then_restart_loses_nothing_and_recovers_within_30
     )
     assert_nothing_lost(found)
     assert summary.failed == 0 and found["approvals"] == 50
-    assert recovery_s <= 30
+    # Recovery is the TTL plus a restart and a poll: that overhead must fit in what the default
+    # TTL leaves of the 30 s promise, so the default recovers within 30 s.
+    assert recovery_s - ttl_s <= 30 - RecoverySettings().in_progress_ttl_s
 
 
 @pytest.mark.timeout(240)
@@ -299,7 +311,7 @@ async def test_sigterm_with_jobs_in_flight_loses_none_and_completes_none_twice(
     env = env_for(
         redis_url,
         **fake_providers.env(),
-        PW_JOB_LIMITS__PROCESS_PROSPECT="8",
+        PW_JOB_LIMITS__PROCESS_PROSPECT="16",
         PW_SHUTDOWN_GRACE_S="1",
     )
     worker = WorkerProcess(env, tmp_path / "worker.log")

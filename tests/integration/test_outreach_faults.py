@@ -299,10 +299,11 @@ async def test_an_unsubscribe_reply_is_for_good(
 async def test_the_throttle_and_the_daily_cap_hold_across_two_workers(
     redis_url: str, redis: Redis, tmp_path: Path, sink: MailSink, figures: Figures
 ) -> None:
-    """200 approved drafts, 30 sends a minute, a cap of 70, two workers: the server never sees
-    more than 30 in any 60 s window, 70 go out, and the other 130 wait for tomorrow (deferred
-    to local midnight, no try spent, nothing dead-lettered)."""
-    throttle, cap, approved = 30, 70, 200
+    """200 approved drafts, 30 sends a minute, a cap of 45, two workers: the server never sees
+    more than 30 in any 60 s window, 45 go out, and the other 155 wait for tomorrow (deferred
+    to local midnight, no try spent, nothing dead-lettered). The cap lies inside the second
+    minute: the throttle holds a full window back and the cap stops a window part-used."""
+    throttle, cap, approved = 30, 45, 200
     book = DraftBook(redis, KEYS)
     env = env_for(
         redis_url,
