@@ -1,6 +1,7 @@
 """`prospect-worker dlq ...` as an operator runs it: list, show, replay, purge, on a real Redis."""
 
 import orjson
+import pytest
 from redis.asyncio import Redis
 
 from jobs.keys import Keys
@@ -34,6 +35,7 @@ async def two_dead_letters(redis: Redis) -> tuple[str, str]:
     return replayable, poison
 
 
+@pytest.mark.slow
 async def test_list_and_show_as_tables_and_as_json(redis_url: str, redis: Redis) -> None:
     replayable, poison = await two_dead_letters(redis)
     env = env_for(redis_url)
@@ -49,6 +51,7 @@ async def test_list_and_show_as_tables_and_as_json(redis_url: str, redis: Redis)
     assert missing.returncode == 1 and "no dead letter '0-1'" in missing.stderr
 
 
+@pytest.mark.slow
 async def test_replay_enqueues_the_job_and_only_then_removes_the_entry(
     redis_url: str, redis: Redis
 ) -> None:
@@ -69,6 +72,7 @@ async def test_replay_enqueues_the_job_and_only_then_removes_the_entry(
     assert usage.returncode == 2 and "give one ENTRY_ID or --all" in usage.stderr
 
 
+@pytest.mark.slow
 async def test_purge_by_age_and_all_only_when_asked(redis_url: str, redis: Redis) -> None:
     await two_dead_letters(redis)
     env = env_for(redis_url)

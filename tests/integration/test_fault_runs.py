@@ -93,6 +93,7 @@ def assert_nothing_lost(found: dict[str, Any]) -> None:
     assert all(letter["error"] for letter in prospect_letters)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 async def test_sigkill_mid_run_then_restart_loses_nothing_and_recovers_within_30_s(
     redis_url: str, redis: Redis, fake_providers: FakeProviders, tmp_path: Path, figures: Figures
@@ -150,6 +151,7 @@ async def test_sigkill_mid_run_then_restart_loses_nothing_and_recovers_within_30
     assert recovery_s - ttl_s <= 30 - RecoverySettings().in_progress_ttl_s
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("persistent", [True, False], ids=["aof", "no-persistence"])
 async def test_a_redis_restart_mid_run(
@@ -199,6 +201,7 @@ async def test_a_redis_restart_mid_run(
     assert "Redis is back after" in output
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 async def test_provider_faults_end_every_prospect_done_or_dead_lettered(
     redis_url: str, redis: Redis, fake_providers: FakeProviders, tmp_path: Path, figures: Figures
@@ -238,6 +241,7 @@ async def test_provider_faults_end_every_prospect_done_or_dead_lettered(
     assert far.early_retries() == []  # no call came before a 429's Retry-After had passed
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 async def test_a_hundred_poison_messages_of_each_kind_among_good_jobs(
     redis_url: str, redis: Redis, fake_providers: FakeProviders, tmp_path: Path, figures: Figures
@@ -301,6 +305,7 @@ async def redis_enqueue_cleanup(redis: Redis, n: int, now: int) -> str:
     return job_id
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 async def test_sigterm_with_jobs_in_flight_loses_none_and_completes_none_twice(
     redis_url: str, redis: Redis, fake_providers: FakeProviders, tmp_path: Path, figures: Figures

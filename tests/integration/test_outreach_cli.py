@@ -5,6 +5,7 @@ import asyncio
 from pathlib import Path
 
 import orjson
+import pytest
 from redis.asyncio import Redis
 
 from jobs.keys import Keys
@@ -28,6 +29,7 @@ async def seed(redis_url: str) -> None:
     await redis.aclose()
 
 
+@pytest.mark.slow
 def test_list_show_approve_reject_and_resolve(redis_url: str) -> None:
     asyncio.run(seed(redis_url))
     env = env_for(redis_url)
@@ -68,6 +70,7 @@ def test_list_show_approve_reject_and_resolve(redis_url: str) -> None:
     assert again.returncode == 1 and "it is approved" in again.stderr
 
 
+@pytest.mark.slow
 def test_the_outreach_demo_goes_all_the_way(tmp_path: Path) -> None:
     env = {k: v for k, v in env_for("redis://unused").items() if k != "REDIS_URL"}
     done = run_cli(env, "outreach-demo", "--mail-dir", str(tmp_path / "mail"), timeout=240)

@@ -86,6 +86,7 @@ def sink_dir(tmp_path: Path) -> Path:
     return tmp_path / "mail"
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("point", ["rcpt", "data", "quit"])
 async def test_sigkill_around_each_step_of_the_send_delivers_at_most_once(
@@ -137,6 +138,7 @@ async def test_sigkill_around_each_step_of_the_send_delivers_at_most_once(
     assert total == 1 and handler(sink).duplicates == 0
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 async def test_421_451_then_accepted_is_sent_once_and_550_is_dead_lettered_and_suppressed(
     redis_url: str, redis: Redis, tmp_path: Path, figures: Figures
@@ -237,6 +239,7 @@ def sink(tmp_path: Path) -> Iterator[MailSink]:
         yield server
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 async def test_an_unsubscribe_reply_is_for_good(
     redis_url: str, redis: Redis, tmp_path: Path, sink: MailSink, figures: Figures
@@ -295,6 +298,7 @@ async def test_an_unsubscribe_reply_is_for_good(
     assert len(to_address) == 2  # only the two drafts made above; the run queued none
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 async def test_the_throttle_and_the_daily_cap_hold_across_two_workers(
     redis_url: str, redis: Redis, tmp_path: Path, sink: MailSink, figures: Figures

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 from redis.asyncio import Redis
 
 from jobs.deps import FanoutJob
@@ -29,6 +30,7 @@ async def started_since(redis: Redis, prefix: str, since_s: float) -> int:
     return sum(r["st"] > since_s * 1000 for r in (await results(redis, prefix)).values())
 
 
+@pytest.mark.slow
 async def test_pause_stops_new_starts_within_a_second_and_resume_goes_on(
     redis_url: str, redis: Redis, fake_providers: FakeProviders, tmp_path: Path, figures: Figures
 ) -> None:
@@ -94,6 +96,7 @@ async def test_pause_stops_new_starts_within_a_second_and_resume_goes_on(
     assert tries == []  # deferring a paused type spends no try
 
 
+@pytest.mark.slow
 async def test_a_worker_draining_after_sigterm_takes_no_new_job_whatever_the_switch_says(
     redis_url: str, redis: Redis, fake_providers: FakeProviders, tmp_path: Path
 ) -> None:

@@ -65,6 +65,7 @@ def enqueuer(redis: Redis, step_s: float = 600.0) -> BulkEnqueuer:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 async def test_a_reply_starts_before_a_backlog_of_10000_prospects_which_go_in_rank_order(
     redis_url: str, redis: Redis, fake_providers: FakeProviders, tmp_path: Path, figures: Figures
@@ -130,6 +131,7 @@ async def enqueue_cleanups(jobs: BulkEnqueuer, prefix: str, count: int, priority
     )
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 async def test_the_oldest_cold_job_is_overtaken_only_within_its_aging_bound(
     redis_url: str, redis: Redis, tmp_path: Path, figures: Figures
@@ -175,6 +177,7 @@ async def test_the_oldest_cold_job_is_overtaken_only_within_its_aging_bound(
     assert all(r["et"] - cold["et"] < bound_ms for r in later_ahead)
 
 
+@pytest.mark.slow
 async def test_the_cli_enqueues_by_priority_name(redis_url: str, redis: Redis) -> None:
     before_ms = time.time() * 1000
     done = run_cli(env_for(redis_url), "enqueue", "cleanup", "--priority", "reply")

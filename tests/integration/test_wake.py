@@ -42,6 +42,7 @@ async def first_poll_done(redis: Redis, worker: WorkerProcess, timeout_s: float 
         await asyncio.sleep(0.02)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 async def test_an_enqueue_wakes_a_worker_between_polls_and_a_plain_client_is_polled(
     redis_url: str, redis: Redis, tmp_path: Path, figures: Figures
