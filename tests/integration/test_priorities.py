@@ -19,9 +19,10 @@ from jobs.keys import Keys
 from jobs.models import Company, ProspectJob
 from settings import Settings
 from tests.conftest import Figures
+from tests.support.cli import cli_in_process
 from tests.support.fake_providers import FakeProviders
 from tests.support.faults import FaultPlan
-from tests.support.processes import WorkerProcess, env_for, run_cli
+from tests.support.processes import WorkerProcess, env_for
 from worker.app import JOB_EXPIRES_MS
 from worker.arqjobs import IN_PROGRESS_KEY_PREFIX
 from worker.client import QueueClient
@@ -177,17 +178,16 @@ async def test_the_oldest_cold_job_is_overtaken_only_within_its_aging_bound(
     assert all(r["et"] - cold["et"] < bound_ms for r in later_ahead)
 
 
-@pytest.mark.slow
 async def test_the_cli_enqueues_by_priority_name(redis_url: str, redis: Redis) -> None:
     before_ms = time.time() * 1000
-    done = run_cli(env_for(redis_url), "enqueue", "cleanup", "--priority", "reply")
+    done = cli_in_process(env_for(redis_url), "enqueue", "cleanup", "--priority", "reply")
     assert done.returncode == 0, done.stderr
     job_id = done.stdout.strip()
     score = await redis.zscore(QUEUE, job_id)
     shift = 4 * 600_000  # reply: four steps of the default 10 minutes ahead of now
     assert score is not None and before_ms - shift - 1 <= score <= time.time() * 1000 - shift
     assert await redis.get(KEYS.priority(job_id)) == str(shift)
-    refused = run_cli(env_for(redis_url), "enqueue", "cleanup", "--priority", "urgent")
+    refused = cli_in_process(env_for(redis_url), "enqueue", "cleanup", "--priority", "urgent")
     assert refused.returncode == 2
 
 
