@@ -48,12 +48,18 @@ class FigureLines:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(FigureLines(), "figure-lines")
+    if config.getoption("numprocesses", None) and config.getoption("maxschedchunk", None) is None:
+        # xdist's load scheduling first hands each worker a quarter of its share in one piece,
+        # which would give one worker every slow test (they come first, below); two at a time
+        # makes the workers take the next test from one queue as they free up.
+        config.option.maxschedchunk = 2
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """In a parallel run, the slow tests first: the longest ones then overlap the rest of the
-    suite instead of starting last on one worker while the others sit idle."""
-    if config.getoption("numprocesses", None):
+    suite instead of starting last on one worker while the others sit idle. (xdist's workers
+    collect, and each has a `workerinput`; they all sort alike.)"""
+    if hasattr(config, "workerinput"):
         items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
