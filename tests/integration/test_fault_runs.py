@@ -159,7 +159,15 @@ async def test_a_redis_restart_mid_run(
 ) -> None:
     fake_providers.configure("llm", FaultPlan(latency_s=0.2))
     with RedisServer(tmp_path / "redis", persistent=persistent) as server:
-        env = env_for(server.url, **fake_providers.env(), **FAST_RETRIES)
+        # A job whose in-progress marker outlived the crash runs again when the marker lapses
+        # (1 run in 3 or so): 5 s here rather than the default 20 s.
+        env = env_for(
+            server.url,
+            **fake_providers.env(),
+            **FAST_RETRIES,
+            PW_RECOVERY__IN_PROGRESS_TTL_S="5",
+            PW_RECOVERY__RENEW_S="1",
+        )
         worker = WorkerProcess(env, tmp_path / "worker.log")
         worker.wait_ready()
         redis = Redis.from_url(server.url, decode_responses=True)
