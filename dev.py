@@ -4,6 +4,7 @@
     python3 dev.py run     # the daily prospect pipeline end to end, offline, no keys needed
     python3 dev.py run --outreach   # ... and on: approve, send to a local SMTP sink, replies
     python3 dev.py test    # the quality gates, then the whole test suite with coverage
+    python3 dev.py test -m "not slow"   # the quick loop: the same without the slow tests
     python3 dev.py check   # the quality gates alone, in seconds: lint, format, types, layers
     python3 dev.py fix     # apply ruff's safe fixes and format the code
     python3 dev.py docs    # rewrite the references in docs/ generated from the code
@@ -12,6 +13,11 @@ All create `.venv` and install the locked dependencies (uv.lock) on first use; l
 only check that the environment still matches the lock. `test` stops at the first gate that
 fails. Arguments after the command go to it: `dev.py run --help` (the CLI's `run`),
 `dev.py test tests/unit -q` (pytest; a partial run is not held to the coverage floor).
+
+`test` runs the tests on parallel workers (pytest-xdist), each with its own throwaway
+redis-server; `dev.py test -n 0 ...` runs them in one process (for a debugger, say). Tests that
+take seconds (real processes, fault and throttle waits) are marked `slow`: the quick loop leaves
+them out, the full run and CI run them all.
 
 `run` uses the Redis in REDIS_URL when it is set; unset, an embedded one started for the run and
 thrown away after it, so it never touches a Redis nobody named.
@@ -73,14 +79,21 @@ def run_gates() -> int:
     return 0
 
 
+# pytest-xdist workers: most tests wait on real processes and Redis rather than compute, so
+# more workers than cores keep both cores busy. Each worker starts its own redis-server.
+TEST_WORKERS = "4"
+
+
 def run_tests(pytest_args: list[str]) -> int:
     # Coverage (settings in pyproject.toml) follows the worker processes the tests start, and
     # fails the run under its floor; a run of chosen tests only reports it.
     coverage = ["--cov", "--cov-report=term-missing"]
     if pytest_args:
         coverage.append("--cov-fail-under=0")
+    # Before the caller's arguments, so `-n 0` there runs everything in this one process.
+    parallel = ["-n", TEST_WORKERS]
     print("dev.py: tests with coverage", flush=True)
-    code = subprocess.call([PYTHON, "-m", "pytest", *coverage, *pytest_args], cwd=ROOT)
+    code = subprocess.call([PYTHON, "-m", "pytest", *coverage, *parallel, *pytest_args], cwd=ROOT)
     if code != 0:
         print(
             f"dev.py: the tests failed or coverage fell under its floor (exit {code})",

@@ -1,4 +1,12 @@
-"""Shared fixtures. Integration tests get a throwaway redis-server for the whole session."""
+"""Shared fixtures. Integration tests get a throwaway redis-server for the whole session.
+
+The suite runs in parallel (pytest-xdist: `python3 dev.py test` passes `-n`). Each xdist worker
+is its own process with its own session, so it gets its own redis-server on its own free port,
+and `redis_url` empties only that one. A test stays parallel-safe by taking its Redis from
+`redis_url`/`redis` (or starting its own `RedisServer()`), its ports from `free_port()`, its
+files from `tmp_path`, and reporting numbers through `figures`; a test that runs for seconds
+is marked `@pytest.mark.slow` (the quick loop leaves it out; a parallel run starts it first).
+"""
 
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -11,31 +19,55 @@ from tests.support.fake_providers import FakeProviders
 from tests.support.processes import RedisServer
 
 # Fault tests report what they counted at the far end; the lines are printed together at the end
-# of the run (a passing test's own output is captured), so every CI log shows them.
-FIGURES = pytest.StashKey[list[str]]()
+# of the run (a passing test's own output is captured), so every CI log shows them. They travel
+# as the test's user properties, which xdist sends from its workers to the process that prints.
+FIGURE = "figure"
 
 
 class Figures(Protocol):
     def __call__(self, name: str, **values: Any) -> None: ...
 
 
+class FigureLines:
+    """Collects the figures from every test's report, wherever the test ran, and prints them."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # The teardown report carries every property the test added, and comes once.
+        if report.when == "teardown":
+            self.lines += [str(value) for name, value in report.user_properties if name == FIGURE]
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.lines:
+            terminalreporter.section("figures")
+            for line in self.lines:
+                terminalreporter.write_line(line)
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    config.stash[FIGURES] = []
+    config.pluginmanager.register(FigureLines(), "figure-lines")
+    if config.getoption("numprocesses", None) and config.getoption("maxschedchunk", None) is None:
+        # xdist's load scheduling first hands each worker a quarter of its share in one piece,
+        # which would give one worker every slow test (they come first, below); two at a time
+        # makes the workers take the next test from one queue as they free up.
+        config.option.maxschedchunk = 2
 
 
-def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    lines = config.stash.get(FIGURES, [])
-    if lines:
-        terminalreporter.section("figures")
-        for line in lines:
-            terminalreporter.write_line(line)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In a parallel run, the slow tests first: the longest ones then overlap the rest of the
+    suite instead of starting last on one worker while the others sit idle. (xdist's workers
+    collect, and each has a `workerinput`; they all sort alike.)"""
+    if hasattr(config, "workerinput"):
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture
 def figures(request: pytest.FixtureRequest) -> Figures:
     def report(name: str, **values: Any) -> None:
         line = f"[{name}] " + ", ".join(f"{key}={value}" for key, value in values.items())
-        request.config.stash[FIGURES].append(line)
+        request.node.user_properties.append((FIGURE, line))
 
     return report
 

@@ -6,12 +6,6 @@ import pytest
 from .manifests import Render, render_targets, render_with
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "slow: builds a virtualenv or starts processes (runs in the full suite)"
-    )
-
-
 @pytest.fixture(scope="session")
 def renders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Render]:
     """Every overlay, the base alone, and the base with each component, rendered by kustomize."""

@@ -16,6 +16,7 @@ from tests.support.runs import wait_for_run
 CAUGHT_UP = "today's daily run was missed"
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 async def test_workers_started_after_the_tick_run_the_missed_run_once(
     redis_url: str, redis: Redis, tmp_path: Path, figures: Figures

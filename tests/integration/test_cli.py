@@ -38,6 +38,7 @@ def test_version_prints_the_package_version() -> None:
     )
 
 
+@pytest.mark.slow
 def test_help_lists_the_commands_and_job_names() -> None:
     env = env_for("redis://127.0.0.1:1/0")
     bare = run_cli(env)
@@ -62,6 +63,7 @@ def test_dev_py_help_exits_zero() -> None:
     assert "dev.py run" in done.stdout
 
 
+@pytest.mark.slow
 def test_enqueue_wait_then_status_as_json_and_as_a_table(redis_url: str, tmp_path: Path) -> None:
     env = env_for(redis_url)
     worker = WorkerProcess(env, tmp_path / "worker.log")
@@ -94,6 +96,7 @@ def test_enqueue_wait_then_status_as_json_and_as_a_table(redis_url: str, tmp_pat
     assert "complete (75 of 75)" not in done.stderr
 
 
+@pytest.mark.slow
 def test_unknown_job_name_and_id(redis_url: str) -> None:
     env = env_for(redis_url)
     unknown = run_cli(env, "enqueue", "daily_prospect_qeue")
@@ -107,6 +110,7 @@ def test_unknown_job_name_and_id(redis_url: str) -> None:
     assert missing.stdout == ""
 
 
+@pytest.mark.slow
 async def test_a_bad_payload_is_refused_before_anything_is_queued(
     redis_url: str, redis: Redis
 ) -> None:
@@ -128,6 +132,7 @@ async def test_a_bad_payload_is_refused_before_anything_is_queued(
     assert "--payload: not valid JSON" in not_json.stderr
 
 
+@pytest.mark.slow
 async def test_wait_with_no_worker_says_so_and_gives_up_at_the_timeout(
     redis_url: str, redis: Redis
 ) -> None:
@@ -168,6 +173,7 @@ async def test_ctrl_c_while_waiting_exits_130_and_says_how_to_follow_the_job(
     assert await redis.zscore("arq:queue", job_id) is not None
 
 
+@pytest.mark.slow
 def test_an_unreachable_redis_is_one_line_with_the_password_masked(
     unused_port: int,
 ) -> None:
@@ -195,6 +201,7 @@ def no_redis_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("PW_") and k != "REDIS_URL"}
 
 
+@pytest.mark.slow
 def test_shell_completion_offers_the_job_names() -> None:
     env = env_for("redis://127.0.0.1:1/0")
     script = run_cli({**env, "_PROSPECT_WORKER_COMPLETE": "bash_source"})

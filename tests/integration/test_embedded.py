@@ -42,6 +42,7 @@ def test_a_named_redis_is_used_with_a_queue_of_the_runs_own() -> None:
         assert target.settings.queue_name == "ops"
 
 
+@pytest.mark.slow
 async def test_the_whole_pipeline_runs_on_the_in_process_fallback(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

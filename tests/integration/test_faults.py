@@ -56,6 +56,7 @@ def slow_llm() -> Iterator[str]:
     server.server_close()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 async def test_sigterm_mid_run_then_restart_loses_nothing_and_drafts_nothing_twice(
     redis_url: str, redis: Redis, slow_llm: str, tmp_path: Path

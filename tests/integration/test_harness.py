@@ -48,6 +48,7 @@ def test_a_redis_without_persistence_starts_empty_after_a_restart(tmp_path: Path
     assert not (tmp_path / "redis" / "appendonlydir").exists()
 
 
+@pytest.mark.slow
 def test_a_worker_is_killed_restarted_and_stopped(tmp_path: Path) -> None:
     log = tmp_path / "worker.log"
     with (
@@ -75,6 +76,7 @@ def test_wait_ready_reports_a_worker_that_exits(tmp_path: Path) -> None:
         assert worker.wait() == 2
 
 
+@pytest.mark.slow
 def test_a_worker_process_runs_the_pipeline_on_the_fake_providers(tmp_path: Path) -> None:
     # Every domain's first email-finder call gets a 503: each prospect is retried once.
     first_call_fails = FaultPlan(script=(Scripted(fault="server_error", first=1),))

@@ -43,6 +43,7 @@ async def arq_pool(redis_url: str) -> ArqRedis:
     )
 
 
+@pytest.mark.slow
 async def test_a_real_worker_exports_what_monitoring_reads_and_values_move(
     redis_url: str, redis: Redis, tmp_path: Path, promtool: str
 ) -> None:
@@ -150,6 +151,7 @@ async def test_a_real_worker_exports_what_monitoring_reads_and_values_move(
     assert "(complete)" in table.stdout
 
 
+@pytest.mark.slow
 async def test_json_logs_one_object_per_line_without_personal_data(
     redis_url: str, redis: Redis, tmp_path: Path
 ) -> None:
@@ -200,6 +202,7 @@ async def test_json_logs_one_object_per_line_without_personal_data(
             assert private not in output
 
 
+@pytest.mark.slow
 async def test_an_arq_side_poison_job_is_counted(redis_url: str, tmp_path: Path) -> None:
     port = free_port()
     worker = WorkerProcess(metrics_env(redis_url, port), tmp_path / "worker.log")

@@ -308,6 +308,7 @@ async def test_arq_backstop_timeout_is_dead_lettered_and_a_shutdown_is_a_cancel(
 # --- finding 7: crash recovery, and a cancellation spends no try --------------------------
 
 
+@pytest.mark.slow
 async def test_in_progress_markers_are_short_and_renewed_while_the_job_runs(
     redis_url: str, redis: Redis, client: QueueClient
 ) -> None:
@@ -369,6 +370,7 @@ async def test_a_shutdown_cancellation_spends_no_try(
     assert recorder.kinds() == ["cancelled", "succeeded"]  # max_tries 1, still not spent
 
 
+@pytest.mark.slow
 async def test_a_shutdown_signal_mid_batch_starts_nothing_more_and_cuts_nothing_off(
     redis_url: str, redis: Redis, client: QueueClient
 ) -> None:
@@ -522,6 +524,7 @@ async def test_a_job_dead_lettered_twice_leaves_one_entry(redis: Redis) -> None:
     assert stored == {"text": "t"}
 
 
+@pytest.mark.slow
 async def test_expired_prospect_jobs_are_tallied_so_the_run_completes(
     redis_url: str, redis: Redis
 ) -> None:

@@ -307,6 +307,7 @@ async def test_replies_are_matched_classified_and_suppress_for_good(
     assert (await redis.xpending(KEYS.events, "crm-sync"))["pending"] == 0
 
 
+@pytest.mark.slow
 async def test_a_server_silent_after_data_leaves_the_send_unknown_never_retried(
     redis_url: str, redis: Redis, tmp_path: Path
 ) -> None:

@@ -1,15 +1,18 @@
 """The approval commands as an operator runs them: `drafts list|show`, `approve`, `reject`,
-`outbox resolve`, each in its own process."""
+`outbox resolve`, each called in-process (what it does with Redis is the point); the demo in
+its own process."""
 
 import asyncio
 from pathlib import Path
 
 import orjson
+import pytest
 from redis.asyncio import Redis
 
 from jobs.keys import Keys
 from jobs.models import Draft
 from jobs.prospecting.store import ProspectStore
+from tests.support.cli import cli_in_process
 from tests.support.processes import env_for, run_cli
 from tests.support.runs import open_run
 
@@ -34,32 +37,32 @@ def test_list_show_approve_reject_and_resolve(redis_url: str) -> None:
     asyncio.run(seed(redis_url))
     env = env_for(redis_url)
 
-    listed = run_cli(env, "drafts", "list", "--json")
+    listed = cli_in_process(env, "drafts", "list", "--json")
     assert listed.returncode == 0, listed.stderr
     assert [(d["id"], d["state"]) for d in orjson.loads(listed.stdout)] == [
         ("c1", "pending"),
         ("c2", "unknown"),
     ]
-    shown = run_cli(env, "drafts", "show", "c1")
+    shown = cli_in_process(env, "drafts", "show", "c1")
     assert shown.returncode == 0 and "ann@one.example" in shown.stdout
     assert "Hello." in shown.stdout
 
-    approved = run_cli(env, "approve", "c1", "--subject", "Better subject", "--json")
+    approved = cli_in_process(env, "approve", "c1", "--subject", "Better subject", "--json")
     assert approved.returncode == 0, approved.stderr
     assert orjson.loads(approved.stdout)["job_id"] == "send:c1"
-    edited = orjson.loads(run_cli(env, "drafts", "show", "c1", "--json").stdout)
+    edited = orjson.loads(cli_in_process(env, "drafts", "show", "c1", "--json").stdout)
     assert (edited["state"], edited["subject"]) == ("approved", "Better subject")
 
-    refused = run_cli(env, "approve", "c2")
+    refused = cli_in_process(env, "approve", "c2")
     assert refused.returncode == 1 and "it is unknown" in refused.stderr
-    missing = run_cli(env, "reject", "nope", "--reason", "x")
+    missing = cli_in_process(env, "reject", "nope", "--reason", "x")
     assert missing.returncode == 1 and "no draft 'nope'" in missing.stderr
-    assert run_cli(env, "reject", "c1", "--reason", "wrong person").returncode == 0
-    rejected = run_cli(env, "drafts", "list", "--state", "rejected")
+    assert cli_in_process(env, "reject", "c1", "--reason", "wrong person").returncode == 0
+    rejected = cli_in_process(env, "drafts", "list", "--state", "rejected")
     assert rejected.stdout.splitlines()[1].startswith("c1  rejected")
 
-    assert run_cli(env, "outbox", "resolve", "c2").returncode == 2
-    retried = run_cli(env, "outbox", "resolve", "c2", "--retry", "--json")
+    assert cli_in_process(env, "outbox", "resolve", "c2").returncode == 2
+    retried = cli_in_process(env, "outbox", "resolve", "c2", "--retry", "--json")
     assert retried.returncode == 0, retried.stderr
     resolution = orjson.loads(retried.stdout)
     assert (resolution["draft_id"], resolution["state"]) == ("c2", "approved")
@@ -68,10 +71,11 @@ def test_list_show_approve_reject_and_resolve(redis_url: str) -> None:
         "queued_now": True,
         "job_state": "queued",
     }
-    again = run_cli(env, "outbox", "resolve", "c2", "--sent")
+    again = cli_in_process(env, "outbox", "resolve", "c2", "--sent")
     assert again.returncode == 1 and "it is approved" in again.stderr
 
 
+@pytest.mark.slow
 def test_the_outreach_demo_goes_all_the_way(tmp_path: Path) -> None:
     env = {k: v for k, v in env_for("redis://unused").items() if k != "REDIS_URL"}
     done = run_cli(env, "outreach-demo", "--mail-dir", str(tmp_path / "mail"), timeout=240)

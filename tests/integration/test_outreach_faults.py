@@ -26,8 +26,9 @@ from jobs.prospecting.store import ProspectStore, now_ms
 from jobs.redisreply import reply
 from settings import Settings
 from tests.conftest import Figures
+from tests.support.cli import cli_in_process
 from tests.support.far_end import max_in_window
-from tests.support.processes import WorkerProcess, env_for, run_cli
+from tests.support.processes import WorkerProcess, env_for
 from tests.support.runs import open_run
 from tests.support.smtp_server import FaultySink, HoldPoint, faulty_sink, smtp_env
 from worker.keys import WorkerKeys
@@ -87,6 +88,7 @@ def sink_dir(tmp_path: Path) -> Path:
     return tmp_path / "mail"
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("point", ["rcpt", "data", "quit"])
 async def test_sigkill_around_each_step_of_the_send_delivers_at_most_once(
@@ -98,7 +100,7 @@ async def test_sigkill_around_each_step_of_the_send_delivers_at_most_once(
         (draft_id,) = await queue_drafts(redis, "pat@acme.example")
         with WorkerProcess(env, tmp_path / "worker.log") as worker:
             worker.wait_ready()
-            approved = run_cli(env, "approve", draft_id)
+            approved = cli_in_process(env, "approve", draft_id)
             assert approved.returncode == 0, approved.stderr
             # The worker is in the middle of the transaction, held at `point`: kill it there.
             assert await asyncio.to_thread(handler(sink).held.wait, 30)
@@ -113,7 +115,7 @@ async def test_sigkill_around_each_step_of_the_send_delivers_at_most_once(
             delivered = handler(sink).received[record.message_id or ""]
             # A person looks: delivered (the server has it) -> --sent; else --retry.
             decision = "--sent" if delivered else "--retry"
-            resolved = run_cli(env, "outbox", "resolve", draft_id, decision)
+            resolved = cli_in_process(env, "outbox", "resolve", draft_id, decision)
             final = await settled(book, draft_id, "sent")
             code, output = worker.stop()
         assert code == 0, output
@@ -138,6 +140,7 @@ async def test_sigkill_around_each_step_of_the_send_delivers_at_most_once(
     assert total == 1 and handler(sink).duplicates == 0
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 async def test_421_451_then_accepted_is_sent_once_and_550_is_dead_lettered_and_suppressed(
     redis_url: str, redis: Redis, tmp_path: Path, figures: Figures
@@ -151,10 +154,10 @@ async def test_421_451_then_accepted_is_sent_once_and_550_is_dead_lettered_and_s
         with WorkerProcess(env, tmp_path / "worker.log") as worker:
             worker.wait_ready()
             started = time.monotonic()
-            assert run_cli(env, "approve", good).returncode == 0
+            assert cli_in_process(env, "approve", good).returncode == 0
             sent = await settled(book, good, "sent")
             took = time.monotonic() - started
-            assert run_cli(env, "approve", gone).returncode == 0
+            assert cli_in_process(env, "approve", gone).returncode == 0
             failed = await settled(book, gone, "failed")
             await until(lambda: redis.xlen(KEYS.dead_letters))
             code, output = worker.stop()
@@ -238,6 +241,7 @@ def sink(tmp_path: Path) -> Iterator[MailSink]:
         yield server
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 async def test_an_unsubscribe_reply_is_for_good(
     redis_url: str, redis: Redis, tmp_path: Path, sink: MailSink, figures: Figures
@@ -252,7 +256,7 @@ async def test_an_unsubscribe_reply_is_for_good(
         # The same person reached through two other drafts (a referral, say): one is sent and
         # answered "unsubscribe"; the other was approved before that reply, to go out later.
         answered, later = await queue_drafts(redis, address, address)
-        assert run_cli(base, "approve", answered).returncode == 0
+        assert cli_in_process(base, "approve", answered).returncode == 0
         sent = await settled(book, answered, "sent")
         await book.approve(later, now_ms())
         # An application approves it by enqueueing its send for a bit later (a send window);
@@ -296,14 +300,16 @@ async def test_an_unsubscribe_reply_is_for_good(
     assert len(to_address) == 2  # only the two drafts made above; the run queued none
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 async def test_the_throttle_and_the_daily_cap_hold_across_two_workers(
     redis_url: str, redis: Redis, tmp_path: Path, sink: MailSink, figures: Figures
 ) -> None:
-    """200 approved drafts, 30 sends a minute, a cap of 70, two workers: the server never sees
-    more than 30 in any 60 s window, 70 go out, and the other 130 wait for tomorrow (deferred
-    to local midnight, no try spent, nothing dead-lettered)."""
-    throttle, cap, approved = 30, 70, 200
+    """200 approved drafts, 30 sends a minute, a cap of 45, two workers: the server never sees
+    more than 30 in any 60 s window, 45 go out, and the other 155 wait for tomorrow (deferred
+    to local midnight, no try spent, nothing dead-lettered). The cap lies inside the second
+    minute: the throttle holds a full window back and the cap stops a window part-used."""
+    throttle, cap, approved = 30, 45, 200
     book = DraftBook(redis, KEYS)
     env = env_for(
         redis_url,

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 from redis.asyncio import Redis
 
 from jobs.deps import FanoutJob
@@ -15,9 +16,10 @@ from jobs.models import ProspectJob
 from settings import Settings
 from tests.conftest import Figures
 from tests.integration.test_priorities import companies, enqueuer, results
+from tests.support.cli import cli_in_process
 from tests.support.fake_providers import FakeProviders
 from tests.support.faults import FaultPlan
-from tests.support.processes import WorkerProcess, env_for, run_cli
+from tests.support.processes import WorkerProcess, env_for
 from worker.client import QueueClient
 from worker.keys import WorkerKeys
 from worker.registry import job_specs
@@ -30,6 +32,7 @@ async def started_since(redis: Redis, prefix: str, since_s: float) -> int:
     return sum(r["st"] > since_s * 1000 for r in (await results(redis, prefix)).values())
 
 
+@pytest.mark.slow
 async def test_pause_stops_new_starts_within_a_second_and_resume_goes_on(
     redis_url: str, redis: Redis, fake_providers: FakeProviders, tmp_path: Path, figures: Figures
 ) -> None:
@@ -55,14 +58,14 @@ async def test_pause_stops_new_starts_within_a_second_and_resume_goes_on(
         worker.wait_ready()
         while len(await results(redis, "prospect:pause:")) < 5:  # noqa: ASYNC110 - another process
             await asyncio.sleep(0.02)
-        assert run_cli(env, "pause").returncode == 0
+        assert cli_in_process(env, "pause").returncode == 0
         paused_at = time.time()
         await asyncio.sleep(2.0)  # the window in which nothing may start after the first second
         late_starts = await started_since(redis, "prospect:pause:", paused_at + 1.0)
         still_running = [key async for key in redis.scan_iter("arq:in-progress:*")]
-        stats = orjson.loads(run_cli(env, "stats", "--json").stdout)
+        stats = orjson.loads(cli_in_process(env, "stats", "--json").stdout)
         done_while_paused = len(await results(redis, "prospect:pause:"))
-        assert run_cli(env, "resume").returncode == 0
+        assert cli_in_process(env, "resume").returncode == 0
         resumed_at = time.time()
         while not await started_since(redis, "prospect:pause:", resumed_at):
             assert time.time() - resumed_at < 5, "nothing started after resume"
@@ -70,13 +73,13 @@ async def test_pause_stops_new_starts_within_a_second_and_resume_goes_on(
         resume_s = time.time() - resumed_at
 
         # One type paused: prospects wait, a cleanup job runs.
-        assert run_cli(env, "pause", "--type", "process_prospect").returncode == 0
+        assert cli_in_process(env, "pause", "--type", "process_prospect").returncode == 0
         type_paused_at = time.time()
         await asyncio.sleep(1.2)
-        cleanup = run_cli(env, "enqueue", "cleanup", "--wait", "--timeout", "20")
+        cleanup = cli_in_process(env, "enqueue", "cleanup", "--wait", "--timeout", "20")
         prospects_after = await started_since(redis, "prospect:pause:", type_paused_at + 1.0)
         tries = [key async for key in redis.scan_iter(KEYS.tries("*"))]
-        assert run_cli(env, "resume").returncode == 0
+        assert cli_in_process(env, "resume").returncode == 0
     finally:
         worker.terminate()
     figures(
@@ -95,6 +98,7 @@ async def test_pause_stops_new_starts_within_a_second_and_resume_goes_on(
     assert tries == []  # deferring a paused type spends no try
 
 
+@pytest.mark.slow
 async def test_a_worker_draining_after_sigterm_takes_no_new_job_whatever_the_switch_says(
     redis_url: str, redis: Redis, fake_providers: FakeProviders, tmp_path: Path
 ) -> None:

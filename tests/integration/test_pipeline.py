@@ -5,6 +5,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from redis.asyncio import Redis
 
 from jobs.clients.discovery import icp_query
@@ -31,6 +32,7 @@ async def run_daily(client: QueueClient, settings: Settings) -> dict[str, Any]:
     return {"report": report, "run": report.run, "result": report.result}
 
 
+@pytest.mark.slow
 async def test_sample_data_reaches_the_approval_stream(
     client: QueueClient, settings: Settings, redis: Redis
 ) -> None:
@@ -76,6 +78,7 @@ async def test_sample_data_reaches_the_approval_stream(
     assert '"factors"' in score
 
 
+@pytest.mark.slow
 async def test_second_run_same_day_enqueues_nothing(
     client: QueueClient, settings: Settings, redis: Redis
 ) -> None:
@@ -94,6 +97,7 @@ async def test_second_run_same_day_enqueues_nothing(
     assert second["run"].done == first["run"].done
 
 
+@pytest.mark.slow
 async def test_a_later_run_skips_companies_already_contacted(redis_url: str, redis: Redis) -> None:
     # A big limit: the first run drafts for every prospect it can, so a second run with a
     # fresh quota day finds them all contacted.
@@ -141,6 +145,7 @@ class GatedWriter:
         return await self.inner.write(brief)
 
 
+@pytest.mark.slow
 async def test_the_daily_run_reports_progress_while_its_jobs_run(
     client: QueueClient, settings: Settings
 ) -> None:

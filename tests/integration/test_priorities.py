@@ -18,9 +18,10 @@ from jobs.deps import FanoutJob
 from jobs.models import Company, Priority, ProspectJob
 from settings import Settings
 from tests.conftest import Figures
+from tests.support.cli import cli_in_process
 from tests.support.fake_providers import FakeProviders
 from tests.support.faults import FaultPlan
-from tests.support.processes import WorkerProcess, env_for, run_cli
+from tests.support.processes import WorkerProcess, env_for
 from worker.client import QueueClient
 from worker.connections import JOB_EXPIRES_MS
 from worker.engine.arqjobs import IN_PROGRESS_KEY_PREFIX
@@ -66,6 +67,7 @@ def enqueuer(redis: Redis, step_s: float = 600.0) -> BulkEnqueuer:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 async def test_a_reply_starts_before_a_backlog_of_10000_prospects_which_go_in_rank_order(
     redis_url: str, redis: Redis, fake_providers: FakeProviders, tmp_path: Path, figures: Figures
@@ -133,6 +135,7 @@ async def enqueue_cleanups(jobs: BulkEnqueuer, prefix: str, count: int, priority
     )
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 async def test_the_oldest_cold_job_is_overtaken_only_within_its_aging_bound(
     redis_url: str, redis: Redis, tmp_path: Path, figures: Figures
@@ -180,14 +183,14 @@ async def test_the_oldest_cold_job_is_overtaken_only_within_its_aging_bound(
 
 async def test_the_cli_enqueues_by_priority_name(redis_url: str, redis: Redis) -> None:
     before_ms = time.time() * 1000
-    done = run_cli(env_for(redis_url), "enqueue", "cleanup", "--priority", "reply")
+    done = cli_in_process(env_for(redis_url), "enqueue", "cleanup", "--priority", "reply")
     assert done.returncode == 0, done.stderr
     job_id = done.stdout.strip()
     score = await redis.zscore(QUEUE, job_id)
     shift = 4 * 600_000  # reply: four steps of the default 10 minutes ahead of now
     assert score is not None and before_ms - shift - 1 <= score <= time.time() * 1000 - shift
     assert await redis.get(KEYS.priority(job_id)) == str(shift)
-    refused = run_cli(env_for(redis_url), "enqueue", "cleanup", "--priority", "urgent")
+    refused = cli_in_process(env_for(redis_url), "enqueue", "cleanup", "--priority", "urgent")
     assert refused.returncode == 2
 
 

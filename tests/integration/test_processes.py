@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import orjson
+import pytest
 from arq import create_pool
 from arq.connections import RedisSettings
 from redis.asyncio import Redis
@@ -21,6 +22,7 @@ from .conftest import make_settings, make_worker
 KEYS = Keys()
 
 
+@pytest.mark.slow
 async def test_a_plain_arq_client_triggers_a_run_on_a_running_worker(
     redis_url: str, redis: Redis, tmp_path: Path
 ) -> None:
@@ -44,6 +46,7 @@ async def test_a_plain_arq_client_triggers_a_run_on_a_running_worker(
     assert "prospect-worker ready" in output
 
 
+@pytest.mark.slow
 async def test_one_cron_run_per_tick_with_two_workers(redis_url: str, redis: Redis) -> None:
     settings = make_settings(redis_url)
     # arq fixes a cron's next run at the worker's first poll: a tick already past by then waits
@@ -72,6 +75,7 @@ async def test_one_cron_run_per_tick_with_two_workers(redis_url: str, redis: Red
     assert await redis.xlen(KEYS.approvals) == settings.daily_limit
 
 
+@pytest.mark.slow
 def test_arq_check_reports_a_running_worker_and_fails_once_it_stopped(
     redis_url: str, tmp_path: Path
 ) -> None:

@@ -2,6 +2,7 @@
 
 import time
 
+import pytest
 from redis.asyncio import Redis
 
 from jobs.retention import StreamRule, min_id, stream_rules, trim_streams
@@ -21,6 +22,7 @@ DAY_S = 86_400
 NO_TTL = {KEYS.contacted, KEYS.approvals, KEYS.events, KEYS.dead_letters}
 
 
+@pytest.mark.slow
 async def test_after_a_run_every_key_expires_or_has_a_rule(
     client: QueueClient, settings: Settings, redis: Redis
 ) -> None:

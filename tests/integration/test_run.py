@@ -63,6 +63,7 @@ def prefilled_server() -> Iterator[EmbeddedRedis]:
         yield server
 
 
+@pytest.mark.slow
 async def test_run_without_redis_url_leaves_every_other_redis_untouched(
     prefilled_server: EmbeddedRedis,
 ) -> None:
@@ -84,6 +85,7 @@ async def test_run_without_redis_url_leaves_every_other_redis_untouched(
     assert "dead letters                            +0" in done.stdout
 
 
+@pytest.mark.slow
 async def test_run_on_a_named_redis_takes_no_foreign_job_and_a_second_run_says_it_did_nothing(
     redis_url: str, redis: Redis
 ) -> None:

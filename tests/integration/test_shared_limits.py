@@ -24,6 +24,7 @@ from worker.scheduling.limits import Rate, RateLimiter
 KEYS = WorkerKeys()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 async def test_two_workers_never_send_a_provider_more_than_its_limit(
     redis_url: str, redis: Redis, fake_providers: FakeProviders, tmp_path: Path, figures: Figures
@@ -91,6 +92,7 @@ def most_at_once(intervals: list[tuple[float, float]]) -> int:
     return best
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 async def test_a_type_at_its_limit_holds_no_slot_and_leaves_other_types_running(
     redis_url: str, redis: Redis, fake_providers: FakeProviders, tmp_path: Path, figures: Figures

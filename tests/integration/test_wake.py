@@ -17,7 +17,8 @@ from redis.asyncio import Redis
 from tests.conftest import Figures
 from tests.integration.conftest import make_settings, make_worker
 from tests.support import slow_poll
-from tests.support.processes import WorkerProcess, env_for, run_cli
+from tests.support.cli import cli_in_process
+from tests.support.processes import WorkerProcess, env_for
 from worker.keys import WorkerKeys
 
 KEYS = WorkerKeys()
@@ -42,6 +43,7 @@ async def first_poll_done(redis: Redis, worker: WorkerProcess, timeout_s: float 
         await asyncio.sleep(0.02)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 async def test_an_enqueue_wakes_a_worker_between_polls_and_a_plain_client_is_polled(
     redis_url: str, redis: Redis, tmp_path: Path, figures: Figures
@@ -56,7 +58,9 @@ async def test_an_enqueue_wakes_a_worker_between_polls_and_a_plain_client_is_pol
         await first_poll_done(redis, slow)
         waits = []
         for _ in range(3):
-            done = run_cli(env, "enqueue", "cleanup", "--wait", "--timeout", str(WAIT_S), "--json")
+            done = cli_in_process(
+                env, "enqueue", "cleanup", "--wait", "--timeout", str(WAIT_S), "--json"
+            )
             # It ran at all: only the wake-up could have started it before the next poll.
             assert done.returncode == 0, done.stdout + done.stderr
             job_id = orjson.loads(done.stdout)["job_id"]

@@ -23,6 +23,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from redis import Redis as SyncRedis
+
 from worker.local.embedded import DEFAULT_HOST, answers, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -194,6 +196,8 @@ class RedisServer:
         self.binary = found
         self.persistent = persistent
         self.password = password  # `requirepass`: a client must AUTH with it
+        self._port_given = port is not None
+        self._started = False
         self.port = port or free_port()
         self._own_dir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="pw-redis-"))
@@ -237,17 +241,43 @@ class RedisServer:
     def start(self, timeout: float = 10) -> Self:
         if self.running:
             raise RuntimeError("redis-server is already running")
-        self._process = subprocess.Popen(
+        for attempt in range(3):
+            if self._start_once(timeout):
+                return self
+            # Another process (an xdist worker, another test session) may bind a free port
+            # between free_port() and redis-server: a first start moves to another one. A
+            # restart keeps its port, as a restarted Redis would.
+            if self._port_given or self._started or attempt == 2:
+                break
+            self.port = free_port()
+        raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def _start_once(self, timeout: float) -> bool:
+        process = subprocess.Popen(
             self.args(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
+        self._process = process
         deadline = time.monotonic() + timeout
         # PING answers +PONG only once the append-only file is loaded (-LOADING before).
         while not answers(DEFAULT_HOST, self.port):
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                self._process.kill()
-                raise RuntimeError(f"redis-server did not start on port {self.port}")
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                process.wait()
+                return False
             time.sleep(0.02)
-        return self
+        if not self._is_ours(process.pid):
+            process.kill()
+            process.wait()
+            return False
+        self._started = True
+        return True
+
+    def _is_ours(self, pid: int) -> bool:
+        """Whether the Redis answering on the port is the process just started (one that lost
+        the port to another Redis exits, but that one answers meanwhile)."""
+        with SyncRedis(host=DEFAULT_HOST, port=self.port) as client:
+            info: dict[str, object] = client.info("server")
+        return info.get("process_id") == pid
 
     def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 10) -> int:
         """Send `sig` and wait; SIGTERM is a clean shutdown, SIGKILL a crash."""

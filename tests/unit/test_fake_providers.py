@@ -202,6 +202,7 @@ async def test_latency_is_added_to_every_answer(
     assert all(s.answered - s.arrived >= 0.2 for s in served)
 
 
+@pytest.mark.slow
 async def test_faults_are_seeded_per_key_and_call_whatever_the_order(
     http: httpx.AsyncClient,
 ) -> None:

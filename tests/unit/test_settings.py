@@ -90,6 +90,7 @@ def test_a_secret_never_appears_in_the_error(monkeypatch: pytest.MonkeyPatch) ->
     assert "sk-very-secret" not in str(caught.value)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("command", "prefix"),
     [
