@@ -28,11 +28,11 @@ from worker.engine.serializer import serialize
 from worker.keys import WorkerKeys
 from worker.local.embedded import free_port, redis_server
 from worker.observability.health import Heartbeat, Liveness, ProbeServer
-from worker.observability.http_metrics import OPERATIONS
-from worker.observability.job_metrics import JobMetrics
+from worker.observability.http_instrument import OPERATIONS
+from worker.observability.job_counts import JobMetrics
 from worker.observability.metrics import Metrics
 from worker.observability.ports import METRICS_PATH
-from worker.observability.queue_sample import job_type_of
+from worker.observability.queue_depth import job_type_of
 from worker.observability.sampler import Sampler
 from worker.scheduling.fanout import BulkEnqueuer
 

@@ -33,7 +33,7 @@ from settings import EMAIL, ENV_PREFIX, NESTED, JobSettings, Settings  # noqa: E
 from worker.cli import cli  # noqa: E402
 from worker.cli.base import PROG  # noqa: E402
 from worker.engine.worker import CHANGES  # noqa: E402
-from worker.observability.http_metrics import OPERATIONS  # noqa: E402
+from worker.observability.http_instrument import OPERATIONS  # noqa: E402
 from worker.observability.metrics import PREFIX, Metrics  # noqa: E402
 from worker.registry import job_env_name, job_types  # noqa: E402
 

@@ -18,7 +18,7 @@ def __getattr__(name: str) -> Any:
     from worker.app import worker_settings
     from worker.engine.arqjobs import UnsupportedArq, check_arq_version
     from worker.engine.worker import use_in_arq_cli
-    from worker.observability.logs import configure_logging
+    from worker.observability.log_setup import configure_logging
 
     try:
         check_arq_version()

@@ -56,7 +56,7 @@ from worker.engine.worker import (
 )
 from worker.keys import WorkerKeys
 from worker.observability.assemble import build_metrics, start_observability
-from worker.observability.http_metrics import (
+from worker.observability.http_instrument import (
     InstrumentedTransport,
     provider_operation,
     website_fetch,

@@ -14,8 +14,8 @@ from jobs.deps import FanoutJob
 from worker.engine.serializer import serialize
 from worker.keys import WorkerKeys
 from worker.local.embedded import free_port
-from worker.observability.http_metrics import OPERATIONS
-from worker.observability.job_metrics import JobMetrics
+from worker.observability.http_instrument import OPERATIONS
+from worker.observability.job_counts import JobMetrics
 from worker.observability.metrics import Metrics
 from worker.observability.replicas import read_outcomes, read_replicas
 from worker.observability.sampler import Sampler

@@ -17,7 +17,7 @@ from settings import Settings
 from worker.client import QueueClient
 from worker.connections import JOB_EXPIRES_MS
 from worker.engine.serializer import serialize
-from worker.observability.stats import Stats, collect_stats, render
+from worker.observability.stats_report import Stats, collect_stats, render
 from worker.scheduling.fanout import BulkEnqueuer
 
 QUEUE = "arq:queue"

@@ -26,7 +26,7 @@ from click.testing import CliRunner
 
 from worker.cli import main
 from worker.engine.arqjobs import LOGGERS
-from worker.observability.logs import LIBRARY_LOGGERS, PROJECT_LOGGER
+from worker.observability.log_setup import LIBRARY_LOGGERS, PROJECT_LOGGER
 
 
 @dataclass

@@ -96,5 +96,5 @@ def test_stats_lists_the_job_types_without_loading_a_job_body() -> None:
     )
     heavy = {"httpx", "aiosmtplib", "selectolax", "worker.app", "worker.engine.worker"}
     bodies = {"jobs.deps", "jobs.outreach.send", "jobs.prospecting.prospect", "jobs.maintenance"}
-    assert "worker.observability.stats" in loaded
+    assert "worker.observability.stats_report" in loaded
     assert (heavy | bodies) & loaded == set()

@@ -1,5 +1,5 @@
 """The event loop's handler for failures nobody retrieved (worker/tasks.py), and asyncio's own
-lines in the JSON log (worker/observability/logs.py)."""
+lines in the JSON log (worker/observability/log_setup.py)."""
 
 import asyncio
 import gc
@@ -9,7 +9,7 @@ import orjson
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from worker.observability.logs import JsonFormatter, configure_logging
+from worker.observability.log_setup import JsonFormatter, configure_logging
 from worker.tasks import FailureStreak, install_loop_handler, log_loop_exception
 
 

@@ -16,13 +16,17 @@ from worker.engine.arqjobs import LOG_FAILED, LOG_JOB_START, LOG_UNDESERIALIZABL
 from worker.engine.serializer import JobFailed, serialize
 from worker.observability.daily_state import DailyState
 from worker.observability.health import ProbeServer, _LoggedServer
-from worker.observability.http_metrics import OPERATIONS, InstrumentedTransport, provider_operation
-from worker.observability.job_log import JobLog
-from worker.observability.job_metrics import JobMetrics
-from worker.observability.logs import ArqLines, JsonFormatter
+from worker.observability.http_instrument import (
+    OPERATIONS,
+    InstrumentedTransport,
+    provider_operation,
+)
+from worker.observability.job_counts import JobMetrics
+from worker.observability.job_lines import JobLog
+from worker.observability.log_setup import ArqLines, JsonFormatter
 from worker.observability.metrics import Metrics
-from worker.observability.queue_sample import job_type_of, sample_ranks, scale
-from worker.observability.stats import Depth, Stats, render
+from worker.observability.queue_depth import job_type_of, sample_ranks, scale
+from worker.observability.stats_report import Depth, Stats, render
 from worker.runtime.outcomes import UNKNOWN_FUNCTION, JobOutcome
 
 TYPES = ["daily_prospect_queue", "process_prospect"]

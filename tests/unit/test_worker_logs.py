@@ -10,8 +10,8 @@ from arq.connections import RedisSettings
 from worker.connections import describe_redis
 from worker.engine.startup import StartupFailed, connect
 from worker.local.embedded import DEFAULT_HOST, free_port
-from worker.observability.job_log import JobLog
-from worker.observability.logs import RepeatedWarnings
+from worker.observability.job_lines import JobLog
+from worker.observability.log_setup import RepeatedWarnings
 from worker.runtime.outcomes import JobOutcome
 
 

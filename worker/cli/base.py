@@ -13,7 +13,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from settings import Settings, SettingsError, load_settings
 from worker.cli.output import EXIT_USAGE, CliError, Interrupted, mask_url
-from worker.observability.logs import configure_logging
+from worker.observability.log_setup import configure_logging
 
 PROG = "prospect-worker"
 PACKAGE = "prospect-worker"

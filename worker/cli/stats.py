@@ -1,9 +1,10 @@
-"""`stats`: the queue seen whole, from Redis alone (the figures: worker/observability/stats.py)."""
+"""`stats`: the queue seen whole, from Redis alone (the figures:
+worker/observability/stats_report.py)."""
 
 from settings import Settings
 from worker.cli.base import CliState, cli, pass_state, run_async
 from worker.cli.output import EXIT_OK, Output, json_option
-from worker.observability.stats import read_stats, render
+from worker.observability.stats_report import read_stats, render
 
 
 @cli.command(

@@ -38,7 +38,7 @@ ABORT_SET: str = abort_jobs_ss
 # arq names a cron job `cron:<function>` by default; its record's function is that name.
 CRON_PREFIX = "cron:"
 
-# arq's log lines that worker/observability/logs.py filters, as arq formats them (matched
+# arq's log lines that worker/observability/log_setup.py filters, as arq formats them (matched
 # exactly), and every logger arq writes to.
 LOG_JOB_START = "%6.2fs → %s(%s)%s"  # carries the job's arguments
 LOG_JOB_END = "%6.2fs ← %s ● %s"  # carries the job's result

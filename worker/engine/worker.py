@@ -78,7 +78,7 @@ from worker.engine.arqjobs import (
 )
 from worker.engine.serializer import JobFailed
 from worker.engine.startup import connect
-from worker.observability.logs import RepeatedWarnings
+from worker.observability.log_setup import RepeatedWarnings
 from worker.runtime.fencing import CTX_OWNERSHIP, Ownership, worker_id
 from worker.runtime.runtime import Runtime
 from worker.scheduling.pause import ALL, REFRESH_S, PauseSwitch

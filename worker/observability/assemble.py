@@ -15,9 +15,9 @@ from redis.asyncio import Redis
 from settings import Settings
 from worker.keys import WorkerKeys
 from worker.observability.health import TICK_S, Heartbeat, Liveness, ProbeServer, RedisPing
-from worker.observability.http_metrics import OPERATIONS
-from worker.observability.job_log import JobLog
-from worker.observability.job_metrics import JobMetrics
+from worker.observability.http_instrument import OPERATIONS
+from worker.observability.job_counts import JobMetrics
+from worker.observability.job_lines import JobLog
 from worker.observability.metrics import Metrics
 from worker.observability.sampler import Sampler
 from worker.runtime.outcomes import JobObserver

@@ -2,7 +2,7 @@
 reads memory and never scans Redis.
 
 Each refresh: the queue's totals, split by type and priority class
-(worker/observability/queue_sample.py) and oldest due job; the dead-letter stream's length; the
+(worker/observability/queue_depth.py) and oldest due job; the dead-letter stream's length; the
 pause switch; the daily run and today's quota; then this replica's in-flight jobs and new
 outcomes go to Redis for `python -m worker stats`. A Redis error is counted, and the
 next refresh tries again; a streak of failures is logged once, and once more when it ends; the
@@ -21,9 +21,9 @@ from redis.exceptions import RedisError
 
 from worker.keys import WorkerKeys
 from worker.observability.daily_state import DailyState, read_daily_state
-from worker.observability.job_metrics import JobMetrics
+from worker.observability.job_counts import JobMetrics
 from worker.observability.metrics import DAILY_STAGES, QUEUE_STATES, Metrics
-from worker.observability.queue_sample import QueueFigures, sample_queue
+from worker.observability.queue_depth import QueueFigures, sample_queue
 from worker.observability.replicas import publish
 from worker.scheduling.pause import ALL, PauseSwitch
 from worker.scheduling.queueorder import PRIORITIES, PriorityScale

@@ -7,7 +7,7 @@ from redis.asyncio import Redis
 
 from jobs.deps import FanoutJob
 from worker.engine.serializer import serialize
-from worker.observability.queue_sample import sample_queue
+from worker.observability.queue_depth import sample_queue
 from worker.runtime.outcomes import UNKNOWN_FUNCTION
 from worker.scheduling.fanout import BulkEnqueuer
 

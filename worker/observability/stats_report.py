@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from settings import Settings
 from worker.keys import WorkerKeys
 from worker.observability.daily_state import DailyState, read_daily_state
-from worker.observability.queue_sample import QueueFigures, sample_queue
+from worker.observability.queue_depth import QueueFigures, sample_queue
 from worker.observability.replicas import ReplicaSnapshot, read_outcomes, read_replicas
 from worker.registry import job_types
 from worker.runtime.outcomes import OUTCOME_KINDS, UNKNOWN_FUNCTION
