@@ -14,6 +14,7 @@ from jobs.models import Draft
 from jobs.prospecting.store import ProspectStore
 from jobs.redisreply import reply
 from tests.support.processes import WorkerProcess, env_for, run_cli
+from tests.support.runs import open_run
 from tests.support.smtp_server import FaultySink, faulty_sink, smtp_env
 from worker.keys import WorkerKeys
 
@@ -31,13 +32,14 @@ async def until(check: Callable[[], Awaitable[Any]], timeout_s: float = 60) -> A
 
 async def seed(redis: Redis, *addresses: str) -> list[str]:
     """Pending drafts as the daily run queues them, one per address: ids d1, d2, ..."""
-    store, ids = ProspectStore(redis, KEYS), []
+    store, ids = ProspectStore(redis, KEYS), [f"d{n}" for n in range(1, len(addresses) + 1)]
+    await open_run(redis, "r", *ids, keys=KEYS)
     for number, address in enumerate(addresses, 1):
         draft = Draft(to=address, subject=f"Hello {number}", body="Hi there.", writer="template")
-        await store.queue_draft(
+        outcome, _ = await store.queue_draft(
             run_id="r", company_id=f"d{number}", draft=draft, score=70, day="d", limit=100
         )
-        ids.append(f"d{number}")
+        assert outcome == "queued"
     return ids
 
 

@@ -107,13 +107,13 @@ class DeadLetter(BaseModel):
     @property
     def replayable(self) -> str | None:
         """None when replay can work; else why not."""
-        if self.not_replayable is not None:
-            return self.not_replayable
-        if self.payload_bytes is not None:
+        if self.payload_bytes is not None:  # whatever else is true, there is nothing to send
             return (
                 f"the payload was {self.payload_bytes:,} bytes, over the {PAYLOAD_BYTES:,} an "
                 "entry keeps: only its start and sha256 are here; enqueue the job again instead"
             )
+        if self.not_replayable is not None:
+            return self.not_replayable
         if self.kind == "expired" and self.payload is None:
             return "the job's record had expired: nothing to replay"
         if self.raw is not None:
