@@ -177,6 +177,7 @@ def test_the_manual_run_enqueues_a_registered_job(renders: dict[str, Render], ta
     assert command[5:] == ["--wait"]
 
 
+@pytest.mark.slow
 def test_the_manual_run_command_is_a_real_cli_command(renders: dict[str, Render]) -> None:
     """Asks the CLI itself, so a renamed subcommand or option fails here."""
     command = manual_run_command(renders["base"])

@@ -31,6 +31,7 @@ def test_kustomize_builds(renders: dict[str, Render], target: str) -> None:
 
 
 @pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.slow
 def test_kubernetes_validate_strict(
     renders: dict[str, Render], target: str, tmp_path: Path
 ) -> None:

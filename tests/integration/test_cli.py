@@ -154,6 +154,7 @@ async def test_wait_with_no_worker_says_so_and_gives_up_at_the_timeout(
     assert await redis.zscore("arq:queue", job_id) is not None  # left queued, not cancelled
 
 
+@pytest.mark.slow
 async def test_ctrl_c_while_waiting_exits_130_and_says_how_to_follow_the_job(
     redis_url: str, redis: Redis
 ) -> None:

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from arq.connections import create_pool
 from redis.asyncio import Redis
 
@@ -28,6 +29,7 @@ def json_of(args: Any) -> Any:
     return orjson.loads(args.stdout)
 
 
+@pytest.mark.slow
 def test_a_malformed_dead_letter_id_is_a_usage_error_without_a_traceback(redis_url: str) -> None:
     env = env_for(redis_url)
     for command in ("show", "replay"):
@@ -42,6 +44,7 @@ def test_a_malformed_dead_letter_id_is_a_usage_error_without_a_traceback(redis_u
         assert hint == f"Try: prospect-worker dlq {command} --help"
 
 
+@pytest.mark.slow
 async def test_a_past_run_date_without_backfill_is_refused_at_enqueue(
     redis_url: str, redis: Redis
 ) -> None:
@@ -55,6 +58,7 @@ async def test_a_past_run_date_without_backfill_is_refused_at_enqueue(
     assert await redis.zcard("arq:queue") == 0
 
 
+@pytest.mark.slow
 async def test_a_daily_job_refused_for_its_run_date_is_not_offered_for_replay(
     redis_url: str, redis: Redis, settings: Settings
 ) -> None:
@@ -77,6 +81,7 @@ async def test_a_daily_job_refused_for_its_run_date_is_not_offered_for_replay(
     assert await redis.zcard("arq:queue") == 0
 
 
+@pytest.mark.slow
 async def test_dlq_show_prints_the_payload_as_json(redis_url: str, redis: Redis) -> None:
     letters = DeadLetters(redis, KEYS, queue_name="arq:queue", job_expires_ms=60_000)
     entry = await letters.add(
@@ -102,6 +107,7 @@ def test_a_bad_duration_names_its_option(redis_url: str) -> None:
     )
 
 
+@pytest.mark.slow
 def test_a_usage_error_is_one_error_line_and_a_try_line(redis_url: str) -> None:
     done = run_cli(env_for(redis_url), "enqueue", DAILY_JOB, "--timeout", "5")
     assert done.returncode == 2
@@ -111,6 +117,7 @@ def test_a_usage_error_is_one_error_line_and_a_try_line(redis_url: str) -> None:
     ]
 
 
+@pytest.mark.slow
 def test_stats_of_an_empty_queue_shows_no_oldest_due_age(redis_url: str) -> None:
     env = env_for(redis_url)
     human = run_cli(env, "stats")
@@ -119,6 +126,7 @@ def test_stats_of_an_empty_queue_shows_no_oldest_due_age(redis_url: str) -> None
     assert json_of(run_cli(env, "stats", "--json"))["oldest_due_age_s"] is None
 
 
+@pytest.mark.slow
 async def test_a_json_wait_that_times_out_still_prints_the_job(
     redis_url: str, redis: Redis
 ) -> None:
@@ -129,6 +137,7 @@ async def test_a_json_wait_that_times_out_still_prints_the_job(
     assert await redis.zscore("arq:queue", report["job_id"]) is not None
 
 
+@pytest.mark.slow
 async def test_waiting_on_a_paused_queue_says_it_is_paused(redis_url: str, tmp_path: Path) -> None:
     env = env_for(redis_url)
     with WorkerProcess(env, tmp_path / "worker.log") as worker:
@@ -153,6 +162,7 @@ async def test_status_of_a_finished_cleanup_shows_what_it_did(
     assert "stage     trimmed (2 of 2)" in shown.stdout
 
 
+@pytest.mark.slow
 async def test_a_prospect_results_draft_id_opens_its_draft(
     redis_url: str, client: QueueClient, settings: Settings, redis: Redis
 ) -> None:
@@ -172,6 +182,7 @@ async def test_a_prospect_results_draft_id_opens_its_draft(
     assert json_of(shown)["id"] == drafted["company_id"]
 
 
+@pytest.mark.slow
 async def test_a_second_daily_run_the_same_day_reads_the_same_everywhere(
     redis_url: str, tmp_path: Path
 ) -> None:

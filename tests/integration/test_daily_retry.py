@@ -62,6 +62,7 @@ async def deps(settings: Settings) -> AsyncIterator[Deps]:
         yield deps
 
 
+@pytest.mark.slow
 async def test_a_retry_whose_jobs_come_back_as_duplicates_keeps_the_total(
     deps: Deps, settings: Settings, redis: Redis
 ) -> None:
@@ -139,6 +140,7 @@ class FailsAfterFirstChunk:
         raise PermanentError("the fan-out broke after its first part")
 
 
+@pytest.mark.slow
 async def test_a_daily_run_failing_for_good_mid_fan_out_says_failed_not_running(
     settings: Settings, redis: Redis
 ) -> None:

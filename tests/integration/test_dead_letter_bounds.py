@@ -30,6 +30,7 @@ async def entry_bytes(redis_url: str, entry_id: str) -> int:
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.slow
 async def test_an_8_mb_poison_job_leaves_an_entry_under_64_kb_that_replay_refuses(
     redis_url: str, redis: Redis, tmp_path: Path, figures: Figures
 ) -> None:

@@ -49,6 +49,7 @@ async def sites() -> AsyncIterator[tuple[SampleData, httpx.AsyncClient]]:
         yield data, web
 
 
+@pytest.mark.slow
 async def test_drafts_quote_no_error_parked_or_foreign_page(
     settings: Settings, redis: Redis, sites: tuple[SampleData, httpx.AsyncClient]
 ) -> None:

@@ -365,6 +365,7 @@ async def test_sigterm_with_jobs_in_flight_loses_none_and_completes_none_twice(
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.slow
 async def test_bodies_that_are_not_json_are_retried_and_end_almost_no_prospect(
     redis_url: str, redis: Redis, fake_providers: FakeProviders, tmp_path: Path, figures: Figures
 ) -> None:
@@ -422,6 +423,7 @@ async def wait_idle(redis: Redis, timeout_s: float = 120) -> None:
 
 
 @pytest.mark.timeout(240)
+@pytest.mark.slow
 async def test_an_emptied_redis_leaves_the_next_runs_tally_exact(
     fake_providers: FakeProviders, tmp_path: Path, figures: Figures
 ) -> None:

@@ -175,6 +175,7 @@ def beyond_in_flight(repeats: Counter[str], running: set[str]) -> dict[str, int]
 
 
 @pytest.mark.timeout(90)
+@pytest.mark.slow
 async def test_a_redis_stall_past_the_marker_runs_no_job_twice_and_fails_none_that_succeeded(
     fake_providers: FakeProviders, tmp_path: Path, figures: Figures
 ) -> None:
@@ -225,6 +226,7 @@ async def test_a_redis_stall_past_the_marker_runs_no_job_twice_and_fails_none_th
 
 
 @pytest.mark.timeout(90)
+@pytest.mark.slow
 async def test_a_stalled_worker_calls_nobody_for_jobs_it_lost_and_records_nothing_for_them(
     redis_url: str, redis: Redis, fake_providers: FakeProviders, tmp_path: Path, figures: Figures
 ) -> None:

@@ -39,6 +39,7 @@ OUTAGE_S = 8
 
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("outage", ["killed", "stalled"])
+@pytest.mark.slow
 async def test_a_redis_outage_leaves_only_json_lines_in_the_log(
     outage: str, fake_providers: FakeProviders, tmp_path: Path, figures: Figures
 ) -> None:

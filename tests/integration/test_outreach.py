@@ -77,6 +77,7 @@ async def result_of(settings: Settings, job_id: str) -> Any:
         await client.close()
 
 
+@pytest.mark.slow
 async def test_approve_reject_and_send_once_with_the_headers(
     redis_url: str, redis: Redis, sink: MailSink
 ) -> None:
@@ -258,6 +259,7 @@ def reply_headers(draft: DraftRecord, sender: str, subject: str = "Re: hello") -
     )
 
 
+@pytest.mark.slow
 async def test_replies_are_matched_classified_and_suppress_for_good(
     redis_url: str, redis: Redis, sink: MailSink
 ) -> None:

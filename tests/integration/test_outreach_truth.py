@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from redis.asyncio import Redis
 
 from jobs.models import Draft
@@ -54,6 +55,7 @@ async def reaches(redis: Redis, draft_id: str, state: str) -> None:
     await until(check)
 
 
+@pytest.mark.slow
 async def test_reapproving_a_draft_whose_send_failed_for_good_sends_it(
     redis_url: str, redis: Redis, tmp_path: Path
 ) -> None:
@@ -91,6 +93,7 @@ async def test_reapproving_a_draft_whose_send_failed_for_good_sends_it(
             worker.terminate()
 
 
+@pytest.mark.slow
 async def test_a_replayed_send_that_had_failed_for_good_sends_the_draft(
     redis_url: str, redis: Redis, tmp_path: Path
 ) -> None:
@@ -117,6 +120,7 @@ async def test_a_replayed_send_that_had_failed_for_good_sends_the_draft(
         assert sink.handler.delivered == 1
 
 
+@pytest.mark.slow
 async def test_approve_says_when_the_send_was_already_queued(redis_url: str, redis: Redis) -> None:
     (draft_id,) = await seed(redis, "ann@one.example")
     env = env_for(redis_url)
@@ -150,6 +154,7 @@ async def test_resolve_with_both_sent_and_retry_is_a_usage_error(
     assert await redis.zcard("arq:queue") == 0
 
 
+@pytest.mark.slow
 async def test_an_unknown_send_is_not_replayed_and_resolve_clears_its_dead_letter(
     redis_url: str, redis: Redis, tmp_path: Path
 ) -> None:
@@ -183,6 +188,7 @@ async def test_an_unknown_send_is_not_replayed_and_resolve_clears_its_dead_lette
         worker.terminate()
 
 
+@pytest.mark.slow
 async def test_drafts_list_has_a_header_aligned_columns_and_a_limit(
     redis_url: str, redis: Redis
 ) -> None:

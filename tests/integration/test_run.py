@@ -117,6 +117,7 @@ async def test_run_on_a_named_redis_takes_no_foreign_job_and_a_second_run_says_i
     assert await redis.xlen("pw:stream:approvals") == stream_before + 50
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_a_run_exits_130_and_says_what_is_left() -> None:
     process = start_cli(no_redis_env(), "run")
     try:

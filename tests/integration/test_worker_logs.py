@@ -42,6 +42,7 @@ def warnings_between(output: str, first: str, last: str) -> list[str]:
     return [m.group(1) for line in lines[start + 1 : end] if (m := WARNING.search(line))]
 
 
+@pytest.mark.slow
 def test_a_redis_outage_repeats_each_warning_at_most_once_per_interval(tmp_path: Path) -> None:
     with RedisServer(tmp_path / "redis") as server:
         env = env_for(server.url, PW_LOG_REPEAT_S=str(REPEAT_S))
@@ -71,6 +72,7 @@ def start_and_wait(env: dict[str, str], log: Path) -> tuple[int, str]:
         return worker.wait(timeout=60), worker.output()
 
 
+@pytest.mark.slow
 def test_start_up_against_a_closed_port_retries_a_few_times_then_exits_with_one_line(
     tmp_path: Path,
 ) -> None:
@@ -87,6 +89,7 @@ def test_start_up_against_a_closed_port_retries_a_few_times_then_exits_with_one_
     assert len(output.splitlines()) == 6, output
 
 
+@pytest.mark.slow
 def test_start_up_with_a_wrong_password_exits_at_once_with_one_line(tmp_path: Path) -> None:
     throwaway = "the-right-one"  # a test server's own password, never a real one
     with RedisServer(tmp_path / "redis", password=throwaway) as server:
@@ -130,6 +133,7 @@ async def settled_health(redis: Redis, jobs: int, timeout_s: float = 60) -> re.M
         await asyncio.sleep(0.1)
 
 
+@pytest.mark.slow
 async def test_a_deferral_is_no_outcome_line_and_no_retry(
     redis_url: str, redis: Redis, tmp_path: Path
 ) -> None:
@@ -168,6 +172,7 @@ def ready_line(output: str) -> str:
     return next(line for line in output.splitlines() if "prospect-worker ready" in line)
 
 
+@pytest.mark.slow
 def test_the_ready_line_names_redis_queue_job_types_and_what_is_off(tmp_path: Path) -> None:
     secret = "ready-line-pw"  # noqa: S105 - the throwaway test server's own
     with RedisServer(tmp_path / "redis", password=secret) as server:

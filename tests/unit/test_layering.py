@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # arq's public surface: the names a plain arq client or job uses. Anything else of arq (the
@@ -69,6 +71,7 @@ def test_importing_the_client_loads_no_wiring_job_bodies_http_smtp_or_html() -> 
     assert HEAVY & loaded == set()
 
 
+@pytest.mark.slow
 def test_status_loads_no_wiring_engine_or_job_bodies() -> None:
     # What `prospect-worker status` loads before it connects: the CLI group and its one command
     # module, never the wiring, the engine or the job bodies (`stats` lists every job type, so
@@ -81,6 +84,7 @@ def test_status_loads_no_wiring_engine_or_job_bodies() -> None:
     assert HEAVY & loaded == set()
 
 
+@pytest.mark.slow
 def test_stats_lists_the_job_types_without_loading_a_job_body() -> None:
     # What `prospect-worker stats` loads before it connects: the command's module and every job
     # type's name, limit and priority (the declarations beside the bodies), never a body, the
