@@ -1,11 +1,7 @@
 """What `approve`, `outbox` and `dlq` tell an operator about sends that ended badly: what happened,
 read back from Redis, each command in its own process beside a real worker."""
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import orjson
 from redis.asyncio import Redis
@@ -13,20 +9,14 @@ from redis.asyncio import Redis
 from jobs.models import Draft
 from jobs.prospecting.store import ProspectStore
 from jobs.redisreply import reply
+from tests.support.fault_env import retry_env
 from tests.support.processes import WorkerProcess, env_for, run_cli
 from tests.support.smtp_server import FaultySink, faulty_sink, smtp_env
+from tests.support.until import until
 from worker.keys import WorkerKeys
 
 KEYS = WorkerKeys()
-FAST = {"PW_RETRY__MAX_TRIES": "2", "PW_RETRY__BASE_DELAY_S": "0.05"}
-
-
-async def until(check: Callable[[], Awaitable[Any]], timeout_s: float = 60) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while not (found := await check()):
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
-    return found
+FAST = retry_env(max_tries=2, base_delay_s=0.05)
 
 
 async def seed(redis: Redis, *addresses: str) -> list[str]:
