@@ -34,6 +34,23 @@ MAX_TRIES = 6
 FAST_RETRIES = retry_env(max_tries=MAX_TRIES, base_delay_s=0.05, max_delay_s=0.5)
 
 
+async def run_through_the_cli(
+    env: dict[str, str], redis: Redis, tmp_path: Path
+) -> tuple[str, int, str]:
+    """One daily run on a worker started for it, as an operator runs it: `enqueue --wait`
+    returns once every prospect has ended. The run's id (the only run in Redis), then the
+    worker's exit code and log."""
+    worker = WorkerProcess(env, tmp_path / "worker.log")
+    worker.wait_ready()
+    try:
+        waited = run_cli(env, "enqueue", "daily_prospect_queue", "--wait", timeout=240)
+    finally:
+        code, output = worker.stop()
+    assert waited.returncode == 0, waited.stderr
+    [run_key] = [key async for key in redis.scan_iter("pw:run:????-??-??")]
+    return run_key.removeprefix("pw:run:"), code, output
+
+
 async def far_end(redis: Redis, run_id: str) -> dict[str, Any]:
     """What Redis holds, independent of the workers' own view."""
     entries = await redis.xrange(KEYS.approvals)
@@ -186,17 +203,7 @@ async def test_provider_faults_end_every_prospect_done_or_dead_lettered(
     for endpoint in ("email_finder", "llm"):
         fake_providers.configure(endpoint, plan)
     env = env_for(redis_url, **fake_providers.env(timeout_s=0.5), **FAST_RETRIES)
-    worker = WorkerProcess(env, tmp_path / "worker.log")
-    worker.wait_ready()
-    try:
-        # The operator's view: `enqueue --wait` returns once every prospect has ended.
-        waited = run_cli(env, "enqueue", "daily_prospect_queue", "--wait", timeout=240)
-    finally:
-        code, output = worker.stop()
-    assert waited.returncode == 0, waited.stderr
-    summaries = [key async for key in redis.scan_iter("pw:run:????-??-??")]
-    assert len(summaries) == 1
-    run_id = summaries[0].removeprefix("pw:run:")
+    run_id, code, output = await run_through_the_cli(env, redis, tmp_path)
     found = await far_end(redis, run_id)
     far = fake_providers.far_end
     faults = far.faults()
@@ -339,15 +346,8 @@ async def test_bodies_that_are_not_json_are_retried_and_end_almost_no_prospect(
     for endpoint in ("email_finder", "llm"):
         fake_providers.configure(endpoint, FaultPlan(unreadable=0.1))
     env = env_for(redis_url, **fake_providers.env(), **FAST_RETRIES, PW_DAILY_LIMIT="200")
-    worker = WorkerProcess(env, tmp_path / "worker.log")
-    worker.wait_ready()
-    try:
-        waited = run_cli(env, "enqueue", "daily_prospect_queue", "--wait", timeout=240)
-    finally:
-        code, output = worker.stop()
-    assert waited.returncode == 0, waited.stderr
-    [run_key] = [key async for key in redis.scan_iter("pw:run:????-??-??")]
-    found = await far_end(redis, run_key.removeprefix("pw:run:"))
+    run_id, code, output = await run_through_the_cli(env, redis, tmp_path)
+    found = await far_end(redis, run_id)
     summary: RunSummary = found["summary"]
     far = fake_providers.far_end
     faults = far.faults()
