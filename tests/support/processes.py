@@ -275,7 +275,7 @@ class RedisServer:
     def _is_ours(self, pid: int) -> bool:
         """Whether the Redis answering on the port is the process just started (one that lost
         the port to another Redis exits, but that one answers meanwhile)."""
-        with SyncRedis(host=DEFAULT_HOST, port=self.port) as client:
+        with SyncRedis(host=DEFAULT_HOST, port=self.port, password=self.password) as client:
             info: dict[str, object] = client.info("server")
         return info.get("process_id") == pid
 
