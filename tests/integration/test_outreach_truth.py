@@ -11,6 +11,7 @@ from jobs.prospecting.store import ProspectStore
 from jobs.redisreply import reply
 from tests.support.fault_env import retry_env
 from tests.support.processes import WorkerProcess, env_for, run_cli
+from tests.support.runs import open_run
 from tests.support.smtp_server import FaultySink, faulty_sink, smtp_env
 from tests.support.until import until
 from worker.keys import WorkerKeys
@@ -22,6 +23,8 @@ FAST = retry_env(max_tries=2, base_delay_s=0.05)
 async def seed(redis: Redis, *addresses: str) -> list[str]:
     """Pending drafts as the daily run queues them, one per address: ids d1, d2, ..."""
     store, ids = ProspectStore(redis, KEYS), []
+    # Records land only in an opened run whose members include their job.
+    await open_run(redis, "r", *(f"d{n}" for n in range(1, len(addresses) + 1)), keys=KEYS)
     for number, address in enumerate(addresses, 1):
         draft = Draft(to=address, subject=f"Hello {number}", body="Hi there.", writer="template")
         await store.queue_draft(
