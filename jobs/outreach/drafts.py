@@ -15,7 +15,7 @@ and an application) acting at once cannot both win, and an edit never lands on a
 already being sent.
 """
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel
 from redis.asyncio import Redis
@@ -23,19 +23,11 @@ from redis.asyncio import Redis
 from jobs.keys import Keys
 from jobs.redisreply import reply
 
+# send_failed: approved, but its send job failed for good before any SMTP transaction.
 DraftState = Literal[
     "pending", "approved", "rejected", "sending", "sent", "unknown", "failed", "send_failed"
 ]
-STATES: tuple[DraftState, ...] = (
-    "pending",
-    "approved",
-    "rejected",
-    "sending",
-    "sent",
-    "unknown",
-    "failed",
-    "send_failed",  # approved, but its send job failed for good before any SMTP transaction
-)
+STATES: tuple[DraftState, ...] = get_args(DraftState)
 Transition = Literal["done", "missing", "wrong_state"]
 
 # KEYS: draft, events. ARGV: to state, allowed from states (comma list), now_ms, event type

@@ -2,7 +2,6 @@
 however many start and however often they restart (real worker processes)."""
 
 import asyncio
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -10,7 +9,8 @@ from arq.utils import to_unix_ms
 from redis.asyncio import Redis
 
 from tests.conftest import Figures
-from tests.support.processes import WorkerProcess, env_for
+from tests.support.missed_tick import missed_tick_env
+from tests.support.processes import WorkerProcess
 from tests.support.runs import wait_for_run
 
 CAUGHT_UP = "today's daily run was missed"
@@ -21,22 +21,12 @@ CAUGHT_UP = "today's daily run was missed"
 async def test_workers_started_after_the_tick_run_the_missed_run_once(
     redis_url: str, redis: Redis, tmp_path: Path, figures: Figures
 ) -> None:
-    now = datetime.now(UTC)
-    tick = (now - timedelta(minutes=1)).replace(microsecond=0)
-    if tick.date() != now.date():
-        pytest.skip("the minute after midnight: today's tick cannot be in the past")
-    env = env_for(
-        redis_url,
-        PW_TIMEZONE="UTC",
-        PW_DAILY_RUN_AT=tick.time().isoformat(),
-        PW_DAILY_CATCH_UP="true",
-        PW_DAILY_LIMIT="5",
-    )
+    tick, env = missed_tick_env(redis_url, daily_limit=5)
     workers = [WorkerProcess(env, tmp_path / f"worker-{n}.log") for n in (1, 2)]
     try:
         for worker in workers:
             worker.wait_ready()
-        summary = await wait_for_run(redis, now.date().isoformat(), timeout_s=60)
+        summary = await wait_for_run(redis, tick.date().isoformat(), timeout_s=60)
         # A replica that restarts later the same day finds the run done: no second one.
         workers[0].restart()
         workers[0].wait_ready()

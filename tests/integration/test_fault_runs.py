@@ -13,10 +13,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
-from arq import create_pool
-from arq.connections import RedisSettings
 from redis.asyncio import Redis
 
 from jobs.models import RunSummary
@@ -25,44 +22,33 @@ from jobs.redisreply import reply
 from settings import RecoverySettings
 from tests.conftest import Figures
 from tests.support.fake_providers import FakeProviders
+from tests.support.fault_env import marker_env, retry_env
 from tests.support.faults import FaultPlan
 from tests.support.processes import RedisServer, WorkerProcess, env_for, run_cli
+from tests.support.runs import start_daily_run, wait_until_done
 from worker.keys import WorkerKeys
 
 KEYS = WorkerKeys()
 GOOD_CLEANUP = b'{"t": null, "f": "cleanup", "a": [], "k": {}, "et": 1}'
-FAST_RETRIES = {
-    "PW_RETRY__MAX_TRIES": "6",
-    "PW_RETRY__BASE_DELAY_S": "0.05",
-    "PW_RETRY__MAX_DELAY_S": "0.5",
-}
+MAX_TRIES = 6
+FAST_RETRIES = retry_env(max_tries=MAX_TRIES, base_delay_s=0.05, max_delay_s=0.5)
 
 
-async def start_daily_run(redis_url: str) -> str:
-    """Enqueue the daily run from a plain arq client and return its run id once it fanned out."""
-    pool = await create_pool(
-        RedisSettings.from_dsn(redis_url),
-        job_serializer=orjson.dumps,
-        job_deserializer=orjson.loads,
-    )
+async def run_through_the_cli(
+    env: dict[str, str], redis: Redis, tmp_path: Path
+) -> tuple[str, int, str]:
+    """One daily run on a worker started for it, as an operator runs it: `enqueue --wait`
+    returns once every prospect has ended. The run's id (the only run in Redis), then the
+    worker's exit code and log."""
+    worker = WorkerProcess(env, tmp_path / "worker.log")
+    worker.wait_ready()
     try:
-        job = await pool.enqueue_job("daily_prospect_queue")
-        assert job is not None
-        result = await job.result(timeout=120, poll_delay=0.05)
+        waited = run_cli(env, "enqueue", "daily_prospect_queue", "--wait", timeout=240)
     finally:
-        await pool.aclose()
-    return str(result["run_id"])
-
-
-async def wait_until(redis: Redis, run_id: str, done: int, timeout_s: float = 120) -> RunSummary:
-    ledger = RunLedger(redis, KEYS)
-    deadline = time.monotonic() + timeout_s
-    while True:
-        summary = await ledger.summary(run_id)
-        if summary is not None and summary.done >= done:
-            return summary
-        assert time.monotonic() < deadline, summary
-        await asyncio.sleep(0.05)
+        code, output = worker.stop()
+    assert waited.returncode == 0, waited.stderr
+    [run_key] = [key async for key in redis.scan_iter("pw:run:????-??-??")]
+    return run_key.removeprefix("pw:run:"), code, output
 
 
 async def far_end(redis: Redis, run_id: str) -> dict[str, Any]:
@@ -107,13 +93,12 @@ async def test_sigkill_mid_run_then_restart_loses_nothing_and_recovers_within_30
         redis_url,
         **fake_providers.env(),
         PW_JOBS__PROCESS_PROSPECT__LIMIT="8",
-        PW_RECOVERY__IN_PROGRESS_TTL_S=str(ttl_s),
-        PW_RECOVERY__RENEW_S="1",
+        **marker_env(ttl_s, renew_s=1),
     )
     worker = WorkerProcess(env, tmp_path / "worker.log")
     worker.wait_ready()
     run_id = await start_daily_run(redis_url)
-    await wait_until(redis, run_id, done=10)
+    await wait_until_done(redis, run_id, done=10)
     in_flight = [
         key.removeprefix("arq:in-progress:")
         async for key in redis.scan_iter("arq:in-progress:prospect:*")
@@ -127,7 +112,7 @@ async def test_sigkill_mid_run_then_restart_loses_nothing_and_recovers_within_30
             assert time.monotonic() - killed_at < 60, "the killed worker's jobs never ran again"
             await asyncio.sleep(0.1)
         recovery_s = time.monotonic() - killed_at
-        summary = await wait_until(redis, run_id, done=75)
+        summary = await wait_until_done(redis, run_id, done=75)
     finally:
         code, output = worker.stop()
     assert code == 0, output
@@ -166,22 +151,21 @@ async def test_a_redis_restart_mid_run(
             server.url,
             **fake_providers.env(),
             **FAST_RETRIES,
-            PW_RECOVERY__IN_PROGRESS_TTL_S="5",
-            PW_RECOVERY__RENEW_S="1",
+            **marker_env(ttl_s=5, renew_s=1),
         )
         worker = WorkerProcess(env, tmp_path / "worker.log")
         worker.wait_ready()
         redis = Redis.from_url(server.url, decode_responses=True)
         try:
             run_id = await start_daily_run(server.url)
-            await wait_until(redis, run_id, done=10)
+            await wait_until_done(redis, run_id, done=10)
             server.kill()  # a crash: no shutdown save either way
             down_at = time.monotonic()
             await asyncio.sleep(2)
             server.start()
             back_at = time.monotonic()
             if persistent:
-                summary = await wait_until(redis, run_id, done=75, timeout_s=120)
+                summary = await wait_until_done(redis, run_id, done=75, timeout_s=120)
                 found = await far_end(redis, run_id)
                 assert_nothing_lost(found)
                 assert found["approvals"] == 50
@@ -191,7 +175,7 @@ async def test_a_redis_restart_mid_run(
                 # worker itself must come back and take new work without a hand on it.
                 assert await RunLedger(redis, KEYS).summary(run_id) is None
                 second = await start_daily_run(server.url)
-                summary = await wait_until(redis, second, done=75, timeout_s=120)
+                summary = await wait_until_done(redis, second, done=75, timeout_s=120)
                 completed_s = time.monotonic() - back_at
             assert worker.running, worker.output()
         finally:
@@ -219,17 +203,7 @@ async def test_provider_faults_end_every_prospect_done_or_dead_lettered(
     for endpoint in ("email_finder", "llm"):
         fake_providers.configure(endpoint, plan)
     env = env_for(redis_url, **fake_providers.env(timeout_s=0.5), **FAST_RETRIES)
-    worker = WorkerProcess(env, tmp_path / "worker.log")
-    worker.wait_ready()
-    try:
-        # The operator's view: `enqueue --wait` returns once every prospect has ended.
-        waited = run_cli(env, "enqueue", "daily_prospect_queue", "--wait", timeout=240)
-    finally:
-        code, output = worker.stop()
-    assert waited.returncode == 0, waited.stderr
-    summaries = [key async for key in redis.scan_iter("pw:run:????-??-??")]
-    assert len(summaries) == 1
-    run_id = summaries[0].removeprefix("pw:run:")
+    run_id, code, output = await run_through_the_cli(env, redis, tmp_path)
     found = await far_end(redis, run_id)
     far = fake_providers.far_end
     faults = far.faults()
@@ -331,7 +305,7 @@ async def test_sigterm_with_jobs_in_flight_loses_none_and_completes_none_twice(
     worker = WorkerProcess(env, tmp_path / "worker.log")
     worker.wait_ready()
     run_id = await start_daily_run(redis_url)
-    await wait_until(redis, run_id, done=5)
+    await wait_until_done(redis, run_id, done=5)
     # The signal must find jobs mid-draft with over the grace period to go: wait for three
     # drafts asked for in the last 0.5 s (the first wave may end just as done reaches 5).
     deadline = time.monotonic() + 30
@@ -342,7 +316,7 @@ async def test_sigterm_with_jobs_in_flight_loses_none_and_completes_none_twice(
     cancelled = worker.output().count("cancelled, will be run again")
     worker.start()
     try:
-        summary = await wait_until(redis, run_id, done=75)
+        summary = await wait_until_done(redis, run_id, done=75)
     finally:
         second_code, output = worker.stop()
     found = await far_end(redis, run_id)
@@ -373,15 +347,8 @@ async def test_bodies_that_are_not_json_are_retried_and_end_almost_no_prospect(
     for endpoint in ("email_finder", "llm"):
         fake_providers.configure(endpoint, FaultPlan(unreadable=0.1))
     env = env_for(redis_url, **fake_providers.env(), **FAST_RETRIES, PW_DAILY_LIMIT="200")
-    worker = WorkerProcess(env, tmp_path / "worker.log")
-    worker.wait_ready()
-    try:
-        waited = run_cli(env, "enqueue", "daily_prospect_queue", "--wait", timeout=240)
-    finally:
-        code, output = worker.stop()
-    assert waited.returncode == 0, waited.stderr
-    [run_key] = [key async for key in redis.scan_iter("pw:run:????-??-??")]
-    found = await far_end(redis, run_key.removeprefix("pw:run:"))
+    run_id, code, output = await run_through_the_cli(env, redis, tmp_path)
+    found = await far_end(redis, run_id)
     summary: RunSummary = found["summary"]
     far = fake_providers.far_end
     faults = far.faults()
@@ -399,7 +366,7 @@ async def test_bodies_that_are_not_json_are_retried_and_end_almost_no_prospect(
     assert_nothing_lost(found)
     assert summary.failed <= summary.total // 100
     # Bounded: no prospect asked a provider more often than its job's tries.
-    assert most_calls <= int(FAST_RETRIES["PW_RETRY__MAX_TRIES"])
+    assert most_calls <= MAX_TRIES
 
 
 def running_jobs(log: str) -> set[str]:
@@ -435,8 +402,7 @@ async def test_an_emptied_redis_leaves_the_next_runs_tally_exact(
             **fake_providers.env(),
             **FAST_RETRIES,
             PW_RECOVERY__HEALTH_INTERVAL_S="0.2",
-            PW_RECOVERY__IN_PROGRESS_TTL_S="3",
-            PW_RECOVERY__RENEW_S="1",
+            **marker_env(ttl_s=3, renew_s=1),
             PW_LOG_LEVEL="DEBUG",  # each try's start: what running_jobs reads
         )
         worker = WorkerProcess(env, tmp_path / "worker.log")
@@ -472,7 +438,7 @@ async def test_an_emptied_redis_leaves_the_next_runs_tally_exact(
 
             second_started = time.monotonic()
             run_id = await start_daily_run(server.url)
-            summary = await wait_until(redis, run_id, done=1)
+            summary = await wait_until_done(redis, run_id, done=1)
             await wait_idle(redis)
             summary = await RunLedger(redis, KEYS).summary(run_id) or summary
             found = await far_end(redis, run_id)

@@ -18,58 +18,30 @@ from typing import Any
 
 import orjson
 import pytest
-from arq import create_pool
-from arq.connections import RedisSettings
 from redis.asyncio import Redis
 
 from jobs.clients.standins import load_sample_data
 from jobs.keys import Keys, prospect_job_id
-from jobs.models import RunSummary
-from jobs.prospecting.runs import RunLedger
 from jobs.redisreply import reply
 from tests.conftest import Figures
 from tests.support.fake_providers import FakeProviders
 from tests.support.far_end import Served
+from tests.support.fault_env import marker_env
 from tests.support.faults import Endpoint, FaultPlan
 from tests.support.processes import RedisServer, WorkerProcess, env_for
+from tests.support.runs import start_daily_run, wait_until_done
 
 KEYS = Keys()
 MARKER_S = 3.0
 STALL_S = 2 * MARKER_S + 1
 SHORT_MARKER = {
-    "PW_RECOVERY__IN_PROGRESS_TTL_S": str(MARKER_S),
-    "PW_RECOVERY__RENEW_S": "0.75",
+    **marker_env(MARKER_S, renew_s=0.75),
     "PW_LOG_FORMAT": "json",
     "PW_LOG_LEVEL": "DEBUG",  # each try's start: the job lines the checks read
     "PW_JOBS__PROCESS_PROSPECT__LIMIT": "10",
 }
 CALLED = ("email_finder", "llm")  # one call per prospect each, when nothing runs twice
 COMPANY_OF_DOMAIN = {c.domain: str(c.record["id"]) for c in load_sample_data().companies}
-
-
-async def start_daily_run(redis_url: str) -> str:
-    """Enqueue the daily run from a plain arq client; its run id once it has fanned out."""
-    pool = await create_pool(
-        RedisSettings.from_dsn(redis_url),
-        job_serializer=orjson.dumps,
-        job_deserializer=orjson.loads,
-    )
-    try:
-        job = await pool.enqueue_job("daily_prospect_queue")
-        assert job is not None
-        result = await job.result(timeout=60, poll_delay=0.05)
-    finally:
-        await pool.aclose()
-    return str(result["run_id"])
-
-
-async def wait_for(redis: Redis, run_id: str, done: int, timeout_s: float = 60) -> RunSummary:
-    ledger = RunLedger(redis, KEYS)
-    deadline = time.monotonic() + timeout_s
-    while (summary := await ledger.summary(run_id)) is None or summary.done < done:
-        assert time.monotonic() < deadline, summary
-        await asyncio.sleep(0.05)
-    return summary
 
 
 async def wait_for_calls(fake: FakeProviders, endpoint: Endpoint, door: str) -> None:
@@ -82,8 +54,8 @@ async def wait_for_calls(fake: FakeProviders, endpoint: Endpoint, door: str) -> 
 
 async def wait_for_results(redis: Redis, run_id: str, timeout_s: float = 60) -> dict[str, Any]:
     """Every prospect job's stored result, once the run has ended and each one is written."""
-    summary = await wait_for(redis, run_id, done=1)
-    summary = await wait_for(redis, run_id, done=summary.total, timeout_s=timeout_s)
+    summary = await wait_until_done(redis, run_id, done=1, timeout_s=60)
+    summary = await wait_until_done(redis, run_id, done=summary.total, timeout_s=timeout_s)
     outcomes: dict[str, str] = await reply(redis.hgetall(KEYS.run_outcomes(run_id)))
     assert len(outcomes) == summary.total
     keys = [f"arq:result:{prospect_job_id(run_id, company)}" for company in outcomes]
@@ -187,8 +159,8 @@ async def test_a_redis_stall_past_the_marker_runs_no_job_twice_and_fails_none_th
         redis = Redis.from_url(server.url, decode_responses=True)
         try:
             worker.wait_ready()
-            run_id = await start_daily_run(server.url)
-            await wait_for(redis, run_id, done=5)
+            run_id = await start_daily_run(server.url, timeout_s=60)
+            await wait_until_done(redis, run_id, done=5, timeout_s=60)
             # The stall must find jobs looking up emails: once Redis is back they still have
             # the LLM to call, and are still running when their jobs come due again.
             await wait_for_calls(fake_providers, "email_finder", "main")
@@ -242,8 +214,8 @@ async def test_a_stalled_worker_calls_nobody_for_jobs_it_lost_and_records_nothin
     try:
         stalled.wait_ready()
         other.wait_ready()
-        run_id = await start_daily_run(redis_url)
-        await wait_for(redis, run_id, done=5)
+        run_id = await start_daily_run(redis_url, timeout_s=60)
+        await wait_until_done(redis, run_id, done=5, timeout_s=60)
         # The stop must find the stalled worker looking up emails: those jobs' next step is
         # the LLM, a call it must not make once it has lost them.
         await wait_for_calls(fake_providers, "email_finder", "main")

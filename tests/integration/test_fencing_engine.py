@@ -9,7 +9,6 @@ import contextlib
 import inspect
 import time
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from pydantic import BaseModel
@@ -21,13 +20,13 @@ from jobs.models import Draft
 from jobs.prospecting.runs import RunLedger
 from jobs.prospecting.store import ProspectStore
 from jobs.redisreply import reply
+from tests.support.recorder import Recorder
 from tests.support.runs import open_run
 from worker.client import QueueClient
 from worker.engine.arqjobs import IN_PROGRESS_KEY_PREFIX, RESULT_KEY_PREFIX
 from worker.engine.worker import EngineConfig, EngineWorker
 from worker.keys import WorkerKeys
 from worker.runtime.fencing import CTX_OWNERSHIP, Ownership
-from worker.runtime.outcomes import JobOutcome
 from worker.runtime.progress import read_progress
 from worker.runtime.spec import JobSpec
 from worker.scheduling.limits import TypeLeases
@@ -41,20 +40,6 @@ OTHER = "other-worker:7"
 
 class Step(BaseModel):
     text: str
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.outcomes: list[JobOutcome] = []
-
-    def started(self, **_: Any) -> None:
-        pass
-
-    def ended(self, outcome: JobOutcome) -> None:
-        self.outcomes.append(outcome)
-
-    def kinds(self) -> list[str]:
-        return [outcome.kind for outcome in self.outcomes]
 
 
 def gated_spec(runs: list[str], gate: asyncio.Event) -> JobSpec[Step, Step]:

@@ -15,22 +15,20 @@ from redis.asyncio import Redis
 from jobs.keys import Keys
 from tests.conftest import Figures
 from tests.support.fake_providers import FakeProviders
+from tests.support.fault_env import marker_env, retry_env
 from tests.support.faults import FaultPlan
 from tests.support.processes import RedisServer, WorkerProcess, env_for
-
-from .test_fault_runs import start_daily_run, wait_until
+from tests.support.runs import start_daily_run, wait_until_done
 
 KEYS = Keys()
 SHORT = {
     "PW_LOG_FORMAT": "json",
-    "PW_RECOVERY__IN_PROGRESS_TTL_S": "3",
-    "PW_RECOVERY__RENEW_S": "0.5",
+    **marker_env(ttl_s=3, renew_s=0.5),
     "PW_RECOVERY__HEALTH_INTERVAL_S": "0.5",
     "PW_RECOVERY__FINISH_PATIENCE_S": "2",
     "PW_METRICS_SAMPLE_S": "0.5",
     "PW_HEALTH_STALE_S": "2",
-    "PW_RETRY__BASE_DELAY_S": "0.05",
-    "PW_RETRY__MAX_DELAY_S": "0.5",
+    **retry_env(base_delay_s=0.05, max_delay_s=0.5),
 }
 # Longer than every interval above: the marker's life, a dozen renewals, samples and health
 # checks, and the patience of a job's finishing, so jobs end with their bookkeeping failed.
@@ -51,7 +49,7 @@ async def test_a_redis_outage_leaves_only_json_lines_in_the_log(
         redis = Redis.from_url(server.url, decode_responses=True)
         try:
             run_id = await start_daily_run(server.url)
-            await wait_until(redis, run_id, done=3)
+            await wait_until_done(redis, run_id, done=3)
             server.kill() if outage == "killed" else server.send(signal.SIGSTOP)
             down = time.monotonic()
             # Down for the whole outage, the worker running all along (no sleep in its place:
@@ -61,7 +59,7 @@ async def test_a_redis_outage_leaves_only_json_lines_in_the_log(
                 await asyncio.sleep(0.1)
             server.start() if outage == "killed" else server.send(signal.SIGCONT)
             await redis.connection_pool.disconnect()
-            await wait_until(redis, run_id, done=75, timeout_s=120)
+            await wait_until_done(redis, run_id, done=75, timeout_s=120)
         finally:
             code, output = worker.stop()
             await redis.aclose()

@@ -23,6 +23,7 @@ from jobs.errors import PermanentError, RateLimited, TransientError
 from jobs.models import DailyRunRequest
 from jobs.prospecting.daily import daily_prospect_queue
 from jobs.prospecting.runs import RunLedger
+from tests.support.recorder import Recorder
 from worker import tasks as worker_tasks
 from worker.app import build_deps
 from worker.client import QueueClient
@@ -31,7 +32,6 @@ from worker.engine.serializer import JobFailed
 from worker.engine.worker import EngineConfig, EngineWorker
 from worker.keys import WorkerKeys
 from worker.runtime.deadletter import DeadLetters
-from worker.runtime.outcomes import JobOutcome
 from worker.runtime.progress import JobProgress
 from worker.runtime.runtime import CTX_CANCELLED, CTX_SPEC, Runtime
 from worker.runtime.spec import JobSpec
@@ -50,23 +50,6 @@ class Work(BaseModel):
 
 class Done(BaseModel):
     text: str
-
-
-class Recorder:
-    """An observer that keeps every outcome, as the metrics observer counts them."""
-
-    def __init__(self) -> None:
-        self.outcomes: list[JobOutcome] = []
-        self.failed_hooks: list[str] = []
-
-    def started(self, **_: Any) -> None:
-        pass
-
-    def ended(self, outcome: JobOutcome) -> None:
-        self.outcomes.append(outcome)
-
-    def kinds(self) -> list[str]:
-        return [outcome.kind for outcome in self.outcomes]
 
 
 def work_spec(recorder: Recorder, calls: list[str], *, max_tries: int = 3) -> JobSpec[Any, Any]:

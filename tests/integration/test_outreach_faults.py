@@ -8,7 +8,7 @@ Message-ID, unknown.
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,31 +28,22 @@ from settings import Settings
 from tests.conftest import Figures
 from tests.support.cli import cli_in_process
 from tests.support.far_end import max_in_window
+from tests.support.fault_env import marker_env, retry_env
 from tests.support.processes import WorkerProcess, env_for
 from tests.support.runs import open_run
 from tests.support.smtp_server import FaultySink, HoldPoint, faulty_sink, smtp_env
+from tests.support.until import until
 from worker.keys import WorkerKeys
 from worker.local.mailsink import MailSink
 
 KEYS = WorkerKeys()
 FAST = {
-    "PW_RETRY__MAX_TRIES": "8",
-    "PW_RETRY__BASE_DELAY_S": "0.2",
-    "PW_RETRY__MAX_DELAY_S": "1",
+    **retry_env(max_tries=8, base_delay_s=0.2, max_delay_s=1),
     # A killed worker's job runs again within seconds, and its send lease lapses soon after.
-    "PW_RECOVERY__IN_PROGRESS_TTL_S": "3",
-    "PW_RECOVERY__RENEW_S": "1",
+    **marker_env(ttl_s=3, renew_s=1),
     "PW_JOBS__SEND_OUTREACH__TIMEOUT_S": "4",
     "PW_OUTREACH__SEND_LEASE_S": "6",
 }
-
-
-async def until(check: Callable[[], Awaitable[Any]], timeout_s: float = 60) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while not (found := await check()):
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
-    return found
 
 
 def handler(sink: MailSink) -> FaultySink:

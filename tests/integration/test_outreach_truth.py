@@ -1,11 +1,7 @@
 """What `approve`, `outbox` and `dlq` tell an operator about sends that ended badly: what happened,
 read back from Redis, each command in its own process beside a real worker."""
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
@@ -14,33 +10,29 @@ from redis.asyncio import Redis
 from jobs.models import Draft
 from jobs.prospecting.store import ProspectStore
 from jobs.redisreply import reply
+from tests.support.fault_env import retry_env
 from tests.support.processes import WorkerProcess, env_for, run_cli
 from tests.support.runs import open_run
 from tests.support.smtp_server import FaultySink, faulty_sink, smtp_env
+from tests.support.until import until
 from worker.keys import WorkerKeys
 
 KEYS = WorkerKeys()
-FAST = {"PW_RETRY__MAX_TRIES": "2", "PW_RETRY__BASE_DELAY_S": "0.05"}
-
-
-async def until(check: Callable[[], Awaitable[Any]], timeout_s: float = 60) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while not (found := await check()):
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
-    return found
+FAST = retry_env(max_tries=2, base_delay_s=0.05)
 
 
 async def seed(redis: Redis, *addresses: str) -> list[str]:
     """Pending drafts as the daily run queues them, one per address: ids d1, d2, ..."""
-    store, ids = ProspectStore(redis, KEYS), [f"d{n}" for n in range(1, len(addresses) + 1)]
-    await open_run(redis, "r", *ids, keys=KEYS)
+    store, ids = ProspectStore(redis, KEYS), []
+    # Records land only in an opened run whose members include their job.
+    await open_run(redis, "r", *(f"d{n}" for n in range(1, len(addresses) + 1)), keys=KEYS)
     for number, address in enumerate(addresses, 1):
         draft = Draft(to=address, subject=f"Hello {number}", body="Hi there.", writer="template")
         outcome, _ = await store.queue_draft(
             run_id="r", company_id=f"d{number}", draft=draft, score=70, day="d", limit=100
         )
         assert outcome == "queued"
+        ids.append(f"d{number}")
     return ids
 
 

@@ -13,11 +13,10 @@ from redis.asyncio import Redis
 from jobs.errors import Deferred
 from jobs.prospecting.runs import RunLedger
 from tests.conftest import Figures
-from tests.integration.test_fault_runs import start_daily_run
 from tests.support.fake_providers import FakeProviders
 from tests.support.faults import FaultPlan
 from tests.support.processes import WorkerProcess, env_for
-from tests.support.runs import wait_for_run
+from tests.support.runs import start_daily_run, wait_for_run
 from worker.keys import WorkerKeys
 from worker.scheduling.limits import Rate, RateLimiter
 

@@ -6,17 +6,13 @@ import re
 import socket
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import orjson
-import pytest
-from arq import create_pool
-from arq.connections import RedisSettings
 from redis.asyncio import Redis
 
+from tests.support.missed_tick import missed_tick_env
 from tests.support.processes import RedisServer, WorkerProcess, env_for, run_cli
-from tests.support.runs import wait_for_run
+from tests.support.runs import trigger_daily_run, wait_for_run
 from worker.local.embedded import DEFAULT_HOST, free_port
 
 HEALTH = re.compile(r"j_complete=(\d+) j_failed=(\d+) j_retried=(\d+) j_ongoing=(\d+)")
@@ -106,21 +102,6 @@ def test_start_up_with_a_wrong_password_exits_at_once_with_one_line(tmp_path: Pa
         assert " ERROR " in said and "refused" in said and str(server.port) in said, said
 
 
-async def run_daily(redis_url: str) -> dict[str, object]:
-    pool = await create_pool(
-        RedisSettings.from_dsn(redis_url),
-        job_serializer=orjson.dumps,
-        job_deserializer=orjson.loads,
-    )
-    try:
-        job = await pool.enqueue_job("daily_prospect_queue")
-        assert job is not None
-        result: dict[str, object] = await job.result(timeout=120, poll_delay=0.05)
-    finally:
-        await pool.aclose()
-    return result
-
-
 async def settled_health(redis: Redis, jobs: int, timeout_s: float = 60) -> re.Match[str]:
     """arq's health record once it counts `jobs` ended jobs and none running."""
     key = f"pw:health-check:{socket.gethostname()}"
@@ -146,7 +127,7 @@ async def test_a_deferral_is_no_outcome_line_and_no_retry(
     )
     with WorkerProcess(env, tmp_path / "worker.log") as worker:
         worker.wait_ready()
-        result = await run_daily(redis_url)
+        result = await trigger_daily_run(redis_url)
         await wait_for_run(redis, str(result["run_id"]))
         jobs = int(str(result["fanned_out"])) + 1
         health = await settled_health(redis, jobs)
@@ -201,17 +182,7 @@ def test_the_ready_line_names_redis_queue_job_types_and_what_is_off(tmp_path: Pa
 def test_a_worker_started_after_the_tick_says_on_its_ready_line_it_catches_up(
     redis_url: str, tmp_path: Path
 ) -> None:
-    now = datetime.now(UTC)
-    tick = (now - timedelta(minutes=1)).replace(second=0, microsecond=0)
-    if tick.date() != now.date():
-        pytest.skip("the minute after midnight: today's tick cannot be in the past")
-    env = env_for(
-        redis_url,
-        PW_TIMEZONE="UTC",
-        PW_DAILY_RUN_AT=tick.time().isoformat(),
-        PW_DAILY_CATCH_UP="true",
-        PW_DAILY_LIMIT="1",
-    )
+    tick, env = missed_tick_env(redis_url, daily_limit=1)
     with WorkerProcess(env, tmp_path / "worker.log") as worker:
         worker.wait_ready()
         code, output = worker.stop()

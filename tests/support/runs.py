@@ -2,7 +2,11 @@
 
 import asyncio
 import time
+from typing import Any
 
+import orjson
+from arq import create_pool
+from arq.connections import RedisSettings
 from redis.asyncio import Redis
 
 from jobs.keys import Keys, prospect_job_id
@@ -19,6 +23,41 @@ async def wait_for_run(
     while (summary := await ledger.summary(run_id)) is None or summary.state != "complete":
         assert asyncio.get_running_loop().time() < deadline, summary
         await asyncio.sleep(0.1)
+    return summary
+
+
+async def trigger_daily_run(redis_url: str, timeout_s: float = 120) -> dict[str, Any]:
+    """Enqueue the daily run from a plain arq client (JSON, as the worker reads it); the run's
+    fan-out result (`run_id`, `fanned_out`) once a worker has returned it."""
+    pool = await create_pool(
+        RedisSettings.from_dsn(redis_url),
+        job_serializer=orjson.dumps,
+        job_deserializer=orjson.loads,
+    )
+    try:
+        job = await pool.enqueue_job("daily_prospect_queue")
+        assert job is not None
+        result: dict[str, Any] = await job.result(timeout=timeout_s, poll_delay=0.05)
+    finally:
+        await pool.aclose()
+    return result
+
+
+async def start_daily_run(redis_url: str, timeout_s: float = 120) -> str:
+    """The id of a daily run enqueued as `trigger_daily_run` does, once it has fanned out."""
+    return str((await trigger_daily_run(redis_url, timeout_s))["run_id"])
+
+
+async def wait_until_done(
+    redis: Redis, run_id: str, done: int, timeout_s: float = 120, keys: Keys | None = None
+) -> RunSummary:
+    """The run's summary once at least `done` of its jobs have ended; fails with the last
+    summary seen on timeout."""
+    ledger = RunLedger(redis, keys or Keys())
+    deadline = time.monotonic() + timeout_s
+    while (summary := await ledger.summary(run_id)) is None or summary.done < done:
+        assert time.monotonic() < deadline, summary
+        await asyncio.sleep(0.05)
     return summary
 
 

@@ -93,6 +93,12 @@ async def retire_send_letters(settings: Settings, client: QueueClient, draft_id:
     return found
 
 
+async def state_now(book: DraftBook, draft_id: str) -> str:
+    """The draft's state read back after an action (a worker may be sending it already)."""
+    draft = await book.show(draft_id)
+    return draft.state if draft is not None else "missing"
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -195,10 +201,9 @@ def approve(
         send = await queue_send(client, draft_id, send_job_id(draft_id))
         again = before == "send_failed"
         removed = await retire_send_letters(settings, client, draft_id) if again else []
-        draft = await book.show(draft_id)
         answer = ApproveAnswer(
             draft_id=draft_id,
-            state=draft.state if draft is not None else "missing",
+            state=await state_now(book, draft_id),
             sent_again=again,
             dead_letters_removed=removed,
             **send.model_dump(),
@@ -310,10 +315,9 @@ def resolve(state: CliState, draft_id: str, sent: bool, retry: bool, as_json: bo
             else None
         )
         removed = await retire_send_letters(settings, client, draft_id)
-        now = await book.show(draft_id)
         answer = ResolveAnswer(
             draft_id=draft_id,
-            state=now.state if now is not None else "missing",
+            state=await state_now(book, draft_id),
             send=send,
             dead_letters_removed=removed,
         )

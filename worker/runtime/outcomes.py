@@ -5,7 +5,7 @@ raised) or by arq before or around it (expired, undeserializable, unknown functi
 Observers (logs, metrics) subscribe here; they are called synchronously and must not block.
 """
 
-from typing import Literal, Protocol
+from typing import Literal, Protocol, get_args
 
 from pydantic import BaseModel, ConfigDict
 
@@ -23,16 +23,7 @@ from pydantic import BaseModel, ConfigDict
 OutcomeKind = Literal[
     "succeeded", "retried", "failed", "poison", "expired", "cancelled", "deferred", "lost"
 ]
-OUTCOME_KINDS: tuple[OutcomeKind, ...] = (
-    "succeeded",
-    "retried",
-    "failed",
-    "poison",
-    "expired",
-    "cancelled",
-    "deferred",
-    "lost",
-)
+OUTCOME_KINDS: tuple[OutcomeKind, ...] = get_args(OutcomeKind)
 # The job type label for a job whose function name is not one this worker knows: metrics
 # labels stay bounded whatever a client enqueues.
 UNKNOWN_FUNCTION = "unknown"
