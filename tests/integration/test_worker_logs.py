@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from redis.asyncio import Redis
 
 from tests.support.missed_tick import missed_tick_env
