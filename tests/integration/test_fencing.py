@@ -189,7 +189,7 @@ async def test_a_redis_stall_past_the_marker_runs_no_job_twice_and_fails_none_th
     )
     assert code == 0, log[-3000:]
     assert running, "the stall found no job running: nothing was tested"
-    assert wrong == []
+    assert wrong == [], {company: found["results"][company] for company in wrong}
     assert twice == []
     # A call in flight when Redis stopped may be made again by the job's next delivery;
     # nothing else is called twice.
@@ -259,7 +259,7 @@ async def test_a_stalled_worker_calls_nobody_for_jobs_it_lost_and_records_nothin
     )
     assert (code, other_code) == (0, 0), stalled_log[-3000:]
     assert running, "the stall found no job running: nothing was tested"
-    assert wrong == []
+    assert wrong == [], {company: found["results"][company] for company in wrong}
     assert twice == []
     assert for_lost_jobs == []
     assert beyond_in_flight(repeats, running) == {}
