@@ -19,6 +19,8 @@ KEYS = Keys()
 
 
 def start_cli(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    """The CLI as a terminal starts it: Ctrl-C (SIGINT) at its default, even when the suite
+    itself was started in the background, where a shell hands its children SIGINT ignored."""
     return subprocess.Popen(
         [sys.executable, "-m", "worker", *args],
         cwd=ROOT,
@@ -26,7 +28,12 @@ def start_cli(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_sigint_at_default,  # noqa: PLW1509 - one call, no lock touched
     )
+
+
+def _sigint_at_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def test_version_prints_the_package_version() -> None:

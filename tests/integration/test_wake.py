@@ -115,14 +115,18 @@ async def test_the_wake_up_starts_a_job_arq_scored_this_very_millisecond(
             await asyncio.sleep(0.01)
         job = await pool.enqueue_job("cleanup")
         assert job is not None
-        score = int(time.time() * 1000) + 50  # well after the round trip that sets it
-        await pool.zadd(QUEUE, {job.job_id: score}, xx=True)
         # Busy-wait (the loop blocked, so nothing else reads the queue meanwhile) into the
         # second half of the millisecond before `score`: arq's rounded time is `score` there,
-        # the truncated one `score - 1`.
-        while (now_ms := time.time() * 1000) < score - 0.45:
-            pass
-        assert now_ms < score - 0.15, "the machine stalled past the window; run it again"
+        # the truncated one `score - 1`. A machine that stalls past that window (another
+        # process took the core) gets a new score and another try.
+        for _ in range(20):
+            score = int(time.time() * 1000) + 50  # well after the round trip that sets it
+            await pool.zadd(QUEUE, {job.job_id: score}, xx=True)
+            while (now_ms := time.time() * 1000) < score - 0.45:
+                pass
+            if now_ms < score - 0.15:
+                break
+        assert now_ms < score - 0.15, "the machine stalled past the window in 20 tries"
         await worker._start_now()  # what a wake-up message runs  # noqa: SLF001
         assert await job.result(timeout=WAIT_S, poll_delay=0.01) is not None
     finally:
