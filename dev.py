@@ -80,8 +80,8 @@ def run_gates() -> int:
 
 
 # pytest-xdist workers, one per core of this 2-core machine; each starts its own redis-server.
-# Three were faster (259 s against 313 s for the suite), but starved the timing-sensitive tests
-# (Ctrl-C, a worker stall) into failing 4 of 828 in a run; two passed them all.
+# Three were faster (259 s against 313 s for the suite) but leave the timing-sensitive fault
+# tests less margin: the worker-stall test failed once under three, never under two.
 TEST_WORKERS = "2"
 
 
