@@ -33,32 +33,6 @@ async def stop_tasks(tasks: Sequence[asyncio.Task[Any]]) -> None:
         log.error("background task %s ignored its cancel; exiting", task.get_name())
 
 
-class FailureStreak:
-    """A background loop's failures, said once per streak: the first failure (its traceback
-    only when it is not Redis or the network being away), then, once the loop works again, how
-    many failed in a row. A loop that fails every half second through an outage writes two
-    lines, not one a tick; the loop's own metric still counts each failure."""
-
-    def __init__(self, logger: logging.Logger, what: str) -> None:
-        self._log = logger
-        self._what = what
-        self.failures = 0
-
-    def failed(self, error: BaseException) -> None:
-        self.failures += 1
-        if self.failures > 1:
-            return
-        if isinstance(error, INFRASTRUCTURE_ERRORS):
-            self._log.warning("%s: %s: %s", self._what, type(error).__name__, error)
-        else:
-            self._log.error("%s failed", self._what, exc_info=error)
-
-    def succeeded(self) -> None:
-        if self.failures:
-            self._log.warning("%s: working again after %d failures", self._what, self.failures)
-            self.failures = 0
-
-
 def log_loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
     """The loop's exception handler: asyncio calls it once per failure nobody handled (a task
     collected with its exception never retrieved, a callback that raised). Logged once as the

@@ -90,7 +90,7 @@ async def test_a_redis_that_does_not_answer_is_counted_and_retried(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
     assert metrics.registry.get_sample_value(SAMPLED_AT) == 0
-    # Every failure counted, the streak said once.
+    # Every failure counted, the repeated warning said once in its interval.
     said = [r for r in caplog.records if r.name == "prospect_worker.sampler"]
     assert len(said) == 1 and said[0].getMessage().startswith("metrics sampler: ConnectionError")
 

@@ -10,7 +10,7 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from worker.observability.log_setup import JsonFormatter, configure_logging
-from worker.tasks import FailureStreak, install_loop_handler, log_loop_exception
+from worker.tasks import install_loop_handler, log_loop_exception
 
 
 async def fail(error: Exception) -> None:
@@ -58,20 +58,3 @@ def test_asyncio_lines_go_through_the_json_handler() -> None:
         assert logging.getLogger("asyncio").propagate is False
     finally:
         configure_logging()  # the text format the rest of the session's tests expect
-
-
-def test_a_failure_streak_is_said_once_and_its_end_once(caplog: pytest.LogCaptureFixture) -> None:
-    logger = logging.getLogger("prospect_worker.test_streak")
-    streak = FailureStreak(logger, "the loop")
-    with caplog.at_level(logging.WARNING, logger=logger.name):
-        for _ in range(5):
-            streak.failed(RedisConnectionError("refused"))
-        streak.succeeded()
-        streak.succeeded()  # nothing to say: no streak
-        streak.failed(KeyError("a bug"))
-    said = [(r.levelno, r.getMessage(), r.exc_info is not None) for r in caplog.records]
-    assert said == [
-        (logging.WARNING, "the loop: ConnectionError: refused", False),
-        (logging.WARNING, "the loop: working again after 5 failures", False),
-        (logging.ERROR, "the loop failed", True),
-    ]

@@ -82,6 +82,7 @@ async def start_observability(
         replica=replica,
         interval_s=settings.metrics_sample_s,
         priorities=PriorityScale(settings.priority_step_s),
+        repeat_warning_s=settings.log_repeat_s,
     )
     tasks = [
         # Several ticks per staleness window, so a healthy loop never looks stale between two.

@@ -5,7 +5,8 @@ Each refresh: the queue's totals, split by type and priority class
 (worker/observability/queue_depth.py) and oldest due job; the dead-letter stream's length; the
 pause switch; the daily run and today's quota; then this replica's in-flight jobs and new
 outcomes go to Redis for `python -m worker stats`. A Redis error is counted, and the
-next refresh tries again; a streak of failures is logged once, and once more when it ends; the
+next refresh tries again; a repeated failure is logged at most once per `repeat_warning_s`, with
+a count; the
 figures keep their last values meanwhile (the sample timestamp shows how old they are).
 """
 
@@ -22,12 +23,12 @@ from redis.exceptions import RedisError
 from worker.keys import WorkerKeys
 from worker.observability.daily_state import DailyState, read_daily_state
 from worker.observability.job_counts import JobMetrics
+from worker.observability.log_setup import RepeatedWarnings
 from worker.observability.metrics import DAILY_STAGES, QUEUE_STATES, Metrics
 from worker.observability.queue_depth import QueueFigures, sample_queue
 from worker.observability.replicas import publish
 from worker.scheduling.pause import ALL, PauseSwitch
 from worker.scheduling.queueorder import PRIORITIES, PriorityScale
-from worker.tasks import FailureStreak
 
 log = logging.getLogger("prospect_worker.sampler")
 
@@ -48,6 +49,7 @@ class Sampler:
         interval_s: float,
         priorities: PriorityScale | None = None,
         clock: Callable[[], float] = time.time,
+        repeat_warning_s: float = 30.0,
     ) -> None:
         """`queue_redis` returns bytes (queue members need not be UTF-8); `redis` returns str."""
         self._metrics = metrics
@@ -59,6 +61,7 @@ class Sampler:
         self._tz = tz
         self._daily_limit = daily_limit
         self._replica = replica
+        self._repeated = RepeatedWarnings(log, repeat_warning_s)
         self.interval_s = interval_s
         self._priorities = priorities or PriorityScale()
         self._pause = PauseSwitch(redis, keys)
@@ -121,17 +124,16 @@ class Sampler:
         m.quota_limit.set(daily.quota_limit)
 
     async def run(self) -> None:
-        streak = FailureStreak(log, "metrics sampler")
         while True:
             try:
                 await self.refresh()
             except (RedisError, OSError) as exc:
                 self._metrics.redis_errors.labels("sampler").inc()
-                streak.failed(exc)
-            except Exception as exc:  # noqa: BLE001 - logged by the streak, with its traceback
+                self._repeated.warning("redis", "metrics sampler: %s: %s", type(exc).__name__, exc)
+            except Exception:
                 # A bug here must not end the figures for good: log it with its traceback (an
                 # unexpected error) and try again; the sample timestamp shows the staleness.
-                streak.failed(exc)
+                log.exception("metrics sampler failed")
             else:
-                streak.succeeded()
+                self._repeated.clear()
             await asyncio.sleep(self.interval_s)
