@@ -38,7 +38,7 @@ from jobs.prospecting.runs import RunLedger
 from jobs.prospecting.store import ProspectStore
 from jobs.spec import JobType
 from jobs.web.fetch import WebsiteFetcher
-from jobs.web.netguard import guarded_transport
+from jobs.web.netguard import guarded_transport, transport_on
 from settings import ServiceSettings, Settings
 from worker.connections import JOB_EXPIRES_MS, redis_client, redis_settings
 from worker.engine.arqjobs import cron_name
@@ -66,7 +66,7 @@ from worker.observability.ready import ready_line
 from worker.registry import CLEANUP_JOB, DAILY_JOB, JOB_TYPES, job_specs
 from worker.runtime.deadletter import DeadLetters
 from worker.runtime.failures import RetryPolicy
-from worker.runtime.fencing import FencedTransport
+from worker.runtime.fencing import FencedNetworkBackend, FencedTransport
 from worker.runtime.runtime import Runtime
 from worker.scheduling.fanout import BulkEnqueuer
 from worker.scheduling.limits import Rate, RateLimiter, TypeLeases
@@ -138,11 +138,15 @@ async def build_deps(
     gate = RateLimiter(redis, keys, service_rates(settings))
     standin = sample_transport(load_sample_data())
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+    # Connections check the calling job's fence as they write (worker/runtime/fencing.py).
     provider_transports: list[httpx.AsyncBaseTransport] = [
-        httpx.AsyncHTTPTransport(limits=limits),
+        transport_on(FencedNetworkBackend(), limits),
         standin,
     ]
-    web_transports = [guarded_transport(allow_private=settings.web.allow_private), standin]
+    web_transports = [
+        guarded_transport(allow_private=settings.web.allow_private, backend=FencedNetworkBackend()),
+        standin,
+    ]
     if metrics is not None:
         provider_transports = [
             InstrumentedTransport(t, metrics, provider_operation) for t in provider_transports

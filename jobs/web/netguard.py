@@ -267,13 +267,13 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
-class _GuardedTransport(httpx.AsyncHTTPTransport):
-    def __init__(self, backend: GuardedNetworkBackend, limits: httpx.Limits) -> None:
+class _BackendTransport(httpx.AsyncHTTPTransport):
+    def __init__(self, backend: httpcore.AsyncNetworkBackend, limits: httpx.Limits) -> None:
         super().__init__(http2=False, limits=limits)
         # httpx 0.28 takes no network backend, and every method of AsyncHTTPTransport
         # (handle_async_request, aclose, __aenter__/__aexit__) goes through the private
         # `self._pool` (httpx/_transports/default.py). So we replace the pool it just built with
-        # the same pool on the guarded backend; no proxy, no uds, no retries. httpx is pinned
+        # the same pool on the given backend; no proxy, no uds, no retries. httpx is pinned
         # <0.29 and test_netguard drives a request through this end to end to catch a change.
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(),
@@ -304,4 +304,11 @@ def guarded_transport(
     guarded = GuardedNetworkBackend(backend, resolver=resolver, allow_private=allow_private)
     if limits is None:
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)  # httpx's default
-    return _GuardedTransport(guarded, limits)
+    return transport_on(guarded, limits)
+
+
+def transport_on(
+    backend: httpcore.AsyncNetworkBackend, limits: httpx.Limits
+) -> httpx.AsyncBaseTransport:
+    """httpx's own transport, its connections made by `backend`."""
+    return _BackendTransport(backend, limits)

@@ -9,18 +9,24 @@ took. Past that, nothing says it still is: the job counts as lost (and stays los
 next external call, whether the worker was stopped, starved, or Redis was away. Checking is
 local and costs no round trip, so it can run before every call.
 
-`FencedTransport` is the check on every HTTP request the job bodies make (providers, websites).
+`FencedTransport` is the check on every HTTP request the job bodies make (providers, websites);
+`FencedNetworkBackend` checks again as the request's bytes are written, so a stall that lands
+between the first check and the write (a connection being opened, a pool slot awaited) sends
+nothing once the worker resumes.
 """
 
 import itertools
 import logging
 import os
 import socket
+import ssl
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
+import httpcore
 import httpx
 
 from jobs.fencing import Fence, JobLost, check_fence
@@ -127,3 +133,66 @@ class FencedTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+class FencedStream(httpcore.AsyncNetworkStream):
+    """A connection that checks the writing job's fence before each write: the last moment a
+    request can still be held back."""
+
+    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+        self._inner = inner
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return await self._inner.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        check_fence()
+        await self._inner.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        return FencedStream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class FencedNetworkBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network, with every connection a FencedStream."""
+
+    def __init__(self, inner: httpcore.AsyncNetworkBackend | None = None) -> None:
+        self._inner = inner if inner is not None else httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        stream = await self._inner.connect_tcp(
+            host, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+        )
+        return FencedStream(stream)
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        stream = await self._inner.connect_unix_socket(
+            path, timeout=timeout, socket_options=socket_options
+        )
+        return FencedStream(stream)
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
