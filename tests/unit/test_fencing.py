@@ -1,15 +1,14 @@
 """Fencing's local side: how long a worker may act for a job, and the check before each call."""
 
 import asyncio
-from collections.abc import Iterable
 
-import httpcore
 import httpx
 import pytest
 
 from jobs.errors import PermanentError, most_severe
 from jobs.fencing import CURRENT, Fence, JobLost, check_fence, fence_key_and_token
 from jobs.web.netguard import transport_on
+from tests.support.fake_network import FakeBackend
 from worker.runtime.fencing import FencedNetworkBackend, FencedTransport, Ownership, worker_id
 
 
@@ -139,60 +138,16 @@ def test_worker_ids_are_never_reused() -> None:
     assert worker_id() != worker_id()
 
 
-class RecordedStream(httpcore.AsyncNetworkStream):
-    """A connection to a server that answers 200 to anything, recording what was written."""
-
-    def __init__(self, written: list[bytes]) -> None:
-        self._written = written
-        self._answer = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
-
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        answer, self._answer = self._answer, b""
-        return answer
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._written.append(buffer)
-
-    async def aclose(self) -> None:
-        pass
-
-
-class RecordedNetwork(httpcore.AsyncNetworkBackend):
-    def __init__(self) -> None:
-        self.written: list[bytes] = []
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        return RecordedStream(self.written)
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise NotImplementedError
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-
-
 async def test_a_job_lost_after_its_request_was_checked_writes_nothing() -> None:
     """A stall between the transport's check and the write (a connection opening, a pool slot
     awaited) is caught as the bytes are about to leave: the connection checks again."""
-    network = RecordedNetwork()
+    network = FakeBackend()
     limits = httpx.Limits(max_connections=1)
     async with httpx.AsyncClient(
         transport=transport_on(FencedNetworkBackend(network), limits)
     ) as http:
         assert (await http.get("http://provider.test/")).status_code == 200  # no job: no fence
-        sent = list(network.written)
+        sent = b"".join(stream.written for stream in network.streams)
         assert sent  # the first request went out
         fenced = CURRENT.set(Fence("marker:a", "w1:1", lost))
         try:
@@ -200,4 +155,4 @@ async def test_a_job_lost_after_its_request_was_checked_writes_nothing() -> None
                 await http.get("http://provider.test/again")
         finally:
             CURRENT.reset(fenced)
-    assert network.written == sent  # the lost job's request never left
+    assert b"".join(stream.written for stream in network.streams) == sent  # it never left

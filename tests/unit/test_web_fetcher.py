@@ -11,7 +11,8 @@ import pytest
 from jobs.errors import PermanentError, RateLimited, TransientError
 from jobs.web.fetch import FetchedPage, WebsiteFetcher, checked_url
 from jobs.web.netguard import AddressRefused, guarded_transport
-from tests.unit.test_netguard import FakeBackend, FakeResolver
+from tests.support.fake_network import FakeBackend
+from tests.unit.test_netguard import FakeResolver
 
 Handler = Callable[[httpx.Request], httpx.Response]
 HTML = {"Content-Type": "text/html; charset=utf-8"}
