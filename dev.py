@@ -43,7 +43,13 @@ def ensure_environment() -> None:
         venv.create(VENV, with_pip=True)
     if not UV.exists():
         subprocess.run([PYTHON, "-m", "pip", "install", "-q", f"uv=={UV_VERSION}"], check=True)
-    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "UV_PROJECT_ENVIRONMENT": str(VENV)}
+    env = {
+        **os.environ,
+        "UV_PYTHON_DOWNLOADS": "never",
+        "UV_PROJECT_ENVIRONMENT": str(VENV),
+        # Playwright drives the system's chromium; it must never fetch a browser build.
+        "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1",
+    }
     # --inexact keeps uv itself in the environment it manages.
     subprocess.run([UV, "sync", "--frozen", "--inexact", "--quiet"], cwd=ROOT, env=env, check=True)
 
@@ -58,6 +64,23 @@ def ensure_redis_server() -> None:
         subprocess.run(["apt-get", "install", "-y", "-qq", "redis-server"], check=True)
         return
     sys.exit("redis-server is not installed; install it (e.g. apt-get install redis-server)")
+
+
+def ensure_chromium() -> None:
+    """The console's browser tests (tests/browser/) drive Debian's chromium through Playwright,
+    which never downloads a browser of its own; without it those tests fail, saying so."""
+    if shutil.which("chromium"):
+        return
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print("chromium not found: installing it with apt-get", file=sys.stderr)
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True)
+        return
+    print(
+        "dev.py: chromium is not installed, so the browser tests (tests/browser/) will fail;"
+        " install it (e.g. apt-get install chromium)",
+        file=sys.stderr,
+    )
 
 
 # The gates, in the order `test` runs them; their settings live in pyproject.toml.
@@ -134,6 +157,7 @@ def main(argv: list[str]) -> int:
     if code != 0 or command == "check":
         return code
     ensure_redis_server()
+    ensure_chromium()
     return run_tests(rest)
 
 
