@@ -12,6 +12,9 @@
   stand-ins, so a run against this server finds what an offline run finds.
 - Each endpoint has a `FaultPlan` (tests.support.faults): seeded rates of 5xx, 429 with
   Retry-After, timeouts, malformed bodies, a fixed latency, and scripted call sequences.
+- `serve_site(company, page)` adds a company of the test's own (first in discovery's answer,
+  known to the email finder) and serves `page` as its website, to any GET whose Host is the
+  company's domain: a worker reaches it through tests.support.loopback_sites.
 - `far_end` (tests.support.far_end) records every request: time, endpoint, key, fault served,
   and the door it came through: `open_door("b")` listens on a second port with the same plans
   and record, so a test with two workers tells whose request it was.
@@ -32,7 +35,7 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
-from jobs.clients.standins import SampleData, load_sample_data, sample_transport
+from jobs.clients.standins import SampleCompany, SampleData, load_sample_data, sample_transport
 from tests.support.far_end import FarEnd, Served
 from tests.support.faults import ENDPOINTS, Endpoint, FaultKind, FaultPlan, decide
 from tests.support.provider_answers import (
@@ -75,7 +78,9 @@ class FakeProviders:
         self.far_end = FarEnd()
         self._plans: dict[Endpoint, FaultPlan] = {e: FaultPlan() for e in ENDPOINTS}
         self._plans.update(plans or {})
-        self._transport = sample_transport(data if data is not None else load_sample_data())
+        self._data = data if data is not None else load_sample_data()
+        self._transport = sample_transport(self._data)
+        self._sites: dict[str, bytes] = {}  # domain -> the page served as its website
         self._lock = threading.Lock()
         self._pages: dict[str, int] = {}  # scroll_token handed out -> the page it opens
         self._stopping = threading.Event()
@@ -157,6 +162,26 @@ class FakeProviders:
                 {ENV_VARS[e].replace("BASE_URL", "TIMEOUT_S"): str(timeout_s) for e in chosen}
             )
         return env
+
+    # --- companies of the test's own ----------------------------------------------------------
+
+    def serve_site(self, company: SampleCompany, page: str) -> None:
+        """Discovery lists `company` first and the email finder knows its contacts, as for a
+        sample company; `page` is its website, served to a GET with the company's domain as
+        Host. Its record's website should name this server's port (`site_url`)."""
+        with self._lock:
+            self._data = SampleData(companies=(company, *self._data.companies))
+            self._transport = sample_transport(self._data)
+            self._sites[company.domain] = page.encode()
+
+    def site_url(self, domain: str) -> str:
+        """The website address of a company served by `serve_site`."""
+        port = urlsplit(self.url).port
+        return f"http://{domain}:{port}/"
+
+    def site_page(self, host: str) -> bytes | None:
+        with self._lock:
+            return self._sites.get(host.lower().rsplit(":", 1)[0])
 
     # --- faults ------------------------------------------------------------------------------
 
@@ -316,6 +341,10 @@ class _Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        page = self.server.fake.site_page(self.headers.get("Host", ""))
+        if page is not None and method == "GET":
+            self._send(Answer(200, page, ()), content_type="text/html; charset=utf-8")
+            return
         endpoint = ROUTES.get((method, split.path))
         if endpoint is None:
             self._send(json_answer(404, {"error": f"no route {method} {split.path}"}))
@@ -327,10 +356,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # the client has given up on this connection
         self._send(answer)
 
-    def _send(self, answer: Answer) -> None:
+    def _send(self, answer: Answer, content_type: str = "application/json") -> None:
         try:
             self.send_response(answer.status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(answer.body)))
             for name, value in answer.headers:
                 self.send_header(name, value)
