@@ -3,6 +3,7 @@
 
     python3 dev.py run     # the daily prospect pipeline end to end, offline, no keys needed
     python3 dev.py run --outreach   # ... and on: approve, send to a local SMTP sink, replies
+    python3 dev.py console # the demo with the web console up, and a sign-in to try it with
     python3 dev.py test    # the quality gates, then the whole test suite with coverage
     python3 dev.py test -m "not slow"   # the quick loop: the same without the slow tests
     python3 dev.py check   # the quality gates alone, in seconds: lint, format, types, layers
@@ -126,17 +127,29 @@ def run_tests(pytest_args: list[str]) -> int:
     return code
 
 
+def wait_out_ctrl_c(command: list[object]) -> int:
+    """Run a command that stops itself on Ctrl-C, and wait for it to finish doing so:
+    subprocess.call would kill it on the KeyboardInterrupt this process gets too."""
+    child = subprocess.Popen(command, cwd=ROOT)
+    while True:
+        try:
+            return child.wait()
+        except KeyboardInterrupt:
+            continue  # the same Ctrl-C reached the child, which is shutting down
+
+
 def main(argv: list[str]) -> int:
     # No argparse here: every argument after the command belongs to that command.
     command, rest = (argv[0], argv[1:]) if argv else ("", [])
     if command in ("-h", "--help"):
         print(__doc__)
         return 0
-    if command not in ("run", "test", "check", "fix", "docs"):
+    if command not in ("run", "console", "test", "check", "fix", "docs"):
         print(__doc__, file=sys.stderr)
         if command:
             print(
-                f"dev.py: expected run, test, check, fix or docs, got {command!r}", file=sys.stderr
+                f"dev.py: expected run, console, test, check, fix or docs, got {command!r}",
+                file=sys.stderr,
             )
         return 2
     ensure_environment()
@@ -146,6 +159,9 @@ def main(argv: list[str]) -> int:
         return subprocess.call([PYTHON, "-m", "worker", "outreach-demo", *demo], cwd=ROOT)
     if command == "run":
         return subprocess.call([PYTHON, "-m", "worker", "run", *rest], cwd=ROOT)
+    if command == "console":
+        # The demo with the console up on a local port until Ctrl-C (worker/cli/console_demo.py).
+        return wait_out_ctrl_c([PYTHON, "-m", "worker", "console-demo", *rest])
     if command == "docs":
         # `docs --check` only says which file is stale; the unit tests check the same.
         return subprocess.call([PYTHON, ROOT / "scripts" / "gen_docs.py", *rest], cwd=ROOT)

@@ -46,6 +46,7 @@ from worker.cli.output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 # Each command, and the module of this package that registers it.
 COMMANDS = {
     "approve": "outreach",
+    "console-demo": "console_demo",
     "dlq": "dlq",
     "drafts": "outreach",
     "enqueue": "jobs",

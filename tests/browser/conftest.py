@@ -1,0 +1,159 @@
+"""One console for the browser tests: a real console process, a real worker, a real SMTP sink,
+the fake providers (serving two hostile companies) and one redis-server, started once per
+session; a headless Chromium (Debian's, through Playwright) with a fresh context per test.
+
+Today's run is done before the first test, so every test finds drafts; tests that approve or
+reject take drafts of their own (`Stack.claim`), so they do not depend on each other's order.
+`CONSOLE_SCREENSHOTS=1` rewrites docs/screenshots/ from the pages the tests end on; otherwise
+the screenshots go to a temporary directory, so a test run leaves the tree as it was."""
+
+import email
+import os
+import secrets
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email.message import Message
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import expect as playwright_expect
+
+from settings import Settings
+from tests.support.console_process import ConsoleProcess, demo_users
+from tests.support.fake_providers import FakeProviders
+from tests.support.hostile import hostile_companies
+from tests.support.processes import ROOT, RedisServer, WorkerProcess, env_for, run_cli
+from tests.support.smtp_server import smtp_env
+from worker.local.mailsink import MailSink
+
+ROLES = ("viewer", "approver", "operator")
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+WAIT_MS = 10_000
+# Few prospects, so today's run takes about a second, yet more drafts than the tests claim.
+DAILY_LIMIT = 12
+
+playwright_expect.set_options(timeout=WAIT_MS)
+
+
+@dataclass
+class Stack:
+    url: str
+    passwords: dict[str, str]
+    env: dict[str, str]  # the worker's and the CLI's environment
+    mail: MailSink
+    shots: Path
+    _claimed: set[str] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def messages(self) -> list[Message]:
+        """Every message the SMTP sink received, parsed."""
+        directory = self.mail.handler.directory
+        return [email.message_from_bytes(p.read_bytes()) for p in sorted(directory.glob("*.eml"))]
+
+    def sent_to(self, address: str) -> list[Message]:
+        return [m for m in self.messages() if address.lower() in str(m["To"]).lower()]
+
+    def claim(self, ids: list[str]) -> str:
+        """A pending draft no other test has taken."""
+        with self._lock:
+            for draft_id in ids:
+                if draft_id not in self._claimed:
+                    self._claimed.add(draft_id)
+                    return draft_id
+        raise AssertionError("no pending draft left for this test")
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    if shutil.which("chromium") is None:
+        pytest.fail("chromium is not installed: apt-get install chromium (dev.py test does)")
+    base = tmp_path_factory.mktemp("console")
+    passwords = {role: secrets.token_urlsafe(12) for role in ROLES}
+    with (
+        RedisServer() as redis,
+        FakeProviders() as fake,
+        MailSink(base / "mail") as mail,
+    ):
+        for company, page in hostile_companies(fake, Settings().icp):
+            fake.serve_site(company, page)
+        env = env_for(
+            redis.url,
+            **fake.env(),
+            **smtp_env(mail),
+            PW_WEB__ALLOW_PRIVATE="true",
+            PW_DAILY_LIMIT=str(DAILY_LIMIT),
+        )
+        console_env = {
+            **env,
+            "PW_CONSOLE__USERS": demo_users(passwords),
+            "PW_CONSOLE__SESSION_SECRET": secrets.token_urlsafe(32),
+        }
+        with (
+            WorkerProcess(
+                env, base / "worker.log", settings="tests.support.loopback_sites.WorkerSettings"
+            ) as worker,
+            ConsoleProcess(console_env, base / "console.log") as console,
+        ):
+            worker.wait_ready()
+            console.wait_ready()
+            done = run_cli(env, "enqueue", "daily_prospect_queue", "--wait", "--timeout", "60")
+            assert done.returncode == 0, done.stderr
+            shots = SCREENSHOTS if os.environ.get("CONSOLE_SCREENSHOTS") == "1" else base / "shots"
+            shots.mkdir(parents=True, exist_ok=True)
+            yield Stack(console.url, passwords, env, mail, shots)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        yield launch(playwright)
+
+
+def launch(playwright: Playwright) -> Browser:
+    # The system's browser, never one Playwright would download.
+    return playwright.chromium.launch(executable_path=shutil.which("chromium"))
+
+
+Dialogs = list[str]
+
+
+@dataclass
+class Session:
+    page: Page
+    dialogs: Dialogs  # every alert/confirm that opened, by message
+
+
+@pytest.fixture
+def open_session(browser: Browser, stack: Stack) -> Iterator[Callable[[str], Session]]:
+    """Sign in as a role in a browser context of its own (its own cookies)."""
+    contexts = []
+
+    def open_as(role: str) -> Session:
+        context = browser.new_context(viewport={"width": 1100, "height": 760})
+        contexts.append(context)
+        page = context.new_page()
+        dialogs: Dialogs = []
+        # A stored script that ran would open a dialog: record it and close it.
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        sign_in(page, stack, role)
+        return Session(page, dialogs)
+
+    yield open_as
+    for context in contexts:
+        context.close()
+
+
+def sign_in(page: Page, stack: Stack, role: str, password: str | None = None) -> None:
+    page.goto(f"{stack.url}/signin")
+    page.get_by_label("User name").fill(role)
+    page.get_by_label("Password").fill(password or stack.passwords[role])
+    page.get_by_role("button", name="Sign in").click()
+
+
+def screenshot(page: Page, stack: Stack, name: str) -> Path:
+    path = stack.shots / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
