@@ -47,4 +47,6 @@ USER 10001:10001
 # The metrics and health port (settings.metrics_port's default).
 EXPOSE 9108
 # Exec form: arq is PID 1 and gets SIGTERM itself, then drains for PW_SHUTDOWN_GRACE_S.
+# The console is the same image with another command (k8s/components/console):
+#   prospect-worker console --host 0.0.0.0 --port 8080
 CMD ["arq", "worker.WorkerSettings"]
