@@ -22,10 +22,11 @@ from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 from playwright.sync_api import expect as playwright_expect
 
 from settings import Settings
+from tests.integration.test_cli import start_cli
 from tests.support.console_process import ConsoleProcess, demo_users
 from tests.support.fake_providers import FakeProviders
 from tests.support.hostile import hostile_companies
-from tests.support.processes import ROOT, RedisServer, WorkerProcess, env_for, run_cli
+from tests.support.processes import ROOT, RedisServer, WorkerProcess, env_for
 from tests.support.smtp_server import smtp_env
 from worker.local.mailsink import MailSink
 
@@ -91,6 +92,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "PW_CONSOLE__USERS": demo_users(passwords),
             "PW_CONSOLE__SESSION_SECRET": secrets.token_urlsafe(32),
         }
+        # Everything starts at once: today's run waits in the queue for the worker.
+        today = start_cli(env, "enqueue", "daily_prospect_queue", "--wait", "--timeout", "60")
         with (
             WorkerProcess(
                 env, base / "worker.log", settings="tests.support.loopback_sites.WorkerSettings"
@@ -99,8 +102,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         ):
             worker.wait_ready()
             console.wait_ready()
-            done = run_cli(env, "enqueue", "daily_prospect_queue", "--wait", "--timeout", "60")
-            assert done.returncode == 0, done.stderr
+            out, err = today.communicate(timeout=90)
+            assert today.returncode == 0, out + err
             shots = SCREENSHOTS if os.environ.get("CONSOLE_SCREENSHOTS") == "1" else base / "shots"
             shots.mkdir(parents=True, exist_ok=True)
             yield Stack(console.url, passwords, env, mail, shots)

@@ -5,18 +5,18 @@ company name or page title cannot do there."""
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import Session, Stack, screenshot, sign_in
+from .conftest import Stack, screenshot, sign_in
 
 pytestmark = pytest.mark.slow
 
 
 def test_sign_in_refuses_a_wrong_password_and_takes_the_right_one(
     open_session, stack: Stack, browser
-) -> None:  # noqa: ANN001
+) -> None:
     context = browser.new_context()
     page = context.new_page()
     try:
-        sign_in(page, stack, "approver", password="not-the-password")
+        sign_in(page, stack, "approver", password="not-the-password")  # noqa: S106
         expect(page.get_by_role("alert")).to_contain_text("Wrong user name or password")
         screenshot(page, stack, "signin")
         sign_in(page, stack, "approver")
