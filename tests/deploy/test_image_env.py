@@ -265,3 +265,52 @@ def test_the_dockerfile_is_what_this_test_builds() -> None:
     """The build above follows the Dockerfile's `uv` steps; make sure there are some."""
     runs = [r.value[0] for r in parse().stage("build").all("RUN")]
     assert sum(run.startswith("uv ") for run in runs) == 2, DOCKERFILE
+
+
+def test_the_console_starts_from_the_image_env_with_its_pods_command(
+    image_env: ImageEnv, renders: dict[str, Render], redis_url: str, tmp_path: Path
+) -> None:
+    """The console is the image's other command: its templates and assets are in the installed
+    package, not only in the source tree."""
+    render = renders["base+components/console"]
+    container = only_container(project_pod(render, "console"))
+    pod_env = {
+        var.name: var.value for var in container_env(render, container) if var.value is not None
+    }
+    port = free_port()
+    command = list(container["command"])
+    command[command.index("--host") + 1] = "127.0.0.1"  # loopback here, never all interfaces
+    command[command.index("--port") + 1] = str(port)
+    secrets_ = {  # the Secret the operator makes
+        "PW_CONSOLE__USERS": "ana:approver:$argon2id$v=19$m=1024,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g",
+        "PW_CONSOLE__SESSION_SECRET": "s" * 32,
+    }
+    env = {**image_env.env, **pod_env, **secrets_, "REDIS_URL": redis_url}
+    installed = snapshot(image_env.venv)
+    log = tmp_path / "console.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(image_env.venv / "bin" / command[0]), *command[1:]],
+            cwd=image_env.workdir,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            try:
+                health = get(port, "/healthz")
+                break
+            except ConnectionRefusedError:
+                assert process.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+        assert health[0] == 200
+        assert get(port, "/signin")[0] == 200  # a template
+        assert get(port, "/static/console.css")[0] == 200  # an asset
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=30)
+    assert code == 0, log.read_text()
+    assert snapshot(image_env.venv) == installed
