@@ -55,33 +55,31 @@ def ensure_environment() -> None:
     subprocess.run([UV, "sync", "--frozen", "--inexact", "--quiet"], cwd=ROOT, env=env, check=True)
 
 
-def ensure_redis_server() -> None:
-    """The integration tests start their own throwaway redis-server, so it must be installed."""
-    if shutil.which("redis-server"):
-        return
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        print("redis-server not found: installing it with apt-get", file=sys.stderr)
-        subprocess.run(["apt-get", "update", "-qq"], check=True)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "redis-server"], check=True)
-        return
-    sys.exit("redis-server is not installed; install it (e.g. apt-get install redis-server)")
+def apt_install(binary: str, package: str) -> bool:
+    """Install `package` with apt-get when `binary` is missing and this is root; whether the
+    binary is there now."""
+    if shutil.which(binary):
+        return True
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        return False
+    print(f"{binary} not found: installing {package} with apt-get", file=sys.stderr)
+    subprocess.run(["apt-get", "update", "-qq"], check=True)
+    subprocess.run(["apt-get", "install", "-y", "-qq", package], check=True)
+    return True
 
 
-def ensure_chromium() -> None:
-    """The console's browser tests (tests/browser/) drive Debian's chromium through Playwright,
+def ensure_test_tools() -> None:
+    """The integration tests start their own throwaway redis-server, so it must be installed.
+    The console's browser tests (tests/browser/) drive Debian's chromium through Playwright,
     which never downloads a browser of its own; without it those tests fail, saying so."""
-    if shutil.which("chromium"):
-        return
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        print("chromium not found: installing it with apt-get", file=sys.stderr)
-        subprocess.run(["apt-get", "update", "-qq"], check=True)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True)
-        return
-    print(
-        "dev.py: chromium is not installed, so the browser tests (tests/browser/) will fail;"
-        " install it (e.g. apt-get install chromium)",
-        file=sys.stderr,
-    )
+    if not apt_install("redis-server", "redis-server"):
+        sys.exit("redis-server is not installed; install it (e.g. apt-get install redis-server)")
+    if not apt_install("chromium", "chromium"):
+        print(
+            "dev.py: chromium is not installed, so the browser tests (tests/browser/) will fail;"
+            " install it (e.g. apt-get install chromium)",
+            file=sys.stderr,
+        )
 
 
 # The gates, in the order `test` runs them; their settings live in pyproject.toml.
@@ -172,8 +170,7 @@ def main(argv: list[str]) -> int:
     code = run_gates()
     if code != 0 or command == "check":
         return code
-    ensure_redis_server()
-    ensure_chromium()
+    ensure_test_tools()
     return run_tests(rest)
 
 

@@ -7,32 +7,38 @@ reject take drafts of their own (`Stack.claim`), so they do not depend on each o
 `CONSOLE_SCREENSHOTS=1` rewrites docs/screenshots/ from the pages the tests end on; otherwise
 the screenshots go to a temporary directory, so a test run leaves the tree as it was."""
 
+import asyncio
 import email
 import os
 import secrets
 import shutil
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, Dialog, Page, Playwright, ViewportSize, sync_playwright
 from playwright.sync_api import expect as playwright_expect
+from redis.asyncio import Redis
 
 from settings import Settings
 from tests.integration.test_cli import start_cli
-from tests.support.console_process import ConsoleProcess, demo_users
+from tests.support.console_process import console_process, demo_users
 from tests.support.fake_providers import FakeProviders
 from tests.support.hostile import hostile_companies
 from tests.support.processes import ROOT, RedisServer, WorkerProcess, env_for
 from tests.support.smtp_server import smtp_env
+from worker.keys import WorkerKeys
 from worker.local.mailsink import MailSink
+from worker.runtime.deadletter import DeadLetters
 
 ROLES = ("viewer", "approver", "operator")
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 WAIT_MS = 10_000
+VIEWPORT: ViewportSize = {"width": 1100, "height": 760}
 # Few prospects, so today's run takes about a second, yet more drafts than the tests claim.
 DAILY_LIMIT = 12
 
@@ -98,7 +104,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             WorkerProcess(
                 env, base / "worker.log", settings="tests.support.loopback_sites.WorkerSettings"
             ) as worker,
-            ConsoleProcess(console_env, base / "console.log") as console,
+            console_process(console_env, base / "console.log") as console,
         ):
             worker.wait_ready()
             console.wait_ready()
@@ -135,12 +141,17 @@ def open_session(browser: Browser, stack: Stack) -> Iterator[Callable[[str], Ses
     contexts = []
 
     def open_as(role: str) -> Session:
-        context = browser.new_context(viewport={"width": 1100, "height": 760})
+        context = browser.new_context(base_url=stack.url, viewport=VIEWPORT)
         contexts.append(context)
         page = context.new_page()
         dialogs: Dialogs = []
-        # A stored script that ran would open a dialog: record it and close it.
-        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+        def opened(dialog: Dialog) -> None:
+            # A stored script that ran would open a dialog: record it and close it.
+            dialogs.append(dialog.message)
+            dialog.dismiss()
+
+        page.on("dialog", opened)
         sign_in(page, stack, role)
         return Session(page, dialogs)
 
@@ -150,7 +161,7 @@ def open_session(browser: Browser, stack: Stack) -> Iterator[Callable[[str], Ses
 
 
 def sign_in(page: Page, stack: Stack, role: str, password: str | None = None) -> None:
-    page.goto(f"{stack.url}/signin")
+    page.goto("/signin")
     page.get_by_label("User name").fill(role)
     page.get_by_label("Password").fill(password or stack.passwords[role])
     page.get_by_role("button", name="Sign in").click()
@@ -160,3 +171,30 @@ def screenshot(page: Page, stack: Stack, name: str) -> Path:
     path = stack.shots / f"{name}.png"
     page.screenshot(path=str(path))
     return path
+
+
+def plant_dead_letter(stack: Stack, job_id: str) -> str:
+    """A dead letter of a job that can be replayed (a cleanup that failed for good), as the
+    runtime writes one; its entry id."""
+
+    async def plant() -> str:
+        redis = Redis.from_url(stack.env["REDIS_URL"])
+        try:
+            letters = DeadLetters(
+                redis, WorkerKeys(), queue_name="arq:queue", job_expires_ms=60_000
+            )
+            return await letters.add(
+                job_id=job_id,
+                function="cleanup",
+                kind="failed",
+                error_type="TransientError",
+                error="TransientError: the database was away",
+                tries=5,
+                payload={},
+            )
+        finally:
+            await redis.aclose()
+
+    # In a thread of its own: Playwright's sync API owns this thread's event loop.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, plant()).result(timeout=30)

@@ -20,7 +20,8 @@ def console_pod(render: Render) -> Pod:
 
 
 def console_container(pod: Pod) -> dict[str, Any]:
-    (container,) = [c for c in pod.spec["containers"] if c["name"] == "console"]
+    containers: list[dict[str, Any]] = pod.spec["containers"]
+    (container,) = [c for c in containers if c["name"] == "console"]
     return container
 
 

@@ -1,6 +1,6 @@
 """The console (`prospect-worker console`) in its own process, on a free loopback port.
 
-    with ConsoleProcess(env, tmp_path / "console.log") as console:
+    with console_process(env, tmp_path / "console.log") as console:
         console.wait_ready()              # /healthz answers
         console.url                       # http://127.0.0.1:PORT
 
@@ -11,9 +11,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 from tests.support.processes import ROOT
 from worker.local.embedded import DEFAULT_HOST, free_port
@@ -38,6 +38,16 @@ def get(url_host: str, port: int, path: str) -> tuple[int, str]:
         return response.status, response.read().decode(errors="replace")
     finally:
         connection.close()
+
+
+@contextmanager
+def console_process(env: dict[str, str], log: Path) -> Iterator["ConsoleProcess"]:
+    """A started console, stopped (SIGTERM, then SIGKILL) when the block ends."""
+    console = ConsoleProcess(env, log)
+    try:
+        yield console
+    finally:
+        console.stop()
 
 
 class ConsoleProcess:
@@ -83,14 +93,3 @@ class ConsoleProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             return self.process.wait(10)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -20,6 +20,7 @@ from settings import ConsoleSettings, Settings
 from worker.cli.base import CliState, cli, pass_state, run_async
 from worker.cli.demo import run_target
 from worker.cli.output import EXIT_OK, Output
+from worker.cli.outreach_demo import mail_dir_option
 from worker.client import QueueClient
 from worker.local.embedded import DEFAULT_HOST
 from worker.local.mailsink import MailSink, clear_messages
@@ -44,23 +45,19 @@ def worker_env(settings: Settings, mail: MailSink) -> dict[str, str]:
     }
 
 
-async def enqueue_today(settings: Settings) -> str:
+async def enqueue_today(settings: Settings, out: Output) -> int:
     client = await QueueClient.connect(settings, specs=job_specs(settings), conn_retries=0)
     try:
-        return await client.enqueue(DAILY_JOB)
+        job_id = await client.enqueue(DAILY_JOB)
     finally:
         await client.close()
+    out.info(f"enqueued today's run as {job_id}; a worker is taking it")
+    return EXIT_OK
 
 
 @cli.command("console-demo")
 @click.option("--port", type=click.IntRange(1, 65_535), default=8080, show_default=True)
-@click.option(
-    "--mail-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("demo-mail"),
-    show_default=True,
-    help="Where the SMTP sink keeps the messages, one .eml file each.",
-)
+@mail_dir_option
 @pass_state
 def console_demo(state: CliState, port: int, mail_dir: Path) -> int:
     """Run today's pipeline with a worker and keep the console up with a demo sign-in."""
@@ -90,8 +87,7 @@ def console_demo(state: CliState, port: int, mail_dir: Path) -> int:
             stderr=subprocess.DEVNULL,
         )
         try:
-            job_id = run_async(enqueue_today(settings), redis_url=settings.redis_url)
-            out.info(f"enqueued today's run as {job_id}; a worker is taking it")
+            run_async(enqueue_today(settings, out), redis_url=settings.redis_url)
             out.info(f"console: http://{DEFAULT_HOST}:{port}/")
             out.info(f"sign in as {DEMO_USER} with password {password}  (Ctrl-C stops it all)")
             # uvicorn shuts down on Ctrl-C, then passes it on: the demo ends normally.

@@ -143,14 +143,18 @@ async def states(book: DraftBook) -> list[tuple[str, int]]:
     return sorted(counts.items())
 
 
-@cli.command("outreach-demo")
-@click.option(
+# The demos' SMTP sink directory (this one's and the console demo's).
+mail_dir_option = click.option(
     "--mail-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("demo-mail"),
     show_default=True,
     help="Where the SMTP sink keeps the messages, one .eml file each.",
 )
+
+
+@cli.command("outreach-demo")
+@mail_dir_option
 @pass_state
 def outreach_demo(state: CliState, mail_dir: Path) -> int:
     """Draft, approve, send to a local SMTP sink, read replies, and suppress, end to end."""
