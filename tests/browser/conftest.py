@@ -25,14 +25,15 @@ from playwright.sync_api import expect as playwright_expect
 from redis.asyncio import Redis
 
 from settings import Settings
-from tests.integration.test_cli import start_cli
 from tests.support.console_process import console_process, demo_users
 from tests.support.fake_providers import FakeProviders
 from tests.support.hostile import hostile_companies
 from tests.support.processes import ROOT, RedisServer, WorkerProcess, env_for
 from tests.support.smtp_server import smtp_env
+from worker.client import JobReport, QueueClient
 from worker.keys import WorkerKeys
 from worker.local.mailsink import MailSink
+from worker.registry import DAILY_JOB, job_specs
 from worker.runtime.deadletter import DeadLetters
 
 ROLES = ("viewer", "approver", "operator")
@@ -99,7 +100,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "PW_CONSOLE__SESSION_SECRET": secrets.token_urlsafe(32),
         }
         # Everything starts at once: today's run waits in the queue for the worker.
-        today = start_cli(env, "enqueue", "daily_prospect_queue", "--wait", "--timeout", "60")
+        today = ThreadPoolExecutor(1)
+        finished = today.submit(asyncio.run, run_today(redis.url))
         with (
             WorkerProcess(
                 env, base / "worker.log", settings="tests.support.loopback_sites.WorkerSettings"
@@ -108,11 +110,23 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         ):
             worker.wait_ready()
             console.wait_ready()
-            out, err = today.communicate(timeout=90)
-            assert today.returncode == 0, out + err
+            report = finished.result(timeout=90)
+            today.shutdown()
+            assert report.state == "complete", report
             shots = SCREENSHOTS if os.environ.get("CONSOLE_SCREENSHOTS") == "1" else base / "shots"
             shots.mkdir(parents=True, exist_ok=True)
             yield Stack(console.url, passwords, env, mail, shots)
+
+
+async def run_today(redis_url: str) -> JobReport:
+    """Enqueue today's run and wait until every prospect job it fanned out has ended."""
+    settings = Settings(REDIS_URL=redis_url)
+    client = await QueueClient.connect(settings, specs=job_specs(settings))
+    try:
+        job_id = await client.enqueue(DAILY_JOB)
+        return await client.wait(job_id, lambda _report: None, poll_s=0.05)
+    finally:
+        await client.close()
 
 
 @pytest.fixture(scope="session")
