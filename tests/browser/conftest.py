@@ -13,21 +13,24 @@ import os
 import secrets
 import shutil
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from email.message import Message
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, Playwright, ViewportSize, sync_playwright
 from playwright.sync_api import expect as playwright_expect
 from redis.asyncio import Redis
 
+from jobs.outreach.drafts import DraftBook, DraftRecord, DraftState
 from settings import Settings
 from tests.support.console_process import console_process, demo_users
 from tests.support.fake_providers import FakeProviders
-from tests.support.hostile import hostile_companies
+from tests.support.hostile import HOSTILE_PREFIX, hostile_companies
 from tests.support.processes import ROOT, RedisServer, WorkerProcess, env_for
 from tests.support.smtp_server import smtp_env
 from worker.client import JobReport, QueueClient
@@ -44,6 +47,7 @@ VIEWPORT: ViewportSize = {"width": 1100, "height": 760}
 DAILY_LIMIT = 12
 
 playwright_expect.set_options(timeout=WAIT_MS)
+T = TypeVar("T")
 
 
 @dataclass
@@ -64,13 +68,14 @@ class Stack:
     def sent_to(self, address: str) -> list[Message]:
         return [m for m in self.messages() if address.lower() in str(m["To"]).lower()]
 
-    def claim(self, ids: list[str]) -> str:
-        """A pending draft no other test has taken."""
+    def claim(self) -> DraftRecord:
+        """A pending draft no other test has taken (never a hostile company's: the stored
+        script test reads those as they are)."""
         with self._lock:
-            for draft_id in ids:
-                if draft_id not in self._claimed:
-                    self._claimed.add(draft_id)
-                    return draft_id
+            for record in drafts(self, "pending"):
+                if record.id not in self._claimed and not record.id.startswith(HOSTILE_PREFIX):
+                    self._claimed.add(record.id)
+                    return record
         raise AssertionError("no pending draft left for this test")
 
 
@@ -118,15 +123,32 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             yield Stack(console.url, passwords, env, mail, shots)
 
 
-async def run_today(redis_url: str) -> JobReport:
-    """Enqueue today's run and wait until every prospect job it fanned out has ended."""
+async def run_today(redis_url: str, payload: dict[str, Any] | None = None) -> JobReport:
+    """Enqueue a daily run and wait until every prospect job it fanned out has ended."""
     settings = Settings(REDIS_URL=redis_url)
     client = await QueueClient.connect(settings, specs=job_specs(settings))
     try:
-        job_id = await client.enqueue(DAILY_JOB)
+        job_id = await client.enqueue(DAILY_JOB, payload)
         return await client.wait(job_id, lambda _report: None, poll_s=0.05)
     finally:
         await client.close()
+
+
+def run_backfill(stack: Stack) -> str:
+    """Yesterday's run, as an explicit backfill (today's has run): its date once enqueued. The
+    run is left to the worker; the caller watches it."""
+    yesterday = (datetime.now(Settings().tz).date() - timedelta(days=1)).isoformat()
+
+    async def enqueue() -> str:
+        settings = Settings(REDIS_URL=stack.env["REDIS_URL"])
+        client = await QueueClient.connect(settings, specs=job_specs(settings))
+        try:
+            await client.enqueue(DAILY_JOB, {"run_date": yesterday, "backfill": True})
+        finally:
+            await client.close()
+        return yesterday
+
+    return in_thread(enqueue())
 
 
 @pytest.fixture(scope="session")
@@ -209,6 +231,23 @@ def plant_dead_letter(stack: Stack, job_id: str) -> str:
         finally:
             await redis.aclose()
 
-    # In a thread of its own: Playwright's sync API owns this thread's event loop.
+    return in_thread(plant())
+
+
+def in_thread(work: Coroutine[Any, Any, T]) -> T:
+    # A loop of its own in a thread of its own: Playwright's sync API owns this thread's loop.
     with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, plant()).result(timeout=30)
+        return pool.submit(asyncio.run, work).result(timeout=30)
+
+
+def drafts(stack: Stack, state: DraftState | None = None) -> list[DraftRecord]:
+    """The drafts as Redis holds them, oldest first."""
+
+    async def find() -> list[DraftRecord]:
+        redis = Redis.from_url(stack.env["REDIS_URL"])
+        try:
+            return await DraftBook(redis, WorkerKeys()).find(state)
+        finally:
+            await redis.aclose()
+
+    return in_thread(find())

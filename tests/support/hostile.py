@@ -21,6 +21,7 @@ SCRIPT_NAME = "<script>alert(1)</script>"
 IMG_TITLE = '"><img src=x onerror=alert(1)>'
 # RFC 2606's testing names: tests.support.loopback_sites resolves them to loopback.
 SCRIPT_DOMAIN = "script-name.test"
+HOSTILE_PREFIX = "0000hostile-"  # their ids: ranked first among equals, and told apart
 IMG_DOMAIN = "img-title.test"
 
 
@@ -47,14 +48,14 @@ def hostile_companies(fake: FakeProviders, icp: IcpProfile) -> list[tuple[Sample
     template = best_sample(icp)
     named = _moved(
         template,
-        id_="0000hostile-name",
+        id_=f"{HOSTILE_PREFIX}name",
         name=SCRIPT_NAME,
         domain=SCRIPT_DOMAIN,
         url=fake.site_url(SCRIPT_DOMAIN),
     )
     titled = _moved(
         template,
-        id_="0000hostile-title",
+        id_=f"{HOSTILE_PREFIX}title",
         name="Imgtitle Labs",
         domain=IMG_DOMAIN,
         url=fake.site_url(IMG_DOMAIN),
