@@ -46,9 +46,11 @@ from worker.cli.output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 # Each command, and the module of this package that registers it.
 COMMANDS = {
     "approve": "outreach",
+    "console": "console",
     "dlq": "dlq",
     "drafts": "outreach",
     "enqueue": "jobs",
+    "hash-password": "console",
     "outbox": "outreach",
     "outreach-demo": "outreach_demo",
     "pause": "pause",
