@@ -87,6 +87,39 @@ return 'replayed'
 """
 
 
+# Newest first from ARGV[1] ('+', or '(' and an entry id), the entries whose fields equal every
+# given value, at most ARGV[2] of them, looking at no more than ARGV[3] entries: a filter over a
+# long stream costs a bounded time in Redis, and says where it stopped.
+# KEYS: stream. ARGV: start, limit, window, then field/value pairs.
+# Returns {matching entries, where to go on ('' at the stream's start), entries looked at}.
+_SCAN = """
+local start, limit, window = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local found, seen = {}, 0
+while seen < window and #found < limit do
+  local ask = math.min(500, window - seen)
+  local batch = redis.call('XREVRANGE', KEYS[1], start, '-', 'COUNT', ask)
+  for _, entry in ipairs(batch) do
+    seen = seen + 1
+    start = '(' .. entry[1]
+    local fields, ok = entry[2], true
+    for i = 4, #ARGV, 2 do
+      local value = nil
+      for j = 1, #fields, 2 do
+        if fields[j] == ARGV[i] then value = fields[j + 1] break end
+      end
+      if value ~= ARGV[i + 1] then ok = false break end
+    end
+    if ok then
+      found[#found + 1] = entry
+      if #found >= limit then break end
+    end
+  end
+  if #found < limit and #batch < ask then return {found, '', seen} end
+end
+return {found, start, seen}
+"""
+
+
 class DeadLetter(BaseModel):
     id: str  # the stream entry id
     job_id: str
@@ -147,6 +180,7 @@ class DeadLetters:
         self._job_expires_ms = job_expires_ms
         self._add = redis.register_script(_ADD)
         self._replay = redis.register_script(_REPLAY)
+        self._scan = redis.register_script(_SCAN)
 
     async def add(
         self,
@@ -211,6 +245,21 @@ class DeadLetters:
             )
         return _text(entry)
 
+    async def scan(
+        self, *, start: str = "+", limit: int = 50, window: int = 10_000, **equal: str
+    ) -> tuple[list[DeadLetter], str | None, int]:
+        """Newest first from `start` (an entry id, exclusive; "+" for the newest), up to `limit`
+        entries whose fields equal `equal` (`function=...`, `error_type=...`), looking at no more
+        than `window` entries, in one step in Redis. Returns the entries, where to go on (None
+        at the stream's start) and how many entries were looked at."""
+        args: list[str | int] = [start if start == "+" else f"({start}", limit, window]
+        for name, value in equal.items():
+            args += [name, value]
+        found, resume, seen = await self._scan(keys=[self._keys.dead_letters], args=args)
+        letters = [parse_entry(entry_id, _pairs(fields)) for entry_id, fields in found]
+        resume = _text(resume)
+        return letters, resume.removeprefix("(") or None, int(seen)
+
     async def list(self, *, function: str | None = None, limit: int = 50) -> list[DeadLetter]:
         """The newest first, optionally of one job type."""
         entries: list[DeadLetter] = []
@@ -218,7 +267,7 @@ class DeadLetters:
         while len(entries) < limit:
             page = await self._redis.xrevrange(self._keys.dead_letters, last, "-", count=200)
             for entry_id, fields in page:
-                letter = _parse(entry_id, fields)
+                letter = parse_entry(entry_id, fields)
                 if function is None or letter.function == function:
                     entries.append(letter)
             if len(page) < 200:
@@ -228,7 +277,7 @@ class DeadLetters:
 
     async def show(self, entry_id: str) -> DeadLetter | None:
         page = await self._redis.xrange(self._keys.dead_letters, entry_id, entry_id)
-        return _parse(*page[0]) if page else None
+        return parse_entry(*page[0]) if page else None
 
     async def replay(self, letter: DeadLetter) -> ReplayOutcome:
         """Enqueue the job again with fresh tries; the entry leaves the stream in the same step."""
@@ -276,6 +325,11 @@ def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _pairs(flat: list[Any]) -> dict[Any, Any]:
+    """A script's field/value list as a dict."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
 def _cut(text: str, limit: int) -> str:
     """`text` cut to at most `limit` UTF-8 bytes, never inside a character."""
     data = text.encode("utf-8", "surrogatepass")
@@ -295,7 +349,7 @@ def _payload_fields(data: bytes) -> dict[str, str | int]:
     }
 
 
-def _parse(entry_id: str | bytes, raw_fields: dict[Any, Any]) -> DeadLetter:
+def parse_entry(entry_id: str | bytes, raw_fields: dict[Any, Any]) -> DeadLetter:
     fields = {_text(k): _text(v) for k, v in raw_fields.items()}
     payload = orjson.loads(fields["payload"]) if "payload" in fields else None
     return DeadLetter(
