@@ -120,14 +120,18 @@ class DraftBook:
     async def approve(
         self, draft_id: str, now_ms: int, *, subject: str | None = None, body: str | None = None
     ) -> tuple[Transition, str]:
-        """pending (or approved again, to edit; or send_failed, to send again) -> approved;
-        edits land only here, before a send has started. A reason (why a send failed) goes."""
+        """pending (or approved again; or send_failed, to send again) -> approved. A reason
+        (why a send failed) goes. Edits land only on a draft that awaits an approval (pending,
+        or send_failed): once approved its send is queued, and the text a person approved is
+        the text that goes; the send reads it only after its claim, in the same record."""
         edits: list[str] = ["reason", ""]
         if subject is not None:
             edits += ["subject", subject]
         if body is not None:
             edits += ["body", body]
-        allowed: tuple[DraftState, ...] = ("pending", "approved", "send_failed")
+        allowed: tuple[DraftState, ...] = ("pending", "send_failed")
+        if subject is None and body is None:
+            allowed += ("approved",)
         return await self._move(draft_id, "approved", allowed, now_ms, "", edits)
 
     async def send_failed(self, draft_id: str, now_ms: int, reason: str) -> tuple[Transition, str]:

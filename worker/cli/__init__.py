@@ -46,6 +46,7 @@ from worker.cli.output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 # Each command, and the module of this package that registers it.
 COMMANDS = {
     "approve": "outreach",
+    "audit": "audit",
     "console": "console",
     "dlq": "dlq",
     "drafts": "outreach",
@@ -59,6 +60,7 @@ COMMANDS = {
     "run": "demo",
     "stats": "stats",
     "status": "jobs",
+    "suppress": "suppress",
 }
 cli.modules.update({name: f"{__name__}.{module}" for name, module in COMMANDS.items()})
 

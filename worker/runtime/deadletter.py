@@ -24,6 +24,7 @@ import orjson
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
+from jobs.redisreply import reply
 from worker.engine.arqjobs import (
     ABORT_SET,
     IN_PROGRESS_KEY_PREFIX,
@@ -74,15 +75,20 @@ end
 return {existing, dropped}
 """
 
-# KEYS: stream, marker, job key, result key, tries key, queue
-# ARGV: entry id, job id, job record, due score (ms), job expiry (ms)
+# KEYS: stream, marker, job key, result key, tries key, queue, replayed record
+# ARGV: entry id, job id, job record, due score (ms), job expiry (ms), now (ms), by, record ttl s
 _REPLAY = """
-if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then return 'gone' end
+if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then
+  if redis.call('EXISTS', KEYS[7]) == 1 then return 'already_replayed' end
+  return 'gone'
+end
 if redis.call('EXISTS', KEYS[3]) == 1 then return 'queued' end
 redis.call('DEL', KEYS[4], KEYS[5], KEYS[2])
 redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[5])
 redis.call('ZADD', KEYS[6], ARGV[4], ARGV[2])
 redis.call('XDEL', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[7], 'job_id', ARGV[2], 'at_ms', ARGV[6], 'by', ARGV[7])
+redis.call('EXPIRE', KEYS[7], ARGV[8])
 return 'replayed'
 """
 
@@ -158,7 +164,18 @@ class DeadLetter(BaseModel):
         return None
 
 
-ReplayOutcome = Literal["replayed", "queued", "gone", "not_replayable"]
+# already_replayed: the entry left by an earlier replay (its record says when and by whom);
+# gone: it left otherwise (purged, or dropped at the stream's cap).
+ReplayOutcome = Literal["replayed", "queued", "gone", "already_replayed", "not_replayable"]
+
+
+class Replayed(BaseModel):
+    """What is kept of an entry that was replayed, for MARKER_TTL_S."""
+
+    entry: str
+    job_id: str
+    at_ms: int
+    by: str = ""
 
 
 class DeadLetters:
@@ -279,8 +296,9 @@ class DeadLetters:
         page = await self._redis.xrange(self._keys.dead_letters, entry_id, entry_id)
         return parse_entry(*page[0]) if page else None
 
-    async def replay(self, letter: DeadLetter) -> ReplayOutcome:
-        """Enqueue the job again with fresh tries; the entry leaves the stream in the same step."""
+    async def replay(self, letter: DeadLetter, *, by: str = "") -> ReplayOutcome:
+        """Enqueue the job again with fresh tries; the entry leaves the stream in the same step,
+        which keeps a record of the replay (`replayed`) for a second one to find."""
         if letter.replayable is not None:
             return "not_replayable"
         now = int(time.time() * 1000)
@@ -293,6 +311,7 @@ class DeadLetters:
                 RESULT_KEY_PREFIX + job_id,
                 self._keys.tries(job_id),
                 self._queue,
+                self._keys.dead_letter_replayed(letter.id),
             ],
             args=[
                 letter.id,
@@ -300,10 +319,26 @@ class DeadLetters:
                 encode_job(letter.function, letter.payload, now),
                 now,
                 self._job_expires_ms,
+                now,
+                by,
+                MARKER_TTL_S,
             ],
         )
         outcome: ReplayOutcome = _text(result)  # type: ignore[assignment]
         return outcome
+
+    async def replayed(self, entry_id: str) -> Replayed | None:
+        """The record of an earlier replay of `entry_id`, while it is kept."""
+        kept = await reply(self._redis.hgetall(self._keys.dead_letter_replayed(entry_id)))
+        if not kept:
+            return None
+        fields = {_text(name): _text(value) for name, value in kept.items()}
+        return Replayed(
+            entry=entry_id,
+            job_id=fields.get("job_id", "?"),
+            at_ms=int(fields.get("at_ms", 0)),
+            by=fields.get("by", ""),
+        )
 
     async def purge(self, *, older_than_s: float | None = None, ids: Sequence[str] = ()) -> int:
         """Remove entries older than `older_than_s` (all when None), or exactly `ids`."""
