@@ -86,5 +86,12 @@ class WorkerKeys(Keys):
         return f"{self.prefix}:worker:{replica}"
 
     def outcomes(self, bucket: int) -> str:
-        """Hash with a TTL: "<job type>:<outcome>" -> count, for one minute (unix time // 60)."""
+        """Hash with a TTL (49 h): "<job type>:<outcome>" -> count, "<job type>:run_s" ->
+        seconds its bodies ran and "<job type>:runs" -> their count, for one minute (unix time
+        // 60), every replica's (worker/observability/minute_counts.py)."""
         return f"{self.prefix}:outcomes:{bucket}"
+
+    def hourly_outcomes(self, hour: int) -> str:
+        """Hash with a TTL (49 h): the same figures as `outcomes`, for one hour (unix time //
+        3600), so two days of charts read 48 hashes rather than 2,880."""
+        return f"{self.prefix}:outcomes:hour:{hour}"

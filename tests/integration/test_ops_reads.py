@@ -223,6 +223,7 @@ async def test_dead_letters_page_newest_first_by_cursor_and_filter(
 
     # A filter looks at a bounded window per page, says so, and goes on from where it stopped.
     monkeypatch.setattr(listings, "DEAD_LETTER_WINDOW", 4)
+    monkeypatch.setattr(listings, "DEAD_LETTER_STEP", 3)
     page = await dead_letters_page(ops, job_type="cleanup", error_type="ValueError")
     assert page.note is not None and "looked at 4 entries" in page.note
     assert page.total is None and page.next_cursor == ids[-4]
@@ -283,7 +284,7 @@ async def test_suppression_pages_cover_every_address_once_with_why_and_when(
     assert all(item.since is not None and item.since.timestamp() * 1000 >= before for item in seen)
 
 
-async def test_series_sums_minutes_into_hours_with_the_mean_processing_time(
+async def test_series_gives_each_hour_by_type_with_the_mean_processing_time(
     ops: Ops, redis: Redis
 ) -> None:
     now = 1_800_000_000.0 + 30 * 60  # half past an hour

@@ -4,10 +4,13 @@ Prometheus.
 
 One hash per minute (`WorkerKeys.outcomes`, unix time // 60): `<job type>:<outcome>` -> count,
 `<job type>:run_s` -> seconds the bodies ran, `<job type>:runs` -> the outcomes those seconds
-belong to (a job arq failed before its body ran has no duration). Each replica tallies in memory
-as jobs end and the sampler adds its tally to the minute it publishes in, on the round trip it
-already makes once per refresh (worker/observability/replicas.py): a job pays no Redis call for
-it, and a minute's figures are late by at most one refresh.
+belong to (a job arq failed before its body ran has no duration); and the same per hour
+(`WorkerKeys.hourly_outcomes`), written beside it, so two days of charts read 48 small hashes
+(2,880 minutes took half a second to read and parse: scripts/bench_console.py). Each replica
+tallies in memory as jobs end and the sampler adds its tally to the minute and hour it
+publishes in, on the round trip it already makes once per refresh
+(worker/observability/replicas.py): a job pays no Redis call for it, and the figures are late by
+at most one refresh.
 """
 
 from collections import Counter
@@ -21,6 +24,7 @@ from worker.keys import WorkerKeys
 from worker.runtime.outcomes import OUTCOME_KINDS, OutcomeKind
 
 BUCKET_S = 60
+HOUR_S = 3600
 # Two days of charts and an hour to spare, so the oldest hour shown is whole.
 BUCKET_TTL_S = 49 * 3600
 RUN_SECONDS = "run_s"
@@ -55,52 +59,52 @@ def queue_tally(pipe: Pipeline, keys: WorkerKeys, tally: Tally, *, now_s: float)
     """Queue on `pipe` the increments of the minute `now_s` falls in."""
     if not tally:
         return
-    bucket = keys.outcomes(int(now_s // BUCKET_S))
-    for (job_type, kind), count in tally.counts.items():
-        pipe.hincrby(bucket, f"{job_type}:{kind}", count)
-    for job_type, seconds in tally.run_s.items():
-        pipe.hincrbyfloat(bucket, f"{job_type}:{RUN_SECONDS}", seconds)
-    for job_type, runs in tally.runs.items():
-        pipe.hincrby(bucket, f"{job_type}:{RUNS}", runs)
-    pipe.expire(bucket, BUCKET_TTL_S)
+    minute, hour = keys.outcomes(int(now_s // BUCKET_S)), keys.hourly_outcomes(int(now_s // HOUR_S))
+    for bucket in (minute, hour):
+        for (job_type, kind), count in tally.counts.items():
+            pipe.hincrby(bucket, f"{job_type}:{kind}", count)
+        for job_type, seconds in tally.run_s.items():
+            pipe.hincrbyfloat(bucket, f"{job_type}:{RUN_SECONDS}", seconds)
+        for job_type, runs in tally.runs.items():
+            pipe.hincrby(bucket, f"{job_type}:{RUNS}", runs)
+        pipe.expire(bucket, BUCKET_TTL_S)
 
 
-@dataclass(frozen=True)
-class MinuteFigures:
-    """One minute, every replica: job type -> outcome (or run_s / runs) -> value."""
-
-    minute: int  # unix time // 60
-    by_type: dict[str, dict[str, float]]
-
-
-async def read_minutes(
-    redis: Redis, keys: WorkerKeys, minutes: Sequence[int]
-) -> list[MinuteFigures]:
-    """The figures of each minute asked for, in one round trip (a minute nobody wrote is empty)."""
+async def read_counts(redis: Redis, names: Sequence[str]) -> list[dict[str, dict[str, float]]]:
+    """The hashes named (minutes or hours), in one round trip: for each, job type -> outcome
+    (or run_s / runs) -> value; empty for one nobody wrote."""
     async with redis.pipeline(transaction=False) as pipe:
-        for minute in minutes:
-            pipe.hgetall(keys.outcomes(minute))
+        for name in names:
+            pipe.hgetall(name)
         replies = await pipe.execute()
     found = []
-    for minute, raw in zip(minutes, replies, strict=True):
+    for raw in replies:
         by_type: dict[str, dict[str, float]] = {}
         for name, value in raw.items():
             job_type, _, what = _text(name).rpartition(":")
             by_type.setdefault(job_type, {})[what] = float(value)
-        found.append(MinuteFigures(minute=minute, by_type=by_type))
+        found.append(by_type)
     return found
 
 
-def outcome_counts(figures: Sequence[MinuteFigures]) -> dict[str, dict[str, int]]:
-    """The outcomes summed over the minutes: job type -> outcome -> count."""
-    totals: dict[str, dict[str, int]] = {}
-    for minute in figures:
-        for job_type, values in minute.by_type.items():
-            for kind, value in values.items():
-                if kind in OUTCOME_KINDS:
-                    per_type = totals.setdefault(job_type, {})
-                    per_type[kind] = per_type.get(kind, 0) + int(value)
-    return totals
+def summed(counts: Sequence[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    total: dict[str, dict[str, float]] = {}
+    for by_type in counts:
+        for job_type, values in by_type.items():
+            per_type = total.setdefault(job_type, {})
+            for what, value in values.items():
+                per_type[what] = per_type.get(what, 0.0) + value
+    return total
+
+
+def outcome_counts(by_type: dict[str, dict[str, float]]) -> dict[str, dict[str, int]]:
+    """The outcomes alone of a sum: job type -> outcome -> count."""
+    counts: dict[str, dict[str, int]] = {}
+    for job_type, values in by_type.items():
+        for kind, value in values.items():
+            if kind in OUTCOME_KINDS:
+                counts.setdefault(job_type, {})[kind] = int(value)
+    return counts
 
 
 def _text(value: str | bytes) -> str:

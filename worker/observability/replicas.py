@@ -16,7 +16,8 @@ from worker.observability.minute_counts import (
     Tally,
     outcome_counts,
     queue_tally,
-    read_minutes,
+    read_counts,
+    summed,
 )
 
 WINDOW_S = 3600
@@ -65,7 +66,7 @@ async def read_outcomes(
     """Outcomes of the last `window_s` across every replica: job type -> outcome -> count."""
     last = int(now_s // BUCKET_S)
     minutes = range(last - window_s // BUCKET_S + 1, last + 1)
-    return outcome_counts(await read_minutes(redis, keys, minutes))
+    return outcome_counts(summed(await read_counts(redis, [keys.outcomes(m) for m in minutes])))
 
 
 def _text(value: str | bytes) -> str:
