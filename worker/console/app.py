@@ -4,6 +4,7 @@ lifespan opens the operations' Redis connections and closes them at shutdown."""
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jinja2
@@ -21,7 +22,7 @@ from worker.console import pages, signin
 from worker.console.deps import Console
 from worker.console.gate import SignInGate
 from worker.console.headers import SecurityHeaders
-from worker.console.routing import render
+from worker.console.routing import answer
 from worker.console.sessions import Clock, SessionStore
 from worker.console.throttle import SigninThrottle
 from worker.console.users import ConsoleUser, load_users
@@ -61,7 +62,15 @@ def templates() -> Jinja2Templates:
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
+    env.filters["when"] = when
+    env.filters["when_ms"] = lambda ms: when(ms / 1000 if ms else None)
     return Jinja2Templates(env=env)
+
+
+def when(seconds: float | None) -> str:
+    if not seconds:
+        return "-"
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 async def healthz(_request: Request) -> Response:
@@ -70,9 +79,7 @@ async def healthz(_request: Request) -> Response:
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)  # noqa: S101 - registered for HTTPException only
-    return render(
-        request, "answer.html", {"ok": False, "message": exc.detail}, status=exc.status_code
-    )
+    return answer(request, exc.detail, ok=False, status=exc.status_code)
 
 
 def routes() -> list[BaseRoute]:

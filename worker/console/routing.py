@@ -6,6 +6,7 @@ import hmac
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from pydantic import BaseModel
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -16,6 +17,19 @@ from worker.console.deps import console_of
 from worker.console.gate import signed_of
 from worker.ops.actor import Actor, Permission
 from worker.ops.errors import Reason, Refused
+
+
+class SendState(BaseModel):
+    """A draft's state as an answer shows it, polled until it settles."""
+
+    draft_id: str
+    state: str
+    reason: str | None = None
+
+    @property
+    def settled(self) -> bool:
+        return self.state not in ("approved", "sending")
+
 
 PageHandler = Callable[[Request, Actor], Awaitable[Response]]
 ActionHandler = Callable[[Request, Actor, FormData], Awaitable[Response]]
@@ -33,7 +47,11 @@ def allowed(request: Request, permission: Permission) -> Actor:
 
 def page(path: str, handler: PageHandler, *, permission: Permission = "read") -> Route:
     async def endpoint(request: Request) -> Response:
-        return await handler(request, allowed(request, permission))
+        actor = allowed(request, permission)
+        try:
+            return await handler(request, actor)
+        except Refused as exc:
+            return answer(request, str(exc), ok=False, status=STATUS[exc.reason])
 
     return Route(path, endpoint, methods=["GET"], name=handler.__name__)
 
@@ -77,11 +95,33 @@ def render(
     )
 
 
-def answer(request: Request, message: str, *, ok: bool = True, status: int = 200) -> Response:
-    """What an action did, read back, as one line (a fragment for htmx, a page otherwise)."""
-    return render(request, "answer.html", {"ok": ok, "message": message}, status=status)
+def answer(
+    request: Request,
+    message: str,
+    *,
+    lines: list[str] | None = None,
+    warning: str | None = None,
+    follow: "SendState | None" = None,
+    ok: bool = True,
+    status: int = 200,
+) -> Response:
+    """What an action did, read back: a line, more lines (one per item of a batch), a warning,
+    and `follow`: a draft whose send state the answer keeps showing as it moves. A fragment for
+    htmx, a page otherwise."""
+    context = {"ok": ok, "message": message, "lines": lines or [], "warning": warning}
+    return render(request, "answer.html", {**context, "follow": follow}, status=status)
 
 
 def text(form: FormData, name: str) -> str:
     value = form.get(name)
     return value.strip() if isinstance(value, str) else ""
+
+
+def texts(form: FormData, name: str) -> list[str]:
+    return [
+        value.strip() for value in form.getlist(name) if isinstance(value, str) and value.strip()
+    ]
+
+
+def optional(value: str | None) -> str | None:
+    return value.strip() or None if value is not None else None
