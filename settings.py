@@ -220,6 +220,74 @@ class OutreachSettings(Section):
         return self
 
 
+# --- the console: the web app onto the same operations as the CLI ---------------------------
+
+ConsoleRole = Literal["viewer", "approver", "operator"]
+USER_LINE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}:(viewer|approver|operator):\$argon2id\$\S+$")
+
+
+class ConsoleSettings(Section):
+    """The console (`prospect-worker console`): who may sign in and how, and its cookies. It
+    refuses to start with no way to sign in, or without a session secret."""
+
+    host: str = "127.0.0.1"
+    """Address the console binds (`--host` overrides); loopback unless it is put behind a
+    proxy or a Service."""
+    port: int = Field(default=8080, ge=1, le=65_535)
+    """The console's port (`--port` overrides)."""
+    users: SecretStr | None = None
+    """Built-in users, `name:role:argon2id-hash` separated by spaces or new lines (role
+    `viewer`, `approver` or `operator`; `prospect-worker hash-password` makes the hash)."""
+    users_file: str | None = None
+    """A file of built-in users, one `name:role:argon2id-hash` a line (a mounted secret);
+    read at start, beside `users`."""
+    session_secret: SecretStr | None = None
+    """Signs the session and sign-in cookies; at least 32 characters, the same on every
+    replica. Required to start the console."""
+    idle_timeout_s: float = Field(default=1_800.0, ge=30, le=86_400)
+    """A session unused this long ends, seconds."""
+    session_max_s: float = Field(default=43_200.0, ge=60, le=2_592_000)
+    """A session ends this long after sign-in whatever its use, seconds."""
+    secure_cookies: Literal["auto", "always"] = "auto"
+    """`always`: cookies are sent over HTTPS only; `auto`: when the request came over HTTPS
+    (behind a TLS proxy, with the proxy's address in `forwarded_allow_ips`)."""
+    forwarded_allow_ips: str = "127.0.0.1"
+    """Proxies whose `X-Forwarded-For`/`-Proto` are believed (uvicorn's setting, comma
+    separated, `*` for any): the client address in the audit log and the HTTPS check."""
+    trust_proxy_headers: bool = False
+    """Take the user and groups from an auth proxy's headers (oauth2-proxy and the like). Only
+    when the console is reachable through that proxy alone."""
+    proxy_user_header: str = "X-Forwarded-User"
+    """The proxy's header naming the signed-in user."""
+    proxy_groups_header: str = "X-Forwarded-Groups"
+    """The proxy's header listing the user's groups, comma separated."""
+    group_roles: dict[str, ConsoleRole] = {}
+    """Group to role, as JSON (`{"sales": "approver", "sre": "operator"}`); a proxy user
+    gets the strongest role of their groups, and none: refused (403)."""
+    signin_free_failures: int = Field(default=3, ge=1, le=100)
+    """Failed sign-ins (per user and address) before each further try must wait."""
+    signin_delay_max_s: float = Field(default=300.0, ge=1, le=86_400)
+    """The longest wait after repeated failed sign-ins, seconds (the wait doubles per
+    failure from 1 s)."""
+
+    @field_validator("users")
+    @classmethod
+    def _user_lines(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            for entry in value.get_secret_value().split():
+                if not USER_LINE.match(entry):
+                    name = entry.split(":", 1)[0]
+                    raise ValueError(f"entry for {name!r} is not name:role:argon2id-hash")
+        return value
+
+    @field_validator("session_secret")
+    @classmethod
+    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters")
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -319,6 +387,8 @@ class Settings(BaseSettings):
     """The SMTP server approved drafts go out through."""
     outreach: OutreachSettings = OutreachSettings()
     """Sending and replies: the from address, the daily cap, the throttle, suppression."""
+    console: ConsoleSettings = ConsoleSettings()
+    """The console: sign-in (built-in users or an auth proxy), sessions, cookies."""
 
     @field_validator(*RENAMED)
     @classmethod

@@ -104,6 +104,13 @@ class Keys:
         return f"{self.prefix}:suppressed:reasons"
 
     @property
+    def unknown_sends(self) -> str:
+        """Sorted set: drafts whose send ended `unknown` (a person decides), scored by when
+        (ms), written in the step that marks the draft; an id leaves when the draft leaves
+        `unknown`. No TTL: a draft that expired meanwhile is dropped by whoever reads it."""
+        return f"{self.prefix}:outbox:unknown"
+
+    @property
     def contacted(self) -> str:
         """Set: company ids that already have a draft; never prospected again.
 

@@ -233,6 +233,18 @@ async def build_deps(
     return deps, redis
 
 
+def sender_identity(settings: Settings) -> SenderIdentity:
+    """Who the emails are from, for the sender and for the console's preview of a draft."""
+    outreach = settings.outreach
+    return SenderIdentity(
+        name=settings.sender.name,
+        address=outreach.from_address,
+        reply_to=outreach.reply_to,
+        unsubscribe_mailto=outreach.unsubscribe_mailto,
+        unsubscribe_url=outreach.unsubscribe_url,
+    )
+
+
 def build_outreach(
     settings: Settings, redis: Redis, keys: WorkerKeys, classifier: ReplyClassifier
 ) -> Outreach:
@@ -252,13 +264,7 @@ def build_outreach(
         )
     return Outreach(
         config=OutreachConfig(
-            identity=SenderIdentity(
-                name=settings.sender.name,
-                address=outreach.from_address,
-                reply_to=outreach.reply_to,
-                unsubscribe_mailto=outreach.unsubscribe_mailto,
-                unsubscribe_url=outreach.unsubscribe_url,
-            ),
+            identity=sender_identity(settings),
             daily_cap=outreach.daily_cap,
             lease_s=outreach.send_lease_s,
             suppress_not_interested=outreach.suppress_not_interested,

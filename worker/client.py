@@ -66,6 +66,8 @@ class JobReport(BaseModel):
     function: str | None = None
     state: State
     job_try: int | None = None
+    # The job's argument as enqueued (its payload), while its record or result is kept.
+    payload: Any = None
     progress: ProgressRecord | None = None
     result: Any = None
     error: str | None = None
@@ -152,6 +154,12 @@ class QueueClient:
         return self._redis
 
     @property
+    def queue_redis(self) -> Redis:
+        """The queue's connection, with bytes replies: queue members and job records need not be
+        UTF-8 (worker/observability/queue_depth.py reads them so)."""
+        return self._arq
+
+    @property
     def queue_name(self) -> str:
         return self._settings.queue_name
 
@@ -217,6 +225,7 @@ class QueueClient:
             function=info.function if info else None,
             state=status.value if status != JobStatus.not_found else "not_found",
             job_try=info.job_try if info else None,
+            payload=info.args[0] if info and info.args else None,
             progress=progress,
         )
         if status == JobStatus.complete:

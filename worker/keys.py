@@ -58,6 +58,18 @@ class WorkerKeys(Keys):
         """String: the dead-letter entry of this job id, so it is written once."""
         return f"{self.prefix}:deadletter:{job_id}"
 
+    def dead_letter_replayed(self, entry_id: str) -> str:
+        """Hash: a dead-letter entry that was replayed (job id, when, by whom), written in the
+        step that removes the entry, so a second replay says so. TTL 30 days."""
+        return f"{self.prefix}:replayed:{entry_id}"
+
+    @property
+    def audit(self) -> str:
+        """Stream: every action a person took through the CLI or the console (who, through
+        which door, from where, what, the outcome). Capped near its newest 100,000 entries;
+        no TTL: it is the record of who did what."""
+        return f"{self.prefix}:stream:audit"
+
     @property
     def dead_letters(self) -> str:
         """Stream: jobs that failed for good, with payload (up to 56 KiB, else its start, length
@@ -74,5 +86,12 @@ class WorkerKeys(Keys):
         return f"{self.prefix}:worker:{replica}"
 
     def outcomes(self, bucket: int) -> str:
-        """Hash with a TTL: "<job type>:<outcome>" -> count, for one minute (unix time // 60)."""
+        """Hash with a TTL (49 h): "<job type>:<outcome>" -> count, "<job type>:run_s" ->
+        seconds its bodies ran and "<job type>:runs" -> their count, for one minute (unix time
+        // 60), every replica's (worker/observability/minute_counts.py)."""
         return f"{self.prefix}:outcomes:{bucket}"
+
+    def hourly_outcomes(self, hour: int) -> str:
+        """Hash with a TTL (49 h): the same figures as `outcomes`, for one hour (unix time //
+        3600), so two days of charts read 48 hashes rather than 2,880."""
+        return f"{self.prefix}:outcomes:hour:{hour}"

@@ -30,8 +30,8 @@ DraftState = Literal[
 STATES: tuple[DraftState, ...] = get_args(DraftState)
 Transition = Literal["done", "missing", "wrong_state"]
 
-# KEYS: draft, events. ARGV: to state, allowed from states (comma list), now_ms, event type
-# ('' for none), then field/value pairs to set.
+# KEYS: draft, events, unknown sends. ARGV: to state, allowed from states (comma list), now_ms,
+# event type ('' for none), then field/value pairs to set.
 _TRANSITION = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return {'missing', ''} end
@@ -42,10 +42,11 @@ end
 if not allowed then return {'wrong_state', state} end
 redis.call('HSET', KEYS[1], 'state', ARGV[1], ARGV[1] .. '_ms', ARGV[3])
 for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+local company = string.match(KEYS[1], ':draft:(.+)$')
 if ARGV[4] ~= '' then
-  local company = string.match(KEYS[1], ':draft:(.+)$')
   redis.call('XADD', KEYS[2], '*', 'type', ARGV[4], 'company_id', company, 'ts_ms', ARGV[3])
 end
+if state == 'unknown' then redis.call('ZREM', KEYS[3], company) end
 return {'done', state}
 """
 
@@ -119,14 +120,18 @@ class DraftBook:
     async def approve(
         self, draft_id: str, now_ms: int, *, subject: str | None = None, body: str | None = None
     ) -> tuple[Transition, str]:
-        """pending (or approved again, to edit; or send_failed, to send again) -> approved;
-        edits land only here, before a send has started. A reason (why a send failed) goes."""
+        """pending (or approved again; or send_failed, to send again) -> approved. A reason
+        (why a send failed) goes. Edits land only on a draft that awaits an approval (pending,
+        or send_failed): once approved its send is queued, and the text a person approved is
+        the text that goes; the send reads it only after its claim, in the same record."""
         edits: list[str] = ["reason", ""]
         if subject is not None:
             edits += ["subject", subject]
         if body is not None:
             edits += ["body", body]
-        allowed: tuple[DraftState, ...] = ("pending", "approved", "send_failed")
+        allowed: tuple[DraftState, ...] = ("pending", "send_failed")
+        if subject is None and body is None:
+            allowed += ("approved",)
         return await self._move(draft_id, "approved", allowed, now_ms, "", edits)
 
     async def send_failed(self, draft_id: str, now_ms: int, reason: str) -> tuple[Transition, str]:
@@ -158,7 +163,7 @@ class DraftBook:
         fields: list[str],
     ) -> tuple[Transition, str]:
         outcome, before = await self._transition(
-            keys=[self._keys.draft(draft_id), self._keys.events],
+            keys=[self._keys.draft(draft_id), self._keys.events, self._keys.unknown_sends],
             args=[to, ",".join(allowed), now_ms, event, *fields],
         )
         return outcome, before

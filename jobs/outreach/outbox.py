@@ -32,7 +32,7 @@ ClaimOutcome = Literal[
 ]
 
 # KEYS: draft, suppressed addresses, suppressed domains, sent counter (the day's), message index,
-#       events
+#       events, unknown sends
 # ARGV: now_ms, lease_ms, token, cap, counter ttl s, message id, draft ttl s
 _CLAIM = """
 local d = KEYS[1]
@@ -49,6 +49,7 @@ if state == 'sending' then
   local company = string.match(d, ':draft:(.+)$')
   redis.call('XADD', KEYS[6], '*', 'type', 'send_unknown', 'company_id', company,
     'ts_ms', ARGV[1])
+  redis.call('ZADD', KEYS[7], ARGV[1], company)
   return {'lapsed', ''}
 end
 if state ~= 'pending' and state ~= 'approved' and state ~= 'send_failed' then
@@ -80,7 +81,7 @@ redis.call('SET', KEYS[5], string.match(d, ':draft:(.+)$'), 'EX', ARGV[7])
 return {'send', ''}
 """
 
-# KEYS: draft, sent counter, events
+# KEYS: draft, sent counter, events, unknown sends
 # ARGV: token, to state (sent | approved | failed | unknown), now_ms, reason, event type
 # Only the claim's holder finishes it. A send that was released or failed gives its place under
 # the cap back: it did not go out.
@@ -93,6 +94,9 @@ if ARGV[4] ~= '' then redis.call('HSET', d, 'reason', ARGV[4]) end
 redis.call('HDEL', d, 'lease_until_ms', 'token')
 if ARGV[2] == 'approved' or ARGV[2] == 'failed' then
   if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then redis.call('DECR', KEYS[2]) end
+end
+if ARGV[2] == 'unknown' then
+  redis.call('ZADD', KEYS[4], ARGV[3], string.match(d, ':draft:(.+)$'))
 end
 if ARGV[5] ~= '' then
   local company = string.match(d, ':draft:(.+)$')
@@ -139,6 +143,7 @@ class Outbox:
                 keys.sent(day),
                 keys.message(message_id),
                 keys.events,
+                keys.unknown_sends,
             ],
             args=[
                 now_ms,
@@ -166,7 +171,7 @@ class Outbox:
         """'done', or the state found when this token no longer holds the claim."""
         keys = self._keys
         result: str = await self._finish(
-            keys=[keys.draft(draft_id), keys.sent(day), keys.events],
+            keys=[keys.draft(draft_id), keys.sent(day), keys.events, keys.unknown_sends],
             args=[token, to, now_ms, reason, event],
         )
         return result

@@ -7,6 +7,7 @@ for good. The daily run checks it before drafting and again in the script that q
 unsubscribe arrived is still not sent.
 """
 
+from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from jobs.keys import Keys
@@ -27,6 +28,22 @@ if added == 1 and ARGV[5] ~= '' then
 end
 return added
 """
+
+
+class Suppression(BaseModel):
+    """One entry of the list: the address (or `@domain`), why and since when."""
+
+    address: str
+    reason: str
+    at_ms: int | None  # None for an entry written without its time
+
+
+def parse_reason(address: str, kept: str) -> Suppression:
+    """The reasons hash keeps `<reason> <ms>` in one value (written once, by HSETNX)."""
+    reason, _, when = kept.rpartition(" ")
+    if reason and when.isdigit():
+        return Suppression(address=address, reason=reason, at_ms=int(when))
+    return Suppression(address=address, reason=kept, at_ms=None)
 
 
 def normalise_address(address: str) -> str:
@@ -83,7 +100,17 @@ class Suppressions:
         return bool(by_address or by_domain)
 
     async def reason(self, address: str) -> str | None:
+        """`<reason> <ms>` as kept; `lookup` reads it apart."""
+        kept = await self._kept(address)
+        return kept[1] if kept else None
+
+    async def lookup(self, address: str) -> Suppression | None:
+        """Why and since when `address` is suppressed (by itself, else by its domain)."""
+        kept = await self._kept(address)
+        return parse_reason(*kept) if kept else None
+
+    async def _kept(self, address: str) -> tuple[str, str] | None:
         address = normalise_address(address)
-        reasons = self._keys.suppression_reasons
-        found = await reply(self._redis.hmget(reasons, [address, "@" + domain_of(address)]))
-        return next((reason for reason in found if reason), None)
+        names = [address, "@" + domain_of(address)]
+        found = await reply(self._redis.hmget(self._keys.suppression_reasons, names))
+        return next(((name, kept) for name, kept in zip(names, found, strict=True) if kept), None)

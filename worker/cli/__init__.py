@@ -46,10 +46,13 @@ from worker.cli.output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 # Each command, and the module of this package that registers it.
 COMMANDS = {
     "approve": "outreach",
+    "audit": "audit",
+    "console": "console",
     "console-demo": "console_demo",
     "dlq": "dlq",
     "drafts": "outreach",
     "enqueue": "jobs",
+    "hash-password": "console",
     "outbox": "outreach",
     "outreach-demo": "outreach_demo",
     "pause": "pause",
@@ -58,6 +61,7 @@ COMMANDS = {
     "run": "demo",
     "stats": "stats",
     "status": "jobs",
+    "suppress": "suppress",
 }
 cli.modules.update({name: f"{__name__}.{module}" for name, module in COMMANDS.items()})
 

@@ -8,20 +8,23 @@ from typing import Any
 
 import click
 import orjson
-from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from settings import Settings
+from worker.cli.acting import act
 from worker.cli.base import CliState, JobName, cli, pass_state, run_async
 from worker.cli.output import EXIT_FAILED, EXIT_OK, CliError, Output, json_option, table
 from worker.connections import JOB_EXPIRES_MS, redis_client
 from worker.keys import WorkerKeys
-from worker.runtime.deadletter import DeadLetter, DeadLetters, ReplayOutcome
+from worker.ops import dead_letters as letter_ops
+from worker.ops.actor import Actor
+from worker.ops.context import Ops
+from worker.ops.dead_letters import ENTRY_ID
+from worker.ops.errors import Reason
+from worker.runtime.deadletter import DeadLetter, DeadLetters
 
 DURATION = re.compile(r"^(\d+)([smhd])$")
 UNITS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400}
-# A stream entry id: milliseconds, optionally a dash and a sequence number.
-ENTRY_ID = re.compile(r"^\d+(-\d+)?$")
 
 
 def parse_duration(value: str) -> float:
@@ -165,11 +168,7 @@ def show(state: CliState, entry_id: str, as_json: bool) -> int:
     return command(state, work)
 
 
-class ReplayReport(BaseModel):
-    entry: str
-    job_id: str
-    outcome: ReplayOutcome
-    reason: str | None = None
+HINTS: dict[Reason, str] = {"not_found": "prospect-worker dlq list"}
 
 
 @dlq.command()
@@ -191,47 +190,17 @@ def replay(
         raise click.UsageError("--type goes with --all")
     out = Output(as_json=as_json)
 
-    async def work(letters: DeadLetters) -> int:
+    async def work(ops: Ops, actor: Actor) -> int:
         if entry_id is not None:
-            letter = await letters.show(entry_id)
-            if letter is None:
-                raise CliError(f"no dead letter {entry_id!r}", hint="prospect-worker dlq list")
-            chosen = [letter]
+            chosen = [entry_id]
         else:
-            chosen = await letters.list(function=job_type, limit=100_000)
-        reports = [
-            ReplayReport(
-                entry=letter.id,
-                job_id=letter.job_id,
-                outcome=await letters.replay(letter),
-                reason=letter.replayable,
-            )
-            for letter in chosen
-        ]
-        out.result(reports, lambda: render_replays(reports))
+            found = await letter_ops.dead_letter_stream(ops).list(function=job_type, limit=100_000)
+            chosen = [letter.id for letter in found]
+        reports = await letter_ops.replay(ops, actor, chosen)
+        out.result(reports, lambda: letter_ops.replays_text(reports))
         return EXIT_OK if all(r.outcome == "replayed" for r in reports) else EXIT_FAILED
 
-    return command(state, work)
-
-
-def render_replays(reports: list[ReplayReport]) -> str:
-    if not reports:
-        return "nothing to replay"
-    words = {
-        "replayed": "replayed: enqueued again with fresh tries",
-        "queued": "not replayed: the job is already queued",
-        "gone": "not replayed: the entry is gone (replayed or purged meanwhile)",
-        "not_replayable": "not replayed",
-    }
-    return "\n".join(
-        f"{r.entry} {r.job_id}: {words[r.outcome]}" + (f" ({r.reason})" if r.reason else "")
-        for r in reports
-    )
-
-
-class PurgeReport(BaseModel):
-    purged: int
-    older_than_s: float | None
+    return act(state, work, HINTS)
 
 
 @dlq.command()
@@ -251,9 +220,9 @@ def purge(state: CliState, age: float | None, yes: bool, as_json: bool) -> int:
         raise click.UsageError("purging every dead letter needs --yes (or give --older-than)")
     out = Output(as_json=as_json)
 
-    async def work(letters: DeadLetters) -> int:
-        report = PurgeReport(purged=await letters.purge(older_than_s=age), older_than_s=age)
-        out.result(report, lambda: f"purged {report.purged} dead letter(s)")
+    async def work(ops: Ops, actor: Actor) -> int:
+        report = await letter_ops.purge(ops, actor, age)
+        out.result(report, report.text)
         return EXIT_OK
 
-    return command(state, work)
+    return act(state, work)

@@ -3,7 +3,7 @@
 import asyncio
 import sys
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
@@ -21,7 +21,11 @@ from worker.cli.output import (
 from worker.cli.render import render_report
 from worker.cli.watch import ProgressView, WaitTimeout, Watcher
 from worker.client import JobReport, PayloadRejected, QueueClient, check_payload
+from worker.ops.actor import Actor
 from worker.scheduling.queueorder import PRIORITIES
+
+if TYPE_CHECKING:
+    from worker.ops.context import Ops
 
 
 def parse_payload(raw: str | None) -> dict[str, Any] | None:
@@ -46,15 +50,6 @@ def checked_payload(settings: Settings, name: str, raw: str | None) -> dict[str,
     except PayloadRejected as exc:
         raise click.BadParameter("; ".join(exc.problems), param_hint="--payload") from None
     return payload
-
-
-async def connect(settings: Settings, *, enqueues: bool) -> QueueClient:
-    """A client; one that enqueues is handed the job types (loaded on use, as above)."""
-    if not enqueues:
-        return await QueueClient.connect(settings, conn_retries=0)
-    from worker.registry import job_specs
-
-    return await QueueClient.connect(settings, specs=job_specs(settings), conn_retries=0)
 
 
 @cli.command(
@@ -93,28 +88,17 @@ def enqueue(
     """
     if timeout is not None and not wait:
         raise click.UsageError("--timeout only applies with --wait")
+    # On use: the operations load the registry, which `status` needs none of.
+    from worker.cli.acting import act
+    from worker.ops import controls
+
     settings = state.settings()
     body = checked_payload(settings, name, payload)
     out = Output(as_json=as_json)
-    return run_async(
-        enqueue_job(settings, out, name, body, wait=wait, timeout_s=timeout, priority=priority),
-        redis_url=settings.redis_url,
-    )
 
-
-async def enqueue_job(
-    settings: Settings,
-    out: Output,
-    name: str,
-    payload: dict[str, Any] | None,
-    *,
-    wait: bool,
-    timeout_s: float | None,
-    priority: Priority | None = None,
-) -> int:
-    client = await connect(settings, enqueues=True)
-    try:
-        job_id = await client.enqueue(name, payload, priority=priority)
+    async def work(ops: "Ops", actor: Actor) -> int:
+        answer = await controls.enqueue(ops, actor, name, body, priority)
+        job_id = answer.job_id
         if not wait:
             out.result({"job_id": job_id}, lambda: job_id)
             return EXIT_OK
@@ -122,11 +106,11 @@ async def enqueue_job(
         if not out.as_json:
             click.echo(job_id)
         out.info(f"enqueued {name} as {job_id} on {settings.queue_name}")
-        report = await follow(client, out, job_id, timeout_s=timeout_s)
+        report = await follow(ops.client, out, job_id, timeout_s=timeout)
         out.result(report, lambda: render_report(report))
         return EXIT_OK if report.state == "complete" else EXIT_FAILED
-    finally:
-        await client.close()
+
+    return act(state, work)
 
 
 async def follow(
@@ -167,7 +151,7 @@ def status(state: CliState, job_id: str, as_json: bool) -> int:
 
 
 async def show_status(settings: Settings, out: Output, job_id: str) -> int:
-    client = await connect(settings, enqueues=False)
+    client = await QueueClient.connect(settings, conn_retries=0)
     try:
         report = await client.report(job_id)
     finally:

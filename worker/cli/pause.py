@@ -4,12 +4,12 @@ Workers see the switch within a second; running jobs finish (worker/scheduling/p
 
 import click
 
-from settings import Settings
-from worker.cli.base import CliState, JobName, cli, pass_state, run_async
+from worker.cli.acting import act
+from worker.cli.base import CliState, JobName, cli, pass_state
 from worker.cli.output import EXIT_OK, Output, json_option
-from worker.connections import redis_client
-from worker.keys import WorkerKeys
-from worker.scheduling.pause import PauseSwitch
+from worker.ops import controls
+from worker.ops.actor import Actor
+from worker.ops.context import Ops
 
 
 @cli.command(short_help="Stop workers taking jobs (all, or one type); running ones finish.")
@@ -19,11 +19,7 @@ from worker.scheduling.pause import PauseSwitch
 def pause(state: CliState, job_type: str | None, as_json: bool) -> int:
     """Pause the queue: no replica takes a job or enqueues a cron job until `resume`. With
     --type, only jobs of that type wait (deferred, no try spent); the others run."""
-    settings = state.settings()
-    return run_async(
-        switch(settings, Output(as_json=as_json), job_type, pausing=True),
-        redis_url=settings.redis_url,
-    )
+    return switch(state, Output(as_json=as_json), job_type, pausing=True)
 
 
 @cli.command(short_help="Let workers take jobs again (all, or one type).")
@@ -32,21 +28,14 @@ def pause(state: CliState, job_type: str | None, as_json: bool) -> int:
 @pass_state
 def resume(state: CliState, job_type: str | None, as_json: bool) -> int:
     """Resume everything (the queue and every paused type), or with --type one type."""
-    settings = state.settings()
-    return run_async(
-        switch(settings, Output(as_json=as_json), job_type, pausing=False),
-        redis_url=settings.redis_url,
-    )
+    return switch(state, Output(as_json=as_json), job_type, pausing=False)
 
 
-async def switch(settings: Settings, out: Output, job_type: str | None, *, pausing: bool) -> int:
-    redis = redis_client(settings)
-    try:
-        pauses = PauseSwitch(redis, WorkerKeys(settings.key_prefix))
-        await (pauses.pause(job_type) if pausing else pauses.resume(job_type))
-        now = sorted(await pauses.read())
-    finally:
-        await redis.aclose()
-    done = f"{'paused' if pausing else 'resumed'} {job_type or 'the queue'}"
-    out.result({"paused": now}, lambda: f"{done}; paused now: {', '.join(now) or 'nothing'}")
-    return EXIT_OK
+def switch(state: CliState, out: Output, job_type: str | None, *, pausing: bool) -> int:
+    async def work(ops: Ops, actor: Actor) -> int:
+        action = controls.pause if pausing else controls.resume
+        answer = await action(ops, actor, job_type)
+        out.result({"paused": answer.paused}, answer.text)
+        return EXIT_OK
+
+    return act(state, work)

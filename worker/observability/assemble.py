@@ -92,6 +92,8 @@ async def start_observability(
         asyncio.create_task(sampler.run(), name="pw-metrics-sampler"),
         asyncio.create_task(job_log.run(), name="pw-deferral-summary"),
     ]
+    # Unwound last in, first out: the tasks stop, then the last outcomes go out.
+    stack.push_async_callback(sampler.flush)
     stack.push_async_callback(stop_tasks, tasks)
     port = None
     if settings.metrics_port:

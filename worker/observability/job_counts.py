@@ -8,7 +8,8 @@ reports it. Sync and cheap: counters in memory, nothing awaited.
 from collections import Counter
 
 from worker.observability.metrics import Metrics
-from worker.runtime.outcomes import JobOutcome, OutcomeKind
+from worker.observability.minute_counts import Tally
+from worker.runtime.outcomes import JobOutcome
 
 
 class JobMetrics:
@@ -20,7 +21,7 @@ class JobMetrics:
         # job id -> job type, for the tries running now: an outcome decided by arq before the
         # runtime started the try has no start, and must not take the in-flight gauge below 0.
         self._running: dict[str, str] = {}
-        self._unpublished: Counter[tuple[str, OutcomeKind]] = Counter()
+        self._unpublished = Tally()
 
     def started(
         self, *, job_id: str, function: str, job_try: int, queue_wait_s: float | None
@@ -47,17 +48,17 @@ class JobMetrics:
         running = self._running.pop(outcome.job_id, None)
         if running is not None:
             self._metrics.jobs_in_flight.labels(running).dec()
-        self._unpublished[(job_type, outcome.kind)] += 1
+        self._unpublished.add(job_type, outcome.kind, outcome.duration_s)
 
     def in_flight(self) -> dict[str, int]:
         """Tries running now in this process, by job type."""
         return dict(Counter(self._running.values()))
 
-    def take_unpublished(self) -> dict[tuple[str, OutcomeKind], int]:
+    def take_unpublished(self) -> Tally:
         """The outcomes counted since the last call (the sampler publishes them to Redis)."""
-        taken, self._unpublished = dict(self._unpublished), Counter()
+        taken, self._unpublished = self._unpublished, Tally()
         return taken
 
-    def put_back(self, unpublished: dict[tuple[str, OutcomeKind], int]) -> None:
+    def put_back(self, unpublished: Tally) -> None:
         """Outcomes a failed publish could not write: they go out with the next one."""
-        self._unpublished.update(unpublished)
+        self._unpublished.merge(unpublished)

@@ -1,5 +1,5 @@
-"""What each replica shares through Redis for `python -m worker stats`: its jobs in flight, and
-its job outcomes in per-minute buckets.
+"""What each replica shares through Redis for `python -m worker stats` and the console: its jobs
+in flight, and its job outcomes in per-minute buckets (worker/observability/minute_counts.py).
 
 The sampler publishes once per refresh, not once per job, so a job pays no extra round trip.
 A replica that stops publishing drops out after `ttl_s`. The key names sit here rather than in
@@ -11,10 +11,15 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from worker.keys import WorkerKeys
-from worker.runtime.outcomes import OutcomeKind
+from worker.observability.minute_counts import (
+    BUCKET_S,
+    Tally,
+    outcome_counts,
+    queue_tally,
+    read_counts,
+    summed,
+)
 
-BUCKET_S = 60
-BUCKET_TTL_S = 2 * 3600
 WINDOW_S = 3600
 
 
@@ -30,22 +35,18 @@ async def publish(
     *,
     replica: str,
     in_flight: dict[str, int],
-    outcomes: dict[tuple[str, OutcomeKind], int],
+    outcomes: Tally,
     now_s: float,
     ttl_s: float,
 ) -> None:
     snapshot = ReplicaSnapshot(replica=replica, seen_ts=now_s, in_flight=in_flight)
-    bucket = keys.outcomes(int(now_s // BUCKET_S))
     async with redis.pipeline(transaction=False) as pipe:
         pipe.set(keys.worker(replica), snapshot.model_dump_json(), px=int(ttl_s * 1000))
         pipe.zadd(keys.workers, {replica: now_s})
         pipe.zremrangebyscore(keys.workers, "-inf", now_s - ttl_s)
         # Every publish renews it: the set goes once the last replica stops.
         pipe.pexpire(keys.workers, int(ttl_s * 1000))
-        for (job_type, kind), count in outcomes.items():
-            pipe.hincrby(bucket, f"{job_type}:{kind}", count)
-        if outcomes:
-            pipe.expire(bucket, BUCKET_TTL_S)
+        queue_tally(pipe, keys, outcomes, now_s=now_s)
         await pipe.execute()
 
 
@@ -64,17 +65,8 @@ async def read_outcomes(
 ) -> dict[str, dict[str, int]]:
     """Outcomes of the last `window_s` across every replica: job type -> outcome -> count."""
     last = int(now_s // BUCKET_S)
-    async with redis.pipeline(transaction=False) as pipe:
-        for bucket in range(last - window_s // BUCKET_S + 1, last + 1):
-            pipe.hgetall(keys.outcomes(bucket))
-        buckets = await pipe.execute()
-    totals: dict[str, dict[str, int]] = {}
-    for bucket in buckets:
-        for field, count in bucket.items():
-            job_type, _, kind = _text(field).rpartition(":")
-            per_type = totals.setdefault(job_type, {})
-            per_type[kind] = per_type.get(kind, 0) + int(count)
-    return totals
+    minutes = range(last - window_s // BUCKET_S + 1, last + 1)
+    return outcome_counts(summed(await read_counts(redis, [keys.outcomes(m) for m in minutes])))
 
 
 def _text(value: str | bytes) -> str:

@@ -4,10 +4,10 @@ reads memory and never scans Redis.
 Each refresh: the queue's totals, split by type and priority class
 (worker/observability/queue_depth.py) and oldest due job; the dead-letter stream's length; the
 pause switch; the daily run and today's quota; then this replica's in-flight jobs and new
-outcomes go to Redis for `python -m worker stats`. A Redis error is counted, and the
-next refresh tries again; a repeated failure is logged at most once per `repeat_warning_s`, with
-a count; the
-figures keep their last values meanwhile (the sample timestamp shows how old they are).
+outcomes go to Redis for `python -m worker stats` and the console's charts (the outcomes once
+more at shutdown: `flush`). A Redis error is counted, and the next refresh tries again; a
+repeated failure is logged at most once per `repeat_warning_s`, with a count; the figures keep
+their last values meanwhile (the sample timestamp shows how old they are).
 """
 
 import asyncio
@@ -25,6 +25,7 @@ from worker.observability.daily_state import DailyState, read_daily_state
 from worker.observability.job_counts import JobMetrics
 from worker.observability.log_setup import RepeatedWarnings
 from worker.observability.metrics import DAILY_STAGES, QUEUE_STATES, Metrics
+from worker.observability.minute_counts import queue_tally
 from worker.observability.queue_depth import QueueFigures, sample_queue
 from worker.observability.replicas import publish
 from worker.scheduling.pause import ALL, PauseSwitch
@@ -85,6 +86,12 @@ class Sampler:
             self._redis, self._keys, today=today, limit=self._daily_limit
         )
         self._show(figures, dead_letters, daily, paused=paused)
+        await self._publish(now)
+        self._metrics.sample_timestamp.set(now)
+        self._metrics.sample_duration.set(time.monotonic() - started)
+        return figures, daily
+
+    async def _publish(self, now: float) -> None:
         unpublished = self._jobs.take_unpublished()
         try:
             await publish(
@@ -99,9 +106,21 @@ class Sampler:
         except BaseException:
             self._jobs.put_back(unpublished)
             raise
-        self._metrics.sample_timestamp.set(now)
-        self._metrics.sample_duration.set(time.monotonic() - started)
-        return figures, daily
+
+    async def flush(self) -> None:
+        """At shutdown, after the last job ended: publish the outcomes counted since the last
+        refresh, which would otherwise be lost with the process (a short burst run would chart
+        nothing). Only the outcomes: the replica's snapshot is left to lapse. Best effort: a Redis
+        away at shutdown loses them."""
+        tally = self._jobs.take_unpublished()
+        if not tally:
+            return
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                queue_tally(pipe, self._keys, tally, now_s=self._clock())
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.warning("last job outcomes not published: %s: %s", type(exc).__name__, exc)
 
     def _show(
         self, figures: QueueFigures, dead_letters: int, daily: DailyState, *, paused: bool

@@ -24,6 +24,7 @@ import orjson
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
+from jobs.redisreply import reply
 from worker.engine.arqjobs import (
     ABORT_SET,
     IN_PROGRESS_KEY_PREFIX,
@@ -74,16 +75,54 @@ end
 return {existing, dropped}
 """
 
-# KEYS: stream, marker, job key, result key, tries key, queue
-# ARGV: entry id, job id, job record, due score (ms), job expiry (ms)
+# KEYS: stream, marker, job key, result key, tries key, queue, replayed record
+# ARGV: entry id, job id, job record, due score (ms), job expiry (ms), now (ms), by, record ttl s
 _REPLAY = """
-if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then return 'gone' end
+if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then
+  if redis.call('EXISTS', KEYS[7]) == 1 then return 'already_replayed' end
+  return 'gone'
+end
 if redis.call('EXISTS', KEYS[3]) == 1 then return 'queued' end
 redis.call('DEL', KEYS[4], KEYS[5], KEYS[2])
 redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[5])
 redis.call('ZADD', KEYS[6], ARGV[4], ARGV[2])
 redis.call('XDEL', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[7], 'job_id', ARGV[2], 'at_ms', ARGV[6], 'by', ARGV[7])
+redis.call('EXPIRE', KEYS[7], ARGV[8])
 return 'replayed'
+"""
+
+
+# Newest first from ARGV[1] ('+', or '(' and an entry id), the entries whose fields equal every
+# given value, at most ARGV[2] of them, looking at no more than ARGV[3] entries: a filter over a
+# long stream costs a bounded time in Redis, and says where it stopped.
+# KEYS: stream. ARGV: start, limit, window, then field/value pairs.
+# Returns {matching entries, where to go on ('' at the stream's start), entries looked at}.
+_SCAN = """
+local start, limit, window = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local found, seen = {}, 0
+while seen < window and #found < limit do
+  local ask = math.min(500, window - seen)
+  local batch = redis.call('XREVRANGE', KEYS[1], start, '-', 'COUNT', ask)
+  for _, entry in ipairs(batch) do
+    seen = seen + 1
+    start = '(' .. entry[1]
+    local fields, ok = entry[2], true
+    for i = 4, #ARGV, 2 do
+      local value = nil
+      for j = 1, #fields, 2 do
+        if fields[j] == ARGV[i] then value = fields[j + 1] break end
+      end
+      if value ~= ARGV[i + 1] then ok = false break end
+    end
+    if ok then
+      found[#found + 1] = entry
+      if #found >= limit then break end
+    end
+  end
+  if #found < limit and #batch < ask then return {found, '', seen} end
+end
+return {found, start, seen}
 """
 
 
@@ -125,7 +164,18 @@ class DeadLetter(BaseModel):
         return None
 
 
-ReplayOutcome = Literal["replayed", "queued", "gone", "not_replayable"]
+# already_replayed: the entry left by an earlier replay (its record says when and by whom);
+# gone: it left otherwise (purged, or dropped at the stream's cap).
+ReplayOutcome = Literal["replayed", "queued", "gone", "already_replayed", "not_replayable"]
+
+
+class Replayed(BaseModel):
+    """What is kept of an entry that was replayed, for MARKER_TTL_S."""
+
+    entry: str
+    job_id: str
+    at_ms: int
+    by: str = ""
 
 
 class DeadLetters:
@@ -147,6 +197,7 @@ class DeadLetters:
         self._job_expires_ms = job_expires_ms
         self._add = redis.register_script(_ADD)
         self._replay = redis.register_script(_REPLAY)
+        self._scan = redis.register_script(_SCAN)
 
     async def add(
         self,
@@ -211,6 +262,21 @@ class DeadLetters:
             )
         return _text(entry)
 
+    async def scan(
+        self, *, start: str = "+", limit: int = 50, window: int = 10_000, **equal: str
+    ) -> tuple[list[DeadLetter], str | None, int]:
+        """Newest first from `start` (an entry id, exclusive; "+" for the newest), up to `limit`
+        entries whose fields equal `equal` (`function=...`, `error_type=...`), looking at no more
+        than `window` entries, in one step in Redis. Returns the entries, where to go on (None
+        at the stream's start) and how many entries were looked at."""
+        args: list[str | int] = [start if start == "+" else f"({start}", limit, window]
+        for name, value in equal.items():
+            args += [name, value]
+        found, resume, seen = await self._scan(keys=[self._keys.dead_letters], args=args)
+        letters = [parse_entry(entry_id, _pairs(fields)) for entry_id, fields in found]
+        resume = _text(resume)
+        return letters, resume.removeprefix("(") or None, int(seen)
+
     async def list(self, *, function: str | None = None, limit: int = 50) -> list[DeadLetter]:
         """The newest first, optionally of one job type."""
         entries: list[DeadLetter] = []
@@ -218,7 +284,7 @@ class DeadLetters:
         while len(entries) < limit:
             page = await self._redis.xrevrange(self._keys.dead_letters, last, "-", count=200)
             for entry_id, fields in page:
-                letter = _parse(entry_id, fields)
+                letter = parse_entry(entry_id, fields)
                 if function is None or letter.function == function:
                     entries.append(letter)
             if len(page) < 200:
@@ -228,10 +294,11 @@ class DeadLetters:
 
     async def show(self, entry_id: str) -> DeadLetter | None:
         page = await self._redis.xrange(self._keys.dead_letters, entry_id, entry_id)
-        return _parse(*page[0]) if page else None
+        return parse_entry(*page[0]) if page else None
 
-    async def replay(self, letter: DeadLetter) -> ReplayOutcome:
-        """Enqueue the job again with fresh tries; the entry leaves the stream in the same step."""
+    async def replay(self, letter: DeadLetter, *, by: str = "") -> ReplayOutcome:
+        """Enqueue the job again with fresh tries; the entry leaves the stream in the same step,
+        which keeps a record of the replay (`replayed`) for a second one to find."""
         if letter.replayable is not None:
             return "not_replayable"
         now = int(time.time() * 1000)
@@ -244,6 +311,7 @@ class DeadLetters:
                 RESULT_KEY_PREFIX + job_id,
                 self._keys.tries(job_id),
                 self._queue,
+                self._keys.dead_letter_replayed(letter.id),
             ],
             args=[
                 letter.id,
@@ -251,10 +319,26 @@ class DeadLetters:
                 encode_job(letter.function, letter.payload, now),
                 now,
                 self._job_expires_ms,
+                now,
+                by,
+                MARKER_TTL_S,
             ],
         )
         outcome: ReplayOutcome = _text(result)  # type: ignore[assignment]
         return outcome
+
+    async def replayed(self, entry_id: str) -> Replayed | None:
+        """The record of an earlier replay of `entry_id`, while it is kept."""
+        kept = await reply(self._redis.hgetall(self._keys.dead_letter_replayed(entry_id)))
+        if not kept:
+            return None
+        fields = {_text(name): _text(value) for name, value in kept.items()}
+        return Replayed(
+            entry=entry_id,
+            job_id=fields.get("job_id", "?"),
+            at_ms=int(fields.get("at_ms", 0)),
+            by=fields.get("by", ""),
+        )
 
     async def purge(self, *, older_than_s: float | None = None, ids: Sequence[str] = ()) -> int:
         """Remove entries older than `older_than_s` (all when None), or exactly `ids`."""
@@ -276,6 +360,11 @@ def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _pairs(flat: list[Any]) -> dict[Any, Any]:
+    """A script's field/value list as a dict."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
 def _cut(text: str, limit: int) -> str:
     """`text` cut to at most `limit` UTF-8 bytes, never inside a character."""
     data = text.encode("utf-8", "surrogatepass")
@@ -295,7 +384,7 @@ def _payload_fields(data: bytes) -> dict[str, str | int]:
     }
 
 
-def _parse(entry_id: str | bytes, raw_fields: dict[Any, Any]) -> DeadLetter:
+def parse_entry(entry_id: str | bytes, raw_fields: dict[Any, Any]) -> DeadLetter:
     fields = {_text(k): _text(v) for k, v in raw_fields.items()}
     payload = orjson.loads(fields["payload"]) if "payload" in fields else None
     return DeadLetter(

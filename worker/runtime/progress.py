@@ -80,7 +80,11 @@ class JobProgress:
 
 
 async def read_progress(redis: Redis, keys: WorkerKeys, job_id: str) -> ProgressRecord | None:
-    raw = await reply(redis.hgetall(keys.progress(job_id)))
+    return parse_progress(await reply(redis.hgetall(keys.progress(job_id))))
+
+
+def parse_progress(raw: dict[str, str]) -> ProgressRecord | None:
+    """A progress hash as read (str replies); None for none."""
     if not raw:
         return None
     return ProgressRecord(
