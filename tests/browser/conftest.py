@@ -2,10 +2,12 @@
 the fake providers (serving two hostile companies) and one redis-server, started once per
 session; a headless Chromium (Debian's, through Playwright) with a fresh context per test.
 
-Today's run is done before the first test, so every test finds drafts; tests that approve or
-reject take drafts of their own (`Stack.claim`), so they do not depend on each other's order.
-`CONSOLE_SCREENSHOTS=1` rewrites docs/screenshots/ from the pages the tests end on; otherwise
-the screenshots go to a temporary directory, so a test run leaves the tree as it was."""
+Today's run is enqueued at the start with its prospect jobs paused, so the Today test (first in
+the module) watches it move when they are resumed; a test that needs drafts resumes them and
+waits for the run (`Stack.claim`), and takes drafts of its own, so the draft tests do not depend
+on each other's order. `CONSOLE_SCREENSHOTS=1` rewrites docs/screenshots/ from the pages the
+tests end on; otherwise the screenshots go to a temporary directory, so a run leaves the tree as
+it was."""
 
 import asyncio
 import email
@@ -16,13 +18,12 @@ import threading
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from email.message import Message
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from playwright.sync_api import Browser, Dialog, Page, Playwright, ViewportSize, sync_playwright
+from playwright.sync_api import Browser, Dialog, Page, ViewportSize, sync_playwright
 from playwright.sync_api import expect as playwright_expect
 from redis.asyncio import Redis
 
@@ -33,11 +34,12 @@ from tests.support.fake_providers import FakeProviders
 from tests.support.hostile import HOSTILE_PREFIX, hostile_companies
 from tests.support.processes import ROOT, RedisServer, WorkerProcess, env_for
 from tests.support.smtp_server import smtp_env
-from worker.client import JobReport, QueueClient
+from worker.client import QueueClient
 from worker.keys import WorkerKeys
 from worker.local.mailsink import MailSink
-from worker.registry import DAILY_JOB, job_specs
+from worker.registry import DAILY_JOB, PROSPECT_JOB, job_specs
 from worker.runtime.deadletter import DeadLetters
+from worker.scheduling.pause import PauseSwitch
 
 ROLES = ("viewer", "approver", "operator")
 SCREENSHOTS = ROOT / "docs" / "screenshots"
@@ -50,15 +52,23 @@ playwright_expect.set_options(timeout=WAIT_MS)
 T = TypeVar("T")
 
 
+def in_thread(work: Coroutine[Any, Any, T]) -> T:
+    # A loop of its own in a thread of its own: Playwright's sync API owns this thread's loop.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, work).result(timeout=60)
+
+
 @dataclass
 class Stack:
     url: str
     passwords: dict[str, str]
-    env: dict[str, str]  # the worker's and the CLI's environment
+    redis_url: str
     mail: MailSink
     shots: Path
+    today_job: str
     _claimed: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _ready: bool = False
 
     def messages(self) -> list[Message]:
         """Every message the SMTP sink received, parsed."""
@@ -68,15 +78,82 @@ class Stack:
     def sent_to(self, address: str) -> list[Message]:
         return [m for m in self.messages() if address.lower() in str(m["To"]).lower()]
 
+    def drafts(self, state: DraftState | None = None) -> list[DraftRecord]:
+        """The drafts as Redis holds them, oldest first."""
+        with self._lock:
+            self._finish_today()
+        return in_thread(self._redis(lambda redis: DraftBook(redis, WorkerKeys()).find(state)))
+
     def claim(self) -> DraftRecord:
         """A pending draft no other test has taken (never a hostile company's: the stored
         script test reads those as they are)."""
-        with self._lock:
-            for record in drafts(self, "pending"):
+        for record in self.drafts("pending"):
+            with self._lock:
                 if record.id not in self._claimed and not record.id.startswith(HOSTILE_PREFIX):
                     self._claimed.add(record.id)
                     return record
         raise AssertionError("no pending draft left for this test")
+
+    def _finish_today(self) -> None:
+        """Resume today's prospect jobs if they are still held, and wait for the run."""
+        if self._ready:
+            return
+
+        async def finish(redis: Redis) -> str:
+            await PauseSwitch(redis, WorkerKeys()).resume(PROSPECT_JOB)
+            settings = Settings(REDIS_URL=self.redis_url)
+            client = await QueueClient.connect(settings)
+            try:
+                report = await client.wait(self.today_job, lambda _r: None, poll_s=0.05)
+            finally:
+                await client.close()
+            return report.state
+
+        state = in_thread(self._redis(finish))
+        assert state == "complete", f"today's run ended {state}"
+        self._ready = True
+
+    async def _redis(self, work: Callable[[Redis], Coroutine[Any, Any, T]]) -> T:
+        redis = Redis.from_url(self.redis_url, decode_responses=True)
+        try:
+            return await work(redis)
+        finally:
+            await redis.aclose()
+
+    def plant_dead_letter(self, job_id: str) -> str:
+        """A dead letter of a job that can be replayed (a cleanup that failed for good), as the
+        runtime writes one; its entry id."""
+
+        async def plant(redis: Redis) -> str:
+            letters = DeadLetters(
+                redis, WorkerKeys(), queue_name="arq:queue", job_expires_ms=60_000
+            )
+            return await letters.add(
+                job_id=job_id,
+                function="cleanup",
+                kind="failed",
+                error_type="TransientError",
+                error="TransientError: the database was away",
+                tries=5,
+                payload={},
+            )
+
+        return in_thread(self._redis(plant))
+
+
+async def hold_today(redis_url: str) -> str:
+    """Today's run, enqueued with its prospect jobs paused: it fans out and waits."""
+    redis = Redis.from_url(redis_url, decode_responses=True)
+    try:
+        await PauseSwitch(redis, WorkerKeys()).pause(PROSPECT_JOB)
+    finally:
+        await redis.aclose()
+    settings = Settings(REDIS_URL=redis_url)
+    client = await QueueClient.connect(settings, specs=job_specs(settings))
+    try:
+        return await client.enqueue(DAILY_JOB)
+    finally:
+        await client.close()
 
 
 @pytest.fixture(scope="session")
@@ -98,15 +175,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             **smtp_env(mail),
             PW_WEB__ALLOW_PRIVATE="true",
             PW_DAILY_LIMIT=str(DAILY_LIMIT),
+            TEST_SITES_PORT=str(fake.port),
         )
         console_env = {
             **env,
             "PW_CONSOLE__USERS": demo_users(passwords),
             "PW_CONSOLE__SESSION_SECRET": secrets.token_urlsafe(32),
         }
-        # Everything starts at once: today's run waits in the queue for the worker.
-        today = ThreadPoolExecutor(1)
-        finished = today.submit(asyncio.run, run_today(redis.url))
+        today_job = in_thread(hold_today(redis.url))
         with (
             WorkerProcess(
                 env, base / "worker.log", settings="tests.support.loopback_sites.WorkerSettings"
@@ -115,64 +191,31 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         ):
             worker.wait_ready()
             console.wait_ready()
-            report = finished.result(timeout=90)
-            today.shutdown()
-            assert report.state == "complete", report
             shots = SCREENSHOTS if os.environ.get("CONSOLE_SCREENSHOTS") == "1" else base / "shots"
             shots.mkdir(parents=True, exist_ok=True)
-            yield Stack(console.url, passwords, env, mail, shots)
-
-
-async def run_today(redis_url: str, payload: dict[str, Any] | None = None) -> JobReport:
-    """Enqueue a daily run and wait until every prospect job it fanned out has ended."""
-    settings = Settings(REDIS_URL=redis_url)
-    client = await QueueClient.connect(settings, specs=job_specs(settings))
-    try:
-        job_id = await client.enqueue(DAILY_JOB, payload)
-        return await client.wait(job_id, lambda _report: None, poll_s=0.05)
-    finally:
-        await client.close()
-
-
-def run_backfill(stack: Stack) -> str:
-    """Yesterday's run, as an explicit backfill (today's has run): its date once enqueued. The
-    run is left to the worker; the caller watches it."""
-    yesterday = (datetime.now(Settings().tz).date() - timedelta(days=1)).isoformat()
-
-    async def enqueue() -> str:
-        settings = Settings(REDIS_URL=stack.env["REDIS_URL"])
-        client = await QueueClient.connect(settings, specs=job_specs(settings))
-        try:
-            await client.enqueue(DAILY_JOB, {"run_date": yesterday, "backfill": True})
-        finally:
-            await client.close()
-        return yesterday
-
-    return in_thread(enqueue())
+            yield Stack(console.url, passwords, redis.url, mail, shots, today_job)
 
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
-        yield launch(playwright)
-
-
-def launch(playwright: Playwright) -> Browser:
-    # The system's browser, never one Playwright would download.
-    return playwright.chromium.launch(executable_path=shutil.which("chromium"))
-
-
-Dialogs = list[str]
+        # The system's browser, never one Playwright would download.
+        chromium = playwright.chromium.launch(executable_path=shutil.which("chromium"))
+        yield chromium
+        chromium.close()
 
 
 @dataclass
 class Session:
     page: Page
-    dialogs: Dialogs  # every alert/confirm that opened, by message
+    dialogs: list[str]  # every dialog that opened: "type: message"
+
+
+OpenSession = Callable[[str], Session]
 
 
 @pytest.fixture
-def open_session(browser: Browser, stack: Stack) -> Iterator[Callable[[str], Session]]:
+def open_session(browser: Browser, stack: Stack) -> Iterator[OpenSession]:
     """Sign in as a role in a browser context of its own (its own cookies)."""
     contexts = []
 
@@ -180,15 +223,17 @@ def open_session(browser: Browser, stack: Stack) -> Iterator[Callable[[str], Ses
         context = browser.new_context(base_url=stack.url, viewport=VIEWPORT)
         contexts.append(context)
         page = context.new_page()
-        dialogs: Dialogs = []
+        dialogs: list[str] = []
 
         def opened(dialog: Dialog) -> None:
-            # A stored script that ran would open a dialog: record it and close it.
-            dialogs.append(dialog.message)
-            dialog.dismiss()
+            # The console's own confirmations are accepted; anything else (a stored script
+            # that ran would alert) is recorded and dismissed.
+            dialogs.append(f"{dialog.type}: {dialog.message}")
+            dialog.accept() if dialog.type == "confirm" else dialog.dismiss()
 
         page.on("dialog", opened)
-        sign_in(page, stack, role)
+        sign_in(page, role, stack.passwords[role])
+        playwright_expect(page.get_by_text(f"{role} · {role}")).to_be_visible()
         return Session(page, dialogs)
 
     yield open_as
@@ -196,10 +241,10 @@ def open_session(browser: Browser, stack: Stack) -> Iterator[Callable[[str], Ses
         context.close()
 
 
-def sign_in(page: Page, stack: Stack, role: str, password: str | None = None) -> None:
+def sign_in(page: Page, user: str, password: str) -> None:
     page.goto("/signin")
-    page.get_by_label("User name").fill(role)
-    page.get_by_label("Password").fill(password or stack.passwords[role])
+    page.get_by_label("User name").fill(user)
+    page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
 
 
@@ -207,47 +252,3 @@ def screenshot(page: Page, stack: Stack, name: str) -> Path:
     path = stack.shots / f"{name}.png"
     page.screenshot(path=str(path))
     return path
-
-
-def plant_dead_letter(stack: Stack, job_id: str) -> str:
-    """A dead letter of a job that can be replayed (a cleanup that failed for good), as the
-    runtime writes one; its entry id."""
-
-    async def plant() -> str:
-        redis = Redis.from_url(stack.env["REDIS_URL"])
-        try:
-            letters = DeadLetters(
-                redis, WorkerKeys(), queue_name="arq:queue", job_expires_ms=60_000
-            )
-            return await letters.add(
-                job_id=job_id,
-                function="cleanup",
-                kind="failed",
-                error_type="TransientError",
-                error="TransientError: the database was away",
-                tries=5,
-                payload={},
-            )
-        finally:
-            await redis.aclose()
-
-    return in_thread(plant())
-
-
-def in_thread(work: Coroutine[Any, Any, T]) -> T:
-    # A loop of its own in a thread of its own: Playwright's sync API owns this thread's loop.
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, work).result(timeout=30)
-
-
-def drafts(stack: Stack, state: DraftState | None = None) -> list[DraftRecord]:
-    """The drafts as Redis holds them, oldest first."""
-
-    async def find() -> list[DraftRecord]:
-        redis = Redis.from_url(stack.env["REDIS_URL"])
-        try:
-            return await DraftBook(redis, WorkerKeys()).find(state)
-        finally:
-            await redis.aclose()
-
-    return in_thread(find())

@@ -1,27 +1,17 @@
 """The console in a real headless Chromium, against a real console process, a real worker and a
 real SMTP sink (tests/browser/conftest.py): what a person does on each page, and what a hostile
-company name or page title cannot do there."""
-
-from collections.abc import Callable
+company name or page title cannot do there. The Today test comes first: it watches today's run,
+which the first test needing drafts finishes."""
 
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.support.hostile import HOSTILE_PREFIX, IMG_TITLE, SCRIPT_NAME
+from worker.registry import PROSPECT_JOB
 
-from .conftest import (
-    Session,
-    Stack,
-    drafts,
-    plant_dead_letter,
-    run_backfill,
-    screenshot,
-    sign_in,
-)
+from .conftest import OpenSession, Stack, screenshot, sign_in
 
 pytestmark = pytest.mark.slow
-
-OpenSession = Callable[[str], Session]
 
 
 # --- the pages' parts ---------------------------------------------------------------------
@@ -34,12 +24,12 @@ def csrf_token(page: Page) -> str:
 
 
 def draft_item(page: Page, draft_id: str) -> Locator:
-    """A draft on the Drafts page: the element that carries its id."""
-    return page.locator(f"[data-draft='{draft_id}']")
+    """A draft on the Drafts page."""
+    return page.locator("article.draft").filter(has_text=f"Draft {draft_id} ·")
 
 
-def approve_form(page: Page, draft_id: str) -> Locator:
-    return draft_item(page, draft_id).locator("form[action$='/approve']")
+def send_state(page: Page, draft_id: str) -> Locator:
+    return draft_item(page, draft_id).locator(".send-state .state")
 
 
 def post_in_page(page: Page, path: str, fields: dict[str, str]) -> None:
@@ -60,7 +50,7 @@ def answer_in_page(page: Page) -> int:
     return status
 
 
-# --- signing in ---------------------------------------------------------------------------
+# --- signing in, Today --------------------------------------------------------------------
 
 
 def test_sign_in_refuses_a_wrong_password_and_takes_the_right_one(
@@ -69,10 +59,10 @@ def test_sign_in_refuses_a_wrong_password_and_takes_the_right_one(
     context = browser.new_context(base_url=stack.url)
     page = context.new_page()
     try:
-        sign_in(page, stack, "approver", password="not-the-password")  # noqa: S106
+        sign_in(page, "approver", "not-the-password")
         expect(page.get_by_role("alert")).to_contain_text("Wrong user name or password")
         screenshot(page, stack, "signin")
-        sign_in(page, stack, "approver")
+        sign_in(page, "approver", stack.passwords["approver"])
         expect(page.get_by_role("heading", name="Today")).to_be_visible()
         page.get_by_role("button", name="Sign out").click()
         expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
@@ -83,20 +73,27 @@ def test_sign_in_refuses_a_wrong_password_and_takes_the_right_one(
         context.close()
 
 
-# --- Today --------------------------------------------------------------------------------
-
-
-def test_today_shows_a_run_moving_without_a_reload(open_session: OpenSession, stack: Stack) -> None:
-    page = open_session("viewer").page
-    page.goto("/")
-    expect(page.get_by_role("heading", name="Today")).to_be_visible()
-    # Marks this document: a reload would lose it, so its survival means live updates.
-    page.evaluate("() => { window.__same_document = true; }")
-    run_date = run_backfill(stack)
-    run = page.locator(f"[data-run='{run_date}']")
-    expect(run).to_contain_text("complete")
-    assert page.evaluate("() => window.__same_document") is True
-    screenshot(page, stack, "today")
+def test_today_shows_the_run_moving_without_a_reload(
+    open_session: OpenSession, stack: Stack
+) -> None:
+    viewer = open_session("viewer").page
+    viewer.goto("/")
+    live = viewer.locator("#today-live")
+    # Fanned out, its prospects held by the pause.
+    expect(live.get_by_role("heading", name="Run")).not_to_contain_text("complete")
+    expect(live).to_contain_text(PROSPECT_JOB)  # the paused type
+    done = live.locator(".card").filter(has_text="Prospects done").locator(".value")
+    expect(done).to_have_text("0 / 18")
+    # A reload would lose this mark: its survival means the page updated itself.
+    viewer.evaluate("() => { window.sameDocument = true; }")
+    operator = open_session("operator").page
+    operator.goto("/controls")
+    operator.get_by_role("button", name=f"Resume {PROSPECT_JOB}").click()
+    expect(operator.get_by_role("status")).to_be_visible()
+    expect(done).to_have_text("18 / 18")
+    expect(live.get_by_role("heading", name="Run")).to_contain_text("complete")
+    assert viewer.evaluate("() => window.sameDocument") is True
+    screenshot(viewer, stack, "today")
 
 
 # --- drafts -------------------------------------------------------------------------------
@@ -105,27 +102,27 @@ def test_today_shows_a_run_moving_without_a_reload(open_session: OpenSession, st
 def test_approving_a_draft_sends_exactly_one_message(
     open_session: OpenSession, stack: Stack
 ) -> None:
-    page = open_session("approver").page
     chosen = stack.claim()
+    page = open_session("approver").page
     page.goto("/drafts")
-    approve_form(page, chosen.id).get_by_role("button", name="Approve").click()
-    # The draft's send state moves on the page as the worker sends it.
-    expect(draft_item(page, chosen.id)).to_contain_text("sent")
+    draft_item(page, chosen.id).get_by_role("button", name="Approve and send").click()
+    # The send state moves on the page as the worker sends it.
+    expect(send_state(page, chosen.id)).to_have_text("sent")
     screenshot(page, stack, "drafts")
-    sent = stack.sent_to(chosen.to)
-    assert len(sent) == 1
-    assert sent[0]["Subject"] == chosen.subject
+    (message,) = stack.sent_to(chosen.to)
+    assert message["Subject"] == chosen.subject
 
 
 def test_an_edited_draft_is_sent_as_edited(open_session: OpenSession, stack: Stack) -> None:
-    page = open_session("approver").page
     chosen = stack.claim()
+    page = open_session("approver").page
     page.goto("/drafts")
-    form = approve_form(page, chosen.id)
-    form.get_by_label("Subject").fill("Edited: a shorter subject")
-    form.get_by_label("Body").fill("Hi,\n\nEdited by a person before sending.\n\nAlex")
-    form.get_by_role("button", name="Approve").click()
-    expect(draft_item(page, chosen.id)).to_contain_text("sent")
+    item = draft_item(page, chosen.id)
+    item.get_by_text("Edit, then approve").click()
+    item.get_by_label("Subject").fill("Edited: a shorter subject")
+    item.get_by_label("Body").fill("Hi,\n\nEdited by a person before sending.\n\nAlex")
+    item.get_by_role("button", name="Save and approve").click()
+    expect(send_state(page, chosen.id)).to_have_text("sent")
     (message,) = stack.sent_to(chosen.to)
     assert message["Subject"] == "Edited: a shorter subject"
     body = message.get_payload(decode=True)
@@ -134,16 +131,17 @@ def test_an_edited_draft_is_sent_as_edited(open_session: OpenSession, stack: Sta
 
 
 def test_a_rejected_draft_is_never_sent(open_session: OpenSession, stack: Stack) -> None:
-    page = open_session("approver").page
     chosen = stack.claim()
+    page = open_session("approver").page
     page.goto("/drafts")
     item = draft_item(page, chosen.id)
-    reject = item.locator("form[action$='/reject']")
-    reject.get_by_label("Reason").fill("not a fit")
-    reject.get_by_role("button", name="Reject").click()
-    expect(draft_item(page, chosen.id)).to_contain_text("rejected")
-    (record,) = [d for d in drafts(stack) if d.id == chosen.id]
+    item.get_by_label("reason for rejecting").fill("not a fit")
+    item.get_by_role("button", name="Reject").click()
+    expect(item.get_by_role("status")).to_contain_text("reject")
+    (record,) = [d for d in stack.drafts() if d.id == chosen.id]
     assert record.state == "rejected"
+    page.goto("/drafts")
+    expect(draft_item(page, chosen.id)).to_have_count(0)  # no longer awaiting approval
     assert not stack.sent_to(chosen.to)
 
 
@@ -154,79 +152,85 @@ def test_two_approvals_of_one_draft_from_two_sessions_send_once(
     pages = [open_session(role).page for role in ("approver", "operator")]
     for page in pages:
         page.goto("/drafts")
-        expect(approve_form(page, chosen.id)).to_be_visible()
-    action = approve_form(pages[0], chosen.id).get_attribute("action")
-    assert action
+        expect(draft_item(page, chosen.id)).to_be_visible()
     for page in pages:  # both in flight before either is answered
-        post_in_page(page, action, {"csrf_token": csrf_token(page)})
-    statuses = sorted(answer_in_page(page) for page in pages)
-    assert statuses[0] == 200, statuses  # one approval queued the send; the other said so
-    pages[0].goto("/drafts")
-    expect(draft_item(pages[0], chosen.id)).to_contain_text("sent")
+        post_in_page(
+            page, "/drafts/approve", {"csrf_token": csrf_token(page), "draft_id": chosen.id}
+        )
+    statuses = [answer_in_page(page) for page in pages]
+    assert 200 in statuses, statuses
+    pages[0].goto("/drafts?state=all")
+    expect(draft_item(pages[0], chosen.id).locator(".state").first).to_have_text("sent")
     assert len(stack.sent_to(chosen.to)) == 1
 
 
 def test_a_viewer_sees_no_approve_button_and_a_hand_made_post_is_refused(
     open_session: OpenSession, stack: Stack
 ) -> None:
-    page = open_session("viewer").page
     chosen = stack.claim()
+    page = open_session("viewer").page
     page.goto("/drafts")
     expect(draft_item(page, chosen.id)).to_be_visible()
-    expect(page.get_by_role("button", name="Approve")).to_have_count(0)
-    # The request an approver's button would send, with the viewer's own valid CSRF token.
+    expect(page.get_by_role("button", name="Approve and send")).to_have_count(0)
+    # What an approver's button sends, with the viewer's own valid CSRF token.
     refused = page.request.post(
-        f"/drafts/{chosen.id}/approve", form={"csrf_token": csrf_token(page)}
+        "/drafts/approve", form={"csrf_token": csrf_token(page), "draft_id": chosen.id}
     )
     assert refused.status == 403
-    (record,) = [d for d in drafts(stack) if d.id == chosen.id]
+    (record,) = [d for d in stack.drafts() if d.id == chosen.id]
     assert record.state == "pending"
+    screenshot(page, stack, "drafts-viewer")
 
 
-def test_stored_script_in_a_company_name_or_page_title_stays_text(
+def test_stored_script_in_a_company_name_or_a_page_title_stays_text(
     open_session: OpenSession, stack: Stack
 ) -> None:
+    stack.drafts()  # today's run done
     session = open_session("operator")
     page = session.page
     page.goto("/drafts")
-    for draft_id in (f"{HOSTILE_PREFIX}name", f"{HOSTILE_PREFIX}title"):
-        expect(draft_item(page, draft_id)).to_be_visible()
-    expect(page.get_by_text(SCRIPT_NAME).first).to_be_visible()
-    expect(page.get_by_text(IMG_TITLE).first).to_be_visible()
-    # Parsed as text: no element came of either.
-    assert page.locator("main script").count() == 0
-    assert page.locator("img[src=x]").count() == 0
-    page.goto(f"/drafts/{HOSTILE_PREFIX}title")
-    expect(page.get_by_text(IMG_TITLE).first).to_be_visible()
-    assert page.locator("img[src=x]").count() == 0
-    assert session.dialogs == []
+    named = draft_item(page, f"{HOSTILE_PREFIX}name")
+    titled = draft_item(page, f"{HOSTILE_PREFIX}title")
+    expect(named.get_by_role("heading", level=2)).to_contain_text(SCRIPT_NAME)
+    for item in (named, titled):
+        item.get_by_text("Score, evidence and contact").click()
+    expect(titled.get_by_text(f"Title: {IMG_TITLE}")).to_be_visible()
+    # Parsed as text: no element came of either, and nothing ran.
+    assert page.locator("main script, main img").count() == 0
     screenshot(page, stack, "stored-script")
+    assert session.dialogs == []
 
 
 # --- dead letters and controls ------------------------------------------------------------
 
 
 def test_replaying_a_dead_letter_from_its_page(open_session: OpenSession, stack: Stack) -> None:
-    page = open_session("operator").page
-    entry = plant_dead_letter(stack, "cleanup-browser-replay")
+    entry = stack.plant_dead_letter("cleanup-browser-replay")
+    session = open_session("operator")
+    page = session.page
     page.goto("/dead-letters")
-    row = page.locator(f"[data-entry='{entry}']")
-    expect(row).to_contain_text("TransientError")
+    expect(page.get_by_role("link", name=entry)).to_be_visible()
+    page.get_by_label(f"tick {entry}").check()
     screenshot(page, stack, "dead-letters")
-    row.get_by_role("button", name="Replay").click()
-    expect(page.get_by_role("status")).to_contain_text("replayed")
+    page.get_by_role("button", name="Replay the ticked entries").click()
+    expect(page.locator("#answer-dlq").get_by_role("status")).to_contain_text("replay")
+    assert session.dialogs == ["confirm: Replay every ticked entry with fresh tries?"]
     page.goto("/dead-letters")
-    expect(page.locator(f"[data-entry='{entry}']")).to_have_count(0)
+    expect(page.get_by_role("link", name=entry)).to_have_count(0)
 
 
-def test_pause_and_resume_from_controls(open_session: OpenSession, stack: Stack) -> None:
+def test_pause_and_resume_everything_from_controls(open_session: OpenSession, stack: Stack) -> None:
     page = open_session("operator").page
     page.goto("/controls")
-    page.get_by_role("button", name="Pause all").click()
-    expect(page.get_by_role("status")).to_contain_text("paused")
+    page.get_by_role("button", name="Pause everything").click()
+    expect(page.locator("#answer-controls").get_by_role("status")).to_contain_text("pause")
     page.goto("/")
-    expect(page.get_by_text("paused").first).to_be_visible()
+    paused = page.locator(".card").filter(has_text="Paused").locator(".value")
+    expect(paused).to_have_text("the queue")
     page.goto("/controls")
+    expect(page.get_by_role("heading", name="The queue")).to_contain_text("paused")
     screenshot(page, stack, "controls")
-    page.get_by_role("button", name="Resume all").click()
-    expect(page.get_by_role("status")).to_contain_text("resumed")
+    page.get_by_role("button", name="Resume everything").click()
+    expect(page.locator("#answer-controls").get_by_role("status")).to_contain_text("resume")
+    page.goto("/")
+    expect(paused).to_have_text("no")

@@ -174,10 +174,15 @@ class FakeProviders:
             self._transport = sample_transport(self._data)
             self._sites[company.domain] = page.encode()
 
+    @property
+    def port(self) -> int:
+        port = urlsplit(self.url).port
+        assert port is not None
+        return port
+
     def site_url(self, domain: str) -> str:
         """The website address of a company served by `serve_site`."""
-        port = urlsplit(self.url).port
-        return f"http://{domain}:{port}/"
+        return f"http://{domain}:{self.port}/"
 
     def site_page(self, host: str) -> bytes | None:
         with self._lock:
