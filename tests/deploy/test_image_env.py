@@ -312,5 +312,8 @@ def test_the_console_starts_from_the_image_env_with_its_pods_command(
     finally:
         process.send_signal(signal.SIGTERM)
         code = process.wait(timeout=30)
-    assert code == 0, log.read_text()
+    # uvicorn shuts down cleanly, then raises the SIGTERM it caught again, so the process ends
+    # as one that SIGTERM ended: what Kubernetes expects of a stopped pod.
+    assert code in (0, -signal.SIGTERM), log.read_text()
+    assert "Application shutdown complete" in log.read_text()
     assert snapshot(image_env.venv) == installed
