@@ -43,7 +43,9 @@ from worker.scheduling.pause import PauseSwitch
 
 ROLES = ("viewer", "approver", "operator")
 SCREENSHOTS = ROOT / "docs" / "screenshots"
-WAIT_MS = 10_000
+# How long a condition may take to show; only a failing test waits it out (a loaded machine
+# has been seen to take several seconds for a send to show).
+WAIT_MS = 20_000
 VIEWPORT: ViewportSize = {"width": 1100, "height": 760}
 # Few prospects, so today's run takes about a second, yet more drafts than the tests claim.
 DAILY_LIMIT = 12
