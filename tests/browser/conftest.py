@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from playwright.sync_api import Browser, Dialog, Page, ViewportSize, sync_playwright
+from playwright.sync_api import Browser, Dialog, Locator, Page, ViewportSize, sync_playwright
 from playwright.sync_api import expect as playwright_expect
 from redis.asyncio import Redis
 
@@ -250,7 +250,12 @@ def sign_in(page: Page, user: str, password: str) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
-def screenshot(page: Page, stack: Stack, name: str) -> Path:
+def screenshot(page: Page, stack: Stack, name: str, top: Locator | None = None) -> Path:
+    """The page as it is shown (from `top` when given, else from its start)."""
+    if top is not None:
+        top.evaluate("(element) => element.scrollIntoView({block: 'start'})")
+    else:
+        page.evaluate("() => window.scrollTo(0, 0)")
     path = stack.shots / f"{name}.png"
     page.screenshot(path=str(path))
     return path

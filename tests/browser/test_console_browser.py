@@ -108,7 +108,7 @@ def test_approving_a_draft_sends_exactly_one_message(
     draft_item(page, chosen.id).get_by_role("button", name="Approve and send").click()
     # The send state moves on the page as the worker sends it.
     expect(send_state(page, chosen.id)).to_have_text("sent")
-    screenshot(page, stack, "drafts")
+    screenshot(page, stack, "drafts", top=draft_item(page, chosen.id))
     (message,) = stack.sent_to(chosen.to)
     assert message["Subject"] == chosen.subject
 
@@ -199,7 +199,7 @@ def test_stored_script_in_a_company_name_or_a_page_title_stays_text(
     expect(titled.get_by_text(f"Title: {IMG_TITLE}")).to_be_visible()
     # Parsed as text: no element came of either, and nothing ran.
     assert page.locator("main script, main img").count() == 0
-    screenshot(page, stack, "stored-script")
+    screenshot(page, stack, "stored-script", top=named)
     assert session.dialogs == []
 
 

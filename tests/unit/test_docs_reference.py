@@ -124,3 +124,10 @@ def test_the_runbook_has_a_section_for_every_alert() -> None:
     runbook = (ROOT / "docs/operations.md").read_text()
     assert alerts
     assert [alert for alert in alerts if f"\n### {alert}\n" not in runbook] == []
+
+
+def test_every_image_the_docs_show_is_in_the_repository() -> None:
+    """The README's screenshots (tests/browser/ writes them with CONSOLE_SCREENSHOTS=1)."""
+    for page in [README, *sorted((ROOT / "docs").glob("*.md"))]:
+        for target in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", page.read_text()):
+            assert (page.parent / target).is_file(), f"{page.name} shows {target}"
