@@ -23,7 +23,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from playwright.sync_api import Browser, Dialog, Locator, Page, ViewportSize, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    Dialog,
+    Locator,
+    Page,
+    StorageState,
+    ViewportSize,
+    sync_playwright,
+)
 from playwright.sync_api import expect as playwright_expect
 from redis.asyncio import Redis
 
@@ -216,13 +224,31 @@ class Session:
 OpenSession = Callable[[str], Session]
 
 
+@pytest.fixture(scope="session")
+def signed_in(browser: Browser, stack: Stack) -> dict[str, StorageState]:
+    """Each role signed in once, through the form; tests start from its cookies."""
+    states: dict[str, StorageState] = {}
+    for role in ROLES:
+        context = browser.new_context(base_url=stack.url)
+        page = context.new_page()
+        sign_in(page, role, stack.passwords[role])
+        playwright_expect(page.get_by_text(f"{role} · {role}")).to_be_visible()
+        states[role] = context.storage_state()
+        context.close()
+    return states
+
+
 @pytest.fixture
-def open_session(browser: Browser, stack: Stack) -> Iterator[OpenSession]:
-    """Sign in as a role in a browser context of its own (its own cookies)."""
+def open_session(
+    browser: Browser, stack: Stack, signed_in: dict[str, StorageState]
+) -> Iterator[OpenSession]:
+    """A role's session in a browser context of its own (a copy of its signed-in cookies)."""
     contexts = []
 
     def open_as(role: str) -> Session:
-        context = browser.new_context(base_url=stack.url, viewport=VIEWPORT)
+        context = browser.new_context(
+            base_url=stack.url, viewport=VIEWPORT, storage_state=signed_in[role]
+        )
         contexts.append(context)
         page = context.new_page()
         dialogs: list[str] = []
@@ -234,8 +260,6 @@ def open_session(browser: Browser, stack: Stack) -> Iterator[OpenSession]:
             dialog.accept() if dialog.type == "confirm" else dialog.dismiss()
 
         page.on("dialog", opened)
-        sign_in(page, role, stack.passwords[role])
-        playwright_expect(page.get_by_text(f"{role} · {role}")).to_be_visible()
         return Session(page, dialogs)
 
     yield open_as
