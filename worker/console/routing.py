@@ -66,12 +66,7 @@ def action(path: str, handler: ActionHandler, *, permission: Permission) -> Rout
         try:
             return await handler(request, actor, form)
         except Refused as exc:
-            return render(
-                request,
-                "answer.html",
-                {"ok": False, "message": str(exc)},
-                status=STATUS[exc.reason],
-            )
+            return answer(request, str(exc), ok=False, status=STATUS[exc.reason])
 
     return Route(path, endpoint, methods=["POST"], name=handler.__name__)
 
