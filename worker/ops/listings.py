@@ -30,9 +30,10 @@ from worker.runtime.deadletter import DeadLetter, DeadLetters
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
-# Entries a filtered dead-letter page looks at, at most, and in one step in Redis: 5,000 took
-# 40 to 100 ms at 100,000 entries (scripts/bench_console.py, docs/benchmarks.md).
-DEAD_LETTER_WINDOW = 5_000
+# Entries a filtered dead-letter page looks at, at most, and in one step in Redis. A page that
+# finds few matches looks at all of them: 5,000 took a median 124 ms on a loaded machine
+# (scripts/bench_console.py, docs/benchmarks.md), over the 150 ms a page may take.
+DEAD_LETTER_WINDOW = 3_000
 DEAD_LETTER_STEP = 1_000
 # Approval entries a drafts page looks at, at most, to fill a page of one state.
 DRAFT_WINDOW = 2_000
