@@ -13,6 +13,7 @@ from jobs.prospecting.store import ProspectStore
 from jobs.redisreply import reply
 from settings import Settings
 from tests.integration.conftest import make_settings
+from tests.integration.test_cli_dlq import two_dead_letters
 from tests.support.runs import open_run
 from worker.keys import WorkerKeys
 from worker.ops import controls, dead_letters, drafts, outbox, suppression
@@ -20,7 +21,6 @@ from worker.ops.actor import Actor, Role
 from worker.ops.audit import AuditEntry, AuditLog
 from worker.ops.context import Ops, open_ops
 from worker.ops.errors import Refused
-from worker.runtime.deadletter import DeadLetters
 
 KEYS = WorkerKeys()
 
@@ -181,21 +181,8 @@ async def test_approving_several_answers_each_and_goes_on(ops: Ops, redis: Redis
     assert len(await audit(ops)) == 6  # one refusal for the whole batch
 
 
-async def letters_of(ops: Ops) -> DeadLetters:
-    return dead_letters.dead_letter_stream(ops)
-
-
 async def test_replaying_twice_says_it_was_already_replayed(ops: Ops, redis: Redis) -> None:
-    letters = await letters_of(ops)
-    entry = await letters.add(
-        job_id="cleanup-once",
-        function="cleanup",
-        kind="failed",
-        error_type="TransientError",
-        error="TransientError: redis away",
-        tries=5,
-        payload={},
-    )
+    entry, _ = await two_dead_letters(redis)  # the first one replayable
     [first] = await dead_letters.replay(ops, OPERATOR, [entry])
     assert (first.outcome, first.job_id) == ("replayed", "cleanup-once")
     assert await redis.zscore("arq:queue", "cleanup-once") is not None
@@ -219,11 +206,7 @@ async def test_replaying_twice_says_it_was_already_replayed(ops: Ops, redis: Red
 
 
 async def test_purge_refuses_a_bad_age_and_says_how_many(ops: Ops, redis: Redis) -> None:
-    letters = await letters_of(ops)
-    for job in ("a", "b"):
-        await letters.add(
-            job_id=job, function="cleanup", kind="failed", error_type="E", error="e", tries=1
-        )
+    await two_dead_letters(redis)
     for age in (-1.0, float("nan")):
         with pytest.raises(Refused) as bad:
             await dead_letters.purge(ops, OPERATOR, age)
