@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from jobs.models import Draft
 from jobs.prospecting.store import ProspectStore
@@ -173,12 +174,15 @@ async def test_approving_several_answers_each_and_goes_on(ops: Ops, redis: Redis
         "conflict",
         "not_found",
     ]
+    assert answers[2].text() == "not approved nope: no draft 'nope'"
     assert await redis.zcard("arq:queue") == 2
     assert len(await audit(ops)) == 1 + 4  # the rejection, then one entry per draft
+    with pytest.raises(Refused, match="approve 1 to 500 drafts at once"):
+        await drafts.approve_many(ops, APPROVER, [])
     with pytest.raises(Refused) as refused:
         await drafts.approve_many(ops, VIEWER, [first, third])
     assert refused.value.reason == "forbidden"
-    assert len(await audit(ops)) == 6  # one refusal for the whole batch
+    assert len(await audit(ops)) == 7  # one refusal for the whole batch
 
 
 async def test_replaying_twice_says_it_was_already_replayed(ops: Ops, redis: Redis) -> None:
@@ -315,3 +319,11 @@ async def test_the_audit_log_pages_newest_first(ops: Ops) -> None:
     assert [e.target for e in rest] == ["t2", "t1", "t0"]
     with pytest.raises(Refused):
         await log.page(10, before="not-an-id")
+
+
+async def test_an_error_that_stops_an_action_is_audited_too(ops: Ops, redis: Redis) -> None:
+    await redis.set(KEYS.draft("d1"), "not a draft")
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        await drafts.approve(ops, APPROVER, "d1")
+    [entry] = await audit(ops)
+    assert entry.outcome.startswith("error: ResponseError: WRONGTYPE")
