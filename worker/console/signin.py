@@ -42,11 +42,21 @@ def _signer(console: Console) -> Signer:
     return Signer(console.secret, salt="prospect-worker console sign-in form")
 
 
+def _form_nonce(request: Request, console: Console) -> str:
+    """The browser's sign-in token if it has a valid one, else a new one. A browser fetches
+    more than the page (the favicon, say) and each is sent to sign in: a new token for each
+    would leave the form it shows holding a stale one, refused at the first try."""
+    try:
+        return _signer(console).unsign(request.cookies.get(SIGNIN_COOKIE, "")).decode()
+    except BadSignature:
+        return secrets.token_urlsafe(24)
+
+
 def signin_form(
     request: Request, *, message: str = "", status: int = 200, user: str = ""
 ) -> Response:
     console = console_of(request)
-    nonce = secrets.token_urlsafe(24)
+    nonce = _form_nonce(request, console)
     response = render(
         request,
         "signin.html",
