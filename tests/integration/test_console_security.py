@@ -1,6 +1,7 @@
 """The console's doors at the HTTP level: the sign-in gate over every route, CSRF, roles,
 cookies, the sign-in throttle, `next=`, and the security headers."""
 
+import re
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -260,6 +261,22 @@ async def test_a_proxy_user_is_believed_only_when_the_console_is_told_to(redis_u
         assert "pat · approver" in page.text
         # The session it got carries a CSRF token; without the proxy's header it is nothing.
         assert (await client.get("/")).status_code == 303
+        # A proxy user's actions carry its session's token like anyone's, and its role holds.
+        token = re.search(r'"X-CSRF-Token": "([^"]+)"', page.text)
+        assert token
+        refused = await client.post(
+            "/controls/pause", headers={**headers, "X-CSRF-Token": token[1]}
+        )
+        assert refused.status_code == 403
+        operator = {"X-Forwarded-User": "pat", "X-Forwarded-Groups": "sales, sre"}
+        page = await client.get("/", headers=operator)  # another role: another session
+        token = re.search(r'"X-CSRF-Token": "([^"]+)"', page.text)
+        assert token
+        paused = await client.post(
+            "/controls/pause", headers={**operator, "X-CSRF-Token": token[1]}
+        )
+        assert paused.status_code == 200 and "paused the queue" in paused.text
+        assert "Sign out" not in page.text  # the proxy signs its users out, not the console
         unmapped = {"X-Forwarded-User": "sam", "X-Forwarded-Groups": "x"}
         nobody = await client.get("/", headers=unmapped)
         assert nobody.status_code == 403
@@ -283,3 +300,13 @@ async def test_every_page_answers_each_role_on_an_empty_redis(app: Starlette) ->
                 response = await client.get(path)
                 # 400 or 404: a page that needs an id it was not given.
                 assert response.status_code in (200, 400, 404), (user, path, response.text[:300])
+
+
+async def test_a_body_over_the_limit_is_refused_before_it_is_read(app: Starlette) -> None:
+    async with browser(app) as client:
+        await sign_in(client, "alan")
+        token = await csrf_of(client)
+        huge = await client.post(
+            "/drafts/edit", data={"csrf_token": token, "draft_id": "x", "body": "a" * 2_000_000}
+        )
+        assert huge.status_code == 413

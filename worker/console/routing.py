@@ -81,6 +81,7 @@ def render(
     values: dict[str, Any] = {
         "actor": signed.actor if signed else None,
         "csrf_token": signed.session.csrf if signed else "",
+        "via_proxy": bool(signed and signed.session.how == "proxy"),
         "path": request.url.path,
         "htmx": "hx-request" in request.headers,
         **(context or {}),
