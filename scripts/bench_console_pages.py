@@ -11,20 +11,17 @@ It fills a throwaway redis-server as scripts/bench_console.py does, then asks th
 """
 
 import argparse
-import asyncio
-import shutil
 import sys
 import time
 
 import httpx
 from argon2 import PasswordHasher
 from bench_console import fill_counts, fill_letters, fill_run
-from bench_metrics import fill, ms
+from bench_metrics import fill, ms, on_throwaway_redis
 
 from settings import Settings
 from worker.console.app import create_app
 from worker.console.users import ConsoleUser
-from worker.local.embedded import free_port, redis_server
 from worker.ops.context import open_ops
 
 PAGES = [
@@ -77,13 +74,7 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=50)
     args = parser.parse_args()
-    binary = shutil.which("redis-server")
-    if binary is None:
-        print("redis-server is not installed", file=sys.stderr)
-        return 1
-    with redis_server(binary, free_port()) as server:
-        asyncio.run(bench(server.url, args.letters, args.jobs, args.rounds))
-    return 0
+    return on_throwaway_redis(lambda url: bench(url, args.letters, args.jobs, args.rounds))
 
 
 if __name__ == "__main__":
