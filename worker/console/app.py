@@ -123,8 +123,7 @@ def create_app(
                 throttle=SigninThrottle(
                     ops.redis,
                     prefix=settings.key_prefix,
-                    free_failures=config.signin_free_failures,
-                    max_wait_s=config.signin_delay_max_s,
+                    settings=config,
                     clock=clock,
                 ),
                 templates=templates(),
