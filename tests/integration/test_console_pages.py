@@ -301,3 +301,49 @@ async def test_today_jobs_and_charts_show_a_real_run(app: Starlette, settings: S
         figures = (await client.get("/charts/data")).json()
         assert len(figures["hours"]) == 48
         assert any(line["job_type"] == DAILY_JOB for line in figures["types"])
+
+
+async def test_an_unknown_send_is_resolved_as_sent_or_retried_after_the_warning(
+    app: Starlette, settings: Settings, redis: Redis
+) -> None:
+    first, second, _ = await daily_run(settings)
+    keys = WorkerKeys()
+    for draft_id in (first, second):  # approved, then a worker stopped mid-send
+        fields = {"state": "unknown", "attempts": "1", "approved_ms": "1"}
+        await reply(redis.hset(keys.draft(draft_id), mapping=fields))
+        await redis.zadd(keys.unknown_sends, {draft_id: 1_764_000_000_000})
+    async with signed(app, "olivia") as (client, token):
+        page = (await client.get("/outbox")).text
+        assert first in page and second in page and "may send twice" in page
+        form = {"csrf_token": token, "draft_id": first, "outcome": "retry"}
+        unticked = await client.post("/outbox/resolve", data=form)
+        assert unticked.status_code == 400 and "may send the email twice" in unticked.text
+        retried = await client.post("/outbox/resolve", data={**form, "understood": "yes"})
+        assert retried.status_code == 200
+        assert "a retry may send twice" in retried.text and "send queued as" in retried.text
+        assert f'hx-get="/drafts/state?id={first}"' in retried.text
+        sent = await client.post(
+            "/outbox/resolve", data={"csrf_token": token, "draft_id": second, "outcome": "sent"}
+        )
+        assert sent.status_code == 200 and f"{second}: sent" in sent.text
+        odd = await client.post(
+            "/outbox/resolve", data={"csrf_token": token, "draft_id": second, "outcome": "maybe"}
+        )
+        assert odd.status_code == 400
+        assert first not in (await client.get("/outbox")).text
+
+
+async def test_pages_answer_a_bad_or_unknown_id_with_its_status(app: Starlette) -> None:
+    async with signed(app, "olivia") as (client, token):
+        assert (await client.get("/drafts", params={"state": "lost"})).status_code == 400
+        assert (await client.get("/drafts", params={"state": "all"})).status_code == 200
+        assert (await client.get("/drafts/state", params={"id": "nobody"})).status_code == 404
+        gone = await client.get("/dead-letters/show", params={"id": "1-0"})
+        assert gone.status_code == 404 and "no dead letter" in gone.text
+        empty = await client.post("/dead-letters/replay", data={"csrf_token": token})
+        assert empty.status_code == 400
+        form = {"csrf_token": token, "confirm": "purge", "scope": "older"}
+        ageless = await client.post("/dead-letters/purge", data={**form, "older_than_h": "soon"})
+        assert ageless.status_code == 400
+        aged = await client.post("/dead-letters/purge", data={**form, "older_than_h": "24"})
+        assert aged.status_code == 200 and "purged 0 dead letter(s)" in aged.text

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
@@ -310,3 +311,22 @@ async def test_a_body_over_the_limit_is_refused_before_it_is_read(app: Starlette
             "/drafts/edit", data={"csrf_token": token, "draft_id": "x", "body": "a" * 2_000_000}
         )
         assert huge.status_code == 413
+
+
+async def test_a_forged_or_corrupt_session_is_nobody_and_a_session_ends_at_its_maximum_age(
+    app: Starlette, clock: FakeClock, redis: Redis
+) -> None:
+    async with browser(app) as client:
+        client.cookies.set("pw_console_session", "made-up.signature")
+        assert (await client.get("/")).status_code == 303
+        await sign_in(client, "vera")
+        for key in await redis.keys("pw:console:session:*"):
+            await redis.set(key, "{not json")
+        assert (await client.get("/")).status_code == 303
+        await sign_in(client, "vera")
+        for _ in range(30):  # used every 28 minutes: never idle, but 12 hours pass
+            clock.now += 1_700
+            answer = await client.get("/")
+            if answer.status_code != 200:
+                break
+        assert answer.status_code == 303 and clock.now - FakeClock().now > 43_200
