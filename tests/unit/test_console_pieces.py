@@ -13,6 +13,7 @@ from worker.console.gate import proxy_role
 from worker.console.passwords import verify
 from worker.console.signin import safe_next
 from worker.console.users import UsersError, load_users, parse_users
+from worker.ops.actor import Role
 
 HASH = "$argon2id$v=19$m=1024,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"
 
@@ -39,11 +40,11 @@ def test_next_leads_only_to_the_consoles_own_paths(target: str | None, expected:
 
 
 def test_a_proxy_user_gets_the_strongest_role_of_their_mapped_groups() -> None:
-    roles = {"sales": "approver", "sre": "operator", "all": "viewer"}
-    assert proxy_role("all, sales", roles) == "approver"  # type: ignore[arg-type]
-    assert proxy_role("sre,all,sales", roles) == "operator"  # type: ignore[arg-type]
-    assert proxy_role("marketing", roles) is None  # type: ignore[arg-type]
-    assert proxy_role("", roles) is None  # type: ignore[arg-type]
+    roles: dict[str, Role] = {"sales": "approver", "sre": "operator", "all": "viewer"}
+    assert proxy_role("all, sales", roles) == "approver"
+    assert proxy_role("sre,all,sales", roles) == "operator"
+    assert proxy_role("marketing", roles) is None
+    assert proxy_role("", roles) is None
 
 
 def test_users_entries_are_read_and_a_bad_or_repeated_one_is_named() -> None:
@@ -58,9 +59,9 @@ def test_users_entries_are_read_and_a_bad_or_repeated_one_is_named() -> None:
 def test_users_come_from_the_setting_and_the_file_together(tmp_path: Path) -> None:
     listed = tmp_path / "users"
     listed.write_text(f"bob:approver:{HASH}\n")
-    settings = ConsoleSettings(users=f"ann:operator:{HASH}", users_file=str(listed))  # type: ignore[arg-type]
+    settings = ConsoleSettings(users=f"ann:operator:{HASH}", users_file=str(listed))
     assert sorted(load_users(settings)) == ["ann", "bob"]
-    twice = ConsoleSettings(users=f"bob:operator:{HASH}", users_file=str(listed))  # type: ignore[arg-type]
+    twice = ConsoleSettings(users=f"bob:operator:{HASH}", users_file=str(listed))
     with pytest.raises(UsersError, match="'bob' is in both"):
         load_users(twice)
     with pytest.raises(UsersError, match="USERS_FILE: cannot read it"):
