@@ -330,3 +330,16 @@ async def test_a_forged_or_corrupt_session_is_nobody_and_a_session_ends_at_its_m
             if answer.status_code != 200:
                 break
         assert answer.status_code == 303 and clock.now - FakeClock().now > 43_200
+
+
+async def test_a_page_polling_by_itself_keeps_no_session_alive(
+    app: Starlette, clock: FakeClock
+) -> None:
+    poll = {"X-Console-Poll": "1", "HX-Request": "true"}
+    async with browser(app) as client:
+        await sign_in(client, "vera")
+        for _ in range(2):
+            clock.now += 700
+            assert (await client.get("/today/live", headers=poll)).status_code == 200
+        clock.now += 500  # 1,900 s since the person last did anything: over the idle timeout
+        assert (await client.get("/today/live", headers=poll)).status_code == 401
