@@ -17,6 +17,8 @@ import shutil
 import statistics
 import sys
 import time
+from collections.abc import Callable, Coroutine
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -167,18 +169,23 @@ async def bench(redis_url: str, jobs: int, scrapes: int) -> None:
     print(f"a full scan costs {ratio:.0f}x a sampler refresh (medians)")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=100_000)
-    parser.add_argument("--scrapes", type=int, default=200)
-    args = parser.parse_args()
+def on_throwaway_redis(bench: Callable[[str], Coroutine[Any, Any, None]]) -> int:
+    """Run a benchmark against a redis-server of its own on a free loopback port."""
     binary = shutil.which("redis-server")
     if binary is None:
         print("redis-server is not installed", file=sys.stderr)
         return 1
     with redis_server(binary, free_port()) as server:
-        asyncio.run(bench(server.url, args.jobs, args.scrapes))
+        asyncio.run(bench(server.url))
     return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=100_000)
+    parser.add_argument("--scrapes", type=int, default=200)
+    args = parser.parse_args()
+    return on_throwaway_redis(lambda url: bench(url, args.jobs, args.scrapes))
 
 
 if __name__ == "__main__":

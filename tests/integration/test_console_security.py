@@ -1,10 +1,12 @@
 """The console's doors at the HTTP level: the sign-in gate over every route, CSRF, roles,
 cookies, the sign-in throttle, `next=`, and the security headers."""
 
+import re
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
@@ -260,6 +262,22 @@ async def test_a_proxy_user_is_believed_only_when_the_console_is_told_to(redis_u
         assert "pat · approver" in page.text
         # The session it got carries a CSRF token; without the proxy's header it is nothing.
         assert (await client.get("/")).status_code == 303
+        # A proxy user's actions carry its session's token like anyone's, and its role holds.
+        token = re.search(r'"X-CSRF-Token": "([^"]+)"', page.text)
+        assert token
+        refused = await client.post(
+            "/controls/pause", headers={**headers, "X-CSRF-Token": token[1]}
+        )
+        assert refused.status_code == 403
+        operator = {"X-Forwarded-User": "pat", "X-Forwarded-Groups": "sales, sre"}
+        page = await client.get("/", headers=operator)  # another role: another session
+        token = re.search(r'"X-CSRF-Token": "([^"]+)"', page.text)
+        assert token
+        paused = await client.post(
+            "/controls/pause", headers={**operator, "X-CSRF-Token": token[1]}
+        )
+        assert paused.status_code == 200 and "paused the queue" in paused.text
+        assert "Sign out" not in page.text  # the proxy signs its users out, not the console
         unmapped = {"X-Forwarded-User": "sam", "X-Forwarded-Groups": "x"}
         nobody = await client.get("/", headers=unmapped)
         assert nobody.status_code == 403
@@ -283,3 +301,45 @@ async def test_every_page_answers_each_role_on_an_empty_redis(app: Starlette) ->
                 response = await client.get(path)
                 # 400 or 404: a page that needs an id it was not given.
                 assert response.status_code in (200, 400, 404), (user, path, response.text[:300])
+
+
+async def test_a_body_over_the_limit_is_refused_before_it_is_read(app: Starlette) -> None:
+    async with browser(app) as client:
+        await sign_in(client, "alan")
+        token = await csrf_of(client)
+        huge = await client.post(
+            "/drafts/edit", data={"csrf_token": token, "draft_id": "x", "body": "a" * 2_000_000}
+        )
+        assert huge.status_code == 413
+
+
+async def test_a_forged_or_corrupt_session_is_nobody_and_a_session_ends_at_its_maximum_age(
+    app: Starlette, clock: FakeClock, redis: Redis
+) -> None:
+    async with browser(app) as client:
+        client.cookies.set("pw_console_session", "made-up.signature")
+        assert (await client.get("/")).status_code == 303
+        await sign_in(client, "vera")
+        for key in await redis.keys("pw:console:session:*"):
+            await redis.set(key, "{not json")
+        assert (await client.get("/")).status_code == 303
+        await sign_in(client, "vera")
+        for _ in range(30):  # used every 28 minutes: never idle, but 12 hours pass
+            clock.now += 1_700
+            answer = await client.get("/")
+            if answer.status_code != 200:
+                break
+        assert answer.status_code == 303 and clock.now - FakeClock().now > 43_200
+
+
+async def test_a_page_polling_by_itself_keeps_no_session_alive(
+    app: Starlette, clock: FakeClock
+) -> None:
+    poll = {"X-Console-Poll": "1", "HX-Request": "true"}
+    async with browser(app) as client:
+        await sign_in(client, "vera")
+        for _ in range(2):
+            clock.now += 700
+            assert (await client.get("/today/live", headers=poll)).status_code == 200
+        clock.now += 500  # 1,900 s since the person last did anything: over the idle timeout
+        assert (await client.get("/today/live", headers=poll)).status_code == 401

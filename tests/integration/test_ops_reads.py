@@ -49,18 +49,20 @@ def claim_token(draft_id: str) -> str:
     return "t-" + draft_id
 
 
-async def claim(redis: Redis, ops: Ops, draft_id: str) -> Outbox:
+SEND: dict[str, Any] = {
+    "now_ms": 0,
+    "lease_ms": 60_000,
+    "day": "2026-12-04",
+    "cap": 10,
+    "message_id": "<m@test.example>",
+    "draft_ttl_s": 3600,
+}
+
+
+async def claim(redis: Redis, ops: Ops, draft_id: str, *, lease_ms: int = 60_000) -> Outbox:
     box = Outbox(redis, ops.keys)
-    outcome = await box.claim(
-        draft_id,
-        token=claim_token(draft_id),
-        now_ms=now_ms(),
-        lease_ms=60_000,
-        day="2026-12-04",
-        cap=10,
-        message_id=f"<{draft_id}@test.example>",
-        draft_ttl_s=3600,
-    )
+    given = {"now_ms": now_ms(), "lease_ms": lease_ms, "token": claim_token(draft_id)}
+    outcome = await box.claim(draft_id, **{**SEND, **given})
     assert outcome.outcome == "send"
     return box
 
@@ -151,16 +153,21 @@ async def test_today_shows_the_queue_pause_workers_dead_letters_and_unknown_send
         now_s=time.time(),
         ttl_s=30,
     )
-    await reply(
-        redis.hset(
-            ops.keys.draft("c1"),
-            mapping={"state": "approved", "to": "x@y.example", "subject": "s", "body": "b"},
+    for draft_id in ("c1", "c2"):
+        await reply(
+            redis.hset(
+                ops.keys.draft(draft_id),
+                mapping={"state": "approved", "to": "x@y.example", "subject": "s", "body": "b"},
+            )
         )
-    )
+    # Unknown both ways: the SMTP outcome was lost, or a try died mid-send (its lease lapsed).
     box = await claim(redis, ops, "c1")
     await box.finish(
         "c1", token=claim_token("c1"), to="unknown", now_ms=now_ms(), day="x", reason="why"
     )
+    await claim(redis, ops, "c2", lease_ms=-1)
+    lapsed = await box.claim("c2", **{**SEND, "now_ms": now_ms(), "token": claim_token("x")})
+    assert lapsed.outcome == "lapsed"
 
     view = await today(ops)
     assert view.run is None
@@ -171,13 +178,15 @@ async def test_today_shows_the_queue_pause_workers_dead_letters_and_unknown_send
     assert stats.paused is False and stats.paused_types == ["send_outreach"]
     assert [w.replica for w in stats.replicas] == ["host-a:1"]
     assert stats.replicas[0].seen_ts > 0 and stats.in_flight == {"cleanup": 2}
-    assert stats.dead_letters == 1 and view.unknown_sends == 1
+    assert stats.dead_letters == 1 and view.unknown_sends == 2
     assert stats.outcomes_last_hour == {"cleanup": {"succeeded": 1}}
 
-    (item,) = await outbox(ops)
-    assert (item.draft.id, item.draft.reason) == ("c1", "why")
+    first, second = await outbox(ops)
+    assert (first.draft.id, first.draft.reason, second.draft.id) == ("c1", "why", "c2")
     # Decided by a person: it leaves the index in the same step.
-    assert (await DraftBook(redis, ops.keys).resolve("c1", now_ms(), sent=True))[0] == "done"
+    book = DraftBook(redis, ops.keys)
+    assert (await book.resolve("c1", now_ms(), sent=True))[0] == "done"
+    assert (await book.resolve("c2", now_ms(), sent=False))[0] == "done"
     assert await outbox(ops) == [] and (await today(ops)).unknown_sends == 0
 
 

@@ -29,6 +29,7 @@ from worker.console.users import ConsoleUser, load_users
 from worker.ops.context import Ops, open_ops
 
 HERE = Path(__file__).resolve().parent
+MAX_BODY_BYTES = 1_048_576
 OpenOps = Callable[[Settings], AbstractAsyncContextManager[Ops]]
 
 
@@ -122,8 +123,7 @@ def create_app(
                 throttle=SigninThrottle(
                     ops.redis,
                     prefix=settings.key_prefix,
-                    free_failures=config.signin_free_failures,
-                    max_wait_s=config.signin_delay_max_s,
+                    settings=config,
                     clock=clock,
                 ),
                 templates=templates(),
@@ -138,4 +138,6 @@ def create_app(
         middleware=[Middleware(SecurityHeaders), Middleware(SignInGate)],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
+        # The largest form is an edited draft (20,000 characters) or a few hundred ticked ids.
+        max_body_size=MAX_BODY_BYTES,
     )

@@ -21,6 +21,7 @@ from worker.console.sessions import Session
 from worker.ops.actor import Actor, Role
 
 SESSION_COOKIE = "pw_console_session"
+POLL_HEADER = "X-Console-Poll"  # sent by the page's own refreshes (htmx polls, the charts)
 PUBLIC = frozenset({"/healthz", "/signin", "/static/console.css"})
 RANK: dict[Role, int] = {"viewer": 0, "approver": 1, "operator": 2}
 
@@ -61,7 +62,9 @@ async def identify(request: Request, console: Console) -> Signed | Response | No
     """The signed-in user; a refusal to answer with; or None (nobody signed in)."""
     settings = console.settings
     cookie = request.cookies.get(SESSION_COOKIE)
-    session = await console.sessions.load(cookie) if cookie else None
+    # A page left open polls every few seconds: that keeps no session alive.
+    touch = request.headers.get(POLL_HEADER) != "1"
+    session = await console.sessions.load(cookie, touch=touch) if cookie else None
     address = client_address(request)
     if settings.trust_proxy_headers and (user := request.headers.get(settings.proxy_user_header)):
         role = proxy_role(

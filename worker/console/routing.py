@@ -66,12 +66,7 @@ def action(path: str, handler: ActionHandler, *, permission: Permission) -> Rout
         try:
             return await handler(request, actor, form)
         except Refused as exc:
-            return render(
-                request,
-                "answer.html",
-                {"ok": False, "message": str(exc)},
-                status=STATUS[exc.reason],
-            )
+            return answer(request, str(exc), ok=False, status=STATUS[exc.reason])
 
     return Route(path, endpoint, methods=["POST"], name=handler.__name__)
 
@@ -86,6 +81,7 @@ def render(
     values: dict[str, Any] = {
         "actor": signed.actor if signed else None,
         "csrf_token": signed.session.csrf if signed else "",
+        "via_proxy": bool(signed and signed.session.how == "proxy"),
         "path": request.url.path,
         "htmx": "hx-request" in request.headers,
         **(context or {}),

@@ -67,8 +67,9 @@ class SessionStore:
         await self._save(session_id, session)
         return self._signer.sign(session_id).decode()
 
-    async def load(self, cookie: str) -> Session | None:
-        """The live session the cookie names, marked as used now; None when there is none."""
+    async def load(self, cookie: str, *, touch: bool = True) -> Session | None:
+        """The live session the cookie names, marked as used now unless `touch` is False (a
+        page polling by itself is not a person using it); None when there is none."""
         session_id = self._unsign(cookie)
         if session_id is None:
             return None
@@ -83,8 +84,9 @@ class SessionStore:
         if now - session.seen > self._idle_s or now - session.created > self._max_s:
             await self._redis.delete(self._key(session_id))
             return None
-        session = session.model_copy(update={"seen": now})
-        await self._save(session_id, session)
+        if touch:
+            session = session.model_copy(update={"seen": now})
+            await self._save(session_id, session)
         return session
 
     async def end(self, cookie: str) -> None:

@@ -11,6 +11,7 @@ import hashlib
 from redis.asyncio import Redis
 
 from jobs.redisreply import reply
+from settings import ConsoleSettings
 from worker.console.sessions import Clock
 
 # One script, so two replicas counting failures at once neither lose one nor race the wait.
@@ -29,12 +30,11 @@ return tostring(wait)
 
 class SigninThrottle:
     def __init__(
-        self, redis: Redis, *, prefix: str, free_failures: int, max_wait_s: float, clock: Clock
+        self, redis: Redis, *, prefix: str, settings: ConsoleSettings, clock: Clock
     ) -> None:
         self._redis = redis
         self._prefix = prefix
-        self._free = free_failures
-        self._max_wait_s = max_wait_s
+        self._settings = settings  # signin_free_failures, signin_delay_max_s
         self._clock = clock
         self._fail = redis.register_script(FAIL)
 
@@ -50,7 +50,12 @@ class SigninThrottle:
     async def failed(self, user: str, address: str) -> float:
         """Count a failure; returns the wait it imposes."""
         wait = await self._fail(
-            keys=[self._key(user, address)], args=[self._clock(), self._free, self._max_wait_s]
+            keys=[self._key(user, address)],
+            args=[
+                self._clock(),
+                self._settings.signin_free_failures,
+                self._settings.signin_delay_max_s,
+            ],
         )
         return float(wait)
 

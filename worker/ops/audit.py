@@ -95,8 +95,10 @@ def _parse(entry_id: str | bytes, raw: dict[str | bytes, str | bytes]) -> AuditE
 
 def forbidden(actor: Actor, permission: Permission) -> Refused:
     allowed = " or ".join(role for role, grants in GRANTS.items() if permission in grants)
+    article = "an" if actor.role[0] in "aeiou" else "a"
     return Refused(
-        f"{actor.name} is a {actor.role} and may not {DOES[permission]} (that takes an {allowed})",
+        f"{actor.name} is {article} {actor.role} and may not {DOES[permission]} "
+        f"(it takes the {allowed} role)",
         reason="forbidden",
     )
 

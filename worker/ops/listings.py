@@ -30,9 +30,10 @@ from worker.runtime.deadletter import DeadLetter, DeadLetters
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
-# Entries a filtered dead-letter page looks at, at most, and in one step in Redis: 5,000 took
-# 40 to 100 ms at 100,000 entries (scripts/bench_console.py, docs/benchmarks.md).
-DEAD_LETTER_WINDOW = 5_000
+# Entries a filtered dead-letter page looks at, at most, and in one step in Redis. A page that
+# finds few matches looks at all of them: 5,000 took a median 124 ms on a loaded machine
+# (scripts/bench_console.py, docs/benchmarks.md), over the 150 ms a page may take.
+DEAD_LETTER_WINDOW = 3_000
 DEAD_LETTER_STEP = 1_000
 # Approval entries a drafts page looks at, at most, to fill a page of one state.
 DRAFT_WINDOW = 2_000
@@ -48,7 +49,7 @@ class Page(BaseModel, Generic[T]):
 
 
 class EmailPreview(BaseModel):
-    """The message as the sender would build it from the draft now (its Date is the send's)."""
+    """The message as the sender would build it from the draft now, but for its Date."""
 
     headers: dict[str, str]
     body: str
@@ -109,6 +110,7 @@ async def drafts_page(
                     break
         seen += looked
         exhausted = len(batch) < ask and looked == len(batch)
+    # The approval stream's length: drafts expire a little before their entries are trimmed.
     total = int(await ops.redis.xlen(ops.keys.approvals)) if state is None else None
     note = None
     if not exhausted and len(records) < limit:
@@ -151,7 +153,11 @@ async def _draft_items(ops: Ops, records: Sequence[DraftRecord]) -> list[DraftIt
         items.append(
             DraftItem(
                 draft=record,
-                email=EmailPreview(headers=dict(headers), body=record.body),
+                # The Date is the send's own.
+                email=EmailPreview(
+                    headers={name: value for name, value in headers if name != "Date"},
+                    body=record.body,
+                ),
                 company=companies.get((record.run_id, record.id)),
                 score=_model(Score, score),
                 enrichment=_model(Enrichment, enrichment),
@@ -224,7 +230,8 @@ async def suppression_page(
     ops: Ops, cursor: str | None = None, limit: int = 50
 ) -> Page[SuppressionItem]:
     """Suppressed addresses, with why and when, in Redis's own order (SSCAN: a cursor that
-    survives additions; an address added meanwhile may come on a later page or not at all)."""
+    survives additions, an address added meanwhile may come on a later page or not at all, and
+    a page may hold a few more or fewer than `limit`)."""
     limit = _limit(limit)
     position = 0 if cursor is None else _scan_cursor(cursor)
     key = ops.keys.suppressed_addresses

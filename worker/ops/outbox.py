@@ -6,21 +6,12 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from worker.ops import sends
 from worker.ops.actor import Actor
 from worker.ops.audit import audited
 from worker.ops.context import Ops
 from worker.ops.errors import Refused
-from worker.ops.sends import (
-    SendQueued,
-    checked_draft_id,
-    draft_book,
-    now_ms,
-    queue_send,
-    refused,
-    retire_send_letters,
-    send_job_id,
-    state_now,
-)
+from worker.ops.sends import SendQueued
 
 RETRY_WARNING = (
     "a retry may send twice: the first send may have been delivered though its outcome is "
@@ -49,25 +40,27 @@ async def resolve(
     ops: Ops, actor: Actor, draft_id: str, outcome: Literal["sent", "retry"]
 ) -> ResolveAnswer:
     async with audited(ops, actor, "operate", f"resolve as {outcome}", f"draft {draft_id}") as said:
-        checked_draft_id(draft_id)
+        sends.checked_draft_id(draft_id)
         if outcome not in ("sent", "retry"):
             raise Refused("resolve a send as sent or retry")
-        book = draft_book(ops)
+        book = sends.draft_book(ops)
         draft = await book.show(draft_id)
-        result, before = await book.resolve(draft_id, now_ms(), sent=outcome == "sent")
+        result, before = await book.resolve(draft_id, sends.now_ms(), sent=outcome == "sent")
         if result != "done" or draft is None:
-            raise refused(draft_id, result, before, "resolve")
+            raise sends.refused(draft_id, result, before, "resolve")
         retry = outcome == "retry"
         send = (
-            await queue_send(ops.client, draft_id, send_job_id(draft_id, draft.attempts))
+            await sends.queue_send(
+                ops.client, draft_id, sends.send_job_id(draft_id, draft.attempts)
+            )
             if retry
             else None
         )
         answer = ResolveAnswer(
             draft_id=draft_id,
-            state=await state_now(book, draft_id),
+            state=await sends.state_now(book, draft_id),
             send=send,
-            dead_letters_removed=await retire_send_letters(ops, draft_id),
+            dead_letters_removed=await sends.retire_send_letters(ops, draft_id),
             warning=RETRY_WARNING if retry else None,
         )
         said.line = answer.text()

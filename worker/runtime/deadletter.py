@@ -273,7 +273,7 @@ class DeadLetters:
         for name, value in equal.items():
             args += [name, value]
         found, resume, seen = await self._scan(keys=[self._keys.dead_letters], args=args)
-        letters = [parse_entry(entry_id, _pairs(fields)) for entry_id, fields in found]
+        letters = [_parse(entry_id, _pairs(fields)) for entry_id, fields in found]
         resume = _text(resume)
         return letters, resume.removeprefix("(") or None, int(seen)
 
@@ -284,7 +284,7 @@ class DeadLetters:
         while len(entries) < limit:
             page = await self._redis.xrevrange(self._keys.dead_letters, last, "-", count=200)
             for entry_id, fields in page:
-                letter = parse_entry(entry_id, fields)
+                letter = _parse(entry_id, fields)
                 if function is None or letter.function == function:
                     entries.append(letter)
             if len(page) < 200:
@@ -294,7 +294,7 @@ class DeadLetters:
 
     async def show(self, entry_id: str) -> DeadLetter | None:
         page = await self._redis.xrange(self._keys.dead_letters, entry_id, entry_id)
-        return parse_entry(*page[0]) if page else None
+        return _parse(*page[0]) if page else None
 
     async def replay(self, letter: DeadLetter, *, by: str = "") -> ReplayOutcome:
         """Enqueue the job again with fresh tries; the entry leaves the stream in the same step,
@@ -384,7 +384,7 @@ def _payload_fields(data: bytes) -> dict[str, str | int]:
     }
 
 
-def parse_entry(entry_id: str | bytes, raw_fields: dict[Any, Any]) -> DeadLetter:
+def _parse(entry_id: str | bytes, raw_fields: dict[Any, Any]) -> DeadLetter:
     fields = {_text(k): _text(v) for k, v in raw_fields.items()}
     payload = orjson.loads(fields["payload"]) if "payload" in fields else None
     return DeadLetter(

@@ -59,7 +59,7 @@ async function loadCharts(root) {
   const note = document.getElementById("charts-note");
   try {
     const response = await fetch(root.dataset.source, { credentials: "same-origin",
-      headers: { Accept: "application/json" } });
+      headers: { Accept: "application/json", "X-Console-Poll": "1" } });
     if (!response.ok) throw new Error(`the figures answered ${response.status}`);
     drawCharts(root, await response.json());
     note.textContent = `Updated ${new Date().toLocaleTimeString()}.`;
