@@ -60,6 +60,15 @@ DAILY_LIMIT = 12
 
 playwright_expect.set_options(timeout=WAIT_MS)
 T = TypeVar("T")
+# A cleanup job that failed for good: replayable, as the runtime writes one.
+REPLAYABLE_ENTRY: dict[str, Any] = {
+    "function": "cleanup",
+    "kind": "failed",
+    "error_type": "TransientError",
+    "error": "TransientError: the database was away",
+    "tries": 5,
+    "payload": {},
+}
 
 
 def in_thread(work: Coroutine[Any, Any, T]) -> T:
@@ -138,15 +147,7 @@ class Stack:
             letters = DeadLetters(
                 redis, WorkerKeys(), queue_name="arq:queue", job_expires_ms=60_000
             )
-            return await letters.add(
-                job_id=job_id,
-                function="cleanup",
-                kind="failed",
-                error_type="TransientError",
-                error="TransientError: the database was away",
-                tries=5,
-                payload={},
-            )
+            return await letters.add(job_id=job_id, **REPLAYABLE_ENTRY)
 
         return in_thread(self._redis(plant))
 

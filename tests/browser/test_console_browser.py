@@ -6,6 +6,7 @@ which the first test needing drafts finishes."""
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
+from jobs.outreach.drafts import DraftRecord
 from tests.support.hostile import HOSTILE_PREFIX, IMG_TITLE, SCRIPT_NAME
 from worker.registry import PROSPECT_JOB
 
@@ -30,6 +31,16 @@ def draft_item(page: Page, draft_id: str) -> Locator:
 
 def send_state(page: Page, draft_id: str) -> Locator:
     return draft_item(page, draft_id).locator(".send-state .state")
+
+
+def drafts_page_with_a_claim(
+    open_session: OpenSession, stack: Stack, role: str
+) -> tuple[DraftRecord, Page]:
+    """A draft of the test's own, and the Drafts page as `role` sees it."""
+    chosen = stack.claim()
+    page = open_session(role).page
+    page.goto("/drafts")
+    return chosen, page
 
 
 def post_in_page(page: Page, path: str, fields: dict[str, str]) -> None:
@@ -102,9 +113,7 @@ def test_today_shows_the_run_moving_without_a_reload(
 def test_approving_a_draft_sends_exactly_one_message(
     open_session: OpenSession, stack: Stack
 ) -> None:
-    chosen = stack.claim()
-    page = open_session("approver").page
-    page.goto("/drafts")
+    chosen, page = drafts_page_with_a_claim(open_session, stack, "approver")
     draft_item(page, chosen.id).get_by_role("button", name="Approve and send").click()
     # The send state moves on the page as the worker sends it.
     expect(send_state(page, chosen.id)).to_have_text("sent")
@@ -114,9 +123,7 @@ def test_approving_a_draft_sends_exactly_one_message(
 
 
 def test_an_edited_draft_is_sent_as_edited(open_session: OpenSession, stack: Stack) -> None:
-    chosen = stack.claim()
-    page = open_session("approver").page
-    page.goto("/drafts")
+    chosen, page = drafts_page_with_a_claim(open_session, stack, "approver")
     item = draft_item(page, chosen.id)
     item.get_by_text("Edit, then approve").click()
     item.get_by_label("Subject").fill("Edited: a shorter subject")
@@ -131,9 +138,7 @@ def test_an_edited_draft_is_sent_as_edited(open_session: OpenSession, stack: Sta
 
 
 def test_a_rejected_draft_is_never_sent(open_session: OpenSession, stack: Stack) -> None:
-    chosen = stack.claim()
-    page = open_session("approver").page
-    page.goto("/drafts")
+    chosen, page = drafts_page_with_a_claim(open_session, stack, "approver")
     item = draft_item(page, chosen.id)
     item.get_by_label("reason for rejecting").fill("not a fit")
     item.get_by_role("button", name="Reject").click()
@@ -169,9 +174,7 @@ def test_two_approvals_of_one_draft_from_two_sessions_send_once(
 def test_a_viewer_sees_no_approve_button_and_a_hand_made_post_is_refused(
     open_session: OpenSession, stack: Stack
 ) -> None:
-    chosen = stack.claim()
-    page = open_session("viewer").page
-    page.goto("/drafts")
+    chosen, page = drafts_page_with_a_claim(open_session, stack, "viewer")
     expect(draft_item(page, chosen.id)).to_be_visible()
     expect(page.get_by_role("button", name="Approve and send")).to_have_count(0)
     # What an approver's button sends, with the viewer's own valid CSRF token.
