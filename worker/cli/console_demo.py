@@ -100,5 +100,5 @@ def console_demo(state: CliState, port: int, mail_dir: Path) -> int:
             except subprocess.TimeoutExpired:
                 worker.terminate()
                 worker.wait(timeout=30)
-    out.info(f"stopped; {mail.handler.delivered} messages in the sink")
+    out.info(f"stopped; messages in the sink: {mail.handler.delivered}")
     return EXIT_OK
