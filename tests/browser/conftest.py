@@ -57,6 +57,7 @@ WAIT_MS = 20_000
 VIEWPORT: ViewportSize = {"width": 1100, "height": 760}
 # Few prospects, so today's run takes about a second, yet more drafts than the tests claim.
 DAILY_LIMIT = 12
+START_TIMEOUT_S = 120
 
 playwright_expect.set_options(timeout=WAIT_MS)
 T = TypeVar("T")
@@ -200,8 +201,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             ) as worker,
             console_process(console_env, base / "console.log") as console,
         ):
-            worker.wait_ready()
-            console.wait_ready()
+            # Seconds on a quiet machine; a loaded one has taken more than 30 to start a worker.
+            worker.wait_ready(timeout=START_TIMEOUT_S)
+            console.wait_ready(timeout=START_TIMEOUT_S)
             shots = SCREENSHOTS if os.environ.get("CONSOLE_SCREENSHOTS") == "1" else base / "shots"
             shots.mkdir(parents=True, exist_ok=True)
             yield Stack(console.url, passwords, redis.url, mail, shots, today_job)
