@@ -12,7 +12,9 @@ from worker.registry import PROSPECT_JOB
 
 from .conftest import OpenSession, Stack, screenshot, sign_in
 
-pytestmark = pytest.mark.slow
+# The first test's time holds the session's start (processes, the browser): on a loaded machine
+# more than the suite's 60 s.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 
 # --- the pages' parts ---------------------------------------------------------------------
