@@ -1,6 +1,7 @@
 """The console's pages and actions over HTTP, on a real Redis after a real daily run: what each
 role sees and may do, what an action answers (read back), and stored script shown as text."""
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -347,3 +348,20 @@ async def test_pages_answer_a_bad_or_unknown_id_with_its_status(app: Starlette) 
         assert ageless.status_code == 400
         aged = await client.post("/dead-letters/purge", data={**form, "older_than_h": "24"})
         assert aged.status_code == 200 and "purged 0 dead letter(s)" in aged.text
+
+
+async def test_two_approvers_at_once_queue_one_send(
+    app: Starlette, settings: Settings, redis: Redis
+) -> None:
+    draft_id = (await daily_run(settings))[0]
+    async with signed(app, "alan") as (alan, alan_token), signed(app, "olivia") as (olivia, token):
+        answers = await asyncio.gather(
+            *(
+                client.post("/drafts/approve", data={"csrf_token": csrf, "draft_id": draft_id})
+                for client, csrf in [(alan, alan_token), (olivia, token)] * 3
+            )
+        )
+    assert all(answer.status_code == 200 for answer in answers)
+    assert sum("nothing new queued" not in answer.text for answer in answers) == 1
+    queued = await redis.zrange(settings.queue_name, 0, -1)
+    assert queued.count(f"send:{draft_id}") == 1
