@@ -10,14 +10,12 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from jobs.models import Draft
-from jobs.prospecting.store import ProspectStore
 from jobs.redisreply import reply
 from settings import Settings
 from tests.integration.conftest import drain, make_settings
 from tests.integration.test_cli_dlq import two_dead_letters
 from tests.integration.test_outreach import outreach_settings
-from tests.support.runs import open_run
+from tests.support.runs import queued_drafts
 from worker.keys import WorkerKeys
 from worker.local.mailsink import MailSink
 from worker.ops import controls, dead_letters, drafts, outbox, sends, suppression
@@ -49,16 +47,7 @@ async def ops(settings: Settings) -> AsyncIterator[Ops]:
 
 async def seed(redis: Redis, count: int = 1) -> list[str]:
     """Pending drafts as the daily run queues them: ids d1, d2, ..."""
-    ids = [f"d{n}" for n in range(1, count + 1)]
-    await open_run(redis, "r", *ids, keys=KEYS)
-    store = ProspectStore(redis, KEYS)
-    for number, draft_id in enumerate(ids, 1):
-        draft = Draft(to=f"p{number}@one.example", subject="Hello", body="Hi.", writer="template")
-        outcome, _ = await store.queue_draft(
-            run_id="r", company_id=draft_id, draft=draft, score=70, day="d", limit=100
-        )
-        assert outcome == "queued"
-    return ids
+    return await queued_drafts(redis, count, keys=KEYS)
 
 
 async def audit(ops: Ops) -> list[AuditEntry]:
