@@ -1,6 +1,7 @@
 """The console's pages and actions over HTTP, on a real Redis after a real daily run: what each
 role sees and may do, what an action answers (read back), and stored script shown as text."""
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ from jobs.keys import Keys
 from jobs.redisreply import reply
 from settings import Settings
 from tests.support.console import SECRET, browser, console_app, csrf_of, sign_in
+from tests.support.runs import queued_drafts
 from worker.keys import WorkerKeys
 from worker.ops.context import open_ops
 from worker.registry import DAILY_JOB
@@ -28,7 +30,10 @@ IMG = '"><img src=x onerror=alert(1)>'
 
 @pytest.fixture
 def settings(redis_url: str) -> Settings:
-    return make_settings(redis_url, daily_limit=3, console={"session_secret": SECRET})
+    # A small run: three drafts from the first companies discovery gives.
+    return make_settings(
+        redis_url, daily_limit=3, discovery_cap=8, console={"session_secret": SECRET}
+    )
 
 
 @pytest.fixture
@@ -123,12 +128,12 @@ def approve_buttons(html: str) -> int:
 
 
 async def test_a_viewer_sees_no_approve_button_and_the_same_post_is_refused(
-    app: Starlette, settings: Settings, redis: Redis
+    app: Starlette, redis: Redis
 ) -> None:
-    draft_id = (await daily_run(settings))[0]
+    draft_id = (await queued_drafts(redis, 3))[0]
     async with signed(app, "vera") as (client, token):
         page = (await client.get("/drafts")).text
-        assert draft_id in page and approve_buttons(page) == 0
+        assert f"Draft {draft_id} ·" in page and approve_buttons(page) == 0
         assert "/dead-letters/replay" not in (await client.get("/dead-letters")).text
         assert 'action="/controls/pause"' not in (await client.get("/controls")).text
         refused = await client.post(
@@ -148,7 +153,7 @@ async def test_a_viewer_sees_no_approve_button_and_the_same_post_is_refused(
 async def test_approving_twice_queues_one_send_and_the_answer_follows_its_state(
     app: Starlette, settings: Settings, redis: Redis
 ) -> None:
-    draft_id = (await daily_run(settings))[0]
+    draft_id = (await queued_drafts(redis, 3))[0]
     async with signed(app, "alan") as (client, token):
         form = {"csrf_token": token, "draft_id": draft_id}
         first = await client.post("/drafts/approve", data=form, headers={"HX-Request": "true"})
@@ -166,9 +171,9 @@ async def test_approving_twice_queues_one_send_and_the_answer_follows_its_state(
 
 
 async def test_edit_then_approve_lands_the_edited_text_and_reject_keeps_the_reason(
-    app: Starlette, settings: Settings, redis: Redis
+    app: Starlette, redis: Redis
 ) -> None:
-    first, second, third = await daily_run(settings)
+    first, second, third = await queued_drafts(redis, 3)
     async with signed(app, "alan") as (client, token):
         edited = await client.post(
             "/drafts/edit",
@@ -304,9 +309,9 @@ async def test_today_jobs_and_charts_show_a_real_run(app: Starlette, settings: S
 
 
 async def test_an_unknown_send_is_resolved_as_sent_or_retried_after_the_warning(
-    app: Starlette, settings: Settings, redis: Redis
+    app: Starlette, redis: Redis
 ) -> None:
-    first, second, _ = await daily_run(settings)
+    first, second, _ = await queued_drafts(redis, 3)
     keys = WorkerKeys()
     for draft_id in (first, second):  # approved, then a worker stopped mid-send
         fields = {"state": "unknown", "attempts": "1", "approved_ms": "1"}
@@ -347,3 +352,20 @@ async def test_pages_answer_a_bad_or_unknown_id_with_its_status(app: Starlette) 
         assert ageless.status_code == 400
         aged = await client.post("/dead-letters/purge", data={**form, "older_than_h": "24"})
         assert aged.status_code == 200 and "purged 0 dead letter(s)" in aged.text
+
+
+async def test_two_approvers_at_once_queue_one_send(
+    app: Starlette, settings: Settings, redis: Redis
+) -> None:
+    draft_id = (await queued_drafts(redis, 3))[0]
+    async with signed(app, "alan") as (alan, alan_token), signed(app, "olivia") as (olivia, token):
+        answers = await asyncio.gather(
+            *(
+                client.post("/drafts/approve", data={"csrf_token": csrf, "draft_id": draft_id})
+                for client, csrf in [(alan, alan_token), (olivia, token)] * 3
+            )
+        )
+    assert all(answer.status_code == 200 for answer in answers)
+    assert sum("nothing new queued" not in answer.text for answer in answers) == 1
+    queued = await redis.zrange(settings.queue_name, 0, -1)
+    assert queued.count(f"send:{draft_id}") == 1

@@ -4,20 +4,21 @@ exactly one audit entry, refusals included."""
 
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from jobs.models import Draft
-from jobs.prospecting.store import ProspectStore
 from jobs.redisreply import reply
 from settings import Settings
-from tests.integration.conftest import make_settings
+from tests.integration.conftest import drain, make_settings
 from tests.integration.test_cli_dlq import two_dead_letters
-from tests.support.runs import open_run
+from tests.integration.test_outreach import outreach_settings
+from tests.support.runs import queued_drafts
 from worker.keys import WorkerKeys
-from worker.ops import controls, dead_letters, drafts, outbox, suppression
+from worker.local.mailsink import MailSink
+from worker.ops import controls, dead_letters, drafts, outbox, sends, suppression
 from worker.ops.actor import Actor, Role
 from worker.ops.audit import AuditEntry, AuditLog
 from worker.ops.context import Ops, open_ops
@@ -46,16 +47,7 @@ async def ops(settings: Settings) -> AsyncIterator[Ops]:
 
 async def seed(redis: Redis, count: int = 1) -> list[str]:
     """Pending drafts as the daily run queues them: ids d1, d2, ..."""
-    ids = [f"d{n}" for n in range(1, count + 1)]
-    await open_run(redis, "r", *ids, keys=KEYS)
-    store = ProspectStore(redis, KEYS)
-    for number, draft_id in enumerate(ids, 1):
-        draft = Draft(to=f"p{number}@one.example", subject="Hello", body="Hi.", writer="template")
-        outcome, _ = await store.queue_draft(
-            run_id="r", company_id=draft_id, draft=draft, score=70, day="d", limit=100
-        )
-        assert outcome == "queued"
-    return ids
+    return await queued_drafts(redis, count, keys=KEYS)
 
 
 async def audit(ops: Ops) -> list[AuditEntry]:
@@ -327,3 +319,23 @@ async def test_an_error_that_stops_an_action_is_audited_too(ops: Ops, redis: Red
         await drafts.approve(ops, APPROVER, "d1")
     [entry] = await audit(ops)
     assert entry.outcome.startswith("error: ResponseError: WRONGTYPE")
+
+
+@pytest.mark.slow
+async def test_an_approval_that_meets_its_send_already_run_queues_nothing_more(
+    redis: Redis, redis_url: str, tmp_path: Path
+) -> None:
+    # The window of two approvals at once: the second's transition lands while the draft is
+    # approved, and the first one's send runs to the end before the second queues.
+    (draft_id,) = await seed(redis)
+    with MailSink(tmp_path / "mail") as sink:
+        settings = outreach_settings(redis_url, sink)
+        async with open_ops(settings) as ops:
+            await drafts.approve(ops, APPROVER, draft_id)
+            await drain(settings)
+            assert await field(redis, draft_id, "state") == "sent"
+            book = sends.draft_book(ops)
+            late = await sends.queue_send(ops.client, book, draft_id, f"send:{draft_id}")
+        assert (late.queued_now, late.job_state) == (False, "complete")
+        assert await redis.zcard("arq:queue") == 0
+        assert sink.handler.delivered == 1

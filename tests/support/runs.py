@@ -10,8 +10,9 @@ from arq.connections import RedisSettings
 from redis.asyncio import Redis
 
 from jobs.keys import Keys, prospect_job_id
-from jobs.models import RunSummary
+from jobs.models import Draft, RunSummary
 from jobs.prospecting.runs import RunLedger
+from jobs.prospecting.store import ProspectStore
 
 
 async def wait_for_run(
@@ -75,3 +76,19 @@ async def open_run(
         if company_ids:
             pipe.sadd(keys.run_members(run_id), *(prospect_job_id(run_id, c) for c in company_ids))
         await pipe.execute()
+
+
+async def queued_drafts(redis: Redis, count: int = 1, *, keys: Keys | None = None) -> list[str]:
+    """Pending drafts d1, d2, ... of run `r`, queued for approval as the prospect job queues
+    them (no company or evidence beside them: a real run gives those)."""
+    keys = keys or Keys()
+    ids = [f"d{n}" for n in range(1, count + 1)]
+    await open_run(redis, "r", *ids, keys=keys)
+    store = ProspectStore(redis, keys)
+    for number, draft_id in enumerate(ids, 1):
+        draft = Draft(to=f"p{number}@one.example", subject="Hello", body="Hi.", writer="template")
+        outcome, _ = await store.queue_draft(
+            run_id="r", company_id=draft_id, draft=draft, score=70, day="d", limit=100
+        )
+        assert outcome == "queued"
+    return ids

@@ -122,7 +122,10 @@ def show(state: CliState, draft_id: str, as_json: bool) -> int:
 def approve(
     state: CliState, draft_id: str, subject: str | None, body: str | None, as_json: bool
 ) -> int:
-    """Approve draft ID (optionally edited) and queue its send."""
+    """Approve draft ID (optionally edited) and queue its send.
+
+    An edit lands only on a draft that awaits approval (pending, or its send failed for good),
+    in the same step that approves it: the edited text is the text sent."""
     out = Output(as_json=as_json)
 
     async def work(ops: Ops, actor: Actor) -> int:

@@ -20,7 +20,7 @@ MAX_REPLAY = 100_000
 WORDS: dict[ReplayOutcome, str] = {
     "replayed": "replayed: enqueued again with fresh tries",
     "queued": "not replayed: the job is already queued",
-    "gone": "not replayed: the entry is gone (replayed or purged meanwhile)",
+    "gone": "not replayed: the entry is gone (purged, or dropped at the cap, meanwhile)",
     "already_replayed": "not replayed: already replayed",
     "not_replayable": "not replayed",
 }

@@ -17,6 +17,7 @@ from worker.ops.audit import audited
 from worker.ops.context import Ops
 from worker.ops.errors import Reason, Refused
 from worker.ops.sends import (
+    WAITING,
     SendQueued,
     checked_draft_id,
     draft_book,
@@ -43,10 +44,15 @@ class ApproveAnswer(SendQueued):
     def text(self) -> str:
         draft, job = self.draft_id, self.job_id
         verb = "edited and approved" if self.edited else "approved"
-        if not self.queued_now:
+        if not self.queued_now and self.job_state in WAITING:
             return (
                 f"{verb} {draft}; its send {job} was already queued ({self.job_state}): "
                 "nothing new queued"
+            )
+        if not self.queued_now:  # it ran as this approval came: see queue_send
+            return (
+                f"{verb} {draft}; its send {job} has run ({self.job_state}): nothing new "
+                f"queued; draft now {self.state}"
             )
         head = f"{verb} {draft}"
         if self.sent_again:
@@ -119,7 +125,7 @@ async def _approve(ops: Ops, draft_id: str, subject: str | None, body: str | Non
                 reason="conflict",
             )
         raise refusal
-    send = await queue_send(ops.client, draft_id, send_job_id(draft_id))
+    send = await queue_send(ops.client, book, draft_id, send_job_id(draft_id))
     again = before == "send_failed"
     removed = await retire_send_letters(ops, draft_id) if again else []
     return ApproveAnswer(

@@ -51,7 +51,7 @@ async def resolve(
         retry = outcome == "retry"
         send = (
             await sends.queue_send(
-                ops.client, draft_id, sends.send_job_id(draft_id, draft.attempts)
+                ops.client, book, draft_id, sends.send_job_id(draft_id, draft.attempts)
             )
             if retry
             else None

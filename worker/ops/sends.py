@@ -43,16 +43,20 @@ class SendQueued(BaseModel):
     job_state: str
 
 
-async def queue_send(client: QueueClient, draft_id: str, job_id: str) -> SendQueued:
+async def queue_send(
+    client: QueueClient, book: DraftBook, draft_id: str, job_id: str
+) -> SendQueued:
     """Queue the draft's send as `job_id`. A job of that id that will still run is left to do
     it (so two approvals queue one send); one that has ended (its result kept for a day) cannot
-    run again, so a new id is used. Either way the outbox sends a draft at most once."""
+    run again, so a new id is used, unless that send has taken the draft on meanwhile (a second
+    approval that came as the first one's send ran). The outbox sends a draft at most once
+    whatever is queued; this keeps it to one job too."""
     try:
         await client.enqueue(SEND_JOB, {"draft_id": draft_id}, job_id=job_id)
         queued_now = True
     except JobIdTaken:
         existing = await client.report(job_id)
-        if existing.state in WAITING:
+        if existing.state in WAITING or await state_now(book, draft_id) != "approved":
             return SendQueued(job_id=job_id, queued_now=False, job_state=existing.state)
         job_id = f"{job_id}:again{now_ms()}"
         await client.enqueue(SEND_JOB, {"draft_id": draft_id}, job_id=job_id)
