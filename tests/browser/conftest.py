@@ -189,6 +189,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             PW_WEB__ALLOW_PRIVATE="true",
             PW_DAILY_LIMIT=str(DAILY_LIMIT),
             TEST_SITES_PORT=str(fake.port),
+            # Enqueues wake the worker; a 10 ms poll would only burn CPU the browser needs.
+            PW_POLL_DELAY_S="0.2",
         )
         console_env = {
             **env,
