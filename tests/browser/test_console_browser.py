@@ -3,6 +3,8 @@ real SMTP sink (tests/browser/conftest.py): what a person does on each page, and
 company name or page title cannot do there. The Today test comes first: it watches today's run,
 which the first test needing drafts finishes."""
 
+import re
+
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
@@ -96,14 +98,15 @@ def test_today_shows_the_run_moving_without_a_reload(
     expect(live.get_by_role("heading", name="Run")).not_to_contain_text("complete")
     expect(live).to_contain_text(PROSPECT_JOB)  # the paused type
     done = live.locator(".card").filter(has_text="Prospects done").locator(".value")
-    expect(done).to_have_text("0 / 18")
+    expect(done).to_have_text(re.compile(r"^0 / [1-9]\d*$"))
+    total = done.inner_text().split(" / ")[1]
     # A reload would lose this mark: its survival means the page updated itself.
     viewer.evaluate("() => { window.sameDocument = true; }")
     operator = open_session("operator").page
     operator.goto("/controls")
     operator.get_by_role("button", name=f"Resume {PROSPECT_JOB}").click()
     expect(operator.get_by_role("status")).to_be_visible()
-    expect(done).to_have_text("18 / 18")
+    expect(done).to_have_text(f"{total} / {total}")
     expect(live.get_by_role("heading", name="Run")).to_contain_text("complete")
     assert viewer.evaluate("() => window.sameDocument") is True
     screenshot(viewer, stack, "today")
