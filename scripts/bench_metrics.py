@@ -17,6 +17,8 @@ import shutil
 import statistics
 import sys
 import time
+from collections.abc import Callable, Coroutine
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -172,12 +174,18 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=100_000)
     parser.add_argument("--scrapes", type=int, default=200)
     args = parser.parse_args()
+    return on_throwaway_redis(lambda url: bench(url, args.jobs, args.scrapes))
+
+
+def on_throwaway_redis(work: Callable[[str], Coroutine[Any, Any, None]]) -> int:
+    """Run `work(url)` on a redis-server started for it on a free loopback port; 1 (and why)
+    when none is installed."""
     binary = shutil.which("redis-server")
     if binary is None:
         print("redis-server is not installed", file=sys.stderr)
         return 1
     with redis_server(binary, free_port()) as server:
-        asyncio.run(bench(server.url, args.jobs, args.scrapes))
+        asyncio.run(work(server.url))
     return 0
 
 
