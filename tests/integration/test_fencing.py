@@ -39,6 +39,9 @@ SHORT_MARKER = {
     "PW_LOG_FORMAT": "json",
     "PW_LOG_LEVEL": "DEBUG",  # each try's start: the job lines the checks read
     "PW_JOBS__PROCESS_PROSPECT__LIMIT": "10",
+    # 36 prospects, at two seconds of calls each and 10 at a time per worker: the stall finds
+    # jobs mid-call with more queued behind them for the other worker.
+    "PW_DAILY_LIMIT": "24",
 }
 CALLED = ("email_finder", "llm")  # one call per prospect each, when nothing runs twice
 COMPANY_OF_DOMAIN = {c.domain: str(c.record["id"]) for c in load_sample_data().companies}

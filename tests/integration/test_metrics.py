@@ -155,7 +155,7 @@ async def test_a_real_worker_exports_what_monitoring_reads_and_values_move(
 async def test_json_logs_one_object_per_line_without_personal_data(
     redis_url: str, redis: Redis, tmp_path: Path
 ) -> None:
-    env = metrics_env(redis_url, free_port(), PW_LOG_FORMAT="json")
+    env = metrics_env(redis_url, free_port(), PW_LOG_FORMAT="json", PW_DAILY_LIMIT="8")
     worker = WorkerProcess(env, tmp_path / "worker.log")
     try:
         pool = await arq_pool(redis_url)

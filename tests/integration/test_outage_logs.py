@@ -23,6 +23,8 @@ from tests.support.runs import start_daily_run, wait_until_done
 KEYS = Keys()
 SHORT = {
     "PW_LOG_FORMAT": "json",
+    # 30 prospects: enough to be mid-run through the outage, with the LLM's second of latency.
+    "PW_DAILY_LIMIT": "20",
     **marker_env(ttl_s=3, renew_s=0.5),
     "PW_RECOVERY__HEALTH_INTERVAL_S": "0.5",
     "PW_RECOVERY__FINISH_PATIENCE_S": "2",
@@ -59,7 +61,7 @@ async def test_a_redis_outage_leaves_only_json_lines_in_the_log(
                 await asyncio.sleep(0.1)
             server.start() if outage == "killed" else server.send(signal.SIGCONT)
             await redis.connection_pool.disconnect()
-            await wait_until_done(redis, run_id, done=75, timeout_s=120)
+            await wait_until_done(redis, run_id, done=30, timeout_s=120)
         finally:
             code, output = worker.stop()
             await redis.aclose()
