@@ -9,8 +9,9 @@ It starts its own throwaway redis-server on a free loopback port and fills it: t
 prospect job's), the queued jobs (as scripts/bench_metrics.py queues them), a daily run of 75
 prospects with its 50 drafts and their evidence, four live replicas, and 48 hours of per-minute
 job counts for five job types. Each read is timed in this process, over `--rounds` calls one
-after another: median and 95th percentile. Then a burst worker runs `--worker-jobs` jobs and
-Redis's own command counts show what the per-minute counters cost per job.
+after another: median and 95th percentile, and the CPU a call took here and in Redis. Then a
+burst worker runs `--worker-jobs` jobs and Redis's own command counts show what the per-minute
+counters cost per job.
 """
 
 import argparse
@@ -155,13 +156,28 @@ async def fill_counts(redis: Redis, ops: Ops, hours: int) -> None:
         )
 
 
-async def timed(rounds: int, call: Callable[[], Awaitable[Any]]) -> tuple[str, Any]:
+async def timed(
+    redis: Redis, rounds: int, call: Callable[[], Awaitable[Any]]
+) -> tuple[str, str, Any]:
+    """Wall time per call (median, p95), and what a call cost in CPU, here and in Redis (its
+    own count): on a loaded machine the wall time is mostly waiting for a core, the CPU is
+    what the read itself takes."""
     times, answer = [], None
+    redis_before = await redis_usec(redis)
+    cpu_before = time.process_time()
     for _ in range(rounds):
         started = time.perf_counter()
         answer = await call()
         times.append(time.perf_counter() - started)
-    return ms(times), answer
+    cpu_ms = (time.process_time() - cpu_before) * 1000 / rounds
+    redis_ms = (await redis_usec(redis) - redis_before) / 1000 / rounds
+    return ms(times), f"cpu {cpu_ms:6.2f} ms here, {redis_ms:6.2f} ms in Redis", answer
+
+
+async def redis_usec(redis: Redis) -> int:
+    """The CPU redis-server has used (user and system), in microseconds."""
+    cpu = await redis.info("cpu")
+    return int((float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])) * 1_000_000)
 
 
 class Lost(logging.Handler):
@@ -266,8 +282,8 @@ async def bench(url: str, letters: int, jobs: int, rounds: int, worker_jobs: int
             ("charts, 48 h", slow, lambda: series(ops, hours=48)),
         ]
         for name, count, call in cases:
-            figures, answer = await timed(count, call)
-            print(f"  {name:<62} {figures}   ({describe(answer)})")
+            figures, cpu, answer = await timed(redis, count, call)
+            print(f"  {name:<62} {figures}   {cpu}   ({describe(answer)})")
     await counter_cost(url, worker_jobs)
 
 
