@@ -9,15 +9,14 @@ It starts its own throwaway redis-server on a free loopback port and fills it: t
 prospect job's), the queued jobs (as scripts/bench_metrics.py queues them), a daily run of 75
 prospects with its 50 drafts and their evidence, four live replicas, and 48 hours of per-minute
 job counts for five job types. Each read is timed in this process, over `--rounds` calls one
-after another: median and 95th percentile. Then a burst worker runs `--worker-jobs` jobs and
-Redis's own command counts show what the per-minute counters cost per job.
+after another: median and 95th percentile, and the CPU a call took here and in Redis. Then a
+burst worker runs `--worker-jobs` jobs and Redis's own command counts show what the per-minute
+counters cost per job.
 """
 
 import argparse
-import asyncio
 import logging
 import random
-import shutil
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -25,14 +24,13 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from bench_metrics import PAYLOAD, fill, ms
+from bench_metrics import PAYLOAD, fill, ms, on_throwaway_redis
 from redis.asyncio import Redis
 
 from jobs.prospecting.runs import RUN_TTL_S
 from settings import Settings
 from worker.app import burst_worker
 from worker.keys import WorkerKeys
-from worker.local.embedded import free_port, redis_server
 from worker.observability.minute_counts import Tally, queue_tally
 from worker.observability.replicas import publish
 from worker.ops.charts import series
@@ -158,13 +156,28 @@ async def fill_counts(redis: Redis, ops: Ops, hours: int) -> None:
         )
 
 
-async def timed(rounds: int, call: Callable[[], Awaitable[Any]]) -> tuple[str, Any]:
+async def timed(
+    redis: Redis, rounds: int, call: Callable[[], Awaitable[Any]]
+) -> tuple[str, str, Any]:
+    """Wall time per call (median, p95), and what a call cost in CPU, here and in Redis (its
+    own count): on a loaded machine the wall time is mostly waiting for a core, the CPU is
+    what the read itself takes."""
     times, answer = [], None
+    redis_before = await redis_usec(redis)
+    cpu_before = time.process_time()
     for _ in range(rounds):
         started = time.perf_counter()
         answer = await call()
         times.append(time.perf_counter() - started)
-    return ms(times), answer
+    cpu_ms = (time.process_time() - cpu_before) * 1000 / rounds
+    redis_ms = (await redis_usec(redis) - redis_before) / 1000 / rounds
+    return ms(times), f"cpu {cpu_ms:6.2f} ms here, {redis_ms:6.2f} ms in Redis", answer
+
+
+async def redis_usec(redis: Redis) -> int:
+    """The CPU redis-server has used (user and system), in microseconds."""
+    cpu = await redis.info("cpu")
+    return int((float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])) * 1_000_000)
 
 
 class Lost(logging.Handler):
@@ -269,8 +282,8 @@ async def bench(url: str, letters: int, jobs: int, rounds: int, worker_jobs: int
             ("charts, 48 h", slow, lambda: series(ops, hours=48)),
         ]
         for name, count, call in cases:
-            figures, answer = await timed(count, call)
-            print(f"  {name:<62} {figures}   ({describe(answer)})")
+            figures, cpu, answer = await timed(redis, count, call)
+            print(f"  {name:<62} {figures}   {cpu}   ({describe(answer)})")
     await counter_cost(url, worker_jobs)
 
 
@@ -292,13 +305,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--worker-jobs", type=int, default=500)
     args = parser.parse_args()
-    binary = shutil.which("redis-server")
-    if binary is None:
-        print("redis-server is not installed", file=sys.stderr)
-        return 1
-    with redis_server(binary, free_port()) as server:
-        asyncio.run(bench(server.url, args.letters, args.jobs, args.rounds, args.worker_jobs))
-    return 0
+    return on_throwaway_redis(
+        lambda url: bench(url, args.letters, args.jobs, args.rounds, args.worker_jobs)
+    )
 
 
 if __name__ == "__main__":

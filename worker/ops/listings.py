@@ -34,7 +34,7 @@ M = TypeVar("M", bound=BaseModel)
 # finds few matches looks at all of them: 5,000 took a median 124 ms on a loaded machine
 # (scripts/bench_console.py, docs/benchmarks.md), over the 150 ms a page may take.
 DEAD_LETTER_WINDOW = 3_000
-DEAD_LETTER_STEP = 1_000
+DEAD_LETTER_STEP = 500
 # Approval entries a drafts page looks at, at most, to fill a page of one state.
 DRAFT_WINDOW = 2_000
 MAX_LIMIT = 500
