@@ -114,7 +114,8 @@ def run_tests(pytest_args: list[str]) -> int:
     if pytest_args:
         coverage.append("--cov-fail-under=0")
     # Before the caller's arguments, so `-n 0` there runs everything in this one process.
-    parallel = ["-n", TEST_WORKERS]
+    # loadgroup: the tests marked xdist_group("...") share one worker (the browser stack).
+    parallel = ["-n", TEST_WORKERS, "--dist", "loadgroup"]
     print("dev.py: tests with coverage", flush=True)
     code = subprocess.call([PYTHON, "-m", "pytest", *coverage, *parallel, *pytest_args], cwd=ROOT)
     if code != 0:

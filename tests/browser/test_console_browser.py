@@ -16,7 +16,8 @@ from .conftest import OpenSession, Stack, screenshot, sign_in
 
 # The first test's time holds the session's start (processes, the browser): on a loaded machine
 # more than the suite's 60 s.
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+# One xdist worker runs them all: the stack (Redis, worker, console, browser) is per session.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240), pytest.mark.xdist_group("browser")]
 
 
 # --- the pages' parts ---------------------------------------------------------------------
