@@ -58,7 +58,7 @@ def test_users_entries_are_read_and_a_bad_or_repeated_one_is_named() -> None:
 
 def test_users_come_from_the_setting_and_the_file_together(tmp_path: Path) -> None:
     listed = tmp_path / "users"
-    listed.write_text(f"bob:approver:{HASH}\n")
+    listed.write_text(f"# the sales team\nbob:approver:{HASH}\n")
     settings = ConsoleSettings(users=f"ann:operator:{HASH}", users_file=str(listed))
     assert sorted(load_users(settings)) == ["ann", "bob"]
     twice = ConsoleSettings(users=f"bob:operator:{HASH}", users_file=str(listed))
