@@ -113,6 +113,9 @@ async def test_a_wrong_password_or_an_unknown_user_is_refused_alike(app: Starlet
         assert wrong.status_code == unknown.status_code == 401
         assert "Wrong user name or password." in wrong.text
         assert "Wrong user name or password." in unknown.text
+        # A failed try keeps where the person was going.
+        again = await sign_in(client, "vera", "wrong", next_path="/jobs?id=x")
+        assert field(again.text, "next") == "/jobs?id=x"
         assert (await client.get("/")).status_code == 303
 
 
