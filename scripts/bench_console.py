@@ -14,10 +14,8 @@ Redis's own command counts show what the per-minute counters cost per job.
 """
 
 import argparse
-import asyncio
 import logging
 import random
-import shutil
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -25,14 +23,13 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from bench_metrics import PAYLOAD, fill, ms
+from bench_metrics import PAYLOAD, fill, ms, on_throwaway_redis
 from redis.asyncio import Redis
 
 from jobs.prospecting.runs import RUN_TTL_S
 from settings import Settings
 from worker.app import burst_worker
 from worker.keys import WorkerKeys
-from worker.local.embedded import free_port, redis_server
 from worker.observability.minute_counts import Tally, queue_tally
 from worker.observability.replicas import publish
 from worker.ops.charts import series
@@ -292,13 +289,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--worker-jobs", type=int, default=500)
     args = parser.parse_args()
-    binary = shutil.which("redis-server")
-    if binary is None:
-        print("redis-server is not installed", file=sys.stderr)
-        return 1
-    with redis_server(binary, free_port()) as server:
-        asyncio.run(bench(server.url, args.letters, args.jobs, args.rounds, args.worker_jobs))
-    return 0
+    return on_throwaway_redis(
+        lambda url: bench(url, args.letters, args.jobs, args.rounds, args.worker_jobs)
+    )
 
 
 if __name__ == "__main__":

@@ -169,23 +169,24 @@ async def bench(redis_url: str, jobs: int, scrapes: int) -> None:
     print(f"a full scan costs {ratio:.0f}x a sampler refresh (medians)")
 
 
-def on_throwaway_redis(bench: Callable[[str], Coroutine[Any, Any, None]]) -> int:
-    """Run a benchmark against a redis-server of its own on a free loopback port."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        print("redis-server is not installed", file=sys.stderr)
-        return 1
-    with redis_server(binary, free_port()) as server:
-        asyncio.run(bench(server.url))
-    return 0
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=100_000)
     parser.add_argument("--scrapes", type=int, default=200)
     args = parser.parse_args()
     return on_throwaway_redis(lambda url: bench(url, args.jobs, args.scrapes))
+
+
+def on_throwaway_redis(work: Callable[[str], Coroutine[Any, Any, None]]) -> int:
+    """Run `work(url)` on a redis-server started for it on a free loopback port; 1 (and why)
+    when none is installed."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        print("redis-server is not installed", file=sys.stderr)
+        return 1
+    with redis_server(binary, free_port()) as server:
+        asyncio.run(work(server.url))
+    return 0
 
 
 if __name__ == "__main__":
