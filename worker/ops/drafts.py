@@ -11,7 +11,6 @@ text the send reads. Every answer is read back from Redis after the action.
 
 from pydantic import BaseModel
 
-from jobs.outreach.drafting import SUBJECT_MAX
 from worker.ops.actor import Actor
 from worker.ops.audit import audited
 from worker.ops.context import Ops
@@ -96,6 +95,9 @@ async def edit_and_approve(
     """Approve the draft with this subject and/or body, which is then what is sent. Only a
     draft that awaits approval (pending, or its send failed for good) takes an edit."""
     async with audited(ops, actor, "drafts", "edit and approve", f"draft {draft_id}") as outcome:
+        # On use: drafting loads the LLM client (httpx), which a door's --help should not.
+        from jobs.outreach.drafting import SUBJECT_MAX
+
         checked_draft_id(draft_id)
         if subject is None and body is None:
             raise Refused("an edit needs a subject or a body")
