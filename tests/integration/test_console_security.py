@@ -113,6 +113,9 @@ async def test_a_wrong_password_or_an_unknown_user_is_refused_alike(app: Starlet
         assert wrong.status_code == unknown.status_code == 401
         assert "Wrong user name or password." in wrong.text
         assert "Wrong user name or password." in unknown.text
+        # A failed try keeps where the person was going.
+        again = await sign_in(client, "vera", "wrong", next_path="/jobs?id=x")
+        assert field(again.text, "next") == "/jobs?id=x"
         assert (await client.get("/")).status_code == 303
 
 
@@ -215,14 +218,20 @@ async def test_every_post_without_a_valid_csrf_token_is_refused(app: Starlette) 
         assert (await client.get("/")).status_code == 200  # still signed in: nothing happened
 
 
-async def test_a_viewer_is_refused_every_action_but_signing_out(app: Starlette) -> None:
+async def test_a_viewer_is_refused_every_action_but_signing_out_and_each_try_is_audited(
+    app: Starlette, redis: Redis
+) -> None:
     async with browser(app) as client:
         await sign_in(client, "vera")
         token = await csrf_of(client)
-        for path in post_routes(app):
-            if path != "/signout":
-                response = await client.post(path, data={"csrf_token": token})
-                assert response.status_code == 403, path
+        actions = [path for path in post_routes(app) if path != "/signout"]
+        for path in actions:
+            response = await client.post(path, data={"csrf_token": token})
+            assert response.status_code == 403, path
+            assert "vera is a viewer and may not" in response.text
+    entries = await redis.xrange("pw:stream:audit")
+    assert sorted(fields["target"] for _, fields in entries) == sorted(actions)
+    assert all(fields["outcome"].startswith("refused (forbidden)") for _, fields in entries)
 
 
 async def test_every_response_carries_the_security_headers(app: Starlette) -> None:

@@ -3,11 +3,12 @@ and their settings, and the two CLI commands' refusals; no Redis."""
 
 import os
 from pathlib import Path
+from typing import get_args
 
 import pytest
 from click.testing import CliRunner
 
-from settings import USER_LINE, ConsoleSettings, SettingsError, load_settings
+from settings import USER_LINE, ConsoleRole, ConsoleSettings, SettingsError, load_settings
 from worker.cli import EXIT_OK, EXIT_USAGE, cli, main
 from worker.console.gate import proxy_role
 from worker.console.passwords import verify
@@ -58,7 +59,7 @@ def test_users_entries_are_read_and_a_bad_or_repeated_one_is_named() -> None:
 
 def test_users_come_from_the_setting_and_the_file_together(tmp_path: Path) -> None:
     listed = tmp_path / "users"
-    listed.write_text(f"bob:approver:{HASH}\n")
+    listed.write_text(f"# the sales team\nbob:approver:{HASH}\n")
     settings = ConsoleSettings(users=f"ann:operator:{HASH}", users_file=str(listed))
     assert sorted(load_users(settings)) == ["ann", "bob"]
     twice = ConsoleSettings(users=f"bob:operator:{HASH}", users_file=str(listed))
@@ -132,3 +133,8 @@ def test_the_console_refuses_to_start_without_a_secret_or_a_way_in(
     monkeypatch.setenv("PW_CONSOLE__USERS", f"ann:viewer:{HASH} ann:viewer:{HASH}")
     assert main(["console"]) == EXIT_USAGE
     assert "listed twice" in capsys.readouterr().err
+
+
+def test_the_settings_know_the_same_roles_as_the_operations() -> None:
+    # settings.py sits below worker/ and cannot import the operations' Role: kept equal here.
+    assert get_args(ConsoleRole) == get_args(Role)

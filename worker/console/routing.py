@@ -16,6 +16,7 @@ from starlette.routing import Route
 from worker.console.deps import console_of
 from worker.console.gate import signed_of
 from worker.ops.actor import Actor, Permission
+from worker.ops.audit import AuditLog, forbidden
 from worker.ops.errors import Reason, Refused
 
 
@@ -41,7 +42,20 @@ STATUS: dict[Reason, int] = {"invalid": 400, "not_found": 404, "conflict": 409, 
 def allowed(request: Request, permission: Permission) -> Actor:
     actor = signed_of(request).actor
     if not actor.may(permission):
-        raise HTTPException(403, f"a {actor.role} may not do this")
+        raise HTTPException(403, str(forbidden(actor, permission)))
+    return actor
+
+
+async def allowed_to_act(request: Request, permission: Permission, action: str) -> Actor:
+    """As `allowed`, and a refusal is written to the audit log, as the operation itself
+    would write it had the request reached it: the log holds every attempt, from either door."""
+    actor = signed_of(request).actor
+    if not actor.may(permission):
+        refusal = forbidden(actor, permission)
+        ops = console_of(request).ops
+        outcome = f"refused ({refusal.reason}): {refusal}"
+        await AuditLog(ops.redis, ops.keys).record(actor, action, request.url.path, outcome)
+        raise HTTPException(403, str(refusal))
     return actor
 
 
@@ -62,7 +76,7 @@ def action(path: str, handler: ActionHandler, *, permission: Permission) -> Rout
         token = str(form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER, ""))
         if not hmac.compare_digest(token.encode(), signed_of(request).session.csrf.encode()):
             raise HTTPException(403, "the form's token is missing or stale: reload the page")
-        actor = allowed(request, permission)
+        actor = await allowed_to_act(request, permission, handler.__name__.replace("_", " "))
         try:
             return await handler(request, actor, form)
         except Refused as exc:
@@ -74,9 +88,8 @@ def action(path: str, handler: ActionHandler, *, permission: Permission) -> Rout
 def render(
     request: Request, template: str, context: Mapping[str, Any] | None = None, *, status: int = 200
 ) -> Response:
-    """A page, or with `partial` in the template's name the fragment htmx swaps in. Every
-    template gets the signed-in actor (to show only the buttons its role may use) and the CSRF
-    token."""
+    """A template: a page, or for htmx (`htmx` is set) the fragment it swaps in. Every template
+    gets the signed-in actor (to show only the buttons its role may use) and the CSRF token."""
     signed = getattr(request.state, "signed", None)
     values: dict[str, Any] = {
         "actor": signed.actor if signed else None,

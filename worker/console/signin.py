@@ -53,7 +53,12 @@ def _form_nonce(request: Request, console: Console) -> str:
 
 
 def signin_form(
-    request: Request, *, message: str = "", status: int = 200, user: str = ""
+    request: Request,
+    *,
+    message: str = "",
+    status: int = 200,
+    user: str = "",
+    next_path: str | None = None,
 ) -> Response:
     console = console_of(request)
     nonce = _form_nonce(request, console)
@@ -63,7 +68,7 @@ def signin_form(
         {
             "message": message,
             "user": user,
-            "next": safe_next(request.query_params.get("next")),
+            "next": safe_next(next_path or request.query_params.get("next")),
             "signin_token": nonce,
             "passwords": bool(console.users),
             "proxy": console.settings.trust_proxy_headers,
@@ -93,8 +98,10 @@ async def sign_in(request: Request) -> Response:
     except BadSignature:
         nonce = ""
     token = str(form.get(CSRF_FIELD, ""))
+    back = str(form.get("next", ""))  # kept through a failed try
     if not nonce or not hmac.compare_digest(nonce.encode(), token.encode()):
-        return signin_form(request, message="The form had expired: sign in again.", status=403)
+        message = "The form had expired: sign in again."
+        return signin_form(request, message=message, status=403, next_path=back)
     user, password = str(form.get("user", "")).strip(), str(form.get("password", ""))
     address = client_address(request)
     wait = await console.throttle.wait_s(user, address)
@@ -104,6 +111,7 @@ async def sign_in(request: Request) -> Response:
             message=f"Too many failed sign-ins: try again in {int(wait) + 1} s.",
             status=429,
             user=user,
+            next_path=back,
         )
         response.headers["Retry-After"] = str(int(wait) + 1)
         return response
@@ -114,10 +122,11 @@ async def sign_in(request: Request) -> Response:
     )
     if known is None or not matched:
         await console.throttle.failed(user, address)
-        return signin_form(request, message="Wrong user name or password.", status=401, user=user)
+        message = "Wrong user name or password."
+        return signin_form(request, message=message, status=401, user=user, next_path=back)
     await console.throttle.succeeded(user, address)
     cookie = await console.sessions.create(known.name, known.role, "password")
-    target = safe_next(str(form.get("next", "")))
+    target = safe_next(back)
     response = RedirectResponse(target, 303)
     set_session_cookie(response, request, console, cookie)
     response.delete_cookie(SIGNIN_COOKIE, path="/signin")

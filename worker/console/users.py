@@ -19,8 +19,10 @@ class UsersError(Exception):
 
 
 def parse_users(text: str, origin: str) -> dict[str, ConsoleUser]:
+    """Entries separated by white space; in a file, a line starting with `#` is a comment."""
     users: dict[str, ConsoleUser] = {}
-    for number, entry in enumerate(text.split(), start=1):
+    lines = (line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    for number, entry in enumerate(" ".join(lines).split(), start=1):
         if not USER_LINE.match(entry):
             name = entry.split(":", 1)[0]
             raise UsersError(f"{origin}: entry {number} ({name!r}) is not name:role:argon2id-hash")
