@@ -44,6 +44,7 @@ def arq_function(spec: JobSpec[Any, Any], *, max_redeliveries: int = 5) -> Funct
                 kwargs=kwargs,
                 ctx=ctx,
                 fence=ownership.fence(ctx["job_id"]) if ownership is not None else None,
+                score_ms=ctx.get("score"),
             )
         except asyncio.CancelledError:
             # Either arq's backstop timeout or a shutdown: the job-end hook tells them apart
