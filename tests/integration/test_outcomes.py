@@ -359,7 +359,9 @@ async def test_a_shutdown_signal_mid_batch_starts_nothing_more_and_cuts_nothing_
 ) -> None:
     """arq's start_jobs takes a whole batch one id at a time and never looks at the signal:
     jobs it started after SIGTERM were missing from the set the grace period waited for, so
-    they were cut off once the others ended and ran again (2 LLM calls drafted twice in CI)."""
+    they were cut off once the others ended and ran again (2 LLM calls drafted twice in CI).
+    The engine claims a batch in one step (Batch claims): a signal lands before it or after
+    it, and every job it claimed is one the grace period waits for."""
     recorder = Recorder()
     calls: list[str] = []
     spec = work_spec(recorder, calls)
@@ -386,12 +388,12 @@ async def test_a_shutdown_signal_mid_batch_starts_nothing_more_and_cuts_nothing_
     await worker.close()
     started = len(calls)
     assert recorder.kinds() == ["succeeded"] * started  # every started job ran to its end
-    assert started < len(ids)  # and the batch stopped at the signal
+    assert started == len(ids)  # the batch was claimed whole, before the signal
 
     second = work_worker(redis_url, redis, spec, recorder)
     await second.main()
     await second.close()
-    assert sorted(calls) == sorted(f"job-{n}" for n in range(4))  # the rest ran, once each
+    assert sorted(calls) == sorted(f"job-{n}" for n in range(4))  # each ran once, none again
 
 
 async def test_a_shutdown_ends_the_promoter_even_as_a_deferral_wakes_it(

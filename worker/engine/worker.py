@@ -79,6 +79,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from worker.engine.arqjobs import (
     ABORT_SET,
+    CRON_PREFIX,
     IN_PROGRESS_KEY_PREFIX,
     JOB_KEY_PREFIX,
     RESULT_KEY_PREFIX,
@@ -90,7 +91,7 @@ from worker.engine.startup import connect
 from worker.observability.log_setup import RepeatedWarnings
 from worker.runtime.fencing import CTX_OWNERSHIP, Ownership, worker_id
 from worker.runtime.runtime import Runtime
-from worker.scheduling.limits import HAND_OVER, HeldLease
+from worker.scheduling.limits import HAND_OVER, PARKED_SET_LIFE_MS, HeldLease
 from worker.scheduling.pause import ALL, REFRESH_S, PauseSwitch
 from worker.scheduling.queueorder import QueueOrder
 from worker.tasks import stop_tasks
@@ -125,26 +126,69 @@ T = TypeVar("T")
 
 # arq's claim (`start_jobs`: per id WATCH the marker, EXISTS, ZSCORE, MULTI, PSETEX '1') for a
 # whole batch as one step that writes each claimer's token and, with the queue's order on, moves
-# each claimed job out of the queue's head (Queue order). KEYS: queue. ARGV: now (ms), marker
-# life (ms), the out-of-head score ('' leaves scores alone), the marker prefix, then per job its
-# id and token. Returns per job its score, or nil when it is running elsewhere or not due.
-_CLAIM = """
-local now = tonumber(ARGV[1])
-local scores = {}
-for i = 5, #ARGV, 2 do
-  local id, marker, score = ARGV[i], ARGV[4] .. ARGV[i], false
+# each claimed job out of the queue's head (Queue order). With the job types' limits given, a
+# job's type is read from its record (arq's JSON: the engine's serializer), and the job takes
+# one of its type's leases here or, the type being full, is parked instead of claimed (Parking).
+# KEYS: queue. ARGV: now (ms), marker life (ms), out-of-head score ('' leaves scores alone),
+# marker prefix, job prefix, lease set prefix, parked set prefix, lease (ms), a parked job's
+# queue score, the parked set's life (ms), the number of limits, the cron prefix, then per type
+# its name and limit, then per job its id and token. Returns per job its score (nil: running
+# elsewhere, not due, or parked) and the type whose lease it took (nil: none), then the number
+# of jobs parked.
+_CLAIM = (
+    HAND_OVER
+    + """
+local now, lease_ms = tonumber(ARGV[1]), tonumber(ARGV[8])
+local limits, first = {}, 13 + 2 * tonumber(ARGV[11])
+for i = 13, first - 1, 2 do limits[ARGV[i]] = tonumber(ARGV[i + 1]) end
+local function job_type(id)
+  local raw = redis.call('GET', ARGV[5] .. id)
+  if not raw then return nil end
+  local ok, job = pcall(cjson.decode, raw)
+  if not ok or type(job) ~= 'table' or type(job['f']) ~= 'string' then return nil end
+  local name = job['f']
+  if string.sub(name, 1, #ARGV[12]) == ARGV[12] then name = string.sub(name, #ARGV[12] + 1) end
+  return name
+end
+local out, parked = {}, 0
+for i = first, #ARGV, 2 do
+  local id, marker, score, leased = ARGV[i], ARGV[4] .. ARGV[i], false, false
   if redis.call('EXISTS', marker) == 0 then
     local kept = redis.call('ZSCORE', KEYS[1], id)
     if kept and tonumber(kept) <= now then
-      redis.call('SET', marker, ARGV[i + 1], 'PX', ARGV[2])
-      if ARGV[3] ~= '' then redis.call('ZADD', KEYS[1], 'XX', ARGV[3], id) end
       score = kept
+      local name = next(limits) and job_type(id)
+      local limit = name and limits[name]
+      if limit then
+        local leases, waiting = ARGV[6] .. name, ARGV[7] .. name
+        if not redis.call('ZSCORE', leases, id) then
+          hand_over(leases, waiting, KEYS[1], limit, now, lease_ms)
+        end
+        if redis.call('ZSCORE', leases, id) or redis.call('ZCARD', leases) < limit then
+          redis.call('ZADD', leases, now + lease_ms, id)
+          redis.call('PEXPIRE', leases, lease_ms)
+          redis.call('ZREM', waiting, id)
+          leased = name
+        else
+          redis.call('ZADD', KEYS[1], 'XX', ARGV[9], id)
+          redis.call('ZADD', waiting, kept, id)
+          redis.call('PEXPIRE', waiting, ARGV[10])
+          parked, score = parked + 1, false
+        end
+      end
+      if score then
+        redis.call('SET', marker, ARGV[i + 1], 'PX', ARGV[2])
+        if ARGV[3] ~= '' then redis.call('ZADD', KEYS[1], 'XX', ARGV[3], id) end
+      end
     end
   end
-  scores[#scores + 1] = score
+  out[#out + 1] = score
+  out[#out + 1] = leased
 end
-return scores
+out[#out + 1] = parked
+return out
 """
+)
 
 # KEYS: markers. ARGV: marker life (ms), then each marker's token. 1 per marker still ours
 # (extended), 0 per marker lapsed or holding another worker's token (left alone).
@@ -233,6 +277,7 @@ class EngineWorker(Worker):
     _listening = False  # the wake-up listener runs
     _scripts_loaded = False  # the engine's Lua scripts (change 9) are loaded
     _pause_read_at = float("-inf")
+    parked_total = 0  # jobs parked by this worker's claims (Parking): never started
     redis_down_since: float | None = None
 
     @property
@@ -613,7 +658,7 @@ class EngineWorker(Worker):
                 continue
             kept = [job_id for job_id, flag in zip(tokens, flags, strict=True) if int(flag)]
             self.ownership.renewed(
-                sent_at, kept, [job_id for job_id in tokens if job_id not in kept]
+                sent_at, kept, [job_id for job_id in tokens if job_id not in kept], tokens
             )
             await self._renew_alongside(kept)
 
@@ -688,27 +733,60 @@ class EngineWorker(Worker):
         self.job_counter += len(job_ids)
         ownership = self.ownership
         tokens = [ownership.new_token() for _ in job_ids]
+        args = self._claim_args()
+        for job_id, token in zip(job_ids, tokens, strict=True):
+            args += [job_id, token]
+        sent_at = time.monotonic()
+        try:
+            answer = await self._script(_CLAIM)(keys=[self.queue_name], args=args)
+        except BaseException:
+            for _ in job_ids:
+                self._release_sem_dec_counter_on_complete()
+            raise
+        self.parked_total += int(answer[-1])
+        for n, (job_id, token) in enumerate(zip(job_ids, tokens, strict=True)):
+            score, leased = answer[2 * n], answer[2 * n + 1]
+            if score is None:
+                # Running elsewhere, not due, or parked.
+                self._release_sem_dec_counter_on_complete()
+                continue
+            if leased is not None:
+                self._leased_at_claim(job_id, leased.decode())
+            self._start_task(job_id, token, int(float(score)), sent_at)
+
+    def _claim_args(self) -> list[str | int]:
         out_of_head = self._out_of_head_until_ms() if self.order is not None else ""
         args: list[str | int] = [
             due_now_ms(),
             int(self.in_progress_timeout_s * 1000),
             out_of_head,
             IN_PROGRESS_KEY_PREFIX,
+            JOB_KEY_PREFIX,
         ]
-        for job_id, token in zip(job_ids, tokens, strict=True):
-            args += [job_id, token]
-        sent_at = time.monotonic()
-        try:
-            scores = await self._script(_CLAIM)(keys=[self.queue_name], args=args)
-        except BaseException:
-            for _ in job_ids:
-                self._release_sem_dec_counter_on_complete()
-            raise
-        for job_id, token, score in zip(job_ids, tokens, scores, strict=True):
-            if score is None:
-                self._release_sem_dec_counter_on_complete()  # running elsewhere, or not due
-                continue
-            self._start_task(job_id, token, int(float(score)), sent_at)
+        limits: dict[str, int] = {}
+        if "runtime" in self.ctx:  # the runtime's leases: Parking
+            runtime = self.runtime
+            limits = runtime.limits()
+            leases = runtime.leases
+            args += [
+                leases.leases_prefix,
+                leases.parked_prefix,
+                leases.lease_ms,
+                leases.parked_until_ms(),
+                PARKED_SET_LIFE_MS,
+            ]
+        else:
+            args += ["", "", 0, 0, 0]
+        args += [len(limits), CRON_PREFIX]
+        for name, limit in limits.items():
+            args += [name, limit]
+        return args
+
+    def _leased_at_claim(self, job_id: str, function: str) -> None:
+        """The claim took the job's type lease: the runtime finds it its own, the renewal
+        renews it, and the finish step drops it."""
+        runtime = self.runtime
+        runtime.leases.held_by(job_id, function, runtime.limits()[function])
 
     # --- Fencing ---------------------------------------------------------------------------------
 
@@ -754,6 +832,8 @@ class EngineWorker(Worker):
             result=result_data if keep_ms else None,
             result_ttl_ms=keep_ms,
         )
+        if self.runtime.leases.held(job_id) is not None:  # taken by the claim (Parking)
+            await self.runtime.leases.drop(job_id)
 
 
 def _reason(worker: Worker, result_data: bytes | None) -> str:

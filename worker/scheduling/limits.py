@@ -268,8 +268,26 @@ class TypeLeases:
     def queue_name(self) -> str:
         return self._queue
 
+    @property
+    def leases_prefix(self) -> str:
+        return self._keys.type_leases("")
+
+    @property
+    def parked_prefix(self) -> str:
+        return self._keys.parked("")
+
     def now_ms(self) -> int:
         return int(self._clock() * 1000)
+
+    def parked_until_ms(self) -> int:
+        """A parked job's queue score: out of reach, a backstop only (see PARKED_FOR_S)."""
+        return self.now_ms() + int(PARKED_FOR_S * 1000)
+
+    def held_by(self, job_id: str, function: str, limit: int) -> None:
+        """The engine's claim took this job's lease (Parking, worker/engine/worker.py)."""
+        self._held[job_id] = HeldLease(
+            function, limit, self._keys.type_leases(function), self._keys.parked(function)
+        )
 
     async def take(
         self,
@@ -288,7 +306,7 @@ class TypeLeases:
         )
         keys = [held.leases_key, held.parked_key, self._queue]
         now_ms = self.now_ms()
-        parked_until = now_ms + int(PARKED_FOR_S * 1000)
+        parked_until = self.parked_until_ms()
         args: list[str | int] = [
             job_id,
             limit,
