@@ -19,14 +19,15 @@ Redis outages: arq's poll loop exits on the first connection error. Here the loo
 Shutdown: arq cancels each job's whole task, bookkeeping included. Here a shutdown cancels
    the job function only, so a job's result is always written (see `_cancel_for_shutdown`);
    and it waits for running jobs only, not for ended ones the next poll would have cleared.
-   arq's `start_jobs` goes on claiming a batch's ids after the signal; here the batch stops
-   at it, and the grace period waits for every job started, the last claim's included.
+   arq's `start_jobs` goes on claiming a batch's ids after the signal; here a batch is one
+   step (Batch claims) that no signal lands inside, and the grace period waits for every job
+   it started.
 Queue order (worker/scheduling/queueorder.py): jobs a worker starts leave the head of the queue
-   (after `start_jobs`, and with each renewal), a worker takes only as many ids as it has free
-   slots, and a job that did not finish (a retry, a deferral, a shutdown cancellation) is
-   re-scored in its priority class by `finish_job` instead of arq's `zincrby`, which would drop
-   the class. A task promotes due deferred jobs. A deferral is not counted in arq's
-   `jobs_retried` (its health record and shutdown line).
+   (in the step that claims them, and with each renewal), a worker takes only as many ids as
+   it has free slots, and a job that did not finish (a retry, a deferral, a shutdown
+   cancellation) is re-scored in its priority class by `finish_job` instead of arq's
+   `zincrby`, which would drop the class. A task promotes due deferred jobs. A deferral is
+   not counted in arq's `jobs_retried` (its health record and shutdown line).
 Fast start: a task listens on the wake-up channel the project's enqueuers publish to
    (`WorkerKeys.wake`) and, when free slots allow, reads the due head and calls `start_jobs` at
    once instead of waiting for the next poll; a plain arq client's job is found by the poll as
@@ -63,7 +64,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from signal import Signals
@@ -763,7 +764,7 @@ class EngineWorker(Worker):
             IN_PROGRESS_KEY_PREFIX,
             JOB_KEY_PREFIX,
         ]
-        limits: dict[str, int] = {}
+        limits: Mapping[str, int] = {}
         if "runtime" in self.ctx:  # the runtime's leases: Parking
             runtime = self.runtime
             limits = runtime.limits()

@@ -83,6 +83,7 @@ class Runtime:
         self._retry = retry
         self.dead_letters = dead_letters
         self._specs = dict(specs)
+        self._limits = {name: spec.limit for name, spec in self._specs.items()}
         self._observers = tuple(observers)
         self.leases = leases or TypeLeases(redis, keys, lease_s=DEFAULT_LEASE_S)
         # The delay of each job this process handed back to arq with Retry, until the engine
@@ -97,9 +98,9 @@ class Runtime:
         # queue, so the engine does not re-score them (worker/scheduling/limits.py).
         self.parked: set[str] = set()
 
-    def limits(self) -> dict[str, int]:
-        """Each job type's limit: what the engine's sweep hands parked jobs slots by."""
-        return {name: spec.limit for name, spec in self._specs.items()}
+    def limits(self) -> Mapping[str, int]:
+        """Each job type's limit: what the engine's claim and sweep hand out leases by."""
+        return self._limits
 
     async def due_ms(
         self, job_id: str, score_ms: int | None, enqueued_ms: int | None

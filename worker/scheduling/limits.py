@@ -57,6 +57,7 @@ from worker.keys import WorkerKeys
 HAND_OVER = """
 local function hand_over(leases, parked, queue, limit, now, lease_ms)
   redis.call('ZREMRANGEBYSCORE', leases, '-inf', now)
+  if redis.call('EXISTS', parked) == 0 then return 0 end
   local handed = 0
   while redis.call('ZCARD', leases) < limit do
     local head = redis.call('ZPOPMIN', parked)
