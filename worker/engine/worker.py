@@ -91,7 +91,7 @@ from worker.engine.serializer import JobFailed
 from worker.engine.startup import connect
 from worker.observability.log_setup import RepeatedWarnings
 from worker.runtime.fencing import CTX_OWNERSHIP, Ownership, worker_id
-from worker.runtime.runtime import Runtime
+from worker.runtime.runtime import NOT_READ, Runtime, ShiftRead
 from worker.scheduling.limits import HAND_OVER, PARKED_SET_LIFE_MS, HeldLease
 from worker.scheduling.pause import ALL, REFRESH_S, PauseSwitch
 from worker.scheduling.queueorder import QueueOrder
@@ -132,16 +132,17 @@ T = TypeVar("T")
 # one of its type's leases here or, the type being full, is parked instead of claimed (Parking).
 # KEYS: queue. ARGV: now (ms), marker life (ms), out-of-head score ('' leaves scores alone),
 # marker prefix, job prefix, lease set prefix, parked set prefix, lease (ms), a parked job's
-# queue score, the parked set's life (ms), the number of limits, the cron prefix, then per type
-# its name and limit, then per job its id and token. Returns per job its score (nil: running
-# elsewhere, not due, or parked) and the type whose lease it took (nil: none), then the number
-# of jobs parked.
+# queue score, the parked set's life (ms), the number of limits, the cron prefix, the priority
+# key prefix ('' reads none), then per type its name and limit, then per job its id and token.
+# Returns per job its score (nil: running elsewhere, not due, or parked), the type whose lease
+# it took (nil: none) and its kept priority shift (Queue order; nil: none), then the number of
+# jobs parked.
 _CLAIM = (
     HAND_OVER
     + """
 local now, lease_ms = tonumber(ARGV[1]), tonumber(ARGV[8])
-local limits, first = {}, 13 + 2 * tonumber(ARGV[11])
-for i = 13, first - 1, 2 do limits[ARGV[i]] = tonumber(ARGV[i + 1]) end
+local limits, first = {}, 14 + 2 * tonumber(ARGV[11])
+for i = 14, first - 1, 2 do limits[ARGV[i]] = tonumber(ARGV[i + 1]) end
 local function job_type(id)
   local raw = redis.call('GET', ARGV[5] .. id)
   if not raw then return nil end
@@ -153,7 +154,7 @@ local function job_type(id)
 end
 local out, parked = {}, 0
 for i = first, #ARGV, 2 do
-  local id, marker, score, leased = ARGV[i], ARGV[4] .. ARGV[i], false, false
+  local id, marker, score, leased, shift = ARGV[i], ARGV[4] .. ARGV[i], false, false, false
   if redis.call('EXISTS', marker) == 0 then
     local kept = redis.call('ZSCORE', KEYS[1], id)
     if kept and tonumber(kept) <= now then
@@ -180,11 +181,13 @@ for i = first, #ARGV, 2 do
       if score then
         redis.call('SET', marker, ARGV[i + 1], 'PX', ARGV[2])
         if ARGV[3] ~= '' then redis.call('ZADD', KEYS[1], 'XX', ARGV[3], id) end
+        if ARGV[13] ~= '' then shift = redis.call('GET', ARGV[13] .. id) end
       end
     end
   end
   out[#out + 1] = score
   out[#out + 1] = leased
+  out[#out + 1] = shift
 end
 out[#out + 1] = parked
 return out
@@ -746,14 +749,25 @@ class EngineWorker(Worker):
             raise
         self.parked_total += int(answer[-1])
         for n, (job_id, token) in enumerate(zip(job_ids, tokens, strict=True)):
-            score, leased = answer[2 * n], answer[2 * n + 1]
+            score, leased, shift = answer[3 * n : 3 * n + 3]
             if score is None:
                 # Running elsewhere, not due, or parked.
                 self._release_sem_dec_counter_on_complete()
                 continue
             if leased is not None:
                 self._leased_at_claim(job_id, leased.decode())
+            self._claimed_shifts[job_id] = shift
             self._start_task(job_id, token, int(float(score)), sent_at)
+
+    @property
+    def _claimed_shifts(self) -> dict[str, ShiftRead]:
+        shifts: dict[str, ShiftRead] = self.__dict__.setdefault("_shifts", {})
+        return shifts
+
+    def claimed_shift(self, job_id: str) -> ShiftRead:
+        """The job's priority shift as its claim read it (Queue order), once: the runtime's
+        queue wait needs no read of its own."""
+        return self._claimed_shifts.pop(job_id, NOT_READ)
 
     def _claim_args(self) -> list[str | int]:
         out_of_head = self._out_of_head_until_ms() if self.order is not None else ""
@@ -778,7 +792,8 @@ class EngineWorker(Worker):
             ]
         else:
             args += ["", "", 0, 0, 0]
-        args += [len(limits), CRON_PREFIX]
+        order = self.order
+        args += [len(limits), CRON_PREFIX, order.priority_prefix if order is not None else ""]
         for name, limit in limits.items():
             args += [name, limit]
         return args

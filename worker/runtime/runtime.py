@@ -54,6 +54,14 @@ CTX_OUTCOME, CTX_SPEC, CTX_CANCELLED = "pw_outcome", "pw_spec", "pw_cancelled"
 DEFAULT_LEASE_S = 20.0  # the engine passes its in-progress marker's life
 
 
+class _NotRead:
+    """The priority shift was not read with the claim: `due_ms` reads it itself."""
+
+
+NOT_READ = _NotRead()
+ShiftRead = bytes | str | None | _NotRead  # the kept shift as Redis answered (None: none kept)
+
+
 def about(job_id: str, job_type: str, error_type: str | None = None) -> dict[str, object]:
     """`extra=` for a line about one job: in JSON logs every such line carries these keys."""
     fields: dict[str, object] = {"job_id": job_id, "job_type": job_type}
@@ -103,10 +111,15 @@ class Runtime:
         return self._limits
 
     async def due_ms(
-        self, job_id: str, score_ms: int | None, enqueued_ms: int | None
+        self,
+        job_id: str,
+        score_ms: int | None,
+        enqueued_ms: int | None,
+        kept: ShiftRead = NOT_READ,
     ) -> int | None:
         """When the job became due, its priority class's head start taken off its score
-        (worker/scheduling/queueorder.py): one read of the shift kept beside it."""
+        (worker/scheduling/queueorder.py): the shift kept beside it, as the engine's claim
+        read it (`kept`), else one read of it."""
         if score_ms is None:
             return None
         if enqueued_ms is not None and score_ms >= enqueued_ms:
@@ -114,8 +127,12 @@ class Runtime:
             # deferral not promoted yet, scored at its due time), so no read either.
             return score_ms
         try:
-            kept = await self._redis.get(self._keys.priority(job_id))
-            shift = int(kept) if kept is not None else None
+            raw = (
+                await self._redis.get(self._keys.priority(job_id))
+                if isinstance(kept, _NotRead)
+                else kept
+            )
+            shift = int(raw) if raw is not None else None
         except (*INFRASTRUCTURE_ERRORS, ValueError):
             shift = None  # the wait is then measured from the score: a figure, not a decision
         return became_due_ms(score_ms, shift, enqueued_ms, int(time.time() * 1000))

@@ -143,6 +143,11 @@ class QueueOrder:
         for job_id in job_ids:
             pipe.zadd(self._queue, {job_id: until_ms}, xx=True)
 
+    @property
+    def priority_prefix(self) -> str:
+        """The keys of the kept shifts, less the job id: the engine's claim reads them."""
+        return self._keys.priority("")
+
     async def reschedule(self, job_id: str, now_ms: int, delay_ms: int) -> bool:
         """Put a job that did not finish back in its class; True when it waits in the deferred
         set for promotion."""
