@@ -60,11 +60,6 @@ class WorkerKeys(Keys):
         Redis's own clock. Expires one window after the last request."""
         return f"{self.prefix}:rate:{service}:{window}"
 
-    def rate_line(self, service: str) -> str:
-        """Sorted set: the requests deferred by `service`'s rate limit, scored by the time
-        (Redis's clock, ms) promised to each. Expires once the latest has passed."""
-        return f"{self.prefix}:rate:{service}:line"
-
     def dead_letter_marker(self, job_id: str) -> str:
         """String: the dead-letter entry of this job id, so it is written once."""
         return f"{self.prefix}:deadletter:{job_id}"

@@ -32,11 +32,8 @@ disagree), checked and written by one script for every period at once. At most `
 are let through in any window; the window is held a little longer than its period (2 % or
 250 ms, see `window_ms`) so that the trip to the provider cannot push more than the limit into
 one period as the provider counts it. A request that finds the service at its limit is deferred
-until a slot frees for it: the script keeps the times it promised to the requests waiting
-(`WorkerKeys.rate_line`), and the n-th waiter gets the slot the n-th oldest send frees (the
-window's requests, then the promised ones), so the waiting jobs come back one by one as the
-window frees, not as a herd that all but one would meet the limit again; a newcomer waits
-behind them.
+until the oldest request in the window leaves it, plus a jitter of one request spacing so that
+the waiting jobs do not all come back in the same millisecond.
 """
 
 import random
@@ -116,41 +113,27 @@ return handed
 """
 )
 
-# KEYS: one window set per period, then the service's waiting line. ARGV: a unique member,
-# then per period: limit, window (ms). Returns 0 when the request may go now (and records it in
-# every window), else the ms to wait. The line holds the times promised to deferred requests
-# (scored by them): the n-th waiter gets the slot the n-th oldest send frees (the window's
-# entries, then the promises before it), and a newcomer does not jump the line.
+# KEYS: one window set per period. ARGV: a unique member, then per period: limit, window (ms).
+# Returns 0 when the request may go now (and records it in every window), else the ms to wait.
 _RATE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local line = KEYS[#KEYS]
-redis.call('ZREMRANGEBYSCORE', line, '-inf', now)
-local waiting = redis.call('ZCARD', line)
 local wait = 0
-for i = 1, #KEYS - 1 do
-  local key = KEYS[i]
+for i, key in ipairs(KEYS) do
   local limit, window = tonumber(ARGV[i * 2]), tonumber(ARGV[i * 2 + 1])
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
   local count = redis.call('ZCARD', key)
-  if count + waiting >= limit then
-    local slot, frees = count + waiting - limit, nil
-    if slot < count then
-      frees = redis.call('ZRANGE', key, slot, slot, 'WITHSCORES')
-    else
-      frees = redis.call('ZRANGE', line, slot - count, slot - count, 'WITHSCORES')
-    end
+  if count >= limit then
+    local frees = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
     wait = math.max(wait, tonumber(frees[2]) + window - now + 1)
   end
 end
 if wait > 0 then
-  redis.call('ZADD', line, now + wait, ARGV[1])
-  redis.call('PEXPIRE', line, wait + 1)
   return wait
 end
-for i = 1, #KEYS - 1 do
-  redis.call('ZADD', KEYS[i], now, ARGV[1])
-  redis.call('PEXPIRE', KEYS[i], ARGV[i * 2 + 1])
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now, ARGV[1])
+  redis.call('PEXPIRE', key, ARGV[i * 2 + 1])
 end
 return 0
 """
@@ -194,6 +177,10 @@ class Rate:
     limit: int
     period: str  # a key of PERIODS_S
 
+    @property
+    def spacing_s(self) -> float:
+        return PERIODS_S[self.period] / self.limit
+
 
 class RateLimiter:
     """The `jobs.clients.gate.RateGate` every provider client sends through."""
@@ -223,7 +210,6 @@ class RateLimiter:
         if not rates:
             return  # no limit set for this service: no Redis call either
         keys = [self._keys.rate_window(service, rate.period) for rate in rates]
-        keys.append(self._keys.rate_line(service))
         args: list[str | int] = [uuid.uuid4().hex]
         for rate in rates:
             args += [rate.limit, window_ms(PERIODS_S[rate.period])]
@@ -232,9 +218,8 @@ class RateLimiter:
             self.sent[service] += 1
             return
         self.deferred[service] += 1
-        # A jitter of a millisecond or two: waiters promised the same moment do not all reach
-        # Redis in the same one.
-        raise Deferred(wait_ms / 1000 + 0.002 * self._rand(), reason="rate_limit", limit=service)
+        spacing = min(rate.spacing_s for rate in rates)
+        raise Deferred(wait_ms / 1000 + spacing * self._rand(), reason="rate_limit", limit=service)
 
 
 class Parked(Deferred):
