@@ -3,7 +3,7 @@ environment, `python -m scripts.bench [flags]`).
 
 It starts its own throwaway redis-server on a free loopback port (and its own fake providers,
 for the cases that need them), runs each case with its baselines interleaved in the same run,
-several rounds, and prints one markdown table per case (medians, min–max, ratios) and writes the
+several rounds, and prints one markdown table per case (medians, min-max, ratios) and writes the
 same figures as JSON (`--json`, default bench-results.json).
 
     python3 dev.py bench                   every case, full size (long: see docs/benchmarks.md)
@@ -13,7 +13,7 @@ same figures as JSON (`--json`, default bench-results.json).
     python3 dev.py bench --skip taskiq     without a peer (taskiq needs its own environment,
                                            built once into .venv-taskiq with uv)
 
-Cases: drain, io, pipeline, churn, scale, latency (one module each in scripts/bench/).
+Cases: drain, io, pipeline, churn, scale, latency, profile (one module each in scripts/bench/).
 The machine's other work moves absolute figures by tens of percent: compare ratios in one run.
 """
 
@@ -33,7 +33,7 @@ from scripts.bench.context import SIZES, Context
 from scripts.bench.report import Table
 from worker.local.embedded import free_port, redis_server
 
-CASES = ("drain", "io", "pipeline", "churn", "scale", "latency")
+CASES = ("drain", "io", "pipeline", "churn", "scale", "latency", "profile")
 PEERS = ("saq", "taskiq")
 
 
@@ -79,11 +79,17 @@ def main() -> int:
     about = machine()
     with redis_server(binary, free_port()) as server:
         tables = asyncio.run(run_cases(args, server.url))
-    print(f"Run of {about['date']}: {about['cpus']} CPUs, load {about['load']} at the start, "
-          f"Python {about['python']}, size {args.size}, {args.rounds} rounds\n")
+    print(
+        f"Run of {about['date']}: {about['cpus']} CPUs, load {about['load']} at the start, "
+        f"Python {about['python']}, size {args.size}, {args.rounds} rounds\n"
+    )
     print("\n\n".join(table.markdown() for table in tables))
-    report = {"machine": about, "size": args.size, "rounds": args.rounds,
-              "cases": [table.to_json() for table in tables]}
+    report = {
+        "machine": about,
+        "size": args.size,
+        "rounds": args.rounds,
+        "cases": [table.to_json() for table in tables],
+    }
     args.json.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
     print(f"\nbench: figures written to {args.json}", file=sys.stderr)
     return 0

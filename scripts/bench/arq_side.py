@@ -12,6 +12,7 @@ The parent enqueues the jobs in arq's format (`enqueue`) before the worker start
 
 import argparse
 import asyncio
+import logging.config
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +21,7 @@ import arq.worker
 import orjson
 from arq.connections import RedisSettings
 from arq.jobs import serialize_job
+from arq.logs import default_log_config
 from arq.worker import Worker, func, get_kwargs
 from pydantic import BaseModel
 from redis.asyncio import Redis
@@ -123,6 +125,9 @@ def deferrals(ctx: dict[str, Any]) -> float:
 
 
 async def drain(args: argparse.Namespace) -> dict[str, Any]:
+    if args.kind == "arq":
+        # arq's CLI logs each job's start and end at INFO (pw's wiring sets its own up).
+        logging.config.dictConfig(default_log_config(verbose=False))
     trips = RoundTrips()
     span = Span(trips)
     kwargs, worker_class = build_worker(

@@ -29,7 +29,9 @@ class RoundTrips:
         send = AbstractConnection.send_packed_command
         box = self
 
-        async def counted(self: AbstractConnection, command: Any, check_health: bool = True) -> None:
+        async def counted(
+            self: AbstractConnection, command: Any, check_health: bool = True
+        ) -> None:
             box.count += 1
             await send(self, command, check_health)
 
@@ -65,11 +67,11 @@ class Span:
         return {
             "start": self.start_epoch,
             "end": time.time(),
+            **extra,
             "cpu_s": own_cpu_s() - self.cpu0,
             "round_trips": self.trips.count - self.trips0,
             "done": done,
             "rss_mb": rss_mb(),
-            **extra,
         }
 
 

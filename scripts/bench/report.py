@@ -57,18 +57,29 @@ class Table:
             return ""
         text = fmt(statistics.median(values))
         if len(values) > 1:
-            text += f" ({fmt(min(values))}–{fmt(max(values))})"
+            text += f" ({fmt(min(values))}-{fmt(max(values))})"
         ratio = ratio_text(self.ratio(row, column))
         return f"{text} **{ratio}**" if ratio else text
 
     def markdown(self) -> str:
-        lines = [f"### {self.title}", "", "| | " + " | ".join(self.columns) + " |",
-                 "|---" * (len(self.columns) + 1) + "|"]
-        for row in self.samples:
-            lines.append(f"| {row} | " + " | ".join(self.cell(row, c) for c in self.columns) + " |")
+        lines = [
+            f"### {self.title}",
+            "",
+            "| | " + " | ".join(self.columns) + " |",
+            ("|---" * (len(self.columns) + 1) + "|"),
+        ]
+        lines += [
+            f"| {row} | " + " | ".join(self.cell(row, c) for c in self.columns) + " |"
+            for row in self.samples
+        ]
         if self.baseline is not None:
-            lines += ["", f"Median (min–max) over the rounds; **bold**: the median over "
-                          f"{self.baseline}'s in the same run."]
+            lines += [
+                "",
+                (
+                    "Median (min-max) over the rounds; **bold**: the median over "
+                    f"{self.baseline}'s in the same run."
+                ),
+            ]
         lines += [f"{'' if self.baseline else chr(10)}{note}" for note in self.notes]
         return "\n".join(lines)
 
@@ -76,6 +87,7 @@ class Table:
         return {
             "case": self.case,
             "title": self.title,
+            "columns": self.columns,
             "baseline": self.baseline,
             "notes": self.notes,
             "rows": {

@@ -38,8 +38,11 @@ def taskiq_python() -> Path:
     uv = Path(sys.executable).with_name("uv")
     print("bench: building taskiq's environment (.venv-taskiq) with uv", file=sys.stderr)
     env = {**os.environ, "VIRTUAL_ENV": str(TASKIQ_ENV), "UV_PYTHON_DOWNLOADS": "never"}
-    subprocess.run([uv, "venv", "-q", "--allow-existing", "--python", sys.executable,
-                    TASKIQ_ENV], check=True, env=env)
+    subprocess.run(
+        [uv, "venv", "-q", "--allow-existing", "--python", sys.executable, TASKIQ_ENV],
+        check=True,
+        env=env,
+    )
     subprocess.run([uv, "pip", "install", "-q", "-r", TASKIQ_REQUIREMENTS], check=True, env=env)
     marker.write_text(wanted)
     return python
@@ -74,9 +77,22 @@ def child_env(url: str, drain: Drain) -> dict[str, str]:
 
 def child_argv(url: str, drain: Drain) -> list[str]:
     python = taskiq_python() if drain.kind == "taskiq" else Path(sys.executable)
-    argv = [str(python), "-m", "scripts.bench.child", drain.kind, "--redis", url,
-            "--jobs", str(drain.jobs), "--sleep", str(drain.sleep),
-            "--concurrency", str(drain.concurrency), "--limit", str(drain.limit)]
+    argv = [
+        str(python),
+        "-m",
+        "scripts.bench.child",
+        drain.kind,
+        "--redis",
+        url,
+        "--jobs",
+        str(drain.jobs),
+        "--sleep",
+        str(drain.sleep),
+        "--concurrency",
+        str(drain.concurrency),
+        "--limit",
+        str(drain.limit),
+    ]
     if drain.kind in PEERS_ENQUEUE_THEMSELVES:
         argv.append("--enqueue")
     if drain.profile is not None:
@@ -99,8 +115,9 @@ async def read_until(process: asyncio.subprocess.Process, prefix: str, log: list
         if line.startswith(prefix):
             return line
     await process.wait()
-    raise RuntimeError(f"worker exited ({process.returncode}) before {prefix.strip()}:\n"
-                       + "".join(log[-40:]))
+    raise RuntimeError(
+        f"worker exited ({process.returncode}) before {prefix.strip()}:\n" + "".join(log[-40:])
+    )
 
 
 async def run_drain(url: str, drain: Drain) -> dict[str, Any]:
@@ -112,20 +129,28 @@ async def run_drain(url: str, drain: Drain) -> dict[str, Any]:
     env = child_env(url, drain)
     processes = [
         await asyncio.create_subprocess_exec(
-            *child_argv(url, drain), cwd=ROOT, env=env, stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            *child_argv(url, drain),
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         for _ in range(drain.processes)
     ]
     logs: list[list[str]] = [[] for _ in processes]
     try:
-        await asyncio.gather(*(read_until(p, READY, log) for p, log in zip(processes, logs)))
+        await asyncio.gather(
+            *(read_until(p, READY, log) for p, log in zip(processes, logs, strict=True))
+        )
         cpu0, commands0 = await redis_counters(redis)
         for process in processes:
             assert process.stdin is not None
             process.stdin.write(b"go\n")
         await asyncio.gather(*(p.stdin.drain() for p in processes if p.stdin))
         lines = await asyncio.gather(
-            *(read_until(p, RESULT, log) for p, log in zip(processes, logs)))
+            *(read_until(p, RESULT, log) for p, log in zip(processes, logs, strict=True))
+        )
         cpu1, commands1 = await redis_counters(redis)
     finally:
         for process in processes:
@@ -133,7 +158,8 @@ async def run_drain(url: str, drain: Drain) -> dict[str, Any]:
                 process.kill()
             await process.wait()
         await redis.aclose()
-    results = [orjson.loads(line[len(RESULT):]) for line in lines]
+    drained = [line for log in logs for line in log[log.index(READY + "\n") + 1 :]]
+    results = [orjson.loads(line[len(RESULT) :]) for line in lines]
     done = sum(r["done"] for r in results)
     if done != drain.jobs or any(r.get("failed") for r in results):
         raise RuntimeError(f"{drain.kind}: {done} of {drain.jobs} jobs done: {results}")
@@ -149,4 +175,6 @@ async def run_drain(url: str, drain: Drain) -> dict[str, Any]:
         "rss_mb": max(r["rss_mb"] for r in results),
         "deferred": sum(r.get("deferred", 0.0) for r in results),
         "retried": sum(r.get("retried", 0) for r in results),
+        "log_lines": len(drained) - len(results),
+        "defer_log_lines": sum("defer" in line.lower() for line in drained),
     }

@@ -8,6 +8,7 @@ counts itself, and the receiver is stopped when the count is reached.
 
 import argparse
 import asyncio
+import logging
 import os
 from typing import Any
 
@@ -17,7 +18,8 @@ from taskiq_redis import RedisStreamBroker
 from scripts.bench.probe import RoundTrips, Span, emit
 
 
-async def drain(args: argparse.Namespace) -> dict[str, Any]:  # noqa: RET503 - it exits
+async def drain(args: argparse.Namespace) -> dict[str, Any]:
+    logging.basicConfig(level=logging.INFO)  # as its CLI runs it: a line per job
     span = Span(RoundTrips())
     broker = RedisStreamBroker(args.redis)
     ended = asyncio.Event()
@@ -40,7 +42,9 @@ async def drain(args: argparse.Namespace) -> dict[str, Any]:  # noqa: RET503 - i
     receiver = asyncio.create_task(
         run_receiver_task(broker, max_async_tasks=args.concurrency, run_startup=False)
     )
-    await ended.wait()
+    await asyncio.wait([receiver, asyncio.create_task(ended.wait())], return_when="FIRST_COMPLETED")
+    if not ended.is_set():
+        raise RuntimeError(f"taskiq's receiver stopped after {count[0]} of {args.jobs} jobs")
     # taskiq 0.13's receiver keeps reading after it is cancelled (its listener swallows the
     # cancellation), so neither it nor asyncio.run's teardown ever ends: report, then leave.
     emit(span.result(count[0]))

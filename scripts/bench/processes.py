@@ -1,7 +1,6 @@
-"""What the cases of `scripts/bench_scheduling.py` share: worker processes, results, percentiles."""
+"""What the cases that run whole worker processes share: the processes, results, percentiles."""
 
 import asyncio
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -12,13 +11,11 @@ from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 from redis.asyncio import Redis
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from tests.support.processes import WorkerProcess, env_for
 
-from tests.support.processes import WorkerProcess, env_for  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
-RAW_ARQ = "scripts.bench_arq.ArqSettings"
+RAW_ARQ = "scripts.bench.arq_app.ArqSettings"
 PROJECT = "worker.WorkerSettings"
 
 
@@ -27,16 +24,8 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def ratio(pw: float, arq: float) -> str:
-    """pw / arq, readable however small: "0.080x", or "1/3651x" below 0.01."""
-    if not arq:
-        return "-"
-    value = pw / arq
-    return f"{value:.3f}x" if value >= 0.01 or not value else f"1/{1 / value:,.0f}x"
-
-
 def log_path(name: str) -> Path:
-    return Path(tempfile.gettempdir()) / f"bench-scheduling-{name}.log"  # the worker's output
+    return Path(tempfile.gettempdir()) / f"bench-{name}.log"  # the worker's output
 
 
 def worker(kind: str, url: str, name: str, **extra: str) -> WorkerProcess:

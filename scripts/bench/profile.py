@@ -1,0 +1,70 @@
+"""Case `profile`: where a pw worker's time goes while it drains no-op jobs (the `drain` case's
+pw worker), sampled by pyinstrument every 0.5 ms from the go to the end of the drain.
+
+The table lists the ten functions with the most self time (time on the stack's top, the
+function's own code and the C calls it makes), in µs per job, and the total. Time waiting in the
+event loop's selector (idle, or waiting on Redis) is shown apart, as "waiting on I/O". The
+sampler itself slows the worker: compare the rows, not the total with the `drain` case's.
+"""
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from scripts.bench.context import Context
+from scripts.bench.report import Table
+from scripts.bench.runner import Drain, run_drain
+
+SIZES = {"full": 10_000, "quick": 2_000, "tiny": 60}
+TOP = 10
+WAITING = "waiting on I/O (the event loop's selector)"
+
+
+def label(frame: Any) -> str:
+    where = frame.file_path_short or ""
+    if "selectors.py" in where or frame.function in ("poll", "select"):
+        return WAITING
+    return f"`{frame.function}` ({where}:{frame.line_no})"
+
+
+def write_profile(profiler: Any, path: str, jobs: int) -> None:
+    """Self time per function, from the worker process's profiler, as JSON at `path` (and the
+    call tree as text beside it)."""
+    session = profiler.last_session
+    root = session.root_frame()
+    own: Counter[str] = Counter()
+    stack = [root] if root is not None else []
+    while stack:
+        frame = stack.pop()
+        stack.extend(frame.children)
+        self_time = frame.time - sum(child.time for child in frame.children)
+        # pyinstrument's "[self]" leaves stand for their caller's own time.
+        named = frame.parent if frame.is_synthetic and frame.parent is not None else frame
+        own[label(named)] += self_time
+    figures = {"jobs": jobs, "total_s": root.time if root is not None else 0.0, "self_s": own}
+    Path(path).write_bytes(orjson.dumps(figures))
+    Path(path).with_suffix(".txt").write_text(profiler.output_text(unicode=True, show_all=False))
+
+
+async def run(ctx: Context) -> list[Table]:
+    jobs = SIZES[ctx.size]
+    out = Path("bench-profile.json")
+    await run_drain(ctx.url, Drain("pw", jobs, concurrency=ctx.concurrency, profile=out))
+    figures = orjson.loads(out.read_bytes())  # noqa: ASYNC240 - the child is done with it
+    per_job = {name: s / jobs * 1e6 for name, s in figures["self_s"].items()}
+    waiting = per_job.pop(WAITING, 0.0)
+    table = Table(
+        "profile",
+        f"Profile of the pw worker draining {jobs:,} no-op jobs: self time per job (µs)",
+        ["pw"],
+    )
+    table.add("pw", {"total (sampled, wall)": figures["total_s"] / jobs * 1e6, WAITING: waiting})
+    for name, value in sorted(per_job.items(), key=lambda item: -item[1])[:TOP]:
+        table.add("pw", {name: value})
+    table.notes.append(
+        f"pyinstrument 5, one run; the call tree is in {out.with_suffix('.txt')} "
+        "(the top of the stack only: a function's callees are counted where they run)."
+    )
+    return [table]
