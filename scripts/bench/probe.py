@@ -6,6 +6,8 @@ its own (redis-py 8), where none of the project is installed.
 The handshake: a child sets its worker up (and enqueues, for the peers that enqueue their own
 jobs), prints `READY`, waits for a line on stdin, drains, and prints `RESULT {json}` last. The
 parent reads Redis's counters between the last READY and the go, so setup is never measured.
+Logs go to stderr, which the parent sends to a file: a pipe it had to keep reading would
+throttle a worker that logs every job on a busy machine.
 """
 
 import asyncio
@@ -18,6 +20,7 @@ from typing import Any
 from redis.asyncio.connection import AbstractConnection
 
 READY = "READY"
+GO = "GO"
 RESULT = "RESULT "
 
 
@@ -61,6 +64,7 @@ class Span:
     async def ready_then_go(self) -> None:
         print(READY, flush=True)
         await asyncio.to_thread(sys.stdin.readline)
+        print(GO, file=sys.stderr, flush=True)  # where the drain's log lines begin
         self.start_epoch, self.cpu0, self.trips0 = time.time(), own_cpu_s(), self.trips.count
 
     def result(self, done: int, **extra: Any) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import orjson
 from redis.asyncio import Redis
 
 from scripts.bench import arq_side
-from scripts.bench.probe import READY, RESULT
+from scripts.bench.probe import GO, READY, RESULT
 from worker.local.embedded import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,16 +109,20 @@ async def redis_counters(redis: Redis) -> tuple[float, int]:
     return cpu["used_cpu_user"] + cpu["used_cpu_sys"], commands
 
 
-async def read_until(process: asyncio.subprocess.Process, prefix: str, log: list[str]) -> str:
+async def read_until(process: asyncio.subprocess.Process, prefix: str, log: Path) -> str:
     assert process.stdout is not None
     while line := (await process.stdout.readline()).decode():
-        log.append(line)
         if line.startswith(prefix):
             return line
     await process.wait()
-    raise RuntimeError(
-        f"worker exited ({process.returncode}) before {prefix.strip()}:\n" + "".join(log[-40:])
-    )
+    tail = "".join(log.read_text().splitlines(keepends=True)[-40:])  # noqa: ASYNC240 - the error path
+    raise RuntimeError(f"worker exited ({process.returncode}) before {prefix.strip()}:\n{tail}")
+
+
+def drain_lines(log: Path) -> list[str]:
+    """The log lines a child wrote from its go on."""
+    lines = log.read_text().splitlines()
+    return lines[lines.index(GO) + 1 :] if GO in lines else []
 
 
 async def run_drain(url: str, drain: Drain) -> dict[str, Any]:
@@ -127,18 +132,22 @@ async def run_drain(url: str, drain: Drain) -> dict[str, Any]:
     if drain.kind in ("arq", "pw"):
         await arq_side.enqueue(url, drain.kind, drain.jobs, drain.sleep)
     env = child_env(url, drain)
-    processes = [
-        await asyncio.create_subprocess_exec(
-            *child_argv(url, drain),
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        for _ in range(drain.processes)
+    logs = [
+        Path(tempfile.gettempdir()) / f"bench-{drain.kind}-{n}.log" for n in range(drain.processes)
     ]
-    logs: list[list[str]] = [[] for _ in processes]
+    processes = []
+    for log in logs:
+        with log.open("w") as sink:  # the child keeps its own handle
+            processes.append(
+                await asyncio.create_subprocess_exec(
+                    *child_argv(url, drain),
+                    cwd=ROOT,
+                    env=env,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=sink,
+                )
+            )
     try:
         await asyncio.gather(
             *(read_until(p, READY, log) for p, log in zip(processes, logs, strict=True))
@@ -158,7 +167,7 @@ async def run_drain(url: str, drain: Drain) -> dict[str, Any]:
                 process.kill()
             await process.wait()
         await redis.aclose()
-    drained = [line for log in logs for line in log[log.index(READY + "\n") + 1 :]]
+    drained = [line for log in logs for line in drain_lines(log)]
     results = [orjson.loads(line[len(RESULT) :]) for line in lines]
     done = sum(r["done"] for r in results)
     if done != drain.jobs or any(r.get("failed") for r in results):
@@ -175,6 +184,6 @@ async def run_drain(url: str, drain: Drain) -> dict[str, Any]:
         "rss_mb": max(r["rss_mb"] for r in results),
         "deferred": sum(r.get("deferred", 0.0) for r in results),
         "retried": sum(r.get("retried", 0) for r in results),
-        "log_lines": len(drained) - len(results),
+        "log_lines": len(drained),
         "defer_log_lines": sum("defer" in line.lower() for line in drained),
     }
