@@ -48,7 +48,7 @@ def machine() -> dict[str, object]:
 
 
 async def run_cases(args: argparse.Namespace, url: str) -> list[Table]:
-    ctx = Context(url, args.size, args.rounds, skip=tuple(args.skip))
+    ctx = Context(url, args.size, args.rounds, skip=tuple(args.skip), before=args.before)
     tables: list[Table] = []
     for case in args.case or CASES:
         module = importlib.import_module(f"scripts.bench.{case}")
@@ -71,6 +71,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per case")
     parser.add_argument("--skip", action="append", default=[], choices=PEERS, help="a peer")
     parser.add_argument("--json", type=Path, default=Path("bench-results.json"))
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="another checkout of the project: its worker runs beside this one's as `pw before`",
+    )
     args = parser.parse_args()
     binary = shutil.which("redis-server")
     if binary is None:

@@ -18,27 +18,32 @@ SIZES = {"full": (1_000, 1.0), "quick": (300, 0.5), "tiny": (40, 0.05)}
 
 async def run(ctx: Context) -> list[Table]:
     jobs, seconds = SIZES[ctx.size]
-    column = f"pw, max_jobs {MAX_JOBS}, limit {LIMIT}"
+    columns = ctx.kinds(["pw"])
     table = Table(
         "churn",
         f"Churn: {jobs:,} jobs of {seconds:g} s, one type limited to {LIMIT}, max_jobs {MAX_JOBS}",
-        [column],
+        columns,
     )
     for round_ in range(ctx.rounds):
-        figures = await run_drain(ctx.url, Drain("pw", jobs, seconds, MAX_JOBS, limit=LIMIT))
-        ideal = jobs * seconds / LIMIT
-        ctx.say(f"churn round {round_ + 1}: {figures['deferred'] / jobs:.2f} deferrals per job")
-        table.add(
-            column,
-            {
-                "deferrals per completed job": figures["deferred"] / jobs,
-                "arq 'retried' per completed job": figures["retried"] / jobs,
-                "log lines mentioning a deferral": figures["defer_log_lines"],
-                "log lines per completed job": figures["log_lines"] / jobs,
-                "makespan (s)": figures["makespan_s"],
-                "ideal: jobs x seconds / limit (s)": ideal,
-                "ideal / makespan": ideal / figures["makespan_s"],
-                "Redis commands per job": figures["commands"],
-            },
-        )
+        for column in ctx.turn(columns, round_):
+            kind, tree = ctx.tree(column)
+            drain = Drain(kind, jobs, seconds, MAX_JOBS, limit=LIMIT, tree=tree)
+            figures = await run_drain(ctx.url, drain)
+            ideal = jobs * seconds / LIMIT
+            ctx.say(
+                f"churn round {round_ + 1} {column}: {figures['deferred'] / jobs:.2f} deferrals/job"
+            )
+            table.add(
+                column,
+                {
+                    "deferrals per completed job": figures["deferred"] / jobs,
+                    "arq 'retried' per completed job": figures["retried"] / jobs,
+                    "log lines mentioning a deferral": figures["defer_log_lines"],
+                    "log lines per completed job": figures["log_lines"] / jobs,
+                    "makespan (s)": figures["makespan_s"],
+                    "ideal: jobs x seconds / limit (s)": ideal,
+                    "ideal / makespan": ideal / figures["makespan_s"],
+                    "Redis commands per job": figures["commands"],
+                },
+            )
     return [table]

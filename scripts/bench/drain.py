@@ -31,7 +31,9 @@ async def run(ctx: Context) -> list[Table]:
     )
     for round_ in range(ctx.rounds):
         for kind in ctx.turn(kinds, round_):
-            figures = await run_drain(ctx.url, Drain(kind, jobs, concurrency=ctx.concurrency))
+            worker_kind, tree = ctx.tree(kind)
+            drain = Drain(worker_kind, jobs, concurrency=ctx.concurrency, tree=tree)
+            figures = await run_drain(ctx.url, drain)
             ctx.say(f"drain round {round_ + 1} {kind}: {figures['jobs_s']:.0f} jobs/s")
             table.add(kind, {label: figures[key] for key, label in ROWS.items()})
     table.notes.append(

@@ -35,7 +35,8 @@ async def run(ctx: Context) -> list[Table]:
         figures_by_column = {}
         for column in ctx.turn(columns, round_):
             kind, processes = parse(column)
-            drain = Drain(kind, jobs, SLEEP_S, ctx.concurrency, processes=processes)
+            kind, tree = ctx.tree(kind)
+            drain = Drain(kind, jobs, SLEEP_S, ctx.concurrency, processes=processes, tree=tree)
             figures = await run_drain(ctx.url, drain)
             ideal = jobs * SLEEP_S / (ctx.concurrency * processes)
             figures_by_column[column] = figures

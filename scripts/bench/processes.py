@@ -1,6 +1,7 @@
 """What the cases that run whole worker processes share: the processes, results, percentiles."""
 
 import asyncio
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -25,7 +26,8 @@ def pct(values: list[float], q: float) -> float:
 
 
 def log_path(name: str) -> Path:
-    return Path(tempfile.gettempdir()) / f"bench-{name}.log"  # the worker's output
+    # The suite's process id in the name: two runs at once must not share a worker's log.
+    return Path(tempfile.gettempdir()) / f"bench-{os.getpid()}-{name}.log"
 
 
 def worker(kind: str, url: str, name: str, **extra: str) -> WorkerProcess:

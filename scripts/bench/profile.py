@@ -48,23 +48,35 @@ def write_profile(profiler: Any, path: str, jobs: int) -> None:
     Path(path).with_suffix(".txt").write_text(profiler.output_text(unicode=True, show_all=False))
 
 
+async def profile(ctx: Context, column: str, jobs: int) -> dict[str, float]:
+    kind, tree = ctx.tree(column)
+    out = Path(f"bench-profile-{column.replace(' ', '-')}.json")
+    await run_drain(ctx.url, Drain(kind, jobs, concurrency=ctx.concurrency, profile=out, tree=tree))
+    figures = orjson.loads(out.read_bytes())  # noqa: ASYNC240 - the child is done with it
+    return {name: s / jobs * 1e6 for name, s in figures["self_s"].items()} | {
+        "total (sampled, wall)": figures["total_s"] / jobs * 1e6
+    }
+
+
 async def run(ctx: Context) -> list[Table]:
     jobs = SIZES[ctx.size]
-    out = Path("bench-profile.json")
-    await run_drain(ctx.url, Drain("pw", jobs, concurrency=ctx.concurrency, profile=out))
-    figures = orjson.loads(out.read_bytes())  # noqa: ASYNC240 - the child is done with it
-    per_job = {name: s / jobs * 1e6 for name, s in figures["self_s"].items()}
-    waiting = per_job.pop(WAITING, 0.0)
+    columns = ctx.kinds(["pw"])
+    per_job = {column: await profile(ctx, column, jobs) for column in columns}
     table = Table(
         "profile",
         f"Profile of the pw worker draining {jobs:,} no-op jobs: self time per job (µs)",
-        ["pw"],
+        columns,
     )
-    table.add("pw", {"total (sampled, wall)": figures["total_s"] / jobs * 1e6, WAITING: waiting})
-    for name, value in sorted(per_job.items(), key=lambda item: -item[1])[:TOP]:
-        table.add("pw", {name: value})
+    fixed = ("total (sampled, wall)", WAITING)
+    rows = list(fixed)
+    for column in columns:  # the union of each column's top ten, in order
+        ranked = sorted(per_job[column].items(), key=lambda item: -item[1])
+        rows += [name for name, _ in ranked if name not in rows][:TOP]
+    for column in columns:
+        table.add(column, {row: per_job[column].get(row, 0.0) for row in rows})
     table.notes.append(
-        f"pyinstrument 5, one run; the call tree is in {out.with_suffix('.txt')} "
-        "(the top of the stack only: a function's callees are counted where they run)."
+        f"pyinstrument 5, one run each; the top {TOP} of each column; the call trees are in "
+        "bench-profile-*.txt (the top of the stack only: a function's callees are counted "
+        "where they run)."
     )
     return [table]

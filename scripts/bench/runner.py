@@ -60,6 +60,7 @@ class Drain:
     processes: int = 1
     limit: int = 0
     profile: Path | None = None
+    tree: Path | None = None  # pw from another checkout of the project (None: this one)
     env: dict[str, str] = field(default_factory=dict)
 
 
@@ -72,7 +73,9 @@ def child_env(url: str, drain: Drain) -> dict[str, str]:
         "REDIS_URL": url,
         # A port of its own, so the metrics server cannot clash with a neighbour's.
         "PW_METRICS_PORT": str(free_port()),
-        "PYTHONPATH": str(ROOT),
+        # The other checkout's packages first; this suite's modules from here (a namespace
+        # package, `scripts`, merges the two).
+        "PYTHONPATH": f"{drain.tree}:{ROOT}" if drain.tree else str(ROOT),
     }
 
 
@@ -133,7 +136,8 @@ async def run_drain(url: str, drain: Drain) -> dict[str, Any]:
         await arq_side.enqueue(url, drain.kind, drain.jobs, drain.sleep)
     env = child_env(url, drain)
     logs = [
-        Path(tempfile.gettempdir()) / f"bench-{drain.kind}-{n}.log" for n in range(drain.processes)
+        Path(tempfile.gettempdir()) / f"bench-{os.getpid()}-{drain.kind}-{n}.log"
+        for n in range(drain.processes)
     ]
     processes = []
     for log in logs:
@@ -141,7 +145,7 @@ async def run_drain(url: str, drain: Drain) -> dict[str, Any]:
             processes.append(
                 await asyncio.create_subprocess_exec(
                     *child_argv(url, drain),
-                    cwd=ROOT,
+                    cwd=drain.tree or ROOT,  # `python -m` puts the working directory first
                     env=env,
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
