@@ -297,7 +297,7 @@ class EngineParts:
         dead_letter_max_entries: int,
     ) -> "EngineParts":
         return cls(
-            leases=TypeLeases(redis, keys, lease_s=lease_s),
+            leases=TypeLeases(redis, keys, lease_s=lease_s, queue_name=queue_name),
             dead_letters=DeadLetters(
                 redis,
                 keys,

@@ -25,6 +25,12 @@ class WorkerKeys(Keys):
         (renewed while they run). Expires when no job of the type has run for a lease period."""
         return f"{self.prefix}:leases:{function}"
 
+    def parked(self, function: str) -> str:
+        """Sorted set: jobs of this type parked while it is at its limit, scored by their place
+        in the queue when claimed; a freed lease hands the lowest its slot. Expires a day
+        after its newest entry."""
+        return f"{self.prefix}:parked:{function}"
+
     def priority(self, job_id: str) -> str:
         """String: how far ahead of its due time the job is scored (its priority class, less
         its rank), so a retry keeps its class. Expires with the job key (24 h)."""
@@ -53,6 +59,11 @@ class WorkerKeys(Keys):
         """Sorted set: requests sent to `service` in the last window ("s" or "min"), scored by
         Redis's own clock. Expires one window after the last request."""
         return f"{self.prefix}:rate:{service}:{window}"
+
+    def rate_line(self, service: str) -> str:
+        """Sorted set: the requests deferred by `service`'s rate limit, scored by the time
+        (Redis's clock, ms) promised to each. Expires once the latest has passed."""
+        return f"{self.prefix}:rate:{service}:line"
 
     def dead_letter_marker(self, job_id: str) -> str:
         """String: the dead-letter entry of this job id, so it is written once."""

@@ -24,7 +24,6 @@ from tests.support.faults import FaultPlan
 from tests.support.processes import WorkerProcess, env_for
 from worker.client import QueueClient
 from worker.connections import JOB_EXPIRES_MS
-from worker.engine.arqjobs import IN_PROGRESS_KEY_PREFIX
 from worker.engine.serializer import serialize
 from worker.keys import WorkerKeys
 from worker.registry import job_specs
@@ -217,21 +216,3 @@ async def test_a_deferred_enqueue_with_a_class_waits_for_its_time_then_takes_its
     promoted, _ = await order.promote(int(score))
     assert promoted == 1
     assert await redis.zscore(QUEUE, job_id) == score - shift
-
-
-async def test_a_started_job_leaves_the_head_only_while_it_still_runs(redis: Redis) -> None:
-    """A worker moves the jobs it just started out of the queue's head after starting its whole
-    batch. A job that had meanwhile ended its try and been put back in the queue, runnable now
-    (a deferral of ~0 s), was moved all the same and waited out the in-progress TTL (20 s) for
-    nothing: 5 of 1,869 prospects in the rate benchmark, which took its achieved rate from 0.98
-    to 0.88."""
-    order = QueueOrder(redis, KEYS, queue_name=QUEUE)
-    now_ms = int(time.time() * 1000)
-    until_ms = now_ms + 20_000
-    # Both were started by this worker; "running" still is, "put back" has ended its try:
-    # arq deleted its in-progress marker and the engine re-scored it, due now in its class.
-    await redis.zadd(QUEUE, {"running": now_ms - 5, "put back": now_ms - 600_000})
-    await redis.set(f"{IN_PROGRESS_KEY_PREFIX}running", "1", px=20_000)
-    await order.move_started(["running", "put back"], now_ms, until_ms)
-    assert await redis.zscore(QUEUE, "running") == until_ms
-    assert await redis.zscore(QUEUE, "put back") == now_ms - 600_000

@@ -168,3 +168,23 @@ async def test_the_rate_script_lets_the_limit_through_then_defers_until_a_slot_f
     # A refused request is not counted in any window: the minute window holds the three only.
     assert await redis.zcard(KEYS.rate_window("llm", "min")) == 3
     assert 0 < await redis.pttl(KEYS.rate_window("llm", "s")) <= 1250
+
+
+async def test_requests_deferred_together_come_back_one_by_one(redis: Redis) -> None:
+    """A full window used to send all its waiters back the moment its oldest request left: all
+    but one met the limit again, and were deferred again. The n-th waiter now gets the slot the
+    n-th oldest send frees: the window's four, then the four promised before it."""
+    limiter = RateLimiter(redis, KEYS, {"llm": (Rate(4, "s"),)}, rand=lambda: 0)
+    for _ in range(4):
+        await limiter.acquire("llm")
+    delays = []
+    for _ in range(8):
+        with pytest.raises(Deferred) as deferred:
+            await limiter.acquire("llm")
+        delays.append(deferred.value.delay_s)
+    window_s = 1.25  # a second's window is held 1.25 s
+    assert all(1.0 < delay <= window_s + 0.001 for delay in delays[:4]), delays
+    # Each of the next four waits for the slot a waiter before it will free, a window later
+    # (Redis's clock moves on a little between the calls).
+    for first, second in zip(delays[:4], delays[4:], strict=True):
+        assert window_s - 0.05 <= second - first <= window_s + 0.001, delays

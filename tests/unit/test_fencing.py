@@ -156,3 +156,19 @@ async def test_a_job_lost_after_its_request_was_checked_writes_nothing() -> None
         finally:
             CURRENT.reset(fenced)
     assert b"".join(stream.written for stream in network.streams) == sent  # it never left
+
+
+def test_a_renewal_does_not_lose_a_delivery_claimed_after_it_read_the_tokens() -> None:
+    """The renewal reads the tokens, then Redis: a delivery that ended meanwhile (its marker
+    deleted) and a claim of the same job by this worker (a new token) must not make the new
+    delivery lost. With a type paused, jobs deferred and claimed again many times a second, a
+    worker lost its own jobs this way."""
+    clock = Clock()
+    owned = ownership(clock)
+    owned.claimed("a", "w1:1", sent_at=100.0)
+    checked = owned.tokens()  # the renewal's read
+    owned.released("a", "w1:1")  # that delivery ended: its marker is gone
+    owned.claimed("a", "w1:2", sent_at=100.2)  # claimed again
+    owned.renewed(100.1, kept=[], taken=["a"], checked=checked)
+    owned.check("a")
+    assert owned.tokens() == {"a": "w1:2"} and owned.lost_total == 0

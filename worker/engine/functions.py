@@ -8,8 +8,9 @@ from typing import Any
 
 from arq.worker import Function, func
 
+from worker.engine.worker import CTX_ENGINE, EngineWorker
 from worker.runtime.fencing import CTX_OWNERSHIP, Ownership
-from worker.runtime.runtime import CTX_CANCELLED, CTX_SPEC, Runtime
+from worker.runtime.runtime import CTX_CANCELLED, CTX_SPEC, NOT_READ, Runtime
 from worker.runtime.spec import JobSpec
 
 # arq's own timeout is a backstop only: ours fires first, and the bookkeeping after it is
@@ -34,7 +35,9 @@ def arq_function(spec: JobSpec[Any, Any], *, max_redeliveries: int = 5) -> Funct
         enqueued_ms = int(enqueued.timestamp() * 1000) if enqueued is not None else None
         ownership: Ownership | None = ctx.get(CTX_OWNERSHIP)
         try:
-            due = await runtime.due_ms(ctx["job_id"], ctx.get("score"), enqueued_ms)
+            engine: EngineWorker | None = ctx.get(CTX_ENGINE)
+            kept = engine.claimed_shift(ctx["job_id"]) if engine is not None else NOT_READ
+            due = await runtime.due_ms(ctx["job_id"], ctx.get("score"), enqueued_ms, kept)
             return await runtime.execute(
                 spec,
                 job_id=ctx["job_id"],
@@ -44,6 +47,7 @@ def arq_function(spec: JobSpec[Any, Any], *, max_redeliveries: int = 5) -> Funct
                 kwargs=kwargs,
                 ctx=ctx,
                 fence=ownership.fence(ctx["job_id"]) if ownership is not None else None,
+                score_ms=ctx.get("score"),
             )
         except asyncio.CancelledError:
             # Either arq's backstop timeout or a shutdown: the job-end hook tells them apart

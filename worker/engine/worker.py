@@ -19,14 +19,15 @@ Redis outages: arq's poll loop exits on the first connection error. Here the loo
 Shutdown: arq cancels each job's whole task, bookkeeping included. Here a shutdown cancels
    the job function only, so a job's result is always written (see `_cancel_for_shutdown`);
    and it waits for running jobs only, not for ended ones the next poll would have cleared.
-   arq's `start_jobs` goes on claiming a batch's ids after the signal; here the batch stops
-   at it, and the grace period waits for every job started, the last claim's included.
+   arq's `start_jobs` goes on claiming a batch's ids after the signal; here a batch is one
+   step (Batch claims) that no signal lands inside, and the grace period waits for every job
+   it started.
 Queue order (worker/scheduling/queueorder.py): jobs a worker starts leave the head of the queue
-   (after `start_jobs`, and with each renewal), a worker takes only as many ids as it has free
-   slots, and a job that did not finish (a retry, a deferral, a shutdown cancellation) is
-   re-scored in its priority class by `finish_job` instead of arq's `zincrby`, which would drop
-   the class. A task promotes due deferred jobs. A deferral is not counted in arq's
-   `jobs_retried` (its health record and shutdown line).
+   (in the step that claims them, and with each renewal), a worker takes only as many ids as
+   it has free slots, and a job that did not finish (a retry, a deferral, a shutdown
+   cancellation) is re-scored in its priority class by `finish_job` instead of arq's
+   `zincrby`, which would drop the class. A task promotes due deferred jobs. A deferral is
+   not counted in arq's `jobs_retried` (its health record and shutdown line).
 Fast start: a task listens on the wake-up channel the project's enqueuers publish to
    (`WorkerKeys.wake`) and, when free slots allow, reads the due head and calls `start_jobs` at
    once instead of waiting for the next poll; a plain arq client's job is found by the poll as
@@ -44,6 +45,15 @@ Fencing (worker/runtime/fencing.py, jobs/fencing.py): a claim writes the worker'
    only markers that still hold this worker's token and reports the others lost; finishing a
    job (arq's result, retry and queue writes) is one Lua step that does nothing unless the
    marker still holds the job's token.
+Parking (worker/scheduling/limits.py): a job whose type is at its limit is parked by the lease
+   script instead of deferred to be claimed again and again; the step that finishes a job drops
+   its type lease and hands the slot to the type's next parked job in priority order (its queue
+   place back, a lease in its name), and publishes a wake-up. A task sweeps every `renew_s`: the
+   slots of lapsed leases (a dead worker's) go to parked jobs. A parked job is not re-scored
+   when it ends its try (the lease script moved it out of reach).
+Batch claims: arq claims each id in its own WATCH/MULTI transaction, then reads the job; here a
+   poll's ids are claimed in one Lua step (markers with tokens, scores out of the head), and a
+   job's type lease is dropped in the step that finishes it, not in a round trip of its own.
 
 `arq worker.WorkerSettings` builds `arq.worker.Worker` by name, so `use_in_arq_cli` points that
 name at this class (see worker/__init__.py). Config arrives through arq's own `ctx` argument.
@@ -54,7 +64,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from signal import Signals
@@ -70,6 +80,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from worker.engine.arqjobs import (
     ABORT_SET,
+    CRON_PREFIX,
     IN_PROGRESS_KEY_PREFIX,
     JOB_KEY_PREFIX,
     RESULT_KEY_PREFIX,
@@ -80,7 +91,8 @@ from worker.engine.serializer import JobFailed
 from worker.engine.startup import connect
 from worker.observability.log_setup import RepeatedWarnings
 from worker.runtime.fencing import CTX_OWNERSHIP, Ownership, worker_id
-from worker.runtime.runtime import Runtime
+from worker.runtime.runtime import NOT_READ, Runtime, ShiftRead
+from worker.scheduling.limits import HAND_OVER, PARKED_SET_LIFE_MS, HeldLease
 from worker.scheduling.pause import ALL, REFRESH_S, PauseSwitch
 from worker.scheduling.queueorder import QueueOrder
 from worker.tasks import stop_tasks
@@ -98,6 +110,8 @@ CHANGES: tuple[tuple[str, str], ...] = (
     ("Fast start", "an enqueue wakes a free worker at once, not at its next poll"),
     ("Pause", "the pause switch stops picking jobs and cron ticks, or paused types"),
     ("Fencing", "a job's token in its marker; a worker that lost a job calls and records nothing"),
+    ("Parking", "a job whose type is full waits parked; a freed lease hands it the slot"),
+    ("Batch claims", "a poll's due jobs are claimed in one step; the lease drops as a job ends"),
 )
 
 CTX_CONFIG = "engine_config"
@@ -111,16 +125,74 @@ PROMOTE_IDLE_S, PROMOTE_MIN_S = 1.0, 0.1
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, WatchError, ConnectionError, OSError)
 T = TypeVar("T")
 
-# arq's claim (`start_jobs`: WATCH the marker, EXISTS, ZSCORE, MULTI, PSETEX '1') as one step
-# that writes the claimer's token. KEYS: marker, queue. ARGV: job id, now (ms), marker life
-# (ms), token. Returns the job's score, or nil when it is running elsewhere or not due.
-_CLAIM = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return false end
-local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
-if not score or tonumber(score) > tonumber(ARGV[2]) then return false end
-redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[3])
-return score
+# arq's claim (`start_jobs`: per id WATCH the marker, EXISTS, ZSCORE, MULTI, PSETEX '1') for a
+# whole batch as one step that writes each claimer's token and, with the queue's order on, moves
+# each claimed job out of the queue's head (Queue order). With the job types' limits given, a
+# job's type is read from its record (arq's JSON: the engine's serializer), and the job takes
+# one of its type's leases here or, the type being full, is parked instead of claimed (Parking).
+# KEYS: queue. ARGV: now (ms), marker life (ms), out-of-head score ('' leaves scores alone),
+# marker prefix, job prefix, lease set prefix, parked set prefix, lease (ms), a parked job's
+# queue score, the parked set's life (ms), the number of limits, the cron prefix, the priority
+# key prefix ('' reads none), then per type its name and limit, then per job its id and token.
+# Returns per job its score (nil: running elsewhere, not due, or parked), the type whose lease
+# it took (nil: none) and its kept priority shift (Queue order; nil: none), then the number of
+# jobs parked.
+_CLAIM = (
+    HAND_OVER
+    + """
+local now, lease_ms = tonumber(ARGV[1]), tonumber(ARGV[8])
+local limits, first = {}, 14 + 2 * tonumber(ARGV[11])
+for i = 14, first - 1, 2 do limits[ARGV[i]] = tonumber(ARGV[i + 1]) end
+local function job_type(id)
+  local raw = redis.call('GET', ARGV[5] .. id)
+  if not raw then return nil end
+  local ok, job = pcall(cjson.decode, raw)
+  if not ok or type(job) ~= 'table' or type(job['f']) ~= 'string' then return nil end
+  local name = job['f']
+  if string.sub(name, 1, #ARGV[12]) == ARGV[12] then name = string.sub(name, #ARGV[12] + 1) end
+  return name
+end
+local out, parked = {}, 0
+for i = first, #ARGV, 2 do
+  local id, marker, score, leased, shift = ARGV[i], ARGV[4] .. ARGV[i], false, false, false
+  if redis.call('EXISTS', marker) == 0 then
+    local kept = redis.call('ZSCORE', KEYS[1], id)
+    if kept and tonumber(kept) <= now then
+      score = kept
+      local name = next(limits) and job_type(id)
+      local limit = name and limits[name]
+      if limit then
+        local leases, waiting = ARGV[6] .. name, ARGV[7] .. name
+        if not redis.call('ZSCORE', leases, id) then
+          hand_over(leases, waiting, KEYS[1], limit, now, lease_ms)
+        end
+        if redis.call('ZSCORE', leases, id) or redis.call('ZCARD', leases) < limit then
+          redis.call('ZADD', leases, now + lease_ms, id)
+          redis.call('PEXPIRE', leases, lease_ms)
+          redis.call('ZREM', waiting, id)
+          leased = name
+        else
+          redis.call('ZADD', KEYS[1], 'XX', ARGV[9], id)
+          redis.call('ZADD', waiting, kept, id)
+          redis.call('PEXPIRE', waiting, ARGV[10])
+          parked, score = parked + 1, false
+        end
+      end
+      if score then
+        redis.call('SET', marker, ARGV[i + 1], 'PX', ARGV[2])
+        if ARGV[3] ~= '' then redis.call('ZADD', KEYS[1], 'XX', ARGV[3], id) end
+        if ARGV[13] ~= '' then shift = redis.call('GET', ARGV[13] .. id) end
+      end
+    end
+  end
+  out[#out + 1] = score
+  out[#out + 1] = leased
+  out[#out + 1] = shift
+end
+out[#out + 1] = parked
+return out
 """
+)
 
 # KEYS: markers. ARGV: marker life (ms), then each marker's token. 1 per marker still ours
 # (extended), 0 per marker lapsed or holding another worker's token (left alone).
@@ -137,11 +209,15 @@ end
 return kept
 """
 
-# arq's `finish_job` as one step, done only while the marker holds the job's token.
-# KEYS: marker, result, retry count, job, abort set, queue.
+# arq's `finish_job` as one step, done only while the marker holds the job's token, with the
+# drop of the job's type lease, whose slot goes to the type's next parked job (Parking).
+# KEYS: marker, result, retry count, job, abort set, queue, type leases, parked set.
 # ARGV: token, job id, finish ('1' or ''), result ('' none), result life ms ('' forever),
-#       marker life to keep ms ('' deletes it), re-score ('' none). Returns 1, or 0 if refused.
-_FINISH = """
+#       marker life to keep ms ('' deletes it), re-score ('' none), the type's limit ('' no
+#       lease held), now ms, lease ms, wake-up channel ('' none). Returns 1, or 0 if refused.
+_FINISH = (
+    HAND_OVER
+    + """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if ARGV[6] == '' then
   redis.call('DEL', KEYS[1])
@@ -162,8 +238,15 @@ if ARGV[3] == '1' then
 elseif ARGV[7] ~= '' then
   redis.call('ZINCRBY', KEYS[6], ARGV[7], ARGV[2])
 end
+if ARGV[8] ~= '' then
+  redis.call('ZREM', KEYS[7], ARGV[2])
+  local handed = hand_over(KEYS[7], KEYS[8], KEYS[6], tonumber(ARGV[8]), tonumber(ARGV[9]),
+    tonumber(ARGV[10]))
+  if handed > 0 and ARGV[11] ~= '' then redis.call('PUBLISH', ARGV[11], 'unparked') end
+end
 return 1
 """
+)
 
 
 @dataclass(frozen=True)
@@ -198,6 +281,7 @@ class EngineWorker(Worker):
     _listening = False  # the wake-up listener runs
     _scripts_loaded = False  # the engine's Lua scripts (change 9) are loaded
     _pause_read_at = float("-inf")
+    parked_total = 0  # jobs parked by this worker's claims (Parking): never started
     redis_down_since: float | None = None
 
     @property
@@ -319,21 +403,28 @@ class EngineWorker(Worker):
         incr_score: int | None,
         keep_in_progress: float | None,
     ) -> None:
-        delay_s = self.runtime.retry_delays.pop(job_id, 0.0) if "runtime" in self.ctx else 0.0
-        if "runtime" in self.ctx and job_id in self.runtime.deferred:
-            self.runtime.deferred.discard(job_id)
-            self.jobs_retried -= 1  # arq counted the deferral's Retry as a retry: it was none
+        delay_s, parked, lease = 0.0, False, None
+        if "runtime" in self.ctx:
+            runtime = self.runtime
+            delay_s = runtime.retry_delays.pop(job_id, 0.0)
+            if job_id in runtime.deferred:
+                runtime.deferred.discard(job_id)
+                self.jobs_retried -= 1  # arq counted the deferral's Retry as a retry: it was none
+            parked = job_id in runtime.parked
+            runtime.parked.discard(job_id)
+            lease = runtime.leases.hand_over(job_id)  # Parking: dropped by the finish step
         order = self.order
         token = self.ownership.token(job_id)
-        # A job that did not finish is re-scored in its class below, not by arq's `incr_score`.
-        rescore = None if order is not None and not finish else incr_score
+        # A job that did not finish is re-scored in its class below, not by arq's `incr_score`;
+        # a parked one keeps the score its lease script gave it.
+        rescore = None if (order is not None or parked) and not finish else incr_score
         record = ArqFinish(
             finish, result_data, result_timeout_s, keep_result_forever, rescore, keep_in_progress
         )
         try:
-            if not await self._patiently(lambda: self._finish(job_id, token or "", record)):
+            if not await self._patiently(lambda: self._finish(job_id, token or "", record, lease)):
                 return  # another worker owns it now: it is theirs to re-queue
-            if finish or order is None:
+            if finish or order is None or parked:
                 return
             now_ms = due_now_ms()
             if await self._patiently(lambda: order.reschedule(job_id, now_ms, int(delay_s * 1000))):
@@ -343,9 +434,12 @@ class EngineWorker(Worker):
             if token is not None:
                 self.ownership.released(job_id, token)
 
-    async def _finish(self, job_id: str, token: str, record: "ArqFinish") -> bool:
+    async def _finish(
+        self, job_id: str, token: str, record: "ArqFinish", lease: HeldLease | None
+    ) -> bool:
         """arq's finish_job, fenced (Fencing): False, and nothing written, when the marker no
-        longer holds `token` ("" for a job this worker never claimed: nothing is written)."""
+        longer holds `token` ("" for a job this worker never claimed: nothing is written). The
+        job's type lease (`lease`) is dropped in the same step (Parking)."""
         (
             finish,
             result_data,
@@ -362,6 +456,8 @@ class EngineWorker(Worker):
             JOB_KEY_PREFIX + job_id,
             ABORT_SET,
             self.queue_name,
+            lease.leases_key if lease else self.queue_name,
+            lease.parked_key if lease else self.queue_name,
         ]
         args: list[str | int | bytes] = [
             token,
@@ -371,11 +467,20 @@ class EngineWorker(Worker):
             "" if result_ms is None else result_ms,
             "" if keep_in_progress is None else to_ms(keep_in_progress) or 0,
             "" if incr_score is None else incr_score,
+            *self._lease_args(lease),
         ]
         finished = bool(await self._script(_FINISH)(keys=keys, args=args))
         if not finished:
             log.warning("job %s: not finished here, another worker owns it now", job_id)
         return finished
+
+    # --- Parking ---------------------------------------------------------------------------------
+
+    def _lease_args(self, lease: HeldLease | None) -> list[str | int]:
+        if lease is None:
+            return ["", "", "", ""]
+        leases = self.runtime.leases
+        return [lease.limit, leases.now_ms(), leases.lease_ms, self.ctx.get(CTX_WAKE) or ""]
 
     # --- Queue order ---------------------------------------------------------------------------
 
@@ -538,6 +643,7 @@ class EngineWorker(Worker):
         ttl_ms = int(self.config.in_progress_ttl_s * 1000)
         while True:
             await asyncio.sleep(self.config.renew_s)
+            await self._sweep_parked()
             tokens = self.ownership.tokens()
             if not tokens or self._pool is None:
                 continue
@@ -556,9 +662,20 @@ class EngineWorker(Worker):
                 continue
             kept = [job_id for job_id, flag in zip(tokens, flags, strict=True) if int(flag)]
             self.ownership.renewed(
-                sent_at, kept, [job_id for job_id in tokens if job_id not in kept]
+                sent_at, kept, [job_id for job_id in tokens if job_id not in kept], tokens
             )
             await self._renew_alongside(kept)
+
+    async def _sweep_parked(self) -> None:
+        """Parking: hand the slots of lapsed leases (a dead worker's, or one handed to a job
+        never claimed) to parked jobs, so none waits on a worker that is gone."""
+        if "runtime" not in self.ctx or self._pool is None:
+            return
+        runtime = self.runtime
+        try:
+            await runtime.leases.sweep(runtime.limits())
+        except REDIS_DOWN as exc:
+            self.repeated.warning("sweep", "could not sweep parked jobs (%s)", type(exc).__name__)
 
     async def _renew_alongside(self, kept: list[str]) -> None:
         """The type leases of the jobs still ours lapse with their markers, so a dead worker's
@@ -593,51 +710,106 @@ class EngineWorker(Worker):
         # arq waits for a free slot before each id it read, so ids beyond the free slots
         # would start later in a stale order (behind a reply enqueued since): take only as
         # many as are free; the next poll reads the rest afresh.
-        good = good[: max(0, self.max_jobs - self.job_counter)]
-        before = dict(self.tasks)
-        for raw_id in good:
-            # arq's loop claims every id it was given, even after a shutdown signal or a pause
-            # turned `allow_pick_jobs` off: a job claimed then would be cut off at the grace
-            # period's end and run again. One id at a time costs no round trip (arq claims
-            # each in its own transaction).
-            if not self.allow_pick_jobs:
-                break
-            await self._start_one(raw_id.decode())
-        started = [job_id for job_id, task in self.tasks.items() if before.get(job_id) is not task]
-        order = self.order
-        if started and order is not None:
-            # Queue order: started jobs leave the head, so idle replicas read runnable ids there.
-            now_ms = due_now_ms()
-            await order.move_started(started, now_ms, self._out_of_head_until_ms())
+        # Still running here: its marker lapsed (a stall) and the job came due again. The
+        # delivery running it goes on until its next step finds it lost.
+        ids = [job_id for raw_id in good if not self._running_here(job_id := raw_id.decode())]
+        # arq's loop claims every id it was given, even after a shutdown signal or a pause
+        # turned `allow_pick_jobs` off: a job claimed then would be cut off at the grace
+        # period's end and run again. The batch is one step, so no signal lands inside it.
+        if ids and self.allow_pick_jobs:
+            await self._claim(ids)
 
-    # --- Fencing ----------------------------------------------------------------------------------
-
-    async def _start_one(self, job_id: str) -> None:
-        """arq's `start_jobs` for one id, with the claim fenced (Fencing)."""
-        await self.sem.acquire()
+    def _running_here(self, job_id: str) -> bool:
         running = self.tasks.get(job_id)
-        if self.job_counter >= self.max_jobs or (running is not None and not running.done()):
-            # Still running here: its marker lapsed (a stall) and the job came due again. The
-            # delivery running it goes on until its next step finds it lost.
-            self.sem.release()
+        return running is not None and not running.done()
+
+    # --- Batch claims ------------------------------------------------------------------------
+
+    async def _claim(self, job_ids: list[str]) -> None:
+        """arq's `start_jobs` for these ids (no more than the free slots), claimed and fenced
+        in one step (Fencing, Batch claims)."""
+        # Counted again here: a wake-up and a poll may both have read the head meanwhile.
+        job_ids = job_ids[: max(0, self.max_jobs - self.job_counter)]
+        if not job_ids:
             return
-        self.job_counter += 1
+        for _ in job_ids:
+            await self.sem.acquire()  # a free slot each: no wait
+        self.job_counter += len(job_ids)
         ownership = self.ownership
-        token = ownership.new_token()
+        tokens = [ownership.new_token() for _ in job_ids]
+        args = self._claim_args()
+        for job_id, token in zip(job_ids, tokens, strict=True):
+            args += [job_id, token]
         sent_at = time.monotonic()
         try:
-            score = await self._script(_CLAIM)(
-                keys=[IN_PROGRESS_KEY_PREFIX + job_id, self.queue_name],
-                args=[job_id, due_now_ms(), int(self.in_progress_timeout_s * 1000), token],
-            )
+            answer = await self._script(_CLAIM)(keys=[self.queue_name], args=args)
         except BaseException:
-            self._release_sem_dec_counter_on_complete()
+            for _ in job_ids:
+                self._release_sem_dec_counter_on_complete()
             raise
-        if score is None:
-            self._release_sem_dec_counter_on_complete()  # running elsewhere, or not due
-            return
+        self.parked_total += int(answer[-1])
+        for n, (job_id, token) in enumerate(zip(job_ids, tokens, strict=True)):
+            score, leased, shift = answer[3 * n : 3 * n + 3]
+            if score is None:
+                # Running elsewhere, not due, or parked.
+                self._release_sem_dec_counter_on_complete()
+                continue
+            if leased is not None:
+                self._leased_at_claim(job_id, leased.decode())
+            self._claimed_shifts[job_id] = shift
+            self._start_task(job_id, token, int(float(score)), sent_at)
+
+    @property
+    def _claimed_shifts(self) -> dict[str, ShiftRead]:
+        shifts: dict[str, ShiftRead] = self.__dict__.setdefault("_shifts", {})
+        return shifts
+
+    def claimed_shift(self, job_id: str) -> ShiftRead:
+        """The job's priority shift as its claim read it (Queue order), once: the runtime's
+        queue wait needs no read of its own."""
+        return self._claimed_shifts.pop(job_id, NOT_READ)
+
+    def _claim_args(self) -> list[str | int]:
+        out_of_head = self._out_of_head_until_ms() if self.order is not None else ""
+        args: list[str | int] = [
+            due_now_ms(),
+            int(self.in_progress_timeout_s * 1000),
+            out_of_head,
+            IN_PROGRESS_KEY_PREFIX,
+            JOB_KEY_PREFIX,
+        ]
+        limits: Mapping[str, int] = {}
+        if "runtime" in self.ctx:  # the runtime's leases: Parking
+            runtime = self.runtime
+            limits = runtime.limits()
+            leases = runtime.leases
+            args += [
+                leases.leases_prefix,
+                leases.parked_prefix,
+                leases.lease_ms,
+                leases.parked_until_ms(),
+                PARKED_SET_LIFE_MS,
+            ]
+        else:
+            args += ["", "", 0, 0, 0]
+        order = self.order
+        args += [len(limits), CRON_PREFIX, order.priority_prefix if order is not None else ""]
+        for name, limit in limits.items():
+            args += [name, limit]
+        return args
+
+    def _leased_at_claim(self, job_id: str, function: str) -> None:
+        """The claim took the job's type lease: the runtime finds it its own, the renewal
+        renews it, and the finish step drops it."""
+        runtime = self.runtime
+        runtime.leases.held_by(job_id, function, runtime.limits()[function])
+
+    # --- Fencing ---------------------------------------------------------------------------------
+
+    def _start_task(self, job_id: str, token: str, score: int, sent_at: float) -> None:
+        ownership = self.ownership
         ownership.claimed(job_id, token, sent_at)
-        task = self.loop.create_task(self.run_job(job_id, int(float(score))))
+        task = self.loop.create_task(self.run_job(job_id, score))
         task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
         task.add_done_callback(lambda _: ownership.released(job_id, token))
         self.tasks[job_id] = task
@@ -676,6 +848,8 @@ class EngineWorker(Worker):
             result=result_data if keep_ms else None,
             result_ttl_ms=keep_ms,
         )
+        if self.runtime.leases.held(job_id) is not None:  # taken by the claim (Parking)
+            await self.runtime.leases.drop(job_id)
 
 
 def _reason(worker: Worker, result_data: bytes | None) -> str:

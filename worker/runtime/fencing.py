@@ -22,7 +22,7 @@ import socket
 import ssl
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,13 +73,23 @@ class Ownership:
     def claimed(self, job_id: str, token: str, sent_at: float) -> None:
         self._held[job_id] = _Held(token, sent_at + self._ttl_s)
 
-    def renewed(self, sent_at: float, kept: Iterable[str], taken: Iterable[str]) -> None:
-        """A renewal sent at `sent_at` found these markers still ours (`kept`), or not."""
+    def renewed(
+        self,
+        sent_at: float,
+        kept: Iterable[str],
+        taken: Iterable[str],
+        checked: Mapping[str, str] | None = None,
+    ) -> None:
+        """A renewal sent at `sent_at` found these markers still ours (`kept`), or not. With
+        the tokens it `checked`, a job claimed again since (a new token) is not the one lost."""
         for job_id in kept:
             held = self._held.get(job_id)
             if held is not None and held.lost is None:
                 held.valid_until = max(held.valid_until, sent_at + self._ttl_s)
         for job_id in taken:
+            held = self._held.get(job_id)
+            if checked is not None and held is not None and held.token != checked.get(job_id):
+                continue  # that delivery ended; this worker claimed the job again meanwhile
             self._lose(job_id, "its in-progress marker lapsed or holds another worker's token")
 
     def released(self, job_id: str, token: str) -> None:

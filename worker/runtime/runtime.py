@@ -36,7 +36,7 @@ from worker.runtime.failures import Failure, RetryPolicy, classify
 from worker.runtime.outcomes import UNKNOWN_FUNCTION, JobObserver, JobOutcome, OutcomeKind
 from worker.runtime.progress import JobProgress
 from worker.runtime.spec import JobSpec
-from worker.scheduling.limits import TypeLeases
+from worker.scheduling.limits import Parked, TypeLeases
 from worker.scheduling.pause import PAUSED_RETRY_S
 from worker.scheduling.queueorder import became_due_ms
 
@@ -52,6 +52,14 @@ TRIES_TTL_S = 2 * 86_400
 # Keys of arq's per-job ctx that the runtime uses to hand its decision to the job-end hook.
 CTX_OUTCOME, CTX_SPEC, CTX_CANCELLED = "pw_outcome", "pw_spec", "pw_cancelled"
 DEFAULT_LEASE_S = 20.0  # the engine passes its in-progress marker's life
+
+
+class _NotRead:
+    """The priority shift was not read with the claim: `due_ms` reads it itself."""
+
+
+NOT_READ = _NotRead()
+ShiftRead = bytes | str | None | _NotRead  # the kept shift as Redis answered (None: none kept)
 
 
 def about(job_id: str, job_type: str, error_type: str | None = None) -> dict[str, object]:
@@ -83,6 +91,7 @@ class Runtime:
         self._retry = retry
         self.dead_letters = dead_letters
         self._specs = dict(specs)
+        self._limits = {name: spec.limit for name, spec in self._specs.items()}
         self._observers = tuple(observers)
         self.leases = leases or TypeLeases(redis, keys, lease_s=DEFAULT_LEASE_S)
         # The delay of each job this process handed back to arq with Retry, until the engine
@@ -93,12 +102,24 @@ class Runtime:
         self.paused_types: frozenset[str] = frozenset()
         # Jobs handed back as deferred, not retried, until the engine has told arq so.
         self.deferred: set[str] = set()
+        # Of those, the jobs parked by their type's lease script: already out of reach in the
+        # queue, so the engine does not re-score them (worker/scheduling/limits.py).
+        self.parked: set[str] = set()
+
+    def limits(self) -> Mapping[str, int]:
+        """Each job type's limit: what the engine's claim and sweep hand out leases by."""
+        return self._limits
 
     async def due_ms(
-        self, job_id: str, score_ms: int | None, enqueued_ms: int | None
+        self,
+        job_id: str,
+        score_ms: int | None,
+        enqueued_ms: int | None,
+        kept: ShiftRead = NOT_READ,
     ) -> int | None:
         """When the job became due, its priority class's head start taken off its score
-        (worker/scheduling/queueorder.py): one read of the shift kept beside it."""
+        (worker/scheduling/queueorder.py): the shift kept beside it, as the engine's claim
+        read it (`kept`), else one read of it."""
         if score_ms is None:
             return None
         if enqueued_ms is not None and score_ms >= enqueued_ms:
@@ -106,8 +127,12 @@ class Runtime:
             # deferral not promoted yet, scored at its due time), so no read either.
             return score_ms
         try:
-            kept = await self._redis.get(self._keys.priority(job_id))
-            shift = int(kept) if kept is not None else None
+            raw = (
+                await self._redis.get(self._keys.priority(job_id))
+                if isinstance(kept, _NotRead)
+                else kept
+            )
+            shift = int(raw) if raw is not None else None
         except (*INFRASTRUCTURE_ERRORS, ValueError):
             shift = None  # the wait is then measured from the score: a figure, not a decision
         return became_due_ms(score_ms, shift, enqueued_ms, int(time.time() * 1000))
@@ -135,12 +160,17 @@ class Runtime:
         kwargs: Mapping[str, Any],
         ctx: dict[str, Any] | None = None,
         fence: Fence | None = None,
+        score_ms: int | None = None,
     ) -> dict[str, Any]:
         """Run one delivery. Under a `fence` (the engine's claim), every call and commit made
-        for the job is checked against it; a job found lost ends with nothing recorded."""
+        for the job is checked against it; a job found lost ends with nothing recorded. Under
+        one, a job whose type is full is parked (by `score_ms`, its queue score when claimed),
+        and its lease is dropped by the engine's step that finishes the job."""
         fenced = CURRENT.set(fence)
         try:
-            return await self._execute(spec, job_id, delivery, due_ms, args, kwargs, ctx)
+            return await self._execute(
+                spec, job_id, delivery, due_ms, args, kwargs, ctx, score_ms if fence else None
+            )
         except JobLost as lost:
             raise self._lost(spec, ctx, job_id, delivery, lost) from None
         finally:
@@ -155,6 +185,7 @@ class Runtime:
         args: tuple[Any, ...],
         kwargs: Mapping[str, Any],
         ctx: dict[str, Any] | None,
+        score_ms: int | None,
     ) -> dict[str, Any]:
         queue_wait = max(0.0, time.time() - due_ms / 1000) if due_ms else None
         for observer in self._observers:
@@ -173,7 +204,7 @@ class Runtime:
 
         started = time.monotonic()
         try:
-            result = await self._run_body(spec, job_id, payload, progress)
+            result = await self._run_body(spec, job_id, payload, progress, score_ms)
         except Exception as exc:
             deferral = most_severe(exc)
             if isinstance(deferral, JobLost):
@@ -222,7 +253,12 @@ class Runtime:
         return Retry()
 
     async def _run_body(
-        self, spec: JobSpec[Payload, Result], job_id: str, payload: Payload, progress: JobProgress
+        self,
+        spec: JobSpec[Payload, Result],
+        job_id: str,
+        payload: Payload,
+        progress: JobProgress,
+        score_ms: int | None,
     ) -> Result:
         check_fence()
         if spec.name in self.paused_types:
@@ -231,7 +267,11 @@ class Runtime:
         try:
             # One round trip: the lease, and the progress record's `running` stage.
             await self.leases.take(
-                spec.name, job_id, spec.limit, along=lambda pipe: progress.write_on(pipe, "running")
+                spec.name,
+                job_id,
+                spec.limit,
+                score_ms=score_ms,
+                along=lambda pipe: progress.write_on(pipe, "running"),
             )
         except INFRASTRUCTURE_ERRORS as exc:
             # Redis away for the lease but the job was delivered: run it rather than fail a
@@ -247,19 +287,23 @@ class Runtime:
             async with asyncio.timeout(spec.timeout_s):
                 return await spec.body(self.deps, payload, progress)
         finally:
-            try:
-                # Shielded: a cancellation (shutdown, timeout) must not cut the call short and
-                # leave its connection half used.
-                await asyncio.shield(self.leases.drop(job_id))
-            except INFRASTRUCTURE_ERRORS as exc:
-                # Not renewed any more, the lease lapses by itself within its lease period.
-                log.warning(
-                    "%s %s: lease not dropped (%s)",
-                    spec.name,
-                    job_id,
-                    exc,
-                    extra=about(job_id, spec.name, type(exc).__name__),
-                )
+            if CURRENT.get() is None:  # else the engine's finish drops it, in the same step
+                await self._drop_lease(spec, job_id)
+
+    async def _drop_lease(self, spec: JobSpec[Any, Any], job_id: str) -> None:
+        try:
+            # Shielded: a cancellation (shutdown, timeout) must not cut the call short and
+            # leave its connection half used.
+            await asyncio.shield(self.leases.drop(job_id))
+        except INFRASTRUCTURE_ERRORS as exc:
+            # Not renewed any more, the lease lapses by itself within its lease period.
+            log.warning(
+                "%s %s: lease not dropped (%s)",
+                spec.name,
+                job_id,
+                exc,
+                extra=about(job_id, spec.name, type(exc).__name__),
+            )
 
     async def _defer(
         self,
@@ -303,6 +347,8 @@ class Runtime:
             ),
         )
         self.deferred.add(job_id)
+        if isinstance(deferral, Parked):
+            self.parked.add(job_id)
         return self._hand_back(job_id, deferral.delay_s)
 
     async def _after_failure(

@@ -21,14 +21,14 @@ life) so that its class survives a retry or a deferral. arq re-scores a retried 
   time by the worker that deferred it, else within a second by any worker). Until then it is
   runnable at the maintenance level: never lost, only later.
 
-Running jobs leave the head of the queue: when a worker starts a batch, their scores move to
-`now + in-progress TTL` (renewed with the in-progress markers; a job already put back by then
-keeps its new score), so the ids an idle replica reads from the head (arq's
-`queue_read_limit`) are runnable ones, never a wall of running jobs. A dead worker's jobs come
+Running jobs leave the head of the queue: the engine's claim moves each job it claims to
+`now + in-progress TTL`, in the same step (renewed with the in-progress markers), so the ids an
+idle replica reads from the head (arq's `queue_read_limit`) are runnable ones, never a wall of
+running jobs. A dead worker's jobs come
 back to the head when their markers lapse.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import get_args
 
@@ -36,7 +36,6 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from jobs.models import Priority
-from worker.engine.arqjobs import IN_PROGRESS_KEY_PREFIX
 from worker.keys import WorkerKeys
 
 PRIORITIES: tuple[Priority, ...] = get_args(Priority)
@@ -62,22 +61,6 @@ if shift ~= 0 then
   redis.call('PEXPIRE', KEYS[2], ARGV[4])
 end
 return 1
-"""
-
-# KEYS: queue. ARGV: now (ms), until (ms), in-progress key prefix, then the job ids a worker
-# just started. Only a job still running moves (its in-progress marker is there): one that has
-# already ended its try and been put back (a deferral that fast, while the worker was still
-# starting the rest of its batch) keeps the score it was given, runnable now or later; moved,
-# it waited out the whole in-progress TTL.
-_MOVE_STARTED = """
-local now = tonumber(ARGV[1])
-for i = 4, #ARGV do
-  local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
-  if score and tonumber(score) <= now and redis.call('EXISTS', ARGV[3] .. ARGV[i]) == 1 then
-    redis.call('ZADD', KEYS[1], 'XX', ARGV[2], ARGV[i])
-  end
-end
-return 0
 """
 
 # KEYS: queue, deferred set. ARGV: now (ms), priority key prefix, batch size.
@@ -154,17 +137,16 @@ class QueueOrder:
         self._queue = queue_name
         self._reschedule = redis.register_script(_RESCHEDULE)
         self._promote = redis.register_script(_PROMOTE)
-        self._move_started = redis.register_script(_MOVE_STARTED)
-
-    async def move_started(self, job_ids: Sequence[str], now_ms: int, until_ms: int) -> None:
-        """Jobs a worker just started leave the queue's head: scored `until_ms`."""
-        args: list[str | int] = [now_ms, until_ms, IN_PROGRESS_KEY_PREFIX, *job_ids]
-        await self._move_started(keys=[self._queue], args=args)
 
     def keep_out_of_head(self, pipe: Pipeline, job_ids: Iterable[str], until_ms: int) -> None:
         """Queue on `pipe` (the engine's renewal): running jobs stay out of the head."""
         for job_id in job_ids:
             pipe.zadd(self._queue, {job_id: until_ms}, xx=True)
+
+    @property
+    def priority_prefix(self) -> str:
+        """The keys of the kept shifts, less the job id: the engine's claim reads them."""
+        return self._keys.priority("")
 
     async def reschedule(self, job_id: str, now_ms: int, delay_ms: int) -> bool:
         """Put a job that did not finish back in its class; True when it waits in the deferred
