@@ -24,7 +24,7 @@ WAITING = "waiting on I/O (the event loop's selector)"
 
 def label(frame: Any) -> str:
     where = frame.file_path_short or ""
-    if "selectors.py" in where or frame.function in ("poll", "select"):
+    if "selectors.py" in where or frame.function.endswith(("poll", "select")):
         return WAITING
     return f"`{frame.function}` ({where}:{frame.line_no})"
 
