@@ -30,7 +30,7 @@ from jobs.deps import FanoutJob
 from jobs.keys import Keys
 from jobs.models import Company, ProspectJob
 from jobs.prospecting.runs import RunLedger
-from scripts.bench.processes import arq_pool, pct, result_of, worker
+from scripts.bench.processes import arq_pool, pct, pw_worker, result_of, worker
 from scripts.bench.report import Table
 from settings import Settings
 from tests.support.fake_providers import FakeProviders
@@ -126,14 +126,7 @@ async def measure_pw(
     redis = Redis.from_url(url, decode_responses=True)
     await redis.flushall()
     await enqueue_prospects(redis, "backlog", backlog)
-    process = worker(
-        "pw",
-        url,
-        "backlog-pw",
-        **fake.env("discovery", "email_finder"),
-        PW_MAX_JOBS=str(concurrency),
-        PW_JOBS__PROCESS_PROSPECT__LIMIT=str(concurrency),
-    )
+    process = pw_worker(url, "backlog-pw", concurrency, **fake.env("discovery", "email_finder"))
     client = await QueueClient.connect(
         settings := Settings(REDIS_URL=url), specs=job_specs(settings)
     )

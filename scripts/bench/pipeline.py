@@ -25,7 +25,7 @@ from redis.asyncio import Redis
 from jobs.keys import Keys
 from scripts.bench.backlog import enqueue_prospects
 from scripts.bench.context import Context
-from scripts.bench.processes import worker
+from scripts.bench.processes import pw_worker
 from scripts.bench.report import Table
 from tests.support.fake_providers import FakeProviders
 from tests.support.faults import ENDPOINTS, FaultPlan
@@ -76,14 +76,12 @@ async def measure(
     with FakeProviders(plans) as fake:
         env = {
             **fake.env(),
-            "PW_MAX_JOBS": str(CONCURRENCY),
-            "PW_JOBS__PROCESS_PROSPECT__LIMIT": str(CONCURRENCY),
             "PW_DAILY_LIMIT": str(max(prospects, 50)),
             "PW_ICP": '{"min_score": 0}',
         }
         if per_min is not None:
             env["PW_LLM__REQUESTS_PER_MINUTE"] = str(per_min)
-        process = worker("pw", url, "pipeline-pw", **env)
+        process = pw_worker(url, "pipeline-pw", CONCURRENCY, **env)
         try:
             process.wait_ready()
             began = time.monotonic()

@@ -37,6 +37,13 @@ def worker(kind: str, url: str, name: str, **extra: str) -> WorkerProcess:
     return WorkerProcess(env, log_path(name), settings=settings)
 
 
+def pw_worker(url: str, name: str, concurrency: int, **extra: str) -> WorkerProcess:
+    """The project's worker running `concurrency` prospects at once (its max_jobs and the
+    prospect type's limit both)."""
+    limits = {"PW_MAX_JOBS": str(concurrency), "PW_JOBS__PROCESS_PROSPECT__LIMIT": str(concurrency)}
+    return worker("pw", url, name, **limits, **extra)
+
+
 async def arq_pool(url: str) -> ArqRedis:
     return await create_pool(
         RedisSettings.from_dsn(url), job_serializer=orjson.dumps, job_deserializer=orjson.loads

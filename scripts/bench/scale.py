@@ -23,7 +23,7 @@ from jobs.keys import Keys
 from jobs.prospecting.runs import RunLedger
 from scripts.bench.backlog import fanout, prospect_jobs
 from scripts.bench.context import Context
-from scripts.bench.processes import pct, worker
+from scripts.bench.processes import pct, pw_worker
 from scripts.bench.report import Table
 from tests.support.fake_providers import FakeProviders
 from tests.support.faults import ENDPOINTS, FaultPlan
@@ -83,13 +83,11 @@ async def loaded_worker(url: str, scrapes: int) -> dict[str, Any]:
     port = free_port()
     plans = {endpoint: FaultPlan(latency_s=HOLD_S) for endpoint in ENDPOINTS}
     with FakeProviders(plans) as fake:
-        process = worker(
-            "pw",
+        process = pw_worker(
             url,
             "scale-pw",
+            IN_FLIGHT,
             **fake.env(),
-            PW_MAX_JOBS=str(IN_FLIGHT),
-            PW_JOBS__PROCESS_PROSPECT__LIMIT=str(IN_FLIGHT),
             PW_METRICS_PORT=str(port),
             PW_METRICS_HOST="127.0.0.1",
         )
