@@ -30,7 +30,7 @@ from jobs.deps import FanoutJob
 from jobs.keys import Keys
 from jobs.models import Company, ProspectJob
 from jobs.prospecting.runs import RunLedger
-from scripts.bench.processes import arq_pool, pct, pw_worker, result_of, worker
+from scripts.bench.processes import READY_S, arq_pool, pct, pw_worker, result_of, worker
 from scripts.bench.report import Table
 from settings import Settings
 from tests.support.fake_providers import FakeProviders
@@ -132,7 +132,7 @@ async def measure_pw(
     )
     latencies, depths = [], []
     try:
-        process.wait_ready()
+        process.wait_ready(READY_S)
         began = time.monotonic()
         while await redis.zcard(QUEUE) > backlog - min(backlog // 4, 20 * concurrency):  # noqa: ASYNC110
             await asyncio.sleep(0.01)  # draining at full speed before the first reply
@@ -167,7 +167,7 @@ async def measure_arq(
     )
     latencies, depths, rates = [], [], []
     try:
-        process.wait_ready()
+        process.wait_ready(READY_S)
         for n in range(samples):
             began = time.monotonic()
             await enqueue_raw_backlog(redis, backlog, f"s{n}")

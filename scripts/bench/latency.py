@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 
 from scripts.bench import backlog
 from scripts.bench.context import Context
-from scripts.bench.processes import arq_pool, pct, result_of, worker
+from scripts.bench.processes import READY_S, arq_pool, pct, result_of, worker
 from scripts.bench.report import Table
 from settings import Settings
 from worker.client import QueueClient
@@ -60,7 +60,7 @@ async def measure_idle(kind: str, url: str, jobs: int, idle_s: float) -> dict[st
     )
     pool = await arq_pool(url)
     try:
-        process.wait_ready()
+        process.wait_ready(READY_S)
         await asyncio.sleep(2)  # past start-up
         pid = process.process.pid
         cpu0, ops0, t0 = cpu_s(pid), await commands(redis), time.monotonic()

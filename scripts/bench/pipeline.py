@@ -25,7 +25,7 @@ from redis.asyncio import Redis
 from jobs.keys import Keys
 from scripts.bench.backlog import enqueue_prospects
 from scripts.bench.context import Context
-from scripts.bench.processes import pw_worker
+from scripts.bench.processes import READY_S, pw_worker
 from scripts.bench.report import Table
 from tests.support.fake_providers import FakeProviders
 from tests.support.faults import ENDPOINTS, FaultPlan
@@ -83,7 +83,7 @@ async def measure(
             env["PW_LLM__REQUESTS_PER_MINUTE"] = str(per_min)
         process = pw_worker(url, "pipeline-pw", CONCURRENCY, **env)
         try:
-            process.wait_ready()
+            process.wait_ready(READY_S)
             began = time.monotonic()
             await enqueue_prospects(redis, RUN_ID, prospects)
             done = 0

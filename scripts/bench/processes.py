@@ -16,6 +16,8 @@ from tests.support.processes import WorkerProcess, env_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# How long a worker may take to start: minutes, not the tests' 30 s, on a machine this busy.
+READY_S = 180.0
 RAW_ARQ = "scripts.bench.arq_app.ArqSettings"
 PROJECT = "worker.WorkerSettings"
 

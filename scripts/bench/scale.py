@@ -23,7 +23,7 @@ from jobs.keys import Keys
 from jobs.prospecting.runs import RunLedger
 from scripts.bench.backlog import fanout, prospect_jobs
 from scripts.bench.context import Context
-from scripts.bench.processes import pct, pw_worker
+from scripts.bench.processes import READY_S, pct, pw_worker
 from scripts.bench.report import Table
 from tests.support.fake_providers import FakeProviders
 from tests.support.faults import ENDPOINTS, FaultPlan
@@ -92,7 +92,7 @@ async def loaded_worker(url: str, scrapes: int) -> dict[str, Any]:
             PW_METRICS_HOST="127.0.0.1",
         )
         try:
-            process.wait_ready()
+            process.wait_ready(READY_S)
             deadline = time.monotonic() + 60
             while (running := await in_progress(redis)) < IN_FLIGHT:
                 if time.monotonic() > deadline:
