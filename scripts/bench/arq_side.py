@@ -27,10 +27,9 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from jobs.deps import Deps, Progress
+from jobs.spec import JobBody, JobType
 from scripts.bench.probe import RoundTrips, Span
 from settings import load_settings
-from worker.engine.functions import arq_function
-from worker.runtime.spec import JobSpec
 
 TASK = "bench_task"
 QUEUE = "arq:queue"
@@ -93,19 +92,17 @@ def build_worker(
             "poll_delay": POLL_S,
         }
         return arq_kwargs, Worker
-    import worker as engine
+    import worker as engine  # sets up logging and the class arq's CLI builds, as deployed
+    from worker.app import worker_settings
+    from worker.registry import JOB_TYPES
 
-    settings = load_settings()
-    spec = JobSpec(
-        name=TASK,
-        body=pw_task,
-        payload=Sleep,
-        timeout_s=600.0,
-        max_tries=settings.retry.max_tries,
-        limit=limit,
+    engine.WorkerSettings  # noqa: B018 - what `arq worker.WorkerSettings` loads, for its effects
+    task = JobType(name=TASK, load=lambda: JobBody(pw_task, Sleep), timeout_s=600.0, limit=limit)
+    # A job type the worker is told of, as the project declares its own (its limit known to
+    # the engine, not only to the runtime).
+    kwargs: dict[str, Any] = dict(
+        get_kwargs(worker_settings(load_settings(), job_types=(*JOB_TYPES, task)))
     )
-    kwargs: dict[str, Any] = dict(get_kwargs(engine.WorkerSettings))
-    kwargs["functions"] = [*kwargs["functions"], arq_function(spec)]
     # Looked up now, as arq's CLI does: the package may have pointed the name at its own class.
     return kwargs, arq.worker.Worker
 
