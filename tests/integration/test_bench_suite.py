@@ -23,7 +23,7 @@ DRAIN_ROWS = [
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(2400)
 def test_every_case_reports_every_row_at_its_tiny_size(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     done = subprocess.run(
@@ -32,7 +32,7 @@ def test_every_case_reports_every_row_at_its_tiny_size(tmp_path: Path) -> None:
         env={**env_for("redis://127.0.0.1:1/0"), "PYTHONPATH": str(ROOT)},  # its own Redis
         capture_output=True,
         text=True,
-        timeout=880,
+        timeout=2340,  # about 3 minutes on a quiet machine; 15 and more on a shared one
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
