@@ -24,12 +24,8 @@ def parse(column: str) -> tuple[str, int]:
 async def run(ctx: Context) -> list[Table]:
     jobs = SIZES[ctx.size]
     columns = ctx.kinds(SINGLE) + list(SCALED)
-    table = Table(
-        "io",
-        f"{jobs:,} jobs x {SLEEP_S * 1000:.0f} ms, concurrency {ctx.concurrency} per process",
-        columns,
-        baseline="arq",
-    )
+    title = f"{jobs:,} jobs x {SLEEP_S * 1000:.0f} ms, concurrency {ctx.concurrency} per process"
+    table = Table("io", title, columns, baseline="arq")
     for round_ in range(ctx.rounds):
         one_pw = None
         figures_by_column = {}
