@@ -50,9 +50,10 @@ def write_profile(profiler: Any, path: str, jobs: int) -> None:
 
 async def profile(ctx: Context, column: str, jobs: int) -> dict[str, float]:
     kind, tree = ctx.tree(column)
-    out = Path(f"bench-profile-{column.replace(' ', '-')}.json")
+    # Absolute: the worker process runs in its own checkout's directory.
+    out = Path.cwd() / f"bench-profile-{column.replace(' ', '-')}.json"
     await run_drain(ctx.url, Drain(kind, jobs, concurrency=ctx.concurrency, profile=out, tree=tree))
-    figures = orjson.loads(out.read_bytes())  # noqa: ASYNC240 - the child is done with it
+    figures = orjson.loads(out.read_bytes())
     return {name: s / jobs * 1e6 for name, s in figures["self_s"].items()} | {
         "total (sampled, wall)": figures["total_s"] / jobs * 1e6
     }
