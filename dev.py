@@ -9,6 +9,7 @@
     python3 dev.py check   # the quality gates alone, in seconds: lint, format, types, layers
     python3 dev.py fix     # apply ruff's safe fixes and format the code
     python3 dev.py docs    # rewrite the references in docs/ generated from the code
+    python3 dev.py bench   # the benchmark suite beside raw arq, SAQ and taskiq (--tiny, --quick)
 
 All create `.venv` and install the locked dependencies (uv.lock) on first use; later calls
 only check that the environment still matches the lock. `test` stops at the first gate that
@@ -143,11 +144,11 @@ def main(argv: list[str]) -> int:
     if command in ("-h", "--help"):
         print(__doc__)
         return 0
-    if command not in ("run", "console", "test", "check", "fix", "docs"):
+    if command not in ("run", "console", "test", "check", "fix", "docs", "bench"):
         print(__doc__, file=sys.stderr)
         if command:
             print(
-                f"dev.py: expected run, console, test, check, fix or docs, got {command!r}",
+                f"dev.py: expected run, console, test, check, fix, docs or bench, got {command!r}",
                 file=sys.stderr,
             )
         return 2
@@ -164,6 +165,10 @@ def main(argv: list[str]) -> int:
     if command == "docs":
         # `docs --check` only says which file is stale; the unit tests check the same.
         return subprocess.call([PYTHON, ROOT / "scripts" / "gen_docs.py", *rest], cwd=ROOT)
+    if command == "bench":
+        # It starts its own throwaway redis-server: see docs/benchmarks.md.
+        ensure_redis_server()
+        return subprocess.call([PYTHON, "-m", "scripts.bench", *rest], cwd=ROOT)
     if command == "fix":
         ruff = VENV / "bin" / "ruff"
         fixed = subprocess.call([ruff, "check", "--fix", "."], cwd=ROOT)

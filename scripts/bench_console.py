@@ -6,7 +6,7 @@ with 100,000 dead letters and 100,000 jobs queued. A benchmark to rerun, not a t
 
 It starts its own throwaway redis-server on a free loopback port and fills it: the dead letters
 (five job types, five common error classes and one rare one, 1 in 1,000; a payload the size of a
-prospect job's), the queued jobs (as scripts/bench_metrics.py queues them), a daily run of 75
+prospect job's), the queued jobs (in arq's own format, 1 in 10 deferred), a daily run of 75
 prospects with its 50 drafts and their evidence, four live replicas, and 48 hours of per-minute
 job counts for five job types. Each read is timed in this process, over `--rounds` calls one
 after another: median and 95th percentile, and the CPU a call took here and in Redis. Then a
@@ -15,22 +15,27 @@ counters cost per job.
 """
 
 import argparse
+import asyncio
 import logging
 import random
+import shutil
+import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
 import orjson
-from bench_metrics import PAYLOAD, fill, ms, on_throwaway_redis
 from redis.asyncio import Redis
 
+from jobs.deps import FanoutJob
 from jobs.prospecting.runs import RUN_TTL_S
 from settings import Settings
 from worker.app import burst_worker
+from worker.engine.serializer import serialize
 from worker.keys import WorkerKeys
+from worker.local.embedded import free_port, redis_server
 from worker.observability.minute_counts import Tally, queue_tally
 from worker.observability.replicas import publish
 from worker.ops.charts import series
@@ -39,6 +44,59 @@ from worker.ops.listings import DEAD_LETTER_WINDOW, dead_letters_page, drafts_pa
 from worker.ops.lookup import in_flight
 from worker.ops.today import today
 from worker.registry import CLEANUP_JOB
+from worker.scheduling.fanout import BulkEnqueuer
+
+QUEUE = "arq:queue"
+TYPES = ["daily_prospect_queue", "process_prospect"]
+# A payload the size of a real prospect job's (a company record).
+PAYLOAD = {
+    "run_id": "2026-12-02",
+    "rank": 1,
+    "company": {
+        "id": "0KnnhqllgKDktTK5n9Zb4z5tuLEs",
+        "name": "North Wind Analytics",
+        "domain": "northwind-analytics.example",
+        "website": "https://northwind-analytics.example",
+        "industry": "computer software",
+        "size": "51-200",
+        "country": "united states",
+        "region": "california",
+        "tags": ["hiring", "recently funded", "series a"],
+        "description": "Analytics for revenue teams. " * 8,
+    },
+}
+
+
+async def fill(redis_url: str, jobs: int) -> None:
+    redis = Redis.from_url(redis_url)
+    enqueuer = BulkEnqueuer(redis, queue_name=QUEUE, serializer=serialize, expires_ms=3_600_000)
+    batch = [
+        FanoutJob(job_id=f"job:{i}", function=TYPES[i % 3 != 0], payload=PAYLOAD)
+        for i in range(jobs)
+    ]
+    await enqueuer.enqueue_many(batch)
+    later = int(time.time() * 1000) + 3_600_000
+    await redis.zadd(QUEUE, {f"job:{i}": later for i in range(0, jobs, 10)})
+    await redis.aclose()
+
+
+def ms(values: list[float]) -> str:
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+    return f"median {statistics.median(values) * 1000:7.2f} ms   p95 {p95 * 1000:7.2f} ms"
+
+
+def on_throwaway_redis(work: Callable[[str], Coroutine[Any, Any, None]]) -> int:
+    """Run `work(url)` on a redis-server started for it on a free loopback port; 1 (and why)
+    when none is installed."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        print("redis-server is not installed", file=sys.stderr)
+        return 1
+    with redis_server(binary, free_port()) as server:
+        asyncio.run(work(server.url))
+    return 0
+
 
 TYPES = ["process_prospect", "send_outreach", "daily_prospect_queue", "process_reply", "cleanup"]
 ERRORS = ["PermanentError", "TimeoutError", "ConnectError", "ValidationError", "SmtpRejected"]

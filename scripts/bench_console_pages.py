@@ -16,8 +16,7 @@ import time
 
 import httpx
 from argon2 import PasswordHasher
-from bench_console import fill_counts, fill_letters, fill_run
-from bench_metrics import fill, ms, on_throwaway_redis
+from bench_console import fill, fill_counts, fill_letters, fill_run, ms, on_throwaway_redis
 
 from settings import Settings
 from worker.console.app import create_app

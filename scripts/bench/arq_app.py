@@ -1,6 +1,6 @@
-"""The raw-arq side of `scripts/bench_scheduling.py`: a plain arq worker, no engine, no limits.
+"""The raw-arq worker of the cases that run whole processes: plain arq, no engine, no limits.
 
-    arq scripts.bench_arq.ArqSettings     (REDIS_URL, BENCH_PROVIDER_URL, BENCH_MAX_JOBS)
+    arq scripts.bench.arq_app.ArqSettings     (REDIS_URL, BENCH_PROVIDER_URL, BENCH_MAX_JOBS)
 
 Its jobs do what the project's do at the far end, without the project's code in between:
 - `cleanup`: nothing (the idle-start case, and the reply behind the backlog);

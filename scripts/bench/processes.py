@@ -1,7 +1,7 @@
-"""What the cases of `scripts/bench_scheduling.py` share: worker processes, results, percentiles."""
+"""What the cases that run whole worker processes share: the processes, results, percentiles."""
 
 import asyncio
-import sys
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -12,13 +12,13 @@ from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 from redis.asyncio import Redis
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from tests.support.processes import WorkerProcess, env_for
 
-from tests.support.processes import WorkerProcess, env_for  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
-RAW_ARQ = "scripts.bench_arq.ArqSettings"
+# How long a worker may take to start: minutes, not the tests' 30 s, on a machine this busy.
+READY_S = 180.0
+RAW_ARQ = "scripts.bench.arq_app.ArqSettings"
 PROJECT = "worker.WorkerSettings"
 
 
@@ -27,16 +27,9 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def ratio(pw: float, arq: float) -> str:
-    """pw / arq, readable however small: "0.080x", or "1/3651x" below 0.01."""
-    if not arq:
-        return "-"
-    value = pw / arq
-    return f"{value:.3f}x" if value >= 0.01 or not value else f"1/{1 / value:,.0f}x"
-
-
 def log_path(name: str) -> Path:
-    return Path(tempfile.gettempdir()) / f"bench-scheduling-{name}.log"  # the worker's output
+    # The suite's process id in the name: two runs at once must not share a worker's log.
+    return Path(tempfile.gettempdir()) / f"bench-{os.getpid()}-{name}.log"
 
 
 def worker(kind: str, url: str, name: str, **extra: str) -> WorkerProcess:
@@ -44,6 +37,13 @@ def worker(kind: str, url: str, name: str, **extra: str) -> WorkerProcess:
     env = env_for(url, PYTHONPATH=str(ROOT), PW_POLL_DELAY_S="0.05", **extra)
     settings = RAW_ARQ if kind == "arq" else PROJECT
     return WorkerProcess(env, log_path(name), settings=settings)
+
+
+def pw_worker(url: str, name: str, concurrency: int, **extra: str) -> WorkerProcess:
+    """The project's worker running `concurrency` prospects at once (its max_jobs and the
+    prospect type's limit both)."""
+    limits = {"PW_MAX_JOBS": str(concurrency), "PW_JOBS__PROCESS_PROSPECT__LIMIT": str(concurrency)}
+    return worker("pw", url, name, **limits, **extra)
 
 
 async def arq_pool(url: str) -> ArqRedis:

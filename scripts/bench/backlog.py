@@ -1,4 +1,4 @@
-"""Case `backlog` of `scripts/bench_scheduling.py`: a reply's start under a backlog of prospects.
+"""Part of case `latency`: a reply's start under a backlog of prospects.
 
 - pw: `--backlog` process_prospect jobs (priority hot, ranked, the fan-out's own bulk enqueue)
   queued before the worker starts; the worker drains them for real (each asks the fake email
@@ -27,8 +27,11 @@ from redis.asyncio import Redis
 from jobs.clients.discovery import CompanyRecord, to_company
 from jobs.clients.standins import load_sample_data
 from jobs.deps import FanoutJob
+from jobs.keys import Keys
 from jobs.models import Company, ProspectJob
-from scripts.bench_sched_common import arq_pool, pct, ratio, result_of, worker
+from jobs.prospecting.runs import RunLedger
+from scripts.bench.processes import READY_S, arq_pool, pct, pw_worker, result_of, worker
+from scripts.bench.report import Table
 from settings import Settings
 from tests.support.fake_providers import FakeProviders
 from worker.client import QueueClient
@@ -56,6 +59,7 @@ def prospect_jobs(run_id: str, count: int) -> list[FanoutJob]:
     """`count` prospects of one run, each a distinct company id (the sample's, cycled), so no
     job finds another's checkpoints."""
     sample = sample_companies()
+    keys = Keys()
     jobs = []
     for rank in range(1, count + 1):
         base = sample[(rank - 1) % len(sample)]
@@ -68,13 +72,17 @@ def prospect_jobs(run_id: str, count: int) -> list[FanoutJob]:
                 payload=payload,
                 priority="hot",
                 rank=rank,
+                claim_key=keys.claim(company.id),
+                count_key=keys.run(run_id),
+                members_key=keys.run_members(run_id),
             )
         )
     return jobs
 
 
-async def enqueue_prospects(redis: Redis, run_id: str, count: int, step_s: float = 600.0) -> None:
-    jobs = BulkEnqueuer(
+def fanout(redis: Redis, step_s: float = 600.0) -> BulkEnqueuer:
+    """The daily job's fan-out: the bulk enqueuer with the project's keys and priorities."""
+    return BulkEnqueuer(
         redis,
         queue_name=QUEUE,
         serializer=serialize,
@@ -82,7 +90,12 @@ async def enqueue_prospects(redis: Redis, run_id: str, count: int, step_s: float
         keys=WorkerKeys(),
         scale=PriorityScale(step_s),
     )
-    added = await jobs.enqueue_many(prospect_jobs(run_id, count))
+
+
+async def enqueue_prospects(redis: Redis, run_id: str, count: int) -> None:
+    """Open the run (as the daily job does) and fan its prospects out as the daily job does."""
+    await RunLedger(redis, Keys()).open(run_id, int(time.time() * 1000))
+    added = await fanout(redis).enqueue_many(prospect_jobs(run_id, count))
     assert added.count("added") == count, "the backlog was not enqueued whole"
 
 
@@ -113,22 +126,15 @@ async def measure_pw(
     redis = Redis.from_url(url, decode_responses=True)
     await redis.flushall()
     await enqueue_prospects(redis, "backlog", backlog)
-    process = worker(
-        "pw",
-        url,
-        "backlog-pw",
-        **fake.env("discovery", "email_finder"),
-        PW_MAX_JOBS=str(concurrency),
-        PW_JOBS__PROCESS_PROSPECT__LIMIT=str(concurrency),
-    )
+    process = pw_worker(url, "backlog-pw", concurrency, **fake.env("discovery", "email_finder"))
     client = await QueueClient.connect(
         settings := Settings(REDIS_URL=url), specs=job_specs(settings)
     )
     latencies, depths = [], []
     try:
-        process.wait_ready()
+        process.wait_ready(READY_S)
         began = time.monotonic()
-        while await redis.zcard(QUEUE) > backlog - 20 * concurrency:  # noqa: ASYNC110
+        while await redis.zcard(QUEUE) > backlog - min(backlog // 4, 20 * concurrency):  # noqa: ASYNC110
             await asyncio.sleep(0.01)  # draining at full speed before the first reply
         for n in range(replies):
             await asyncio.sleep(random.uniform(0.02, 0.08))
@@ -161,7 +167,7 @@ async def measure_arq(
     )
     latencies, depths, rates = [], [], []
     try:
-        process.wait_ready()
+        process.wait_ready(READY_S)
         for n in range(samples):
             began = time.monotonic()
             await enqueue_raw_backlog(redis, backlog, f"s{n}")
@@ -182,27 +188,31 @@ async def measure_arq(
     }
 
 
-async def run(url: str, backlog: int, replies: int, arq_samples: int, concurrency: int) -> None:
+def figures(side: dict[str, Any]) -> dict[str, float]:
+    return {
+        "jobs queued when a reply came (median)": side["depth"],
+        "backlog drain (jobs/s)": side["drain_per_s"],
+        "reply start p50 (ms)": statistics.median(side["latencies"]),
+        "reply start p99 (ms)": pct(side["latencies"], 0.99),
+        "reply start max (ms)": max(side["latencies"]),
+    }
+
+
+async def run(url: str, backlog: int, replies: int, arq_samples: int, concurrency: int) -> Table:
     with FakeProviders() as fake:
         pw = await measure_pw(url, fake, backlog, replies, concurrency)
         arq = await measure_arq(url, fake, backlog, arq_samples, concurrency)
-    print(
-        f"\nreply start under a backlog of {backlog:,} prospect jobs, {concurrency} jobs at once; "
-        f"pw: {len(pw['latencies'])} replies, arq: {len(arq['latencies'])} (FIFO: each waits "
-        "for the whole backlog)"
+    table = Table(
+        "latency",
+        f"A reply behind {backlog:,} queued prospect jobs, {concurrency} jobs at once",
+        ["arq", "pw"],
+        baseline="arq",
     )
-    print(f"{'':34} {'arq 0.28':>10} {'pw':>10} {'pw/arq':>9}")
-    rows = [
-        ("queued when a reply came (median)", arq["depth"], pw["depth"]),
-        ("backlog drain (jobs/s)", arq["drain_per_s"], pw["drain_per_s"]),
-        (
-            "reply start p50 (ms)",
-            statistics.median(arq["latencies"]),
-            statistics.median(pw["latencies"]),
-        ),
-        ("reply start p99 (ms)", pct(arq["latencies"], 0.99), pct(pw["latencies"], 0.99)),
-        ("reply start max (ms)", max(arq["latencies"]), max(pw["latencies"])),
-    ]
-    for name, a, p in rows:
-        print(f"{name:34} {a:10.1f} {p:10.1f} {ratio(p, a):>9}")
-    print("target: pw reply start p99 <= 100 ms")
+    table.add("arq", figures(arq))
+    table.add("pw", figures(pw))
+    table.notes.append(
+        f"One run; percentiles over pw's {len(pw['latencies'])} replies and arq's "
+        f"{len(arq['latencies'])} (FIFO: each waits for the whole backlog, so few are taken). "
+        "Target: pw reply start p99 <= 100 ms."
+    )
+    return table
