@@ -69,12 +69,17 @@ def apt_install(binary: str, package: str) -> bool:
     return True
 
 
-def ensure_test_tools() -> None:
-    """The integration tests start their own throwaway redis-server, so it must be installed.
-    The console's browser tests (tests/browser/) drive Debian's chromium through Playwright,
-    which never downloads a browser of its own; without it those tests fail, saying so."""
+def ensure_redis_server() -> None:
+    """The tests and the benchmarks start their own throwaway redis-server."""
     if not apt_install("redis-server", "redis-server"):
         sys.exit("redis-server is not installed; install it (e.g. apt-get install redis-server)")
+
+
+def ensure_test_tools() -> None:
+    """A redis-server; and the console's browser tests (tests/browser/) drive Debian's chromium
+    through Playwright, which never downloads a browser of its own: without it those tests
+    fail, saying so."""
+    ensure_redis_server()
     if not apt_install("chromium", "chromium"):
         print(
             "dev.py: chromium is not installed, so the browser tests (tests/browser/) will fail;"
