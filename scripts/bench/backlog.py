@@ -34,13 +34,10 @@ from scripts.bench.processes import READY_S, arq_pool, pct, pw_worker, result_of
 from scripts.bench.report import Table
 from settings import Settings
 from tests.support.fake_providers import FakeProviders
+from tests.support.runs import project_enqueuer
 from worker.client import QueueClient
 from worker.connections import JOB_EXPIRES_MS
-from worker.engine.serializer import serialize
-from worker.keys import WorkerKeys
 from worker.registry import job_specs
-from worker.scheduling.fanout import BulkEnqueuer
-from worker.scheduling.queueorder import PriorityScale
 
 QUEUE = "arq:queue"
 REPLY_HEADERS = (
@@ -80,22 +77,10 @@ def prospect_jobs(run_id: str, count: int) -> list[FanoutJob]:
     return jobs
 
 
-def fanout(redis: Redis, step_s: float = 600.0) -> BulkEnqueuer:
-    """The daily job's fan-out: the bulk enqueuer with the project's keys and priorities."""
-    return BulkEnqueuer(
-        redis,
-        queue_name=QUEUE,
-        serializer=serialize,
-        expires_ms=JOB_EXPIRES_MS,
-        keys=WorkerKeys(),
-        scale=PriorityScale(step_s),
-    )
-
-
 async def enqueue_prospects(redis: Redis, run_id: str, count: int) -> None:
     """Open the run (as the daily job does) and fan its prospects out as the daily job does."""
     await RunLedger(redis, Keys()).open(run_id, int(time.time() * 1000))
-    added = await fanout(redis).enqueue_many(prospect_jobs(run_id, count))
+    added = await project_enqueuer(redis).enqueue_many(prospect_jobs(run_id, count))
     assert added.count("added") == count, "the backlog was not enqueued whole"
 
 

@@ -21,12 +21,13 @@ from redis.asyncio import Redis
 
 from jobs.keys import Keys
 from jobs.prospecting.runs import RunLedger
-from scripts.bench.backlog import fanout, prospect_jobs
+from scripts.bench.backlog import prospect_jobs
 from scripts.bench.context import Context
 from scripts.bench.processes import READY_S, pct, pw_worker
 from scripts.bench.report import Table
 from tests.support.fake_providers import FakeProviders
 from tests.support.faults import ENDPOINTS, FaultPlan
+from tests.support.runs import project_enqueuer
 from worker.local.embedded import free_port
 from worker.observability.ports import METRICS_PATH
 
@@ -46,7 +47,7 @@ async def fan_out(url: str, count: int, *, traced: bool) -> tuple[float, float]:
     if traced:
         tracemalloc.start()
     began = time.perf_counter()
-    added = await fanout(redis).enqueue_many(jobs)
+    added = await project_enqueuer(redis).enqueue_many(jobs)
     seconds = time.perf_counter() - began
     peak = tracemalloc.get_traced_memory()[1] / 2**20 if traced else float("nan")
     if traced:

@@ -15,11 +15,12 @@ from jobs.deps import FanoutJob
 from jobs.models import ProspectJob
 from settings import Settings
 from tests.conftest import Figures
-from tests.integration.test_priorities import companies, enqueuer, results
+from tests.integration.test_priorities import companies, results
 from tests.support.cli import cli_in_process
 from tests.support.fake_providers import FakeProviders
 from tests.support.faults import FaultPlan
 from tests.support.processes import WorkerProcess, env_for
+from tests.support.runs import project_enqueuer
 from worker.client import QueueClient
 from worker.keys import WorkerKeys
 from worker.registry import job_specs
@@ -38,7 +39,7 @@ async def test_pause_stops_new_starts_within_a_second_and_resume_goes_on(
 ) -> None:
     fake_providers.configure("llm", FaultPlan(latency_s=0.3))
     sample = companies()
-    await enqueuer(redis).enqueue_many(
+    await project_enqueuer(redis).enqueue_many(
         [
             FanoutJob(
                 job_id=f"prospect:pause:{rank}",
@@ -116,7 +117,7 @@ async def test_a_worker_draining_after_sigterm_takes_no_new_job_whatever_the_swi
     payload = ProspectJob(run_id="drain", company=sample[0], rank=1).model_dump(mode="json")
     try:
         worker.wait_ready()
-        await enqueuer(redis).enqueue_many(
+        await project_enqueuer(redis).enqueue_many(
             [FanoutJob(job_id="prospect:drain:1", function="process_prospect", payload=payload)]
         )
         while not await redis.exists(KEYS.progress("prospect:drain:1")):  # noqa: ASYNC110

@@ -22,13 +22,12 @@ from tests.support.cli import cli_in_process
 from tests.support.fake_providers import FakeProviders
 from tests.support.faults import FaultPlan
 from tests.support.processes import WorkerProcess, env_for
+from tests.support.runs import project_enqueuer
 from worker.client import QueueClient
-from worker.connections import JOB_EXPIRES_MS
-from worker.engine.serializer import serialize
 from worker.keys import WorkerKeys
 from worker.registry import job_specs
 from worker.scheduling.fanout import BulkEnqueuer
-from worker.scheduling.queueorder import PriorityScale, QueueOrder
+from worker.scheduling.queueorder import QueueOrder
 
 KEYS = WorkerKeys()
 QUEUE = "arq:queue"
@@ -55,17 +54,6 @@ async def results(redis: Redis, prefix: str) -> dict[str, dict[str, Any]]:
     return found
 
 
-def enqueuer(redis: Redis, step_s: float = 600.0) -> BulkEnqueuer:
-    return BulkEnqueuer(
-        redis,
-        queue_name=QUEUE,
-        serializer=serialize,
-        expires_ms=JOB_EXPIRES_MS,
-        keys=KEYS,
-        scale=PriorityScale(step_s),
-    )
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 async def test_a_reply_starts_before_a_backlog_of_10000_prospects_which_go_in_rank_order(
@@ -86,7 +74,7 @@ async def test_a_reply_starts_before_a_backlog_of_10000_prospects_which_go_in_ra
         # Enqueued worst rank first: the queue, not the enqueue order, must give rank order.
         for rank in range(10_000, 0, -1)
     ]
-    assert (await enqueuer(redis).enqueue_many(backlog)).count("added") == 10_000
+    assert (await project_enqueuer(redis).enqueue_many(backlog)).count("added") == 10_000
     env = env_for(redis_url, **fake_providers.env(), PW_MAX_JOBS="2")
     worker = WorkerProcess(env, tmp_path / "worker.log")
     client = await QueueClient.connect(
@@ -140,7 +128,7 @@ async def test_the_oldest_cold_job_is_overtaken_only_within_its_aging_bound(
     redis_url: str, redis: Redis, tmp_path: Path, figures: Figures
 ) -> None:
     step_s = 0.4
-    jobs = enqueuer(redis, step_s)
+    jobs = project_enqueuer(redis, step_s)
     env = env_for(redis_url, PW_MAX_JOBS="1", PW_PRIORITY_STEP_S=str(step_s))
     worker = WorkerProcess(env, tmp_path / "worker.log")
     try:

@@ -13,6 +13,11 @@ from jobs.keys import Keys, prospect_job_id
 from jobs.models import Draft, RunSummary
 from jobs.prospecting.runs import RunLedger
 from jobs.prospecting.store import ProspectStore
+from worker.connections import JOB_EXPIRES_MS
+from worker.engine.serializer import serialize
+from worker.keys import WorkerKeys
+from worker.scheduling.fanout import BulkEnqueuer
+from worker.scheduling.queueorder import PriorityScale
 
 
 async def wait_for_run(
@@ -92,3 +97,16 @@ async def queued_drafts(redis: Redis, count: int = 1, *, keys: Keys | None = Non
         )
         assert outcome == "queued"
     return ids
+
+
+def project_enqueuer(redis: Redis, step_s: float = 600.0) -> BulkEnqueuer:
+    """The daily job's fan-out on arq's default queue: the bulk enqueuer with the project's
+    keys and priorities, `step_s` apart per class."""
+    return BulkEnqueuer(
+        redis,
+        queue_name="arq:queue",
+        serializer=serialize,
+        expires_ms=JOB_EXPIRES_MS,
+        keys=WorkerKeys(),
+        scale=PriorityScale(step_s),
+    )
