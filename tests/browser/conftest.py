@@ -1,6 +1,8 @@
 """One console for the browser tests: a real console process, a real worker, a real SMTP sink,
-the fake providers (serving two hostile companies) and one redis-server, started once per
-session; a headless Chromium (Debian's, through Playwright) with a fresh context per test.
+the fake providers (serving two hostile companies) and one redis-server, started once for the
+module; a headless Chromium (Debian's, through Playwright) with a fresh context per test. The
+module's end stops Playwright's own event loop, which the asyncio tests that a parallel worker
+runs next could not start beside.
 
 Today's run is enqueued at the start with its prospect jobs paused, so the Today test (first in
 the module) watches it move when they are resumed; a test that needs drafts resumes them and
@@ -171,7 +173,7 @@ async def hold_today(redis_url: str) -> str:
         await client.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     if shutil.which("chromium") is None:
         pytest.fail("chromium is not installed: apt-get install chromium (dev.py test does)")
@@ -215,7 +217,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             yield Stack(console.url, passwords, redis.url, mail, shots, today_job)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         # The system's browser, never one Playwright would download.
@@ -233,7 +235,7 @@ class Session:
 OpenSession = Callable[[str], Session]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def signed_in(browser: Browser, stack: Stack) -> dict[str, StorageState]:
     """Each role signed in once, posting the form as the browser would (the sign-in test
     fills it in on the page); tests start from copies of its cookies."""
