@@ -123,6 +123,8 @@ def test_approving_a_draft_sends_exactly_one_message(
     draft_item(page, chosen.id).get_by_role("button", name="Approve and send").click()
     # The send state moves on the page as the worker sends it.
     expect(send_state(page, chosen.id)).to_have_text("sent")
+    # ... and so does the state in the draft's heading, without a reload.
+    expect(page.locator(f"#draft-state-{chosen.id}")).to_have_text("sent")
     screenshot(page, stack, "drafts", top=draft_item(page, chosen.id))
     (message,) = stack.sent_to(chosen.to)
     assert message["Subject"] == chosen.subject

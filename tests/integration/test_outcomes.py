@@ -493,7 +493,8 @@ async def test_replay_enqueues_with_fresh_tries_and_only_then_leaves_the_stream(
     fixed = letter.model_copy(update={"payload": {"text": "again"}})
     assert await dead_letters.replay(fixed) == "replayed"
     assert await dead_letters.count() == 0
-    assert await dead_letters.replay(fixed) == "gone"  # a second replay finds nothing
+    # A second replay queues nothing and says the entry was replayed already.
+    assert await dead_letters.replay(fixed) == "already_replayed"
     await drain_work(redis_url, redis, spec, recorder)
     assert calls == ["again", "again"]
     assert (await client.report(job.job_id)).state == "complete"

@@ -204,3 +204,27 @@ async def test_a_deferred_enqueue_with_a_class_waits_for_its_time_then_takes_its
     promoted, _ = await order.promote(int(score))
     assert promoted == 1
     assert await redis.zscore(QUEUE, job_id) == score - shift
+
+
+async def test_a_paused_types_job_goes_back_behind_the_due_jobs_not_in_its_class(
+    redis_url: str, redis: Redis
+) -> None:
+    client = await QueueClient.connect(
+        settings := Settings(REDIS_URL=redis_url), specs=job_specs(settings)
+    )
+    try:
+        paused = await client.enqueue("cleanup", priority="reply")
+        waiting = await client.enqueue("cleanup", priority="maintenance")
+    finally:
+        await client.close()
+    order = QueueOrder(redis, KEYS, queue_name=QUEUE)
+    now_ms = int(time.time() * 1000)
+    # In its class, a deferred job waits for promotion back to the head of the queue ...
+    assert await order.reschedule(paused, now_ms, 1_000) is True
+    assert await redis.zscore(KEYS.deferred, paused) == now_ms + 1_000
+    # ... a paused type's is not promoted: it stays behind every job due before it.
+    await redis.zrem(KEYS.deferred, paused)
+    assert await order.reschedule(paused, now_ms, 1_000, in_class=False) is False
+    assert await redis.zscore(KEYS.deferred, paused) is None
+    await order.promote(now_ms + 2_000)
+    assert await redis.zrange(QUEUE, 0, -1) == [waiting, paused]

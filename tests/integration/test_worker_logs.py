@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from tests.support.cli import cli_in_process
 from tests.support.missed_tick import missed_tick_env
 from tests.support.processes import RedisServer, WorkerProcess, env_for, run_cli
 from tests.support.runs import trigger_daily_run, wait_for_run
@@ -119,16 +120,18 @@ async def settled_health(redis: Redis, jobs: int, timeout_s: float = 60) -> re.M
 async def test_a_deferral_is_no_outcome_line_and_no_retry(
     redis_url: str, redis: Redis, tmp_path: Path
 ) -> None:
-    env = env_for(
-        redis_url,
-        # Two prospect jobs at a time: most of the run's jobs meet the type's limit first.
-        PW_JOBS__PROCESS_PROSPECT__LIMIT="2",
-        PW_LOG_REPEAT_S="1",
-        PW_RECOVERY__HEALTH_INTERVAL_S="0.2",
-    )
+    env = env_for(redis_url, PW_LOG_REPEAT_S="1", PW_RECOVERY__HEALTH_INTERVAL_S="0.2")
     with WorkerProcess(env, tmp_path / "worker.log") as worker:
         worker.wait_ready()
+        # The prospect type paused while the run fans out: its jobs are deferred, each back a
+        # second later, until the resume (a type at its limit parks its jobs, not defers them).
+        assert cli_in_process(env, "pause", "--type", "process_prospect").returncode == 0
         result = await trigger_daily_run(redis_url)
+        deadline = time.monotonic() + 30
+        while not re.search(r"deferred \d+ jobs in the last", worker.output()):
+            assert time.monotonic() < deadline, worker.output()[-3000:]
+            await asyncio.sleep(0.1)
+        assert cli_in_process(env, "resume").returncode == 0
         await wait_for_run(redis, str(result["run_id"]))
         jobs = int(str(result["fanned_out"])) + 1
         health = await settled_health(redis, jobs)
@@ -143,7 +146,7 @@ async def test_a_deferral_is_no_outcome_line_and_no_retry(
     assert not any("job start" in line for line in info), output
     summaries = [re.search(r"deferred (\d+) jobs in the last [\d.]+ s", line) for line in info]
     deferred = sum(int(m[1]) for m in summaries if m)
-    assert deferred > 0, output  # the limit did defer jobs: the summary counts them
+    assert deferred > 0, output  # the pause did defer jobs: the summary counts them
     # arq's own counters hold real retries only: there were none.
     assert health[3] == "0", health[0]
     assert int(health[1]) == jobs, health[0]

@@ -37,7 +37,9 @@ Fast start: a task listens on the wake-up channel the project's enqueuers publis
 Pause (worker/scheduling/pause.py): the poll loop reads the pause switch at most twice a
    second; while the queue is paused it sets arq's own `allow_pick_jobs` off and `run_cron`
    enqueues nothing (a tick missed meanwhile is enqueued on resume); paused types are deferred
-   by the runtime. After a shutdown signal the switch no longer turns `allow_pick_jobs` back on.
+   by the runtime, and put back behind the due jobs rather than in their class (Queue order),
+   so a paused type's backlog never holds the head while other types wait. After a shutdown
+   signal the switch no longer turns `allow_pick_jobs` back on.
 Fencing (worker/runtime/fencing.py, jobs/fencing.py): a claim writes the worker's token (its id and
    a counter) into the job's in-progress marker, in one Lua step with arq's checks (marker
    absent, job due); arq wrote `1`. A job id this worker is still running is never claimed
@@ -403,7 +405,7 @@ class EngineWorker(Worker):
         incr_score: int | None,
         keep_in_progress: float | None,
     ) -> None:
-        delay_s, parked, lease = 0.0, False, None
+        delay_s, parked, paused, lease = 0.0, False, False, None
         if "runtime" in self.ctx:
             runtime = self.runtime
             delay_s = runtime.retry_delays.pop(job_id, 0.0)
@@ -412,6 +414,8 @@ class EngineWorker(Worker):
                 self.jobs_retried -= 1  # arq counted the deferral's Retry as a retry: it was none
             parked = job_id in runtime.parked
             runtime.parked.discard(job_id)
+            paused = job_id in runtime.paused_back
+            runtime.paused_back.discard(job_id)
             lease = runtime.leases.hand_over(job_id)  # Parking: dropped by the finish step
         order = self.order
         token = self.ownership.token(job_id)
@@ -427,7 +431,10 @@ class EngineWorker(Worker):
             if finish or order is None or parked:
                 return
             now_ms = due_now_ms()
-            if await self._patiently(lambda: order.reschedule(job_id, now_ms, int(delay_s * 1000))):
+            delay_ms, in_class = int(delay_s * 1000), not paused
+            if await self._patiently(
+                lambda: order.reschedule(job_id, now_ms, delay_ms, in_class=in_class)
+            ):
                 self._deferred_one.set()
         finally:
             self.ending.discard(job_id)

@@ -105,6 +105,8 @@ class Runtime:
         # Of those, the jobs parked by their type's lease script: already out of reach in the
         # queue, so the engine does not re-score them (worker/scheduling/limits.py).
         self.parked: set[str] = set()
+        # Of those, the jobs of a paused type: put back behind the due jobs, not in their class.
+        self.paused_back: set[str] = set()
 
     def limits(self) -> Mapping[str, int]:
         """Each job type's limit: what the engine's claim and sweep hand out leases by."""
@@ -349,6 +351,8 @@ class Runtime:
         self.deferred.add(job_id)
         if isinstance(deferral, Parked):
             self.parked.add(job_id)
+        if deferral.reason == "paused":
+            self.paused_back.add(job_id)
         return self._hand_back(job_id, deferral.delay_s)
 
     async def _after_failure(

@@ -20,6 +20,10 @@ life) so that its class survives a retry or a deferral. arq re-scores a retried 
   worker promotes it to `due - shift`, back in its class (`promote`: within 0.1 s of its due
   time by the worker that deferred it, else within a second by any worker). Until then it is
   runnable at the maintenance level: never lost, only later.
+- a job of a paused type is not promoted (`in_class=False`): it waits at `now + delay`, behind
+  every job due before it, so a backlog of a paused class never holds the head of the queue
+  while other types wait; it regains its class when it is deferred or retried again after the
+  resume, or runs.
 
 Running jobs leave the head of the queue: the engine's claim moves each job it claims to
 `now + in-progress TTL`, in the same step (renewed with the in-progress markers), so the ids an
@@ -47,7 +51,8 @@ DEFAULT_PRIORITY: Priority = "maintenance"  # a plain arq client's job, and arq'
 DEFERRED_SET_LIFE_MS = 86_400_000
 
 # KEYS: queue, deferred set, the job's priority key.
-# ARGV: job id, now (ms), delay (ms), the deferred set's life (ms).
+# ARGV: job id, now (ms), delay (ms), the deferred set's life (ms), 1 to promote it back into
+# its class once due.
 _RESCHEDULE = """
 local shift = tonumber(redis.call('GET', KEYS[3]) or '0')
 local now, delay = tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -56,11 +61,12 @@ if delay <= 0 then
   return 0
 end
 redis.call('ZADD', KEYS[1], 'XX', now + delay, ARGV[1])
-if shift ~= 0 then
+if shift ~= 0 and ARGV[5] == '1' then
   redis.call('ZADD', KEYS[2], now + delay, ARGV[1])
   redis.call('PEXPIRE', KEYS[2], ARGV[4])
+  return 1
 end
-return 1
+return 0
 """
 
 # KEYS: queue, deferred set. ARGV: now (ms), priority key prefix, batch size.
@@ -148,12 +154,15 @@ class QueueOrder:
         """The keys of the kept shifts, less the job id: the engine's claim reads them."""
         return self._keys.priority("")
 
-    async def reschedule(self, job_id: str, now_ms: int, delay_ms: int) -> bool:
-        """Put a job that did not finish back in its class; True when it waits in the deferred
-        set for promotion."""
+    async def reschedule(
+        self, job_id: str, now_ms: int, delay_ms: int, *, in_class: bool = True
+    ) -> bool:
+        """Put a job that did not finish back in its class (or, `in_class=False`, behind every
+        job due before it); True when it waits in the deferred set for promotion."""
         keys = [self._queue, self._keys.deferred, self._keys.priority(job_id)]
         life_ms = delay_ms + DEFERRED_SET_LIFE_MS
-        return bool(await self._reschedule(keys=keys, args=[job_id, now_ms, delay_ms, life_ms]))
+        args: list[str | int] = [job_id, now_ms, delay_ms, life_ms, "1" if in_class else "0"]
+        return bool(await self._reschedule(keys=keys, args=args))
 
     async def promote(self, now_ms: int, batch: int = 500) -> tuple[int, int | None]:
         """Promote due deferred jobs back into their class: (promoted, next due ms or None)."""
