@@ -205,6 +205,9 @@ class OutreachSettings(Section):
     """Sends started per local day, every replica together."""
     sends_per_minute: int = Field(default=30, ge=0, le=10_000)
     """The sending throttle, every replica together (0: off)."""
+    sends_per_second: int | None = Field(default=None, ge=1, le=10_000)
+    """A second throttle, per second (a provider's maximum send rate, as SES states one),
+    every replica together; unset: none."""
     send_lease_s: float = Field(default=300.0, ge=1, le=3_600)
     """How long a send in progress holds its lease, seconds; longer than
     `PW_JOBS__SEND_OUTREACH__TIMEOUT_S`. A rerun after it lapsed never sends."""

@@ -103,26 +103,26 @@ def _key(service: ServiceSettings) -> str | None:
     return service.api_key.get_secret_value() if service.api_key else None
 
 
+def rates_of(per_second: int | None, per_minute: int | None) -> tuple[Rate, ...]:
+    """The rates set (None or 0: not set)."""
+    chosen = ((per_second, "s"), (per_minute, "min"))
+    return tuple(Rate(limit, period) for limit, period in chosen if limit)
+
+
 def service_rates(settings: Settings) -> dict[str, tuple[Rate, ...]]:
-    """Each provider's request rates from settings (none set: no limit of ours)."""
+    """Each provider's request rates and the sending throttle from settings (none set: no
+    limit of ours)."""
     services = {
         "discovery": settings.discovery,
         "email_finder": settings.email_finder,
         "llm": settings.llm,
     }
-    rates: dict[str, tuple[Rate, ...]] = {}
-    for name, service in services.items():
-        chosen = [
-            Rate(limit, period)
-            for limit, period in (
-                (service.requests_per_second, "s"),
-                (service.requests_per_minute, "min"),
-            )
-            if limit is not None
-        ]
-        rates[name] = tuple(chosen)
-    sends = settings.outreach.sends_per_minute
-    rates[SENDING] = (Rate(sends, "min"),) if sends else ()
+    rates = {
+        name: rates_of(service.requests_per_second, service.requests_per_minute)
+        for name, service in services.items()
+    }
+    outreach = settings.outreach
+    rates[SENDING] = rates_of(outreach.sends_per_second, outreach.sends_per_minute)
     return rates
 
 
