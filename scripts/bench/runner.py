@@ -8,6 +8,7 @@ trips (a pipeline counting once) are summed over the worker processes.
 """
 
 import asyncio
+import fcntl
 import os
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from worker.local.embedded import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TASKIQ_ENV = ROOT / ".venv-taskiq"
+TASKIQ_LOCK = ROOT / ".venv-taskiq.lock"
 TASKIQ_REQUIREMENTS = Path(__file__).with_name("taskiq-requirements.txt")
 PEERS_ENQUEUE_THEMSELVES = ("saq", "taskiq")
 
@@ -34,8 +36,15 @@ def taskiq_python() -> Path:
     python = TASKIQ_ENV / "bin" / "python"
     marker = TASKIQ_ENV / ".requirements"
     wanted = TASKIQ_REQUIREMENTS.read_text()
-    if python.exists() and marker.exists() and marker.read_text() == wanted:
-        return python
+    # Two suites at once (the smoke tests' cases on parallel workers) build it once between them.
+    with TASKIQ_LOCK.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (python.exists() and marker.exists() and marker.read_text() == wanted):
+            build_taskiq_env(wanted)
+    return python
+
+
+def build_taskiq_env(requirements: str) -> None:
     uv = Path(sys.executable).with_name("uv")
     print("bench: building taskiq's environment (.venv-taskiq) with uv", file=sys.stderr)
     env = {**os.environ, "VIRTUAL_ENV": str(TASKIQ_ENV), "UV_PYTHON_DOWNLOADS": "never"}
@@ -45,8 +54,7 @@ def taskiq_python() -> Path:
         env=env,
     )
     subprocess.run([uv, "pip", "install", "-q", "-r", TASKIQ_REQUIREMENTS], check=True, env=env)
-    marker.write_text(wanted)
-    return python
+    (TASKIQ_ENV / ".requirements").write_text(requirements)
 
 
 @dataclass

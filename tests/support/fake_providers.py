@@ -27,6 +27,7 @@ handler thread outlives the block.
 import contextlib
 import json
 import socket
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -308,6 +309,11 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, handler)
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that hung up mid-request (a worker killed or stopped) is no error here.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._open_lock:
