@@ -24,7 +24,8 @@ from worker.observability.ports import HEALTH_PATH, METRICS_PATH, READY_PATH
 from .image import DOCKERFILE, context_sources, parse
 from .manifests import ROOT, Render, container_env, only_container, project_pod
 
-pytestmark = pytest.mark.slow
+# One worker builds the image env once for the module: spread over workers, each would build it.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("image")]
 
 READY_LINE = "prospect-worker ready"
 START_TIMEOUT_S = 60

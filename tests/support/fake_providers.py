@@ -310,7 +310,9 @@ class _Server(ThreadingHTTPServer):
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
 
-    def handle_error(self, request: object, client_address: object) -> None:
+    def handle_error(
+        self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
+    ) -> None:
         # A client that hung up mid-request (a worker killed or stopped) is no error here.
         if not isinstance(sys.exc_info()[1], ConnectionError):
             super().handle_error(request, client_address)
