@@ -13,6 +13,7 @@ import pytest
 from redis.asyncio import Redis
 
 from jobs.keys import Keys
+from tests.support.cli import cli_in_process
 from tests.support.processes import ROOT, WorkerProcess, env_for, run_cli
 
 KEYS = Keys()
@@ -52,7 +53,7 @@ def test_help_lists_the_commands_and_job_names() -> None:
     assert bare.returncode == 0, bare.stderr
     for command in ("enqueue", "status", "run"):
         assert command in bare.stdout
-    enqueue = run_cli(env, "enqueue", "--help")
+    enqueue = cli_in_process(env, "enqueue", "--help")
     assert enqueue.returncode == 0
     assert "NAME is one of: cleanup, daily_prospect_queue, process_prospect" in enqueue.stdout
 
@@ -75,11 +76,11 @@ def test_enqueue_wait_then_status_as_json_and_as_a_table(redis_url: str, tmp_pat
     env = env_for(redis_url)
     worker = WorkerProcess(env, tmp_path / "worker.log")
     try:
-        done = run_cli(env, "enqueue", "daily_prospect_queue", "--wait", timeout=180)
+        done = cli_in_process(env, "enqueue", "daily_prospect_queue", "--wait", timeout=180)
         assert done.returncode == 0, done.stderr
         job_id = done.stdout.splitlines()[0]
-        as_json = run_cli(env, "status", job_id, "--json")
-        human = run_cli(env, "status", job_id)
+        as_json = cli_in_process(env, "status", job_id, "--json")
+        human = cli_in_process(env, "status", job_id)
     finally:
         worker.stop()
     assert as_json.returncode == 0, as_json.stderr
@@ -106,10 +107,10 @@ def test_enqueue_wait_then_status_as_json_and_as_a_table(redis_url: str, tmp_pat
 @pytest.mark.slow
 def test_unknown_job_name_and_id(redis_url: str) -> None:
     env = env_for(redis_url)
-    unknown = run_cli(env, "enqueue", "daily_prospect_qeue")
+    unknown = cli_in_process(env, "enqueue", "daily_prospect_qeue")
     assert unknown.returncode == 2
     assert "'daily_prospect_qeue' is not one of 'cleanup', 'daily_prospect_queue'" in unknown.stderr
-    missing = run_cli(env, "status", "no-such-id")
+    missing = cli_in_process(env, "status", "no-such-id")
     assert missing.returncode == 1
     assert missing.stderr.strip() == (
         "Error: no job with id 'no-such-id' (unknown, or its result expired)"
@@ -121,7 +122,7 @@ def test_unknown_job_name_and_id(redis_url: str) -> None:
 async def test_a_bad_payload_is_refused_before_anything_is_queued(
     redis_url: str, redis: Redis
 ) -> None:
-    done = run_cli(
+    done = cli_in_process(
         env_for(redis_url),
         "enqueue",
         "daily_prospect_queue",
@@ -134,7 +135,9 @@ async def test_a_bad_payload_is_refused_before_anything_is_queued(
     assert done.stdout == ""
     assert await redis.zcard("arq:queue") == 0
     assert [key async for key in redis.scan_iter("arq:job:*")] == []
-    not_json = run_cli(env_for(redis_url), "enqueue", "daily_prospect_queue", "--payload", "{")
+    not_json = cli_in_process(
+        env_for(redis_url), "enqueue", "daily_prospect_queue", "--payload", "{"
+    )
     assert not_json.returncode == 2
     assert "--payload: not valid JSON" in not_json.stderr
 
@@ -143,7 +146,7 @@ async def test_a_bad_payload_is_refused_before_anything_is_queued(
 async def test_wait_with_no_worker_says_so_and_gives_up_at_the_timeout(
     redis_url: str, redis: Redis
 ) -> None:
-    done = run_cli(
+    done = cli_in_process(
         env_for(redis_url),
         "enqueue",
         "daily_prospect_queue",
@@ -187,7 +190,7 @@ def test_an_unreachable_redis_is_one_line_with_the_password_masked(
 ) -> None:
     env = env_for(f"redis://:s3cret@127.0.0.1:{unused_port}/0")
     for args in (("status", "some-id"), ("enqueue", "daily_prospect_queue")):
-        done = run_cli(env, *args, timeout=20)
+        done = cli_in_process(env, *args, timeout=20)
         assert done.returncode == 2, done.stderr
         lines = done.stderr.splitlines()
         assert lines[0].startswith(

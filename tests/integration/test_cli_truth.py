@@ -10,7 +10,8 @@ from arq.connections import create_pool
 from redis.asyncio import Redis
 
 from settings import Settings
-from tests.support.processes import WorkerProcess, env_for, run_cli
+from tests.support.cli import cli_in_process
+from tests.support.processes import WorkerProcess, env_for
 from worker.client import QueueClient
 from worker.connections import redis_settings
 from worker.engine.serializer import deserialize, serialize
@@ -33,7 +34,7 @@ def json_of(args: Any) -> Any:
 def test_a_malformed_dead_letter_id_is_a_usage_error_without_a_traceback(redis_url: str) -> None:
     env = env_for(redis_url)
     for command in ("show", "replay"):
-        done = run_cli(env, "dlq", command, "garbage")
+        done = cli_in_process(env, "dlq", command, "garbage")
         assert done.returncode == 2, done.stderr
         error, hint = done.stderr.splitlines()
         assert error.startswith("Error: Invalid value for ")
@@ -49,7 +50,7 @@ async def test_a_past_run_date_without_backfill_is_refused_at_enqueue(
     redis_url: str, redis: Redis
 ) -> None:
     env = env_for(redis_url)
-    done = run_cli(env, "enqueue", DAILY_JOB, "--payload", '{"run_date": "2026-01-05"}')
+    done = cli_in_process(env, "enqueue", DAILY_JOB, "--payload", '{"run_date": "2026-01-05"}')
     assert done.returncode == 2
     line, hint = done.stderr.splitlines()
     assert hint == "Try: prospect-worker enqueue --help"
@@ -71,11 +72,11 @@ async def test_a_daily_job_refused_for_its_run_date_is_not_offered_for_replay(
     await drain(settings)
     [(entry, _)] = await redis.xrange(KEYS.dead_letters)
     env = env_for(redis_url)
-    shown = run_cli(env, "dlq", "show", entry)
+    shown = cli_in_process(env, "dlq", "show", entry)
     assert shown.returncode == 0, shown.stderr
     assert "possible" not in shown.stdout
     assert "enqueue a corrected job instead" in shown.stdout
-    replay = run_cli(env, "dlq", "replay", entry)
+    replay = cli_in_process(env, "dlq", "replay", entry)
     assert replay.returncode == 1
     assert await redis.xlen(KEYS.dead_letters) == 1
     assert await redis.zcard("arq:queue") == 0
@@ -93,13 +94,13 @@ async def test_dlq_show_prints_the_payload_as_json(redis_url: str, redis: Redis)
         tries=3,
         payload={"flag": True, "none": None},
     )
-    shown = run_cli(env_for(redis_url), "dlq", "show", entry)
+    shown = cli_in_process(env_for(redis_url), "dlq", "show", entry)
     assert shown.returncode == 0, shown.stderr
     assert 'payload  {"flag":true,"none":null}' in shown.stdout
 
 
 def test_a_bad_duration_names_its_option(redis_url: str) -> None:
-    done = run_cli(env_for(redis_url), "dlq", "purge", "--older-than", "30x")
+    done = cli_in_process(env_for(redis_url), "dlq", "purge", "--older-than", "30x")
     assert done.returncode == 2
     assert done.stderr.splitlines()[0] == (
         "Error: Invalid value for '--older-than': '30x': expected a number and a unit, "
@@ -109,7 +110,7 @@ def test_a_bad_duration_names_its_option(redis_url: str) -> None:
 
 @pytest.mark.slow
 def test_a_usage_error_is_one_error_line_and_a_try_line(redis_url: str) -> None:
-    done = run_cli(env_for(redis_url), "enqueue", DAILY_JOB, "--timeout", "5")
+    done = cli_in_process(env_for(redis_url), "enqueue", DAILY_JOB, "--timeout", "5")
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
         "Error: --timeout only applies with --wait",
@@ -120,17 +121,19 @@ def test_a_usage_error_is_one_error_line_and_a_try_line(redis_url: str) -> None:
 @pytest.mark.slow
 def test_stats_of_an_empty_queue_shows_no_oldest_due_age(redis_url: str) -> None:
     env = env_for(redis_url)
-    human = run_cli(env, "stats")
+    human = cli_in_process(env, "stats")
     assert human.returncode == 0, human.stderr
     assert "oldest due job: none (nothing due)" in human.stdout
-    assert json_of(run_cli(env, "stats", "--json"))["oldest_due_age_s"] is None
+    assert json_of(cli_in_process(env, "stats", "--json"))["oldest_due_age_s"] is None
 
 
 @pytest.mark.slow
 async def test_a_json_wait_that_times_out_still_prints_the_job(
     redis_url: str, redis: Redis
 ) -> None:
-    done = run_cli(env_for(redis_url), "enqueue", CLEANUP_JOB, "--wait", "--timeout", "1", "--json")
+    done = cli_in_process(
+        env_for(redis_url), "enqueue", CLEANUP_JOB, "--wait", "--timeout", "1", "--json"
+    )
     assert done.returncode == 1
     report = orjson.loads(done.stdout)
     assert report["state"] == "queued"
@@ -140,10 +143,12 @@ async def test_a_json_wait_that_times_out_still_prints_the_job(
 @pytest.mark.slow
 async def test_waiting_on_a_paused_queue_says_it_is_paused(redis_url: str, tmp_path: Path) -> None:
     env = env_for(redis_url)
+    # Paused before the worker starts: a pause takes effect within a second (the worker reads
+    # the switch every half second), and this test is about what the wait says, not that bound.
+    assert cli_in_process(env, "pause").returncode == 0
     with WorkerProcess(env, tmp_path / "worker.log") as worker:
         worker.wait_ready()
-        assert run_cli(env, "pause").returncode == 0
-        done = run_cli(env, "enqueue", CLEANUP_JOB, "--wait", "--timeout", "7", timeout=40)
+        done = cli_in_process(env, "enqueue", CLEANUP_JOB, "--wait", "--timeout", "7", timeout=40)
         worker.terminate()
     assert done.returncode == 1
     assert "no worker is taking jobs" not in done.stderr
@@ -156,7 +161,7 @@ async def test_status_of_a_finished_cleanup_shows_what_it_did(
 ) -> None:
     job_id = await client.enqueue(CLEANUP_JOB)
     await drain(settings)
-    shown = run_cli(env_for(redis_url), "status", job_id)
+    shown = cli_in_process(env_for(redis_url), "status", job_id)
     assert shown.returncode == 0, shown.stderr
     assert "None" not in shown.stdout
     assert "stage     trimmed (2 of 2)" in shown.stdout
@@ -173,12 +178,12 @@ async def test_a_prospect_results_draft_id_opens_its_draft(
     assert prospect_jobs
     drafted = None
     for key in prospect_jobs:
-        report = json_of(run_cli(env, "status", key.removeprefix("arq:result:"), "--json"))
+        report = json_of(cli_in_process(env, "status", key.removeprefix("arq:result:"), "--json"))
         if report["result"]["draft_id"] is not None:
             drafted = report["result"]
             break
     assert drafted is not None
-    shown = run_cli(env, "drafts", "show", drafted["draft_id"], "--json")
+    shown = cli_in_process(env, "drafts", "show", drafted["draft_id"], "--json")
     assert json_of(shown)["id"] == drafted["company_id"]
 
 
@@ -189,9 +194,9 @@ async def test_a_second_daily_run_the_same_day_reads_the_same_everywhere(
     env = env_for(redis_url)
     with WorkerProcess(env, tmp_path / "worker.log") as worker:
         worker.wait_ready()
-        first = run_cli(env, "enqueue", DAILY_JOB, "--wait", "--json", timeout=180)
-        second = run_cli(env, "enqueue", DAILY_JOB, "--wait", timeout=180)
-        second_json = run_cli(env, "enqueue", DAILY_JOB, "--wait", "--json", timeout=180)
+        first = cli_in_process(env, "enqueue", DAILY_JOB, "--wait", "--json", timeout=180)
+        second = cli_in_process(env, "enqueue", DAILY_JOB, "--wait", timeout=180)
+        second_json = cli_in_process(env, "enqueue", DAILY_JOB, "--wait", "--json", timeout=180)
         worker.terminate()
     day = json_of(first)["result"]["run_id"]
     note = REPEAT_NOTE.format(day=day)
@@ -200,14 +205,14 @@ async def test_a_second_daily_run_the_same_day_reads_the_same_everywhere(
     assert note in second.stdout
     repeat = json_of(second_json)
     assert repeat["note"].startswith(note)
-    status = run_cli(env, "status", repeat["job_id"])
+    status = cli_in_process(env, "status", repeat["job_id"])
     assert note in status.stdout
     # The run in process (`dev.py run`) on the same Redis and queue reads it the same way.
-    ran = run_cli({**env, "PW_QUEUE_NAME": "arq:queue"}, "run", timeout=180)
+    ran = cli_in_process({**env, "PW_QUEUE_NAME": "arq:queue"}, "run", timeout=180)
     assert ran.returncode == 0, ran.stderr
     assert note in ran.stdout
     assert "nothing to do" not in ran.stdout
-    stats = json_of(run_cli(env, "stats", "--json"))["daily"]
+    stats = json_of(cli_in_process(env, "stats", "--json"))["daily"]
     assert (stats["run_id"], stats["state"], stats["fanned_out"]) == (
         day,
         "complete",

@@ -10,8 +10,9 @@ from redis.asyncio import Redis
 from jobs.models import Draft
 from jobs.prospecting.store import ProspectStore
 from jobs.redisreply import reply
+from tests.support.cli import cli_in_process
 from tests.support.fault_env import retry_env
-from tests.support.processes import WorkerProcess, env_for, run_cli
+from tests.support.processes import WorkerProcess, env_for
 from tests.support.runs import open_run
 from tests.support.smtp_server import FaultySink, faulty_sink, smtp_env
 from tests.support.until import until
@@ -55,16 +56,16 @@ async def test_reapproving_a_draft_whose_send_failed_for_good_sends_it(
     env = env_for(redis_url, **FAST)  # no SMTP server: every send fails for good
     with WorkerProcess(env, tmp_path / "worker.log") as worker:
         worker.wait_ready()
-        first = run_cli(env, "approve", draft_id, "--json")
+        first = cli_in_process(env, "approve", draft_id, "--json")
         assert first.returncode == 0, first.stderr
         assert orjson.loads(first.stdout)["job_id"] == f"send:{draft_id}"
         await until(lambda: reply(redis.xlen(KEYS.dead_letters)))
         # The draft says its send failed for good, read from Redis; not `approved`.
         await reaches(redis, draft_id, "send_failed")
-        shown = orjson.loads(run_cli(env, "drafts", "show", draft_id, "--json").stdout)
+        shown = orjson.loads(cli_in_process(env, "drafts", "show", draft_id, "--json").stdout)
         assert shown["state"] == "send_failed"
         assert "sending is off" in shown["reason"]
-        waiting = run_cli(env, "drafts", "list", "--state", "approved", "--json")
+        waiting = cli_in_process(env, "drafts", "list", "--state", "approved", "--json")
         assert orjson.loads(waiting.stdout) == []
         worker.terminate()
 
@@ -73,14 +74,14 @@ async def test_reapproving_a_draft_whose_send_failed_for_good_sends_it(
             fixed = env_for(redis_url, **FAST, **smtp_env(sink))
             worker.start(fixed)
             worker.wait_ready()
-            again = run_cli(fixed, "approve", draft_id)
+            again = cli_in_process(fixed, "approve", draft_id)
             assert again.returncode == 0, again.stderr
             assert "send had failed for good" in again.stdout
             await reaches(redis, draft_id, "sent")
             assert isinstance(sink.handler, FaultySink)
             assert (sink.handler.delivered, sink.handler.duplicates) == (1, 0)
             # Its old dead letter is not left waiting for a replay that would send nothing.
-            letters = run_cli(fixed, "dlq", "list", "--json")
+            letters = cli_in_process(fixed, "dlq", "list", "--json")
             assert orjson.loads(letters.stdout) == []
             worker.terminate()
 
@@ -94,17 +95,17 @@ async def test_a_replayed_send_that_had_failed_for_good_sends_the_draft(
     with faulty_sink(tmp_path / "mail") as sink:
         with WorkerProcess(env, tmp_path / "worker.log") as worker:
             worker.wait_ready()
-            assert run_cli(env, "approve", draft_id).returncode == 0
+            assert cli_in_process(env, "approve", draft_id).returncode == 0
             await reaches(redis, draft_id, "send_failed")
             [(entry, _)] = await redis.xrange(KEYS.dead_letters)
-            shown = run_cli(env, "dlq", "show", entry)
+            shown = cli_in_process(env, "dlq", "show", entry)
             assert "replay   possible" in shown.stdout
             worker.terminate()
 
             fixed = env_for(redis_url, **FAST, **smtp_env(sink))
             worker.start(fixed)
             worker.wait_ready()
-            replayed = run_cli(fixed, "dlq", "replay", entry)
+            replayed = cli_in_process(fixed, "dlq", "replay", entry)
             assert replayed.returncode == 0, replayed.stdout
             await reaches(redis, draft_id, "sent")
             worker.terminate()
@@ -116,10 +117,10 @@ async def test_a_replayed_send_that_had_failed_for_good_sends_the_draft(
 async def test_approve_says_when_the_send_was_already_queued(redis_url: str, redis: Redis) -> None:
     (draft_id,) = await seed(redis, "ann@one.example")
     env = env_for(redis_url)
-    first = run_cli(env, "approve", draft_id)
+    first = cli_in_process(env, "approve", draft_id)
     assert first.returncode == 0, first.stderr
     assert f"send queued as send:{draft_id}" in first.stdout
-    second = run_cli(env, "approve", draft_id, "--json")
+    second = cli_in_process(env, "approve", draft_id, "--json")
     assert second.returncode == 0, second.stderr
     answer = orjson.loads(second.stdout)
     assert (answer["job_id"], answer["queued_now"], answer["job_state"]) == (
@@ -127,7 +128,7 @@ async def test_approve_says_when_the_send_was_already_queued(redis_url: str, red
         False,
         "queued",
     )
-    human = run_cli(env, "approve", draft_id)
+    human = cli_in_process(env, "approve", draft_id)
     assert f"its send send:{draft_id} was already queued (queued)" in human.stdout
     assert await redis.zcard("arq:queue") == 1
 
@@ -137,7 +138,7 @@ async def test_resolve_with_both_sent_and_retry_is_a_usage_error(
 ) -> None:
     (draft_id,) = await seed(redis, "ann@one.example")
     await reply(redis.hset(KEYS.draft(draft_id), mapping={"state": "unknown", "attempts": "1"}))
-    done = run_cli(env_for(redis_url), "outbox", "resolve", draft_id, "--sent", "--retry")
+    done = cli_in_process(env_for(redis_url), "outbox", "resolve", draft_id, "--sent", "--retry")
     assert done.returncode == 2
     assert done.stderr.splitlines()[0] == (
         "Error: --sent and --retry contradict each other: give one"
@@ -156,26 +157,26 @@ async def test_an_unknown_send_is_not_replayed_and_resolve_clears_its_dead_lette
     with WorkerProcess(env, tmp_path / "worker.log") as worker:
         worker.wait_ready()
         payload = orjson.dumps({"draft_id": draft_id}).decode()
-        queued = run_cli(env, "enqueue", "send_outreach", "--payload", payload)
+        queued = cli_in_process(env, "enqueue", "send_outreach", "--payload", payload)
         assert queued.returncode == 0, queued.stderr
         await until(lambda: reply(redis.xlen(KEYS.dead_letters)))
         [(entry, _)] = await redis.xrange(KEYS.dead_letters)
 
-        listed = run_cli(env, "outbox", "list")
+        listed = cli_in_process(env, "outbox", "list")
         assert listed.returncode == 0, listed.stderr
         assert draft_id in listed.stdout and "unknown" in listed.stdout
-        shown = run_cli(env, "dlq", "show", entry)
+        shown = cli_in_process(env, "dlq", "show", entry)
         assert f"outbox resolve {draft_id} --sent" in shown.stdout
         assert "possible" not in shown.stdout
-        replay = run_cli(env, "dlq", "replay", entry)
+        replay = cli_in_process(env, "dlq", "replay", entry)
         assert replay.returncode == 1, replay.stdout
         assert "not replayed" in replay.stdout
         assert f"outbox resolve {draft_id}" in replay.stdout
         assert await state_of(redis, draft_id) == "unknown"
 
-        resolved = run_cli(env, "outbox", "resolve", draft_id, "--sent")
+        resolved = cli_in_process(env, "outbox", "resolve", draft_id, "--sent")
         assert resolved.returncode == 0, resolved.stderr
-        assert orjson.loads(run_cli(env, "dlq", "list", "--json").stdout) == []
+        assert orjson.loads(cli_in_process(env, "dlq", "list", "--json").stdout) == []
         assert await state_of(redis, draft_id) == "sent"
         worker.terminate()
 
@@ -186,7 +187,7 @@ async def test_drafts_list_has_a_header_aligned_columns_and_a_limit(
 ) -> None:
     await seed(redis, "ann@one.example", "bartholomew@two.example")
     env = env_for(redis_url)
-    listed = run_cli(env, "drafts", "list")
+    listed = cli_in_process(env, "drafts", "list")
     assert listed.returncode == 0, listed.stderr
     header, *rows = listed.stdout.splitlines()
     assert header.split() == ["ID", "STATE", "TO", "SUBJECT"]
@@ -198,7 +199,7 @@ async def test_drafts_list_has_a_header_aligned_columns_and_a_limit(
         "bartholomew@two.example",
     ]
     assert [row.index("Hello") for row in rows] == [header.index("SUBJECT")] * 2
-    limited = run_cli(env, "drafts", "list", "--limit", "1", "--json")
+    limited = cli_in_process(env, "drafts", "list", "--limit", "1", "--json")
     assert [draft["id"] for draft in orjson.loads(limited.stdout)] == ["d1"]
-    idle = run_cli(env, "outbox", "list")
+    idle = cli_in_process(env, "outbox", "list")
     assert (idle.returncode, idle.stdout) == (0, "no send waits for a person\n")
