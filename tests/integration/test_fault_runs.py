@@ -299,7 +299,7 @@ async def test_sigterm_with_jobs_in_flight_loses_none_and_completes_none_twice(
     env = env_for(
         redis_url,
         **fake_providers.env(),
-        PW_JOBS__PROCESS_PROSPECT__LIMIT="16",
+        PW_JOBS__PROCESS_PROSPECT__LIMIT="40",
         PW_SHUTDOWN_GRACE_S="1",
     )
     worker = WorkerProcess(env, tmp_path / "worker.log")
