@@ -105,9 +105,11 @@ def render_with(target: Target, scratch: Path) -> Render:
             "components": [os.path.relpath(c, directory) for c in target.components],
         }
         (directory / "kustomization.yaml").write_text(yaml.safe_dump(composed))
-    text = kustomize(directory)
-    resources = [doc for doc in yaml.safe_load_all(text) if doc]
-    return Render(target, text, resources)
+    return parsed(target, kustomize(directory))
+
+
+def parsed(target: Target, text: str) -> Render:
+    return Render(target, text, [doc for doc in yaml.safe_load_all(text) if doc])
 
 
 # --- pods and containers ------------------------------------------------------------------
