@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from jobs.errors import Deferred
 from tests.conftest import Figures
 from worker.keys import WorkerKeys
-from worker.scheduling.limits import Rate, RateLimiter
+from worker.scheduling.limits import BOOKING_GRACE_MS, Rate, RateLimiter, window_ms
 
 KEYS = WorkerKeys()
 
@@ -67,3 +67,41 @@ async def test_waiting_callers_come_back_one_by_one_not_as_a_herd(
     assert most_in(sent_at, 1.0) <= per_s  # never over the limit
     # Each waiter is refused about once: it comes back when a slot is there for it.
     assert refusals <= callers
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(30)
+async def test_a_slot_booked_for_a_waiter_that_never_returns_lapses(redis: Redis) -> None:
+    limiter = RateLimiter(redis, KEYS, {"llm": (Rate(2, "s"),)})
+    booked = KEYS.rate_booked("llm", "s")
+    await limiter.acquire("llm")
+    await limiter.acquire("llm")
+    with pytest.raises(Deferred) as deferred:
+        await limiter.acquire("llm")  # its job is deleted meanwhile: it never asks again
+    # Two sent this millisecond leave the held window (1.25 s) in at most that long.
+    assert 1.0 < deferred.value.delay_s <= 1.251
+    assert await redis.zcard(booked) == 1
+    assert 0 < await redis.pttl(booked) <= 1251 + BOOKING_GRACE_MS
+    await asyncio.sleep(deferred.value.delay_s + BOOKING_GRACE_MS / 1000 + 0.05)
+    # Past its grace the slot is gone, not taken by the next request as the waiter's.
+    await limiter.acquire("llm")
+    assert await redis.zcard(booked) == 0
+    assert limiter.sent == {"llm": 3} and limiter.deferred == {"llm": 1}
+
+
+async def test_waiters_are_booked_one_behind_another(redis: Redis) -> None:
+    # One a minute: the first goes, the second is booked the slot the first's leaving frees,
+    # the third the one after, which the second's request, sent up to a grace late, frees.
+    limiter = RateLimiter(redis, KEYS, {"smtp": (Rate(1, "min"),)})
+    await limiter.acquire("smtp")
+    delays = []
+    for _ in range(2):
+        with pytest.raises(Deferred) as deferred:
+            await limiter.acquire("smtp")
+        delays.append(deferred.value.delay_s)
+    # The second waiter's slot follows the first's, a window and a grace later.
+    window_s = window_ms(60.0) / 1000
+    assert window_s - 0.1 < delays[0] <= window_s + 0.001
+    assert delays[1] - delays[0] >= window_s + BOOKING_GRACE_MS / 1000 - 0.1
+    assert await redis.zcard(KEYS.rate_booked("smtp", "min")) == 2
+    assert await redis.zcard(KEYS.rate_window("smtp", "min")) == 1
