@@ -135,7 +135,7 @@ for i = 1, periods do
   local sent, booked = KEYS[i * 2 - 1], KEYS[i * 2]
   local limit, window = tonumber(ARGV[i * 2 + 1]), tonumber(ARGV[i * 2 + 2])
   redis.call('ZREMRANGEBYSCORE', sent, '-inf', now - window)
-  redis.call('ZREMRANGEBYSCORE', booked, '-inf', '(' .. (now - grace))
+  redis.call('ZREMRANGEBYSCORE', booked, '-inf', string.format('(%d', now - grace))
   -- Due bookings hold their slots against newcomers; this request takes one of them.
   due[i] = redis.call('ZCOUNT', booked, '-inf', now)
   if redis.call('ZCARD', sent) + due[i] - math.min(due[i], 1) >= limit then full = true end
