@@ -219,10 +219,6 @@ class Rate:
     limit: int
     period: str  # a key of PERIODS_S
 
-    @property
-    def spacing_s(self) -> float:
-        return PERIODS_S[self.period] / self.limit
-
 
 class RateLimiter:
     """The `jobs.clients.gate.RateGate` every provider client sends through."""
