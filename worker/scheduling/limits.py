@@ -32,6 +32,7 @@ disagree), checked and written by one script for every period at once. At most `
 are let through in any window; the window is held a little longer than its period (2 % or
 250 ms, see `window_ms`) so that the trip to the provider cannot push more than the limit into
 one period as the provider counts it.
+
 **Booked slots.** A request that finds the service at its limit is deferred to a slot booked for
 it in the same step (a second sorted set per service and period, `WorkerKeys.rate_booked`): the
 moment the window, counting the requests sent and the slots booked before this one, has room for
