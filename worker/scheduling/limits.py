@@ -41,9 +41,10 @@ the first one does (a herd, mostly refused again). A booking only spaces the ret
 stays the authority: a request is let through only while the requests sent in the window and the
 slots now due (their waiters are on their way), less the one it takes, leave room. Which due
 slot is whose is not known (requests are alike): a request let through takes the oldest, so a
-newcomer arriving just as a slot comes due takes it, and its waiter is booked again. A booked
-slot lapses `BOOKING_GRACE_MS` after its time, so a waiter that never comes back holds no room
-for long.
+newcomer arriving just as a slot comes due takes it, and its waiter is booked again. A waiter
+that finds its slot still held up by a request that went late keeps it, moved to when that
+request leaves. A due slot lapses `BOOKING_LAPSE_MS` after its time, so a waiter that never
+comes back holds no room for long.
 """
 
 import random
@@ -123,46 +124,73 @@ return handed
 """
 )
 
-# KEYS: per period its window set, then its booked set. ARGV: a unique member, the booking
-# grace (ms), then per period: limit, window (ms). Returns 0 when the request may go now (and
-# records it in every window), else the ms until the slot booked for it.
+# KEYS: per period its window set, then its booked set. ARGV: a unique member, how long a due
+# slot waits for its waiter (ms), the gap left behind a booked slot (ms), then per period:
+# limit, window (ms). Returns 0 when the request may go now (and records it in every window),
+# else the ms until the slot booked (or kept) for it.
 _RATE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local grace = tonumber(ARGV[2])
+local lapse, gap = tonumber(ARGV[2]), tonumber(ARGV[3])
 local periods = #KEYS / 2
 local due, full = {}, false
 for i = 1, periods do
   local sent, booked = KEYS[i * 2 - 1], KEYS[i * 2]
-  local limit, window = tonumber(ARGV[i * 2 + 1]), tonumber(ARGV[i * 2 + 2])
+  local limit, window = tonumber(ARGV[i * 2 + 2]), tonumber(ARGV[i * 2 + 3])
   redis.call('ZREMRANGEBYSCORE', sent, '-inf', now - window)
-  redis.call('ZREMRANGEBYSCORE', booked, '-inf', string.format('(%d', now - grace))
-  -- Due bookings hold their slots against newcomers; this request takes one of them.
+  redis.call('ZREMRANGEBYSCORE', booked, '-inf', string.format('(%d', now - lapse))
+  -- Due slots are held against newcomers; this request takes one of them.
   due[i] = redis.call('ZCOUNT', booked, '-inf', now)
   if redis.call('ZCARD', sent) + due[i] - math.min(due[i], 1) >= limit then full = true end
 end
 if not full then
   for i = 1, periods do
     redis.call('ZADD', KEYS[i * 2 - 1], now, ARGV[1])
-    redis.call('PEXPIRE', KEYS[i * 2 - 1], ARGV[i * 2 + 2])
+    redis.call('PEXPIRE', KEYS[i * 2 - 1], ARGV[i * 2 + 3])
     if due[i] > 0 then redis.call('ZPOPMIN', KEYS[i * 2]) end
   end
   return 0
 end
--- The slot: when the window, counting the requests sent and the slots booked before, has room.
+-- A waiter back on its slot but held up by a request that went late (its own waiter came back
+-- late): it keeps its slot, moved to when that request leaves, if that is soon.
+local back, returning = now + 1, true
+for i = 1, periods do
+  local sent = KEYS[i * 2 - 1]
+  local limit, window = tonumber(ARGV[i * 2 + 2]), tonumber(ARGV[i * 2 + 3])
+  local nsent = redis.call('ZCARD', sent)
+  local leaves = nsent + due[i] - 1 - limit
+  if due[i] == 0 or leaves >= nsent then
+    returning = false
+  elseif leaves >= 0 then
+    local entry = redis.call('ZRANGE', sent, leaves, leaves, 'WITHSCORES')
+    back = math.max(back, tonumber(entry[2]) + window + 1)
+  end
+end
+if returning and back - now <= lapse then
+  for i = 1, periods do
+    local booked = KEYS[i * 2]
+    local oldest = redis.call('ZRANGE', booked, 0, 0)
+    redis.call('ZADD', booked, 'XX', back, oldest[1])
+    if redis.call('PTTL', booked) < back - now + lapse then
+      redis.call('PEXPIRE', booked, back - now + lapse)
+    end
+  end
+  return back - now
+end
+-- Else a slot: when the window, counting the requests sent and the slots booked before, has room.
 local slot = now + 1
 for i = 1, periods do
   local sent, booked = KEYS[i * 2 - 1], KEYS[i * 2]
-  local limit, window = tonumber(ARGV[i * 2 + 1]), tonumber(ARGV[i * 2 + 2])
+  local limit, window = tonumber(ARGV[i * 2 + 2]), tonumber(ARGV[i * 2 + 3])
   local nsent, nbooked = redis.call('ZCARD', sent), redis.call('ZCARD', booked)
   local frees = nsent + nbooked - limit
   if frees >= 0 and frees < nsent then
     local entry = redis.call('ZRANGE', sent, frees, frees, 'WITHSCORES')
     slot = math.max(slot, tonumber(entry[2]) + window + 1)
   elseif frees >= nsent then
-    -- A booked request goes up to the grace later than its slot: it leaves that much later.
+    -- A booked request goes a little after its slot: it leaves the window that much later.
     local entry = redis.call('ZRANGE', booked, frees - nsent, frees - nsent, 'WITHSCORES')
-    slot = math.max(slot, tonumber(entry[2]) + window + grace)
+    slot = math.max(slot, tonumber(entry[2]) + window + gap)
   end
   if nbooked > 0 then
     local last = redis.call('ZRANGE', booked, -1, -1, 'WITHSCORES')
@@ -171,7 +199,7 @@ for i = 1, periods do
 end
 for i = 1, periods do
   redis.call('ZADD', KEYS[i * 2], slot, ARGV[1])
-  redis.call('PEXPIRE', KEYS[i * 2], slot - now + grace)
+  redis.call('PEXPIRE', KEYS[i * 2], slot - now + lapse)
 end
 return slot - now
 """
@@ -194,11 +222,14 @@ return dropped
 )
 
 PERIODS_S: Mapping[str, float] = {"s": 1.0, "min": 60.0}
-# A booked slot waits this long after its time for its waiter (the trip back through the queue
-# and into the job), then lapses, so a waiter that never comes back (its job deleted, or
-# needing the service no more) holds no room. A slot that follows a booked one is placed this
-# much later, as the waiter may send that late.
-BOOKING_GRACE_MS = 250
+# A due slot waits this long for its waiter (the trip back through the queue and into the job),
+# then lapses, so a waiter that never comes back (its job deleted, or needing the service no
+# more) holds no room.
+BOOKING_LAPSE_MS = 500
+# A slot behind a booked one is placed this much later than the window allows, as its waiter
+# sends a little after its slot; one that sends later still holds up the next waiter briefly
+# (that one keeps its slot, moved on), never sends it to the back of the line.
+BOOKING_GAP_MS = 50
 TYPE_LIMIT_RETRY_S = 0.5  # a job of a full type not parked comes back after this long (jittered)
 # A parked job's queue score is this far ahead: a backstop only (a slot is handed to it well
 # before), so that a job whose parked entry was lost still runs, and is deferred at most once
@@ -243,7 +274,7 @@ class RateLimiter:
         if not rates:
             return  # no limit set for this service: no Redis call either
         keys: list[str] = []
-        args: list[str | int] = [uuid.uuid4().hex, BOOKING_GRACE_MS]
+        args: list[str | int] = [uuid.uuid4().hex, BOOKING_LAPSE_MS, BOOKING_GAP_MS]
         for rate in rates:
             keys += [
                 self._keys.rate_window(service, rate.period),
