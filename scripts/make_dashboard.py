@@ -195,6 +195,11 @@ def build() -> dict[str, object]:
                     f"sum by (job_type) (prospect_worker_job_limit{{{TYPE}}})", "limit {{job_type}}"
                 ),
                 query("sum(prospect_worker_max_jobs)", "all types: max jobs"),
+                # The same for every replica (read from Redis): max, not sum.
+                query(
+                    f"max by (job_type) (prospect_worker_queue_parked_jobs{{{TYPE}}})",
+                    "parked {{job_type}}",
+                ),
             )
         )
         .with_panel(

@@ -60,6 +60,12 @@ class WorkerKeys(Keys):
         Redis's own clock. Expires one window after the last request."""
         return f"{self.prefix}:rate:{service}:{window}"
 
+    def rate_booked(self, service: str, window: str) -> str:
+        """Sorted set: slots booked in that window for the requests it refused, scored by the
+        Redis time each waiter is to come back; a slot is taken by the next request let
+        through once due, and lapses shortly after. Expires just after the last booking."""
+        return f"{self.prefix}:rate:{service}:{window}:booked"
+
     def dead_letter_marker(self, job_id: str) -> str:
         """String: the dead-letter entry of this job id, so it is written once."""
         return f"{self.prefix}:deadletter:{job_id}"

@@ -25,6 +25,7 @@ from .scrape import scrape_until
 KEYS = WorkerKeys()
 SETTINGS = "tests.support.nap_job.WorkerSettings"
 OUTCOMES = "prospect_worker_job_outcomes_total"
+PARKED = "prospect_worker_queue_parked_jobs"
 
 
 async def arq_pool(redis_url: str) -> ArqRedis:
@@ -129,3 +130,35 @@ async def test_a_worker_killed_with_jobs_parked_strands_none_of_them(
     assert runs == dict.fromkeys(range(30), 1)  # each ran to its end exactly once
     assert int(await redis.get(PEAK)) <= 4
     assert not await redis.exists(KEYS.parked(NAP_JOB))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+async def test_the_metrics_port_shows_how_many_jobs_wait_parked_per_type(
+    redis_url: str, redis: Redis, tmp_path: Path
+) -> None:
+    gate, port = "test:nap:gate", free_port()
+    env = env_for(
+        redis_url,
+        PW_MAX_JOBS="10",
+        PW_JOBS__NAP__LIMIT="2",
+        PW_METRICS_PORT=str(port),
+        PW_METRICS_HOST="127.0.0.1",
+        PW_METRICS_SAMPLE_S="0.2",
+    )
+    pool = await arq_pool(redis_url)
+    jobs = await enqueue_naps(pool, 12, gate=gate)
+    worker = WorkerProcess(env, tmp_path / "worker.log", settings=SETTINGS)
+    try:
+        worker.wait_ready()
+        # Two hold the type's leases behind the closed gate; the other ten wait parked.
+        await until(lambda: parked_at_least(redis, 10), timeout_s=30)
+        held = await scrape_until(port, lambda s: s.total(PARKED, job_type=NAP_JOB) == 10)
+        await redis.set(gate, "open")
+        await until(lambda: all_complete(jobs), timeout_s=60)
+        after = await scrape_until(port, lambda s: s.total(PARKED, job_type=NAP_JOB) == 0)
+    finally:
+        worker.terminate()
+        await pool.aclose()
+    assert held.value(PARKED, job_type=NAP_JOB) == 10
+    assert after.value(PARKED, job_type=NAP_JOB) == 0

@@ -82,4 +82,5 @@ async def test_an_empty_queue(redis_url: str) -> None:
         "by_priority": {"due": {}, "scheduled": {}},
         "oldest_due_age_s": 0.0,
         "exact": True,
+        "parked": {"daily_prospect_queue": 0, "process_prospect": 0},
     }

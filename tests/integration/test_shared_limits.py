@@ -155,7 +155,7 @@ async def test_a_type_at_its_limit_holds_no_slot_and_leaves_other_types_running(
 async def test_the_rate_script_lets_the_limit_through_then_defers_until_a_slot_frees(
     redis: Redis,
 ) -> None:
-    limiter = RateLimiter(redis, KEYS, {"llm": (Rate(3, "s"), Rate(100, "min"))}, rand=lambda: 0)
+    limiter = RateLimiter(redis, KEYS, {"llm": (Rate(3, "s"), Rate(100, "min"))})
     for _ in range(3):
         await limiter.acquire("llm")
     await limiter.acquire("discovery")  # no limit set for it: never deferred

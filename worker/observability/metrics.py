@@ -124,6 +124,13 @@ class Metrics:
             ["job_type", "priority", "state"],
             registry=registry,
         )
+        self.queue_parked = Gauge(
+            name("queue_parked_jobs"),
+            "Jobs of a type parked while the type is at its concurrency limit, each waiting "
+            "for a lease to free (also counted as scheduled in queue_jobs)",
+            ["job_type"],
+            registry=registry,
+        )
         self.queue_oldest_due_age = Gauge(
             name("queue_oldest_due_age_seconds"),
             "How long the oldest due job has been runnable",
@@ -251,6 +258,7 @@ class Metrics:
                     self.queue_jobs.labels(job_type, priority, state)
         for job_type, limit in job_limits.items():
             self.job_limit.labels(job_type).set(limit)
+            self.queue_parked.labels(job_type)
         self.max_jobs.set(max_jobs)
         for limiter in LIMITERS:
             self.rate_limit_deferrals.labels(limiter)

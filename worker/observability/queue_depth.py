@@ -63,6 +63,8 @@ class QueueFigures(BaseModel):
     by_priority: dict[str, dict[str, dict[str, int]]]
     oldest_due_age_s: float
     exact: bool  # every member was read, so the split by type is a count, not an estimate
+    # job type -> its jobs parked while the type is at its limit (exact; also in `scheduled`)
+    parked: dict[str, int] = {}
 
 
 def sample_ranks(start: int, count: int, size: int) -> list[int]:
@@ -122,7 +124,11 @@ async def sample_queue(
         pipe.zcount(queue_name, "-inf", now_ms)
         pipe.zcard(queue_name)
         pipe.zrange(queue_name, 0, 0, withscores=True)
-        due, total, first = await pipe.execute()
+        # Jobs parked at their type's limit: counted exactly, on the same round trip.
+        parked_types = [t for t in job_types if t != UNKNOWN_FUNCTION]
+        for job_type in parked_types:
+            pipe.zcard(keys.parked(job_type))
+        due, total, first, *parked = await pipe.execute()
     counts = {"due": int(due), "scheduled": max(0, int(total) - int(due))}
     starts = {"due": 0, "scheduled": counts["due"]}
     oldest = max(0.0, (now_ms - first[0][1]) / 1000) if counts["due"] and first else 0.0
@@ -171,4 +177,5 @@ async def sample_queue(
         by_priority=by_priority,
         oldest_due_age_s=oldest,
         exact=exact,
+        parked={job_type: int(n) for job_type, n in zip(parked_types, parked, strict=True)},
     )

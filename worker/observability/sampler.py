@@ -2,12 +2,13 @@
 reads memory and never scans Redis.
 
 Each refresh: the queue's totals, split by type and priority class
-(worker/observability/queue_depth.py) and oldest due job; the dead-letter stream's length; the
-pause switch; the daily run and today's quota; then this replica's in-flight jobs and new
-outcomes go to Redis for `python -m worker stats` and the console's charts (the outcomes once
-more at shutdown: `flush`). A Redis error is counted, and the next refresh tries again; a
-repeated failure is logged at most once per `repeat_warning_s`, with a count; the figures keep
-their last values meanwhile (the sample timestamp shows how old they are).
+(worker/observability/queue_depth.py), oldest due job and parked jobs per type; the dead-letter
+stream's length; the pause switch; the daily run and today's quota; then this replica's
+in-flight jobs and new outcomes go to Redis for `python -m worker stats` and the console's
+charts (the outcomes once more at shutdown: `flush`). A Redis error is counted, and the next
+refresh tries again; a repeated failure is logged at most once per `repeat_warning_s`, with a
+count; the figures keep their last values meanwhile (the sample timestamp shows how old they
+are).
 """
 
 import asyncio
@@ -132,6 +133,8 @@ class Sampler:
                 by_class = counts.get(job_type, {})
                 for priority in PRIORITIES:
                     m.queue_jobs.labels(job_type, priority, state).set(by_class.get(priority, 0))
+        for job_type, parked in figures.parked.items():
+            m.queue_parked.labels(job_type).set(parked)
         m.queue_oldest_due_age.set(figures.oldest_due_age_s)
         m.queue_paused.set(1 if paused else 0)
         m.dead_letters.set(dead_letters)

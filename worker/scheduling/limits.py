@@ -31,9 +31,20 @@ the requests sent in the last window, scored by Redis's own clock (`TIME`, so re
 disagree), checked and written by one script for every period at once. At most `limit` requests
 are let through in any window; the window is held a little longer than its period (2 % or
 250 ms, see `window_ms`) so that the trip to the provider cannot push more than the limit into
-one period as the provider counts it. A request that finds the service at its limit is deferred
-until the oldest request in the window leaves it, plus a jitter of one request spacing so that
-the waiting jobs do not all come back in the same millisecond.
+one period as the provider counts it.
+
+**Booked slots.** A request that finds the service at its limit is deferred to a slot booked for
+it in the same step (a second sorted set per service and period, `WorkerKeys.rate_booked`): the
+moment the window, counting the requests sent and the slots booked before this one, has room for
+one more. So the k-th waiter comes back when the k-th place frees, not with all the others when
+the first one does (a herd, mostly refused again). A booking only spaces the returns; the window
+stays the authority: a request is let through only while the requests sent in the window and the
+slots now due (their waiters are on their way), less the one it takes, leave room. Which due
+slot is whose is not known (requests are alike): a request let through takes the oldest, so a
+newcomer arriving just as a slot comes due takes it, and its waiter is booked again. A waiter
+that finds its slot still held up by a request that went late keeps it, moved to when that
+request leaves. A due slot lapses `BOOKING_LAPSE_MS` after its time, so a waiter that never
+comes back holds no room for long.
 """
 
 import random
@@ -113,29 +124,84 @@ return handed
 """
 )
 
-# KEYS: one window set per period. ARGV: a unique member, then per period: limit, window (ms).
-# Returns 0 when the request may go now (and records it in every window), else the ms to wait.
+# KEYS: per period its window set, then its booked set. ARGV: a unique member, how long a due
+# slot waits for its waiter (ms), the gap left behind a booked slot (ms), then per period:
+# limit, window (ms). Returns 0 when the request may go now (and records it in every window),
+# else the ms until the slot booked (or kept) for it.
 _RATE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local wait = 0
-for i, key in ipairs(KEYS) do
-  local limit, window = tonumber(ARGV[i * 2]), tonumber(ARGV[i * 2 + 1])
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-  local count = redis.call('ZCARD', key)
-  if count >= limit then
-    local frees = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
-    wait = math.max(wait, tonumber(frees[2]) + window - now + 1)
+local lapse, gap = tonumber(ARGV[2]), tonumber(ARGV[3])
+local periods = #KEYS / 2
+local due, full = {}, false
+for i = 1, periods do
+  local sent, booked = KEYS[i * 2 - 1], KEYS[i * 2]
+  local limit, window = tonumber(ARGV[i * 2 + 2]), tonumber(ARGV[i * 2 + 3])
+  redis.call('ZREMRANGEBYSCORE', sent, '-inf', now - window)
+  redis.call('ZREMRANGEBYSCORE', booked, '-inf', string.format('(%d', now - lapse))
+  -- Due slots are held against newcomers; this request takes one of them.
+  due[i] = redis.call('ZCOUNT', booked, '-inf', now)
+  if redis.call('ZCARD', sent) + due[i] - math.min(due[i], 1) >= limit then full = true end
+end
+if not full then
+  for i = 1, periods do
+    redis.call('ZADD', KEYS[i * 2 - 1], now, ARGV[1])
+    redis.call('PEXPIRE', KEYS[i * 2 - 1], ARGV[i * 2 + 3])
+    if due[i] > 0 then redis.call('ZPOPMIN', KEYS[i * 2]) end
+  end
+  return 0
+end
+-- A waiter back on its slot but held up by a request that went late (its own waiter came back
+-- late): it keeps its slot, moved to when that request leaves, if that is soon.
+local back, returning = now + 1, true
+for i = 1, periods do
+  local sent = KEYS[i * 2 - 1]
+  local limit, window = tonumber(ARGV[i * 2 + 2]), tonumber(ARGV[i * 2 + 3])
+  local nsent = redis.call('ZCARD', sent)
+  local leaves = nsent + due[i] - 1 - limit
+  if due[i] == 0 or leaves >= nsent then
+    returning = false
+  elseif leaves >= 0 then
+    local entry = redis.call('ZRANGE', sent, leaves, leaves, 'WITHSCORES')
+    back = math.max(back, tonumber(entry[2]) + window + 1)
   end
 end
-if wait > 0 then
-  return wait
+if returning and back - now <= lapse then
+  for i = 1, periods do
+    local booked = KEYS[i * 2]
+    local oldest = redis.call('ZRANGE', booked, 0, 0)
+    redis.call('ZADD', booked, 'XX', back, oldest[1])
+    if redis.call('PTTL', booked) < back - now + lapse then
+      redis.call('PEXPIRE', booked, back - now + lapse)
+    end
+  end
+  return back - now
 end
-for i, key in ipairs(KEYS) do
-  redis.call('ZADD', key, now, ARGV[1])
-  redis.call('PEXPIRE', key, ARGV[i * 2 + 1])
+-- Else a slot: when the window, counting the requests sent and the slots booked before, has room.
+local slot = now + 1
+for i = 1, periods do
+  local sent, booked = KEYS[i * 2 - 1], KEYS[i * 2]
+  local limit, window = tonumber(ARGV[i * 2 + 2]), tonumber(ARGV[i * 2 + 3])
+  local nsent, nbooked = redis.call('ZCARD', sent), redis.call('ZCARD', booked)
+  local frees = nsent + nbooked - limit
+  if frees >= 0 and frees < nsent then
+    local entry = redis.call('ZRANGE', sent, frees, frees, 'WITHSCORES')
+    slot = math.max(slot, tonumber(entry[2]) + window + 1)
+  elseif frees >= nsent then
+    -- A booked request goes a little after its slot: it leaves the window that much later.
+    local entry = redis.call('ZRANGE', booked, frees - nsent, frees - nsent, 'WITHSCORES')
+    slot = math.max(slot, tonumber(entry[2]) + window + gap)
+  end
+  if nbooked > 0 then
+    local last = redis.call('ZRANGE', booked, -1, -1, 'WITHSCORES')
+    slot = math.max(slot, tonumber(last[2]))
+  end
 end
-return 0
+for i = 1, periods do
+  redis.call('ZADD', KEYS[i * 2], slot, ARGV[1])
+  redis.call('PEXPIRE', KEYS[i * 2], slot - now + lapse)
+end
+return slot - now
 """
 
 # KEYS: the type's lease set, the job's fence, its parked set, the queue. ARGV: job id, the
@@ -156,6 +222,14 @@ return dropped
 )
 
 PERIODS_S: Mapping[str, float] = {"s": 1.0, "min": 60.0}
+# A due slot waits this long for its waiter (the trip back through the queue and into the job),
+# then lapses, so a waiter that never comes back (its job deleted, or needing the service no
+# more) holds no room.
+BOOKING_LAPSE_MS = 500
+# A slot behind a booked one is placed this much later than the window allows, as its waiter
+# sends a little after its slot; one that sends later still holds up the next waiter briefly
+# (that one keeps its slot, moved on), never sends it to the back of the line.
+BOOKING_GAP_MS = 50
 TYPE_LIMIT_RETRY_S = 0.5  # a job of a full type not parked comes back after this long (jittered)
 # A parked job's queue score is this far ahead: a backstop only (a slot is handed to it well
 # before), so that a job whose parked entry was lost still runs, and is deferred at most once
@@ -177,26 +251,16 @@ class Rate:
     limit: int
     period: str  # a key of PERIODS_S
 
-    @property
-    def spacing_s(self) -> float:
-        return PERIODS_S[self.period] / self.limit
-
 
 class RateLimiter:
     """The `jobs.clients.gate.RateGate` every provider client sends through."""
 
     def __init__(
-        self,
-        redis: Redis,
-        keys: WorkerKeys,
-        rates: Mapping[str, tuple[Rate, ...]],
-        *,
-        rand: Callable[[], float] = random.random,
+        self, redis: Redis, keys: WorkerKeys, rates: Mapping[str, tuple[Rate, ...]]
     ) -> None:
         self._redis = redis
         self._keys = keys
         self._rates = {service: rates for service, rates in rates.items() if rates}
-        self._rand = rand
         self._script = redis.register_script(_RATE)
         # Read by a metrics observer: requests let through and deferrals, per service.
         self.sent: dict[str, int] = dict.fromkeys(self._rates, 0)
@@ -209,17 +273,20 @@ class RateLimiter:
         rates = self._rates.get(service)
         if not rates:
             return  # no limit set for this service: no Redis call either
-        keys = [self._keys.rate_window(service, rate.period) for rate in rates]
-        args: list[str | int] = [uuid.uuid4().hex]
+        keys: list[str] = []
+        args: list[str | int] = [uuid.uuid4().hex, BOOKING_LAPSE_MS, BOOKING_GAP_MS]
         for rate in rates:
+            keys += [
+                self._keys.rate_window(service, rate.period),
+                self._keys.rate_booked(service, rate.period),
+            ]
             args += [rate.limit, window_ms(PERIODS_S[rate.period])]
         wait_ms = int(await self._script(keys=keys, args=args))
         if wait_ms <= 0:
             self.sent[service] += 1
             return
         self.deferred[service] += 1
-        spacing = min(rate.spacing_s for rate in rates)
-        raise Deferred(wait_ms / 1000 + spacing * self._rand(), reason="rate_limit", limit=service)
+        raise Deferred(wait_ms / 1000, reason="rate_limit", limit=service)
 
 
 class Parked(Deferred):
