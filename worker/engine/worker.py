@@ -70,9 +70,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from signal import Signals
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar, cast
 
 import arq.worker
+from arq.connections import ArqRedis
 from arq.utils import to_ms
 from arq.worker import Worker
 from redis.commands.core import AsyncScript
@@ -86,13 +87,17 @@ from worker.engine.arqjobs import (
     IN_PROGRESS_KEY_PREFIX,
     JOB_KEY_PREFIX,
     RESULT_KEY_PREFIX,
+    RETRY_KEY_LIFE_S,
     RETRY_KEY_PREFIX,
+    cron_name,
     due_now_ms,
 )
+from worker.engine.claimread import PENDING, ClaimedRead, PoolWithRead
 from worker.engine.serializer import JobFailed
 from worker.engine.startup import connect
 from worker.observability.log_setup import RepeatedWarnings
 from worker.runtime.fencing import CTX_OWNERSHIP, Ownership, worker_id
+from worker.runtime.progress import PROGRESS_TTL_S
 from worker.runtime.runtime import NOT_READ, Runtime, ShiftRead
 from worker.scheduling.limits import HAND_OVER, PARKED_SET_LIFE_MS, HeldLease
 from worker.scheduling.pause import ALL, REFRESH_S, PauseSwitch
@@ -132,24 +137,36 @@ T = TypeVar("T")
 # each claimed job out of the queue's head (Queue order). With the job types' limits given, a
 # job's type is read from its record (arq's JSON: the engine's serializer), and the job takes
 # one of its type's leases here or, the type being full, is parked instead of claimed (Parking).
+# A claimed job also gets arq's own read (the start of `run_job`: GET the record, INCR and
+# EXPIRE the delivery count, ZREM the abort mark; worker/engine/claimread.py) and, holding its
+# lease, the progress record's `running` stage (worker/runtime/progress.py), unless its type is
+# paused or arq will fail the delivery (over its max tries, aborted).
 # KEYS: queue. ARGV: now (ms), marker life (ms), out-of-head score ('' leaves scores alone),
 # marker prefix, job prefix, lease set prefix, parked set prefix, lease (ms), a parked job's
 # queue score, the parked set's life (ms), the number of limits, the cron prefix, the priority
-# key prefix ('' reads none), then per type its name and limit, then per job its id and token.
+# key prefix ('' reads none), the delivery count prefix, its life (s), the abort set ('' aborts
+# off), the progress prefix ('' writes none), its life (s), then per type its name, limit and
+# the last delivery that runs (0: none, paused), then per job its id and token.
 # Returns per job its score (nil: running elsewhere, not due, or parked), the type whose lease
-# it took (nil: none) and its kept priority shift (Queue order; nil: none), then the number of
-# jobs parked.
+# it took (nil: none), its kept priority shift (Queue order; nil: none), its record (nil:
+# none), its delivery count, its abort mark (0 or 1) and 1 if the `running` stage was written
+# (else 0); then the number of jobs parked.
 _CLAIM = (
     HAND_OVER
     + """
 local now, lease_ms = tonumber(ARGV[1]), tonumber(ARGV[8])
-local limits, first = {}, 14 + 2 * tonumber(ARGV[11])
-for i = 14, first - 1, 2 do limits[ARGV[i]] = tonumber(ARGV[i + 1]) end
-local function job_type(id)
-  local raw = redis.call('GET', ARGV[5] .. id)
+local limits, runs, first = {}, {}, 19 + 3 * tonumber(ARGV[11])
+for i = 19, first - 1, 3 do
+  limits[ARGV[i]] = tonumber(ARGV[i + 1])
+  runs[ARGV[i]] = tonumber(ARGV[i + 2])
+end
+local function decode(raw)
   if not raw then return nil end
   local ok, job = pcall(cjson.decode, raw)
   if not ok or type(job) ~= 'table' or type(job['f']) ~= 'string' then return nil end
+  return job
+end
+local function job_type(job)
   local name = job['f']
   if string.sub(name, 1, #ARGV[12]) == ARGV[12] then name = string.sub(name, #ARGV[12] + 1) end
   return name
@@ -157,11 +174,14 @@ end
 local out, parked = {}, 0
 for i = first, #ARGV, 2 do
   local id, marker, score, leased, shift = ARGV[i], ARGV[4] .. ARGV[i], false, false, false
+  local raw, tries, aborted, running = false, 0, 0, 0
   if redis.call('EXISTS', marker) == 0 then
     local kept = redis.call('ZSCORE', KEYS[1], id)
     if kept and tonumber(kept) <= now then
       score = kept
-      local name = next(limits) and job_type(id)
+      raw = redis.call('GET', ARGV[5] .. id)
+      local job = next(limits) and decode(raw)
+      local name = job and job_type(job)
       local limit = name and limits[name]
       if limit then
         local leases, waiting = ARGV[6] .. name, ARGV[7] .. name
@@ -177,19 +197,37 @@ for i = first, #ARGV, 2 do
           redis.call('ZADD', KEYS[1], 'XX', ARGV[9], id)
           redis.call('ZADD', waiting, kept, id)
           redis.call('PEXPIRE', waiting, ARGV[10])
-          parked, score = parked + 1, false
+          parked, score, raw = parked + 1, false, false
         end
       end
       if score then
         redis.call('SET', marker, ARGV[i + 1], 'PX', ARGV[2])
         if ARGV[3] ~= '' then redis.call('ZADD', KEYS[1], 'XX', ARGV[3], id) end
         if ARGV[13] ~= '' then shift = redis.call('GET', ARGV[13] .. id) end
+        tries = redis.call('INCR', ARGV[14] .. id)
+        redis.call('EXPIRE', ARGV[14] .. id, ARGV[15])
+        if ARGV[16] ~= '' then aborted = redis.call('ZREM', ARGV[16], id) end
+        local delivery = tries
+        if type(job) == 'table' and type(job['t']) == 'number' and job['t'] > tries then
+          delivery = job['t']
+        end
+        if leased and ARGV[17] ~= '' and aborted == 0 and delivery <= runs[leased] then
+          local progress = ARGV[17] .. id
+          redis.call('HSET', progress, 'stage', 'running', 'job_try', delivery,
+            'counters', '{}', 'updated_ms', ARGV[1])
+          redis.call('EXPIRE', progress, ARGV[18])
+          running = 1
+        end
       end
     end
   end
   out[#out + 1] = score
   out[#out + 1] = leased
   out[#out + 1] = shift
+  out[#out + 1] = raw
+  out[#out + 1] = tries
+  out[#out + 1] = aborted
+  out[#out + 1] = running
 end
 out[#out + 1] = parked
 return out
@@ -414,6 +452,7 @@ class EngineWorker(Worker):
                 self.jobs_retried -= 1  # arq counted the deferral's Retry as a retry: it was none
             parked = job_id in runtime.parked
             runtime.parked.discard(job_id)
+            runtime.started_by_claim.discard(job_id)
             paused = job_id in runtime.paused_back
             runtime.paused_back.discard(job_id)
             lease = runtime.leases.hand_over(job_id)  # Parking: dropped by the finish step
@@ -755,16 +794,38 @@ class EngineWorker(Worker):
                 self._release_sem_dec_counter_on_complete()
             raise
         self.parked_total += int(answer[-1])
+        reads = self._claimed_reads
         for n, (job_id, token) in enumerate(zip(job_ids, tokens, strict=True)):
-            score, leased, shift = answer[3 * n : 3 * n + 3]
+            score, leased, shift, record, tries, aborted, running = answer[7 * n : 7 * n + 7]
             if score is None:
                 # Running elsewhere, not due, or parked.
                 self._release_sem_dec_counter_on_complete()
                 continue
             if leased is not None:
-                self._leased_at_claim(job_id, leased.decode())
+                self._leased_at_claim(job_id, leased.decode(), bool(running))
             self._claimed_shifts[job_id] = shift
+            reads[job_id] = ClaimedRead(job_id, record, int(tries), int(aborted))
             self._start_task(job_id, token, int(float(score)), sent_at)
+
+    @property
+    def _claimed_reads(self) -> dict[str, ClaimedRead]:
+        reads: dict[str, ClaimedRead] = self.__dict__.setdefault("_reads", {})
+        return reads
+
+    @property
+    def pool(self) -> ArqRedis:
+        # In a job's `run_job`, the first use is arq's read of the job, which the claim did.
+        read = PENDING.get()
+        if read is None:
+            return cast(ArqRedis, self._pool)
+        PENDING.set(None)
+        return cast(ArqRedis, PoolWithRead(self._pool, read))
+
+    async def run_job(self, job_id: str, score: int) -> None:
+        read = self._claimed_reads.pop(job_id, None)
+        if read is not None:
+            PENDING.set(read)  # this job's task only: its context is its own
+        await super().run_job(job_id, score)
 
     @property
     def _claimed_shifts(self) -> dict[str, ShiftRead]:
@@ -800,16 +861,40 @@ class EngineWorker(Worker):
         else:
             args += ["", "", 0, 0, 0]
         order = self.order
-        args += [len(limits), CRON_PREFIX, order.priority_prefix if order is not None else ""]
+        args += [
+            len(limits),
+            CRON_PREFIX,
+            order.priority_prefix if order is not None else "",
+            RETRY_KEY_PREFIX,
+            RETRY_KEY_LIFE_S,
+            ABORT_SET if self.allow_abort_jobs else "",
+        ]
+        if "runtime" in self.ctx:
+            args += [self.runtime.progress_prefix, PROGRESS_TTL_S]
+        else:
+            args += ["", 0]
         for name, limit in limits.items():
-            args += [name, limit]
+            args += [name, limit, self._last_run(name)]
         return args
 
-    def _leased_at_claim(self, job_id: str, function: str) -> None:
-        """The claim took the job's type lease: the runtime finds it its own, the renewal
-        renews it, and the finish step drops it."""
+    def _last_run(self, name: str) -> int:
+        """The last delivery of a type's job that arq runs (0: none, the type is paused): the
+        claim writes the `running` stage for those only."""
+        if name in self.paused:
+            return 0
+        functions = [self.functions.get(name), self.functions.get(cron_name(name))]
+        return min(
+            (self.max_tries if f.max_tries is None else f.max_tries for f in functions if f),
+            default=0,
+        )
+
+    def _leased_at_claim(self, job_id: str, function: str, running: bool) -> None:
+        """The claim took the job's type lease (and wrote its `running` stage): the runtime
+        finds it its own, the renewal renews it, and the finish step drops it."""
         runtime = self.runtime
         runtime.leases.held_by(job_id, function, runtime.limits()[function])
+        if running:
+            runtime.started_by_claim.add(job_id)
 
     # --- Fencing ---------------------------------------------------------------------------------
 
@@ -819,6 +904,8 @@ class EngineWorker(Worker):
         task = self.loop.create_task(self.run_job(job_id, score))
         task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
         task.add_done_callback(lambda _: ownership.released(job_id, token))
+        # A task cancelled before its `run_job` started never took its read.
+        task.add_done_callback(lambda _: self._claimed_reads.pop(job_id, None))
         self.tasks[job_id] = task
 
     async def _quarantine(self, raw_id: bytes) -> None:
@@ -855,6 +942,7 @@ class EngineWorker(Worker):
             result=result_data if keep_ms else None,
             result_ttl_ms=keep_ms,
         )
+        self.runtime.started_by_claim.discard(job_id)
         if self.runtime.leases.held(job_id) is not None:  # taken by the claim (Parking)
             await self.runtime.leases.drop(job_id)
 
