@@ -66,7 +66,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from signal import Signals
@@ -78,7 +78,7 @@ from arq.utils import to_ms
 from arq.worker import Worker
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, WatchError
+from redis.exceptions import RedisError, ResponseError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from worker.engine.arqjobs import (
@@ -95,6 +95,7 @@ from worker.engine.arqjobs import (
 from worker.engine.claimread import PENDING, ClaimedRead, PoolWithRead
 from worker.engine.serializer import JobFailed
 from worker.engine.startup import connect
+from worker.engine.together import Together
 from worker.observability.log_setup import RepeatedWarnings
 from worker.runtime.fencing import CTX_OWNERSHIP, Ownership, worker_id
 from worker.runtime.progress import PROGRESS_TTL_S
@@ -249,42 +250,59 @@ end
 return kept
 """
 
-# arq's `finish_job` as one step, done only while the marker holds the job's token, with the
-# drop of the job's type lease, whose slot goes to the type's next parked job (Parking).
-# KEYS: marker, result, retry count, job, abort set, queue, type leases, parked set.
+# arq's `finish_job` as one step per job, done only while the marker holds the job's token, with
+# the drop of the job's type lease, whose slot goes to the type's next parked job (Parking); the
+# jobs that ended together are finished in one call (`Together`), each in its own protected
+# call, so a job whose keys fail (a key of the wrong type) fails alone.
+# Per job, KEYS: marker, result, retry count, job, abort set, queue, type leases, parked set.
 # ARGV: token, job id, finish ('1' or ''), result ('' none), result life ms ('' forever),
 #       marker life to keep ms ('' deletes it), re-score ('' none), the type's limit ('' no
-#       lease held), now ms, lease ms, wake-up channel ('' none). Returns 1, or 0 if refused.
+#       lease held), now ms, lease ms, wake-up channel ('' none). Returns per job 1, 0 if
+#       refused, or the error's message.
+_FINISH_KEYS, _FINISH_ARGS = 8, 11
 _FINISH = (
     HAND_OVER
     + """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if ARGV[6] == '' then
-  redis.call('DEL', KEYS[1])
-else
-  redis.call('PEXPIRE', KEYS[1], ARGV[6])
-end
-if ARGV[3] == '1' then
-  if ARGV[4] ~= '' then
-    if ARGV[5] == '' then
-      redis.call('SET', KEYS[2], ARGV[4])
-    else
-      redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[5])
-    end
+local function finish(K, A)
+  if redis.call('GET', K[1]) ~= A[1] then return 0 end
+  if A[6] == '' then
+    redis.call('DEL', K[1])
+  else
+    redis.call('PEXPIRE', K[1], A[6])
   end
-  redis.call('DEL', KEYS[3], KEYS[4])
-  redis.call('ZREM', KEYS[5], ARGV[2])
-  redis.call('ZREM', KEYS[6], ARGV[2])
-elseif ARGV[7] ~= '' then
-  redis.call('ZINCRBY', KEYS[6], ARGV[7], ARGV[2])
+  if A[3] == '1' then
+    if A[4] ~= '' then
+      if A[5] == '' then
+        redis.call('SET', K[2], A[4])
+      else
+        redis.call('SET', K[2], A[4], 'PX', A[5])
+      end
+    end
+    redis.call('DEL', K[3], K[4])
+    redis.call('ZREM', K[5], A[2])
+    redis.call('ZREM', K[6], A[2])
+  elseif A[7] ~= '' then
+    redis.call('ZINCRBY', K[6], A[7], A[2])
+  end
+  if A[8] ~= '' then
+    redis.call('ZREM', K[7], A[2])
+    local handed = hand_over(K[7], K[8], K[6], tonumber(A[8]), tonumber(A[9]), tonumber(A[10]))
+    if handed > 0 and A[11] ~= '' then redis.call('PUBLISH', A[11], 'unparked') end
+  end
+  return 1
 end
-if ARGV[8] ~= '' then
-  redis.call('ZREM', KEYS[7], ARGV[2])
-  local handed = hand_over(KEYS[7], KEYS[8], KEYS[6], tonumber(ARGV[8]), tonumber(ARGV[9]),
-    tonumber(ARGV[10]))
-  if handed > 0 and ARGV[11] ~= '' then redis.call('PUBLISH', ARGV[11], 'unparked') end
+local out = {}
+for j = 0, #KEYS / 8 - 1 do
+  local K = {unpack(KEYS, j * 8 + 1, j * 8 + 8)}
+  local A = {unpack(ARGV, j * 11 + 1, j * 11 + 11)}
+  local ok, done = pcall(finish, K, A)
+  if not ok then
+    if type(done) == 'table' then done = done['err'] end
+    done = tostring(done)
+  end
+  out[j + 1] = done
 end
-return 1
+return out
 """
 )
 
@@ -298,6 +316,10 @@ class EngineConfig:
     finish_patience_s: float = 15.0
     # A warning repeated while Redis is away shows at most once per this long, with a count.
     repeat_warning_s: float = 30.0
+
+
+# One job's keys and arguments to the finish script.
+FinishCall = tuple[list[str], list[str | int | bytes]]
 
 
 class ArqFinish(NamedTuple):
@@ -515,10 +537,33 @@ class EngineWorker(Worker):
             "" if incr_score is None else incr_score,
             *self._lease_args(lease),
         ]
-        finished = bool(await self._script(_FINISH)(keys=keys, args=args))
+        finished = await self._finishes.call((keys, args))
         if not finished:
             log.warning("job %s: not finished here, another worker owns it now", job_id)
         return finished
+
+    @property
+    def _finishes(self) -> "Together[FinishCall, bool]":
+        finishes: Together[FinishCall, bool] | None = self.__dict__.get("_together")
+        if finishes is None:
+            finishes = self.__dict__["_together"] = Together(self._finish_together)
+        return finishes
+
+    async def _finish_together(self, calls: Sequence[FinishCall]) -> list[bool | Exception]:
+        """The finishes of the jobs that ended together, in one call of the finish script."""
+        keys: list[str] = []
+        args: list[str | int | bytes] = []
+        for job_keys, job_args in calls:
+            keys += job_keys
+            args += job_args
+        answers = await self._script(_FINISH)(keys=keys, args=args)
+        # An answer in bytes: this job's keys failed, its own error only.
+        return [
+            ResponseError(answer.decode(errors="replace"))
+            if isinstance(answer, bytes)
+            else bool(answer)
+            for answer in answers
+        ]
 
     # --- Parking ---------------------------------------------------------------------------------
 
