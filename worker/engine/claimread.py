@@ -6,7 +6,9 @@ abort set. The engine's claim script does the same commands, on the same keys, i
 that claims the job; `run_job` then finds a pool whose transaction answers from that read
 instead of a round trip of its own. The commands arq queues are checked against the ones the
 claim did: a changed arq fails loudly here (and in tests/unit/test_arq_canary.py) rather than
-counting a delivery twice.
+counting a delivery twice. The count is taken as the job is claimed, a moment before arq would
+take it: a job claimed as a shutdown begins, and cancelled before its `run_job` started, has
+spent one of its spare deliveries (as under arq, a job cancelled just after its read has).
 """
 
 from contextvars import ContextVar

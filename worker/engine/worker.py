@@ -54,8 +54,12 @@ Parking (worker/scheduling/limits.py): a job whose type is at its limit is parke
    slots of lapsed leases (a dead worker's) go to parked jobs. A parked job is not re-scored
    when it ends its try (the lease script moved it out of reach).
 Batch claims: arq claims each id in its own WATCH/MULTI transaction, then reads the job; here a
-   poll's ids are claimed in one Lua step (markers with tokens, scores out of the head), and a
-   job's type lease is dropped in the step that finishes it, not in a round trip of its own.
+   poll's ids are claimed in one Lua step (markers with tokens, scores out of the head) that
+   also does arq's read of each job (its record, its delivery count, its abort mark: `run_job`
+   is answered from it, worker/engine/claimread.py), takes its type lease and writes its
+   progress record's `running` stage, so a job's start costs no round trip of its own. A job's
+   type lease is dropped in the step that finishes it, and the jobs that end while one finish
+   call is in flight are finished together in the next (worker/engine/together.py).
 
 `arq worker.WorkerSettings` builds `arq.worker.Worker` by name, so `use_in_arq_cli` points that
 name at this class (see worker/__init__.py). Config arrives through arq's own `ctx` argument.
@@ -119,7 +123,10 @@ CHANGES: tuple[tuple[str, str], ...] = (
     ("Pause", "the pause switch stops picking jobs and cron ticks, or paused types"),
     ("Fencing", "a job's token in its marker; a worker that lost a job calls and records nothing"),
     ("Parking", "a job whose type is full waits parked; a freed lease hands it the slot"),
-    ("Batch claims", "a poll's due jobs are claimed in one step; the lease drops as a job ends"),
+    (
+        "Batch claims",
+        "a poll's due jobs are claimed and read in one step; jobs ending together finish in one",
+    ),
 )
 
 CTX_CONFIG = "engine_config"
