@@ -31,7 +31,9 @@ Queue order (worker/scheduling/queueorder.py): jobs a worker starts leave the he
 Fast start: a task listens on the wake-up channel the project's enqueuers publish to
    (`WorkerKeys.wake`) and, when free slots allow, reads the due head and calls `start_jobs` at
    once instead of waiting for the next poll; a plain arq client's job is found by the poll as
-   before. "Due" is arq's own rule (`arqjobs.due_now_ms`: the time in ms, rounded): a job arq
+   before. While the last read of the head filled every free slot (a backlog), slots that free
+   up are refilled the same way, a tenth of `max_jobs` at a time at least.
+   "Due" is arq's own rule (`arqjobs.due_now_ms`: the time in ms, rounded): a job arq
    scored within the last millisecond is due by it, where a truncated time would say it is not
    and leave the job to the next poll (1 idle start in 100 to 300 waited a whole poll that way).
 Pause (worker/scheduling/pause.py): the poll loop reads the pause switch at most twice a
@@ -119,7 +121,10 @@ CHANGES: tuple[tuple[str, str], ...] = (
     ("Redis outages", "the poll loop waits for Redis; finishing a job retries through a blip"),
     ("Shutdown", "a shutdown cancels job functions only, so every result is written"),
     ("Queue order", "priority classes survive retries; started jobs leave the head"),
-    ("Fast start", "an enqueue wakes a free worker at once, not at its next poll"),
+    (
+        "Fast start",
+        "an enqueue wakes a free worker, and a backlog refills freed slots, not at the next poll",
+    ),
     ("Pause", "the pause switch stops picking jobs and cron ticks, or paused types"),
     ("Fencing", "a job's token in its marker; a worker that lost a job calls and records nothing"),
     ("Parking", "a job whose type is full waits parked; a freed lease hands it the slot"),
@@ -351,6 +356,7 @@ class EngineWorker(Worker):
     _scripts_loaded = False  # the engine's Lua scripts (change 9) are loaded
     _pause_read_at = float("-inf")
     parked_total = 0  # jobs parked by this worker's claims (Parking): never started
+    backlog = False  # the last read of the head filled every free slot: more may be due
     redis_down_since: float | None = None
 
     @property
@@ -413,6 +419,7 @@ class EngineWorker(Worker):
         self.loop_tick = time.monotonic()
         self.repeated = RepeatedWarnings(log, self.config.repeat_warning_s)
         self._deferred_one = asyncio.Event()
+        self._slot_freed = asyncio.Event()
         job_end = self.on_job_end
 
         async def ending(ctx: dict[str, Any]) -> None:
@@ -425,6 +432,7 @@ class EngineWorker(Worker):
         self._background = [
             asyncio.create_task(self._renew_in_progress(), name="renew-in-progress"),
             asyncio.create_task(self._promote_deferred(), name="promote-deferred"),
+            asyncio.create_task(self._refill_slots(), name="refill-slots"),
         ]
         try:
             await super().main()
@@ -708,8 +716,27 @@ class EngineWorker(Worker):
         job_ids = await self.pool.zrangebyscore(
             self.queue_name, min=float("-inf"), max=now_ms, start=0, num=free
         )
-        if job_ids:
-            await self.start_jobs(job_ids)
+        await self.start_jobs(job_ids)
+
+    async def _refill_slots(self) -> None:
+        """While the head had more due jobs than free slots, slots that free up are filled at
+        once, not at the next poll: a worker draining a backlog of short jobs otherwise sat
+        idle for most of each poll delay. Slots are taken a tenth of `max_jobs` at a time at
+        least, so a busy worker claims in batches, not a job at a time."""
+        least = max(1, self.max_jobs // 10)
+        while True:
+            await self._slot_freed.wait()
+            self._slot_freed.clear()
+            if not self.backlog or self.max_jobs - self.job_counter < least:
+                continue
+            try:
+                await self._start_now()
+            except (*REDIS_DOWN, RedisError):
+                self.backlog = False  # the poll loop reports Redis away and takes over
+
+    def _freed_a_slot(self) -> None:
+        if self.backlog:
+            self._slot_freed.set()
 
     # --- Pause ---------------------------------------------------------------------------------
 
@@ -811,6 +838,8 @@ class EngineWorker(Worker):
         # Still running here: its marker lapsed (a stall) and the job came due again. The
         # delivery running it goes on until its next step finds it lost.
         ids = [job_id for raw_id in good if not self._running_here(job_id := raw_id.decode())]
+        if not ids:
+            self.backlog = False  # the head had nothing to take (Fast start)
         # arq's loop claims every id it was given, even after a shutdown signal or a pause
         # turned `allow_pick_jobs` off: a job claimed then would be cut off at the grace
         # period's end and run again. The batch is one step, so no signal lands inside it.
@@ -827,7 +856,9 @@ class EngineWorker(Worker):
         """arq's `start_jobs` for these ids (no more than the free slots), claimed and fenced
         in one step (Fencing, Batch claims)."""
         # Counted again here: a wake-up and a poll may both have read the head meanwhile.
-        job_ids = job_ids[: max(0, self.max_jobs - self.job_counter)]
+        free = max(0, self.max_jobs - self.job_counter)
+        self.backlog = len(job_ids) >= free  # Fast start: slots freed are refilled at once
+        job_ids = job_ids[:free]
         if not job_ids:
             return
         for _ in job_ids:
@@ -955,6 +986,7 @@ class EngineWorker(Worker):
         ownership.claimed(job_id, token, sent_at)
         task = self.loop.create_task(self.run_job(job_id, score))
         task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
+        task.add_done_callback(lambda _: self._freed_a_slot())
         task.add_done_callback(lambda _: ownership.released(job_id, token))
         # A task cancelled before its `run_job` started never took its read.
         task.add_done_callback(lambda _: self._claimed_reads.pop(job_id, None))
