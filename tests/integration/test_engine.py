@@ -298,3 +298,21 @@ async def test_the_claim_writes_the_running_stage_with_the_delivery(
     [progress] = seen
     assert progress is not None
     assert (progress.stage, progress.job_try, progress.counters) == ("running", 2, {})
+
+
+async def test_a_job_over_arqs_max_tries_gets_no_running_stage(
+    redis_url: str, redis: Redis, client: QueueClient
+) -> None:
+    """arq fails a delivery over its max tries before running it: the claim, which counts the
+    delivery, writes no `running` stage for it (it would never be replaced)."""
+    attempts: dict[str, int] = {}
+    job_id = await enqueue_echo(client, text="a")
+    worker = echo_worker(redis_url, redis, echo_spec(attempts))
+    arq_tries = worker.functions["echo"].max_tries
+    assert arq_tries is not None
+    await redis.set(RETRY_KEY_PREFIX + job_id, arq_tries)  # the next delivery is one too many
+    await worker.main()
+    await worker.close()
+    assert attempts == {}
+    assert await read_progress(redis, KEYS, job_id) is None
+    assert (await client.report(job_id)).state == "failed"
