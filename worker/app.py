@@ -1,6 +1,7 @@
 """Wiring: settings in, an arq WorkerSettings class out, and the per-process dependencies that
 on_startup builds and on_shutdown closes."""
 
+import gc
 import logging
 import os
 import socket
@@ -383,6 +384,9 @@ def worker_settings(
             leases=engine_parts.leases,
             observers=observability.observers,
         )
+        # What startup built lives as long as the process: out of the collector's generations,
+        # so each full collection no longer walks it again.
+        gc.freeze()
         caught_up = None
         if settings.daily_catch_up:
             caught_up = await catch_up(ctx["redis"], settings, cron_name(DAILY_JOB))

@@ -13,7 +13,8 @@ from jobs.deps import Deps, FanoutJob, Progress
 from jobs.errors import PermanentError, TransientError
 from settings import Settings
 from worker.client import QueueClient
-from worker.engine.serializer import deserialize, serialize
+from worker.engine.arqjobs import ABORT_SET, RETRY_KEY_PREFIX
+from worker.engine.serializer import JobFailed, deserialize, serialize
 from worker.engine.worker import CTX_ORDER, CTX_PAUSE, CTX_WAKE, EngineWorker
 from worker.keys import WorkerKeys
 from worker.runtime.progress import read_progress
@@ -251,3 +252,67 @@ async def test_the_test_worker_is_wired_as_production(
     owners = (runtime.leases, runtime.dead_letters, worker.ctx[CTX_ORDER])
     shas = [script.sha for script in find_scripts(*owners)]
     assert shas and all(await redis.script_exists(*shas))  # loaded at start, as production does
+
+
+async def test_a_job_aborted_before_it_started_never_runs_and_its_abort_mark_is_taken(
+    redis_url: str, redis: Redis, client: QueueClient
+) -> None:
+    """The claim does arq's read of the job, its abort mark included (worker/engine/claimread.py):
+    arq still fails an aborted job before running it, and no `running` stage is written."""
+    attempts: dict[str, int] = {}
+    job = await client._arq.enqueue_job("echo", {"text": "a"})  # noqa: SLF001 - test-only
+    assert job is not None
+    aborting = asyncio.create_task(job.abort(timeout=10, poll_delay=0.05))
+    await asyncio.sleep(0.2)  # arq's abort marks the job before it waits for the result
+    worker = echo_worker(redis_url, redis, echo_spec(attempts))
+    worker.allow_abort_jobs = True
+    await worker.main()
+    await worker.close()
+    with pytest.raises(
+        JobFailed, match="CancelledError"
+    ):  # arq's abort, as this serializer says it
+        await aborting
+    assert attempts == {}
+    assert await read_progress(redis, KEYS, job.job_id) is None
+    assert await redis.zscore(ABORT_SET, job.job_id) is None
+    assert worker.jobs_failed == 1
+
+
+async def test_the_claim_writes_the_running_stage_with_the_delivery(
+    redis_url: str, redis: Redis, client: QueueClient
+) -> None:
+    """The claim takes the job's lease and writes its `running` stage, with arq's delivery count
+    as its try: what the runtime wrote itself before the body ran."""
+    seen: list[Any] = []
+
+    async def body(deps: Deps, payload: Echo, progress: Progress) -> Echoed:
+        seen.append(await read_progress(redis, KEYS, job_id))
+        return Echoed(text=payload.text, tries=1)
+
+    spec = JobSpec(name="echo", body=body, payload=Echo, timeout_s=5, max_tries=3, limit=2)
+    job_id = await enqueue_echo(client, text="a")
+    await redis.set(RETRY_KEY_PREFIX + job_id, 1)  # one delivery before: a crash
+    worker = echo_worker(redis_url, redis, spec)
+    await worker.main()
+    await worker.close()
+    [progress] = seen
+    assert progress is not None
+    assert (progress.stage, progress.job_try, progress.counters) == ("running", 2, {})
+
+
+async def test_a_job_over_arqs_max_tries_gets_no_running_stage(
+    redis_url: str, redis: Redis, client: QueueClient
+) -> None:
+    """arq fails a delivery over its max tries before running it: the claim, which counts the
+    delivery, writes no `running` stage for it (it would never be replaced)."""
+    attempts: dict[str, int] = {}
+    job_id = await enqueue_echo(client, text="a")
+    worker = echo_worker(redis_url, redis, echo_spec(attempts))
+    arq_tries = worker.functions["echo"].max_tries
+    assert arq_tries is not None
+    await redis.set(RETRY_KEY_PREFIX + job_id, arq_tries)  # the next delivery is one too many
+    await worker.main()
+    await worker.close()
+    assert attempts == {}
+    assert await read_progress(redis, KEYS, job_id) is None
+    assert (await client.report(job_id)).state == "failed"

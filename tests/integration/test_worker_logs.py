@@ -126,8 +126,13 @@ async def test_a_deferral_is_no_outcome_line_and_no_retry(
         # The prospect type paused while the run fans out: its jobs are deferred, each back a
         # second later, until the resume (a type at its limit parks its jobs, not defers them).
         assert cli_in_process(env, "pause", "--type", "process_prospect").returncode == 0
-        result = await trigger_daily_run(redis_url)
+        # The worker reads the switch twice a second: the run starts once it has, or its jobs
+        # could all be done before the pause reaches the worker.
         deadline = time.monotonic() + 30
+        while "pause switch: process_prospect" not in worker.output():
+            assert time.monotonic() < deadline, worker.output()[-3000:]
+            await asyncio.sleep(0.1)
+        result = await trigger_daily_run(redis_url)
         while not re.search(r"deferred \d+ jobs in the last", worker.output()):
             assert time.monotonic() < deadline, worker.output()[-3000:]
             await asyncio.sleep(0.1)

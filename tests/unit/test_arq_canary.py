@@ -45,6 +45,7 @@ from worker.engine.arqjobs import (
     LOG_UNDESERIALIZABLE,
     LOGGERS,
     RESULT_KEY_PREFIX,
+    RETRY_KEY_LIFE_S,
     RETRY_KEY_PREFIX,
     UnsupportedArq,
     check_arq_version,
@@ -82,11 +83,17 @@ OVERRIDES = {
     "_wait_for_tasks_to_complete": ("(self, signum)", "handle_sig_wait_for_completion"),
     "_sleep_until_tasks_complete": ("(self)", "_wait_for_tasks_to_complete"),
     "close": ("(self)", "run"),
+    "run_job": ("(self, job_id, score)", "start_jobs"),
 }
+# arq's properties the engine overrides, and the arq method that reads each.
+PROPERTIES = {"pool": "run_job"}
 
 # What the engine reads or sets on arq's worker besides its overrides.
 ARQ_ATTRIBUTES = {
     "_handle_signals",
+    "allow_abort_jobs",
+    "functions",
+    "max_tries",
     "_release_sem_dec_counter_on_complete",
     "_job_completion_wait",
     "_pool",
@@ -205,7 +212,10 @@ def test_every_override_is_pinned() -> None:
         for name in vars(EngineWorker)
         if hasattr(ArqWorker, name) and not (name.startswith("__") and name.endswith("__"))
     }
-    assert overrides == OVERRIDES.keys()
+    assert overrides == OVERRIDES.keys() | PROPERTIES.keys()
+    for name, reader in PROPERTIES.items():
+        assert isinstance(vars(ArqWorker)[name], property), f"arq's Worker.{name} changed kind"
+        assert f"self.{name}" in inspect.getsource(getattr(ArqWorker, reader))
 
 
 @pytest.mark.parametrize("name", sorted(OVERRIDES))
@@ -334,6 +344,23 @@ def test_due_is_arqs_rounded_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(arq.utils, "time", lambda: 1_000.0006)
     assert arq.utils.timestamp_ms() == 1_000_001
     assert due_now_ms() == 1_000_001
+
+
+def test_run_job_starts_with_the_read_the_claim_answers() -> None:
+    """The engine's claim does arq's read of a job (worker/engine/claimread.py): `run_job`'s
+    first use of the pool must still be that transaction, with these commands exactly."""
+    body = inspect.getsource(ArqWorker.run_job)
+    read = (
+        "        async with self.pool.pipeline(transaction=True) as pipe:\n"
+        "            pipe.get(job_key_prefix + job_id)\n"
+        "            pipe.incr(retry_key_prefix + job_id)\n"
+        f"            pipe.expire(retry_key_prefix + job_id, {RETRY_KEY_LIFE_S})\n"
+        "            if self.allow_abort_jobs:\n"
+        "                pipe.zrem(abort_jobs_ss, job_id)\n"
+    )
+    assert read in body
+    assert body.index("self.pool") == body.index(read) + len("        async with ")
+    assert "start_ms = timestamp_ms()\n" in body[: body.index(read)]
 
 
 async def test_the_delivery_count_is_arqs_retry_key() -> None:

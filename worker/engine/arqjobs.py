@@ -35,6 +35,8 @@ RESULT_KEY_PREFIX: str = result_key_prefix
 IN_PROGRESS_KEY_PREFIX: str = in_progress_key_prefix
 RETRY_KEY_PREFIX: str = retry_key_prefix
 ABORT_SET: str = abort_jobs_ss
+# How long arq keeps a job's delivery count (`arq:retry:<id>`) after each delivery, in s.
+RETRY_KEY_LIFE_S = 88_400
 # arq names a cron job `cron:<function>` by default; its record's function is that name.
 CRON_PREFIX = "cron:"
 

@@ -31,7 +31,9 @@ Queue order (worker/scheduling/queueorder.py): jobs a worker starts leave the he
 Fast start: a task listens on the wake-up channel the project's enqueuers publish to
    (`WorkerKeys.wake`) and, when free slots allow, reads the due head and calls `start_jobs` at
    once instead of waiting for the next poll; a plain arq client's job is found by the poll as
-   before. "Due" is arq's own rule (`arqjobs.due_now_ms`: the time in ms, rounded): a job arq
+   before. While the last read of the head filled every free slot (a backlog), slots that free
+   up are refilled the same way, a tenth of `max_jobs` at a time at least.
+   "Due" is arq's own rule (`arqjobs.due_now_ms`: the time in ms, rounded): a job arq
    scored within the last millisecond is due by it, where a truncated time would say it is not
    and leave the job to the next poll (1 idle start in 100 to 300 waited a whole poll that way).
 Pause (worker/scheduling/pause.py): the poll loop reads the pause switch at most twice a
@@ -54,8 +56,12 @@ Parking (worker/scheduling/limits.py): a job whose type is at its limit is parke
    slots of lapsed leases (a dead worker's) go to parked jobs. A parked job is not re-scored
    when it ends its try (the lease script moved it out of reach).
 Batch claims: arq claims each id in its own WATCH/MULTI transaction, then reads the job; here a
-   poll's ids are claimed in one Lua step (markers with tokens, scores out of the head), and a
-   job's type lease is dropped in the step that finishes it, not in a round trip of its own.
+   poll's ids are claimed in one Lua step (markers with tokens, scores out of the head) that
+   also does arq's read of each job (its record, its delivery count, its abort mark: `run_job`
+   is answered from it, worker/engine/claimread.py), takes its type lease and writes its
+   progress record's `running` stage, so a job's start costs no round trip of its own. A job's
+   type lease is dropped in the step that finishes it, and the jobs that end while one finish
+   call is in flight are finished together in the next (worker/engine/together.py).
 
 `arq worker.WorkerSettings` builds `arq.worker.Worker` by name, so `use_in_arq_cli` points that
 name at this class (see worker/__init__.py). Config arrives through arq's own `ctx` argument.
@@ -66,18 +72,19 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from signal import Signals
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar, cast
 
 import arq.worker
+from arq.connections import ArqRedis
 from arq.utils import to_ms
 from arq.worker import Worker
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, WatchError
+from redis.exceptions import RedisError, ResponseError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from worker.engine.arqjobs import (
@@ -86,13 +93,18 @@ from worker.engine.arqjobs import (
     IN_PROGRESS_KEY_PREFIX,
     JOB_KEY_PREFIX,
     RESULT_KEY_PREFIX,
+    RETRY_KEY_LIFE_S,
     RETRY_KEY_PREFIX,
+    cron_name,
     due_now_ms,
 )
+from worker.engine.claimread import PENDING, ClaimedRead, PoolWithRead
 from worker.engine.serializer import JobFailed
 from worker.engine.startup import connect
+from worker.engine.together import Together
 from worker.observability.log_setup import RepeatedWarnings
 from worker.runtime.fencing import CTX_OWNERSHIP, Ownership, worker_id
+from worker.runtime.progress import PROGRESS_TTL_S
 from worker.runtime.runtime import NOT_READ, Runtime, ShiftRead
 from worker.scheduling.limits import HAND_OVER, PARKED_SET_LIFE_MS, HeldLease
 from worker.scheduling.pause import ALL, REFRESH_S, PauseSwitch
@@ -109,11 +121,17 @@ CHANGES: tuple[tuple[str, str], ...] = (
     ("Redis outages", "the poll loop waits for Redis; finishing a job retries through a blip"),
     ("Shutdown", "a shutdown cancels job functions only, so every result is written"),
     ("Queue order", "priority classes survive retries; started jobs leave the head"),
-    ("Fast start", "an enqueue wakes a free worker at once, not at its next poll"),
+    (
+        "Fast start",
+        "an enqueue wakes a free worker, and a backlog refills freed slots, not at the next poll",
+    ),
     ("Pause", "the pause switch stops picking jobs and cron ticks, or paused types"),
     ("Fencing", "a job's token in its marker; a worker that lost a job calls and records nothing"),
     ("Parking", "a job whose type is full waits parked; a freed lease hands it the slot"),
-    ("Batch claims", "a poll's due jobs are claimed in one step; the lease drops as a job ends"),
+    (
+        "Batch claims",
+        "a poll's due jobs are claimed and read in one step; jobs ending together finish in one",
+    ),
 )
 
 CTX_CONFIG = "engine_config"
@@ -132,24 +150,36 @@ T = TypeVar("T")
 # each claimed job out of the queue's head (Queue order). With the job types' limits given, a
 # job's type is read from its record (arq's JSON: the engine's serializer), and the job takes
 # one of its type's leases here or, the type being full, is parked instead of claimed (Parking).
+# A claimed job also gets arq's own read (the start of `run_job`: GET the record, INCR and
+# EXPIRE the delivery count, ZREM the abort mark; worker/engine/claimread.py) and, holding its
+# lease, the progress record's `running` stage (worker/runtime/progress.py), unless its type is
+# paused or arq will fail the delivery (over its max tries, aborted).
 # KEYS: queue. ARGV: now (ms), marker life (ms), out-of-head score ('' leaves scores alone),
 # marker prefix, job prefix, lease set prefix, parked set prefix, lease (ms), a parked job's
 # queue score, the parked set's life (ms), the number of limits, the cron prefix, the priority
-# key prefix ('' reads none), then per type its name and limit, then per job its id and token.
+# key prefix ('' reads none), the delivery count prefix, its life (s), the abort set ('' aborts
+# off), the progress prefix ('' writes none), its life (s), then per type its name, limit and
+# the last delivery that runs (0: none, paused), then per job its id and token.
 # Returns per job its score (nil: running elsewhere, not due, or parked), the type whose lease
-# it took (nil: none) and its kept priority shift (Queue order; nil: none), then the number of
-# jobs parked.
+# it took (nil: none), its kept priority shift (Queue order; nil: none), its record (nil:
+# none), its delivery count, its abort mark (0 or 1) and 1 if the `running` stage was written
+# (else 0); then the number of jobs parked.
 _CLAIM = (
     HAND_OVER
     + """
 local now, lease_ms = tonumber(ARGV[1]), tonumber(ARGV[8])
-local limits, first = {}, 14 + 2 * tonumber(ARGV[11])
-for i = 14, first - 1, 2 do limits[ARGV[i]] = tonumber(ARGV[i + 1]) end
-local function job_type(id)
-  local raw = redis.call('GET', ARGV[5] .. id)
+local limits, runs, first = {}, {}, 19 + 3 * tonumber(ARGV[11])
+for i = 19, first - 1, 3 do
+  limits[ARGV[i]] = tonumber(ARGV[i + 1])
+  runs[ARGV[i]] = tonumber(ARGV[i + 2])
+end
+local function decode(raw)
   if not raw then return nil end
   local ok, job = pcall(cjson.decode, raw)
   if not ok or type(job) ~= 'table' or type(job['f']) ~= 'string' then return nil end
+  return job
+end
+local function job_type(job)
   local name = job['f']
   if string.sub(name, 1, #ARGV[12]) == ARGV[12] then name = string.sub(name, #ARGV[12] + 1) end
   return name
@@ -157,11 +187,14 @@ end
 local out, parked = {}, 0
 for i = first, #ARGV, 2 do
   local id, marker, score, leased, shift = ARGV[i], ARGV[4] .. ARGV[i], false, false, false
+  local raw, tries, aborted, running = false, 0, 0, 0
   if redis.call('EXISTS', marker) == 0 then
     local kept = redis.call('ZSCORE', KEYS[1], id)
     if kept and tonumber(kept) <= now then
       score = kept
-      local name = next(limits) and job_type(id)
+      raw = redis.call('GET', ARGV[5] .. id)
+      local job = next(limits) and decode(raw)
+      local name = job and job_type(job)
       local limit = name and limits[name]
       if limit then
         local leases, waiting = ARGV[6] .. name, ARGV[7] .. name
@@ -177,19 +210,37 @@ for i = first, #ARGV, 2 do
           redis.call('ZADD', KEYS[1], 'XX', ARGV[9], id)
           redis.call('ZADD', waiting, kept, id)
           redis.call('PEXPIRE', waiting, ARGV[10])
-          parked, score = parked + 1, false
+          parked, score, raw = parked + 1, false, false
         end
       end
       if score then
         redis.call('SET', marker, ARGV[i + 1], 'PX', ARGV[2])
         if ARGV[3] ~= '' then redis.call('ZADD', KEYS[1], 'XX', ARGV[3], id) end
         if ARGV[13] ~= '' then shift = redis.call('GET', ARGV[13] .. id) end
+        tries = redis.call('INCR', ARGV[14] .. id)
+        redis.call('EXPIRE', ARGV[14] .. id, ARGV[15])
+        if ARGV[16] ~= '' then aborted = redis.call('ZREM', ARGV[16], id) end
+        local delivery = tries
+        if type(job) == 'table' and type(job['t']) == 'number' and job['t'] > tries then
+          delivery = job['t']
+        end
+        if leased and ARGV[17] ~= '' and aborted == 0 and delivery <= runs[leased] then
+          local progress = ARGV[17] .. id
+          redis.call('HSET', progress, 'stage', 'running', 'job_try', delivery,
+            'counters', '{}', 'updated_ms', ARGV[1])
+          redis.call('EXPIRE', progress, ARGV[18])
+          running = 1
+        end
       end
     end
   end
   out[#out + 1] = score
   out[#out + 1] = leased
   out[#out + 1] = shift
+  out[#out + 1] = raw
+  out[#out + 1] = tries
+  out[#out + 1] = aborted
+  out[#out + 1] = running
 end
 out[#out + 1] = parked
 return out
@@ -211,42 +262,59 @@ end
 return kept
 """
 
-# arq's `finish_job` as one step, done only while the marker holds the job's token, with the
-# drop of the job's type lease, whose slot goes to the type's next parked job (Parking).
-# KEYS: marker, result, retry count, job, abort set, queue, type leases, parked set.
+# arq's `finish_job` as one step per job, done only while the marker holds the job's token, with
+# the drop of the job's type lease, whose slot goes to the type's next parked job (Parking); the
+# jobs that ended together are finished in one call (`Together`), each in its own protected
+# call, so a job whose keys fail (a key of the wrong type) fails alone.
+# Per job, KEYS: marker, result, retry count, job, abort set, queue, type leases, parked set.
 # ARGV: token, job id, finish ('1' or ''), result ('' none), result life ms ('' forever),
 #       marker life to keep ms ('' deletes it), re-score ('' none), the type's limit ('' no
-#       lease held), now ms, lease ms, wake-up channel ('' none). Returns 1, or 0 if refused.
+#       lease held), now ms, lease ms, wake-up channel ('' none). Returns per job 1, 0 if
+#       refused, or the error's message.
+_FINISH_KEYS, _FINISH_ARGS = 8, 11
 _FINISH = (
     HAND_OVER
     + """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if ARGV[6] == '' then
-  redis.call('DEL', KEYS[1])
-else
-  redis.call('PEXPIRE', KEYS[1], ARGV[6])
-end
-if ARGV[3] == '1' then
-  if ARGV[4] ~= '' then
-    if ARGV[5] == '' then
-      redis.call('SET', KEYS[2], ARGV[4])
-    else
-      redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[5])
-    end
+local function finish(K, A)
+  if redis.call('GET', K[1]) ~= A[1] then return 0 end
+  if A[6] == '' then
+    redis.call('DEL', K[1])
+  else
+    redis.call('PEXPIRE', K[1], A[6])
   end
-  redis.call('DEL', KEYS[3], KEYS[4])
-  redis.call('ZREM', KEYS[5], ARGV[2])
-  redis.call('ZREM', KEYS[6], ARGV[2])
-elseif ARGV[7] ~= '' then
-  redis.call('ZINCRBY', KEYS[6], ARGV[7], ARGV[2])
+  if A[3] == '1' then
+    if A[4] ~= '' then
+      if A[5] == '' then
+        redis.call('SET', K[2], A[4])
+      else
+        redis.call('SET', K[2], A[4], 'PX', A[5])
+      end
+    end
+    redis.call('DEL', K[3], K[4])
+    redis.call('ZREM', K[5], A[2])
+    redis.call('ZREM', K[6], A[2])
+  elseif A[7] ~= '' then
+    redis.call('ZINCRBY', K[6], A[7], A[2])
+  end
+  if A[8] ~= '' then
+    redis.call('ZREM', K[7], A[2])
+    local handed = hand_over(K[7], K[8], K[6], tonumber(A[8]), tonumber(A[9]), tonumber(A[10]))
+    if handed > 0 and A[11] ~= '' then redis.call('PUBLISH', A[11], 'unparked') end
+  end
+  return 1
 end
-if ARGV[8] ~= '' then
-  redis.call('ZREM', KEYS[7], ARGV[2])
-  local handed = hand_over(KEYS[7], KEYS[8], KEYS[6], tonumber(ARGV[8]), tonumber(ARGV[9]),
-    tonumber(ARGV[10]))
-  if handed > 0 and ARGV[11] ~= '' then redis.call('PUBLISH', ARGV[11], 'unparked') end
+local out = {}
+for j = 0, #KEYS / 8 - 1 do
+  local K = {unpack(KEYS, j * 8 + 1, j * 8 + 8)}
+  local A = {unpack(ARGV, j * 11 + 1, j * 11 + 11)}
+  local ok, done = pcall(finish, K, A)
+  if not ok then
+    if type(done) == 'table' then done = done['err'] end
+    done = tostring(done)
+  end
+  out[j + 1] = done
 end
-return 1
+return out
 """
 )
 
@@ -260,6 +328,10 @@ class EngineConfig:
     finish_patience_s: float = 15.0
     # A warning repeated while Redis is away shows at most once per this long, with a count.
     repeat_warning_s: float = 30.0
+
+
+# One job's keys and arguments to the finish script.
+FinishCall = tuple[list[str], list[str | int | bytes]]
 
 
 class ArqFinish(NamedTuple):
@@ -284,6 +356,7 @@ class EngineWorker(Worker):
     _scripts_loaded = False  # the engine's Lua scripts (change 9) are loaded
     _pause_read_at = float("-inf")
     parked_total = 0  # jobs parked by this worker's claims (Parking): never started
+    backlog = False  # the last read of the head filled every free slot: more may be due
     redis_down_since: float | None = None
 
     @property
@@ -346,6 +419,7 @@ class EngineWorker(Worker):
         self.loop_tick = time.monotonic()
         self.repeated = RepeatedWarnings(log, self.config.repeat_warning_s)
         self._deferred_one = asyncio.Event()
+        self._slot_freed = asyncio.Event()
         job_end = self.on_job_end
 
         async def ending(ctx: dict[str, Any]) -> None:
@@ -358,6 +432,7 @@ class EngineWorker(Worker):
         self._background = [
             asyncio.create_task(self._renew_in_progress(), name="renew-in-progress"),
             asyncio.create_task(self._promote_deferred(), name="promote-deferred"),
+            asyncio.create_task(self._refill_slots(), name="refill-slots"),
         ]
         try:
             await super().main()
@@ -414,6 +489,7 @@ class EngineWorker(Worker):
                 self.jobs_retried -= 1  # arq counted the deferral's Retry as a retry: it was none
             parked = job_id in runtime.parked
             runtime.parked.discard(job_id)
+            runtime.started_by_claim.discard(job_id)
             paused = job_id in runtime.paused_back
             runtime.paused_back.discard(job_id)
             lease = runtime.leases.hand_over(job_id)  # Parking: dropped by the finish step
@@ -476,10 +552,33 @@ class EngineWorker(Worker):
             "" if incr_score is None else incr_score,
             *self._lease_args(lease),
         ]
-        finished = bool(await self._script(_FINISH)(keys=keys, args=args))
+        finished = await self._finishes.call((keys, args))
         if not finished:
             log.warning("job %s: not finished here, another worker owns it now", job_id)
         return finished
+
+    @property
+    def _finishes(self) -> "Together[FinishCall, bool]":
+        finishes: Together[FinishCall, bool] | None = self.__dict__.get("_together")
+        if finishes is None:
+            finishes = self.__dict__["_together"] = Together(self._finish_together)
+        return finishes
+
+    async def _finish_together(self, calls: Sequence[FinishCall]) -> list[bool | Exception]:
+        """The finishes of the jobs that ended together, in one call of the finish script."""
+        keys: list[str] = []
+        args: list[str | int | bytes] = []
+        for job_keys, job_args in calls:
+            keys += job_keys
+            args += job_args
+        answers = await self._script(_FINISH)(keys=keys, args=args)
+        # An answer in bytes: this job's keys failed, its own error only.
+        return [
+            ResponseError(answer.decode(errors="replace"))
+            if isinstance(answer, bytes)
+            else bool(answer)
+            for answer in answers
+        ]
 
     # --- Parking ---------------------------------------------------------------------------------
 
@@ -617,8 +716,27 @@ class EngineWorker(Worker):
         job_ids = await self.pool.zrangebyscore(
             self.queue_name, min=float("-inf"), max=now_ms, start=0, num=free
         )
-        if job_ids:
-            await self.start_jobs(job_ids)
+        await self.start_jobs(job_ids)
+
+    async def _refill_slots(self) -> None:
+        """While the head had more due jobs than free slots, slots that free up are filled at
+        once, not at the next poll: a worker draining a backlog of short jobs otherwise sat
+        idle for most of each poll delay. Slots are taken a tenth of `max_jobs` at a time at
+        least, so a busy worker claims in batches, not a job at a time."""
+        least = max(1, self.max_jobs // 10)
+        while True:
+            await self._slot_freed.wait()
+            self._slot_freed.clear()
+            if not self.backlog or self.max_jobs - self.job_counter < least:
+                continue
+            try:
+                await self._start_now()
+            except (*REDIS_DOWN, RedisError):
+                self.backlog = False  # the poll loop reports Redis away and takes over
+
+    def _freed_a_slot(self) -> None:
+        if self.backlog:
+            self._slot_freed.set()
 
     # --- Pause ---------------------------------------------------------------------------------
 
@@ -720,6 +838,8 @@ class EngineWorker(Worker):
         # Still running here: its marker lapsed (a stall) and the job came due again. The
         # delivery running it goes on until its next step finds it lost.
         ids = [job_id for raw_id in good if not self._running_here(job_id := raw_id.decode())]
+        if not ids:
+            self.backlog = False  # the head had nothing to take (Fast start)
         # arq's loop claims every id it was given, even after a shutdown signal or a pause
         # turned `allow_pick_jobs` off: a job claimed then would be cut off at the grace
         # period's end and run again. The batch is one step, so no signal lands inside it.
@@ -736,7 +856,9 @@ class EngineWorker(Worker):
         """arq's `start_jobs` for these ids (no more than the free slots), claimed and fenced
         in one step (Fencing, Batch claims)."""
         # Counted again here: a wake-up and a poll may both have read the head meanwhile.
-        job_ids = job_ids[: max(0, self.max_jobs - self.job_counter)]
+        free = max(0, self.max_jobs - self.job_counter)
+        self.backlog = len(job_ids) >= free  # Fast start: slots freed are refilled at once
+        job_ids = job_ids[:free]
         if not job_ids:
             return
         for _ in job_ids:
@@ -755,16 +877,38 @@ class EngineWorker(Worker):
                 self._release_sem_dec_counter_on_complete()
             raise
         self.parked_total += int(answer[-1])
+        reads = self._claimed_reads
         for n, (job_id, token) in enumerate(zip(job_ids, tokens, strict=True)):
-            score, leased, shift = answer[3 * n : 3 * n + 3]
+            score, leased, shift, record, tries, aborted, running = answer[7 * n : 7 * n + 7]
             if score is None:
                 # Running elsewhere, not due, or parked.
                 self._release_sem_dec_counter_on_complete()
                 continue
             if leased is not None:
-                self._leased_at_claim(job_id, leased.decode())
+                self._leased_at_claim(job_id, leased.decode(), bool(running))
             self._claimed_shifts[job_id] = shift
+            reads[job_id] = ClaimedRead(job_id, record, int(tries), int(aborted))
             self._start_task(job_id, token, int(float(score)), sent_at)
+
+    @property
+    def _claimed_reads(self) -> dict[str, ClaimedRead]:
+        reads: dict[str, ClaimedRead] = self.__dict__.setdefault("_reads", {})
+        return reads
+
+    @property
+    def pool(self) -> ArqRedis:
+        # In a job's `run_job`, the first use is arq's read of the job, which the claim did.
+        read = PENDING.get()
+        if read is None:
+            return cast(ArqRedis, self._pool)
+        PENDING.set(None)
+        return cast(ArqRedis, PoolWithRead(self._pool, read))
+
+    async def run_job(self, job_id: str, score: int) -> None:
+        read = self._claimed_reads.pop(job_id, None)
+        if read is not None:
+            PENDING.set(read)  # this job's task only: its context is its own
+        await super().run_job(job_id, score)
 
     @property
     def _claimed_shifts(self) -> dict[str, ShiftRead]:
@@ -800,16 +944,40 @@ class EngineWorker(Worker):
         else:
             args += ["", "", 0, 0, 0]
         order = self.order
-        args += [len(limits), CRON_PREFIX, order.priority_prefix if order is not None else ""]
+        args += [
+            len(limits),
+            CRON_PREFIX,
+            order.priority_prefix if order is not None else "",
+            RETRY_KEY_PREFIX,
+            RETRY_KEY_LIFE_S,
+            ABORT_SET if self.allow_abort_jobs else "",
+        ]
+        if "runtime" in self.ctx:
+            args += [self.runtime.progress_prefix, PROGRESS_TTL_S]
+        else:
+            args += ["", 0]
         for name, limit in limits.items():
-            args += [name, limit]
+            args += [name, limit, self._last_run(name)]
         return args
 
-    def _leased_at_claim(self, job_id: str, function: str) -> None:
-        """The claim took the job's type lease: the runtime finds it its own, the renewal
-        renews it, and the finish step drops it."""
+    def _last_run(self, name: str) -> int:
+        """The last delivery of a type's job that arq runs (0: none, the type is paused): the
+        claim writes the `running` stage for those only."""
+        if name in self.paused:
+            return 0
+        functions = [self.functions.get(name), self.functions.get(cron_name(name))]
+        return min(
+            (self.max_tries if f.max_tries is None else f.max_tries for f in functions if f),
+            default=0,
+        )
+
+    def _leased_at_claim(self, job_id: str, function: str, running: bool) -> None:
+        """The claim took the job's type lease (and wrote its `running` stage): the runtime
+        finds it its own, the renewal renews it, and the finish step drops it."""
         runtime = self.runtime
         runtime.leases.held_by(job_id, function, runtime.limits()[function])
+        if running:
+            runtime.started_by_claim.add(job_id)
 
     # --- Fencing ---------------------------------------------------------------------------------
 
@@ -818,7 +986,10 @@ class EngineWorker(Worker):
         ownership.claimed(job_id, token, sent_at)
         task = self.loop.create_task(self.run_job(job_id, score))
         task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
+        task.add_done_callback(lambda _: self._freed_a_slot())
         task.add_done_callback(lambda _: ownership.released(job_id, token))
+        # A task cancelled before its `run_job` started never took its read.
+        task.add_done_callback(lambda _: self._claimed_reads.pop(job_id, None))
         self.tasks[job_id] = task
 
     async def _quarantine(self, raw_id: bytes) -> None:
@@ -855,6 +1026,7 @@ class EngineWorker(Worker):
             result=result_data if keep_ms else None,
             result_ttl_ms=keep_ms,
         )
+        self.runtime.started_by_claim.discard(job_id)
         if self.runtime.leases.held(job_id) is not None:  # taken by the claim (Parking)
             await self.runtime.leases.drop(job_id)
 

@@ -107,6 +107,14 @@ class Runtime:
         self.parked: set[str] = set()
         # Of those, the jobs of a paused type: put back behind the due jobs, not in their class.
         self.paused_back: set[str] = set()
+        # Jobs whose claim (the engine's) took their type lease and wrote their `running`
+        # stage: the runtime takes neither again.
+        self.started_by_claim: set[str] = set()
+
+    @property
+    def progress_prefix(self) -> str:
+        """The key of a job's progress record, less its id: the engine's claim writes it."""
+        return self._keys.progress("")
 
     def limits(self) -> Mapping[str, int]:
         """Each job type's limit: what the engine's claim and sweep hand out leases by."""
@@ -266,6 +274,9 @@ class Runtime:
         if spec.name in self.paused_types:
             raise Deferred(PAUSED_RETRY_S, reason="paused", limit=spec.name)
         # Raises Deferred when the type is at its limit: the job never waits in a slot.
+        if job_id in self.started_by_claim:
+            self.started_by_claim.discard(job_id)  # the claim took both, in its own step
+            return await self._run_timed(spec, job_id, payload, progress)
         try:
             # One round trip: the lease, and the progress record's `running` stage.
             await self.leases.take(
@@ -285,6 +296,11 @@ class Runtime:
                 exc,
                 extra=about(job_id, spec.name, type(exc).__name__),
             )
+        return await self._run_timed(spec, job_id, payload, progress)
+
+    async def _run_timed(
+        self, spec: JobSpec[Payload, Result], job_id: str, payload: Payload, progress: JobProgress
+    ) -> Result:
         try:
             async with asyncio.timeout(spec.timeout_s):
                 return await spec.body(self.deps, payload, progress)
