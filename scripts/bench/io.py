@@ -32,7 +32,11 @@ async def run(ctx: Context) -> list[Table]:
         for column in ctx.turn(columns, round_):
             kind, processes = parse(column)
             kind, tree = ctx.tree(kind)
-            drain = Drain(kind, jobs, SLEEP_S, ctx.concurrency, processes=processes, tree=tree)
+            # The type limit is every replica's together: N processes get N times the slots.
+            limit = ctx.concurrency * processes
+            drain = Drain(
+                kind, jobs, SLEEP_S, ctx.concurrency, processes=processes, limit=limit, tree=tree
+            )
             figures = await run_drain(ctx.url, drain)
             ideal = jobs * SLEEP_S / (ctx.concurrency * processes)
             figures_by_column[column] = figures
