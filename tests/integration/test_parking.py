@@ -50,6 +50,18 @@ async def all_complete(jobs: list[Job]) -> bool:
     return all([await job.status() == JobStatus.complete for job in jobs])
 
 
+def nap_env(redis_url: str, metrics_port: int, *, max_jobs: int, limit: int) -> dict[str, str]:
+    """A worker of `max_jobs` slots, the nap type limited to `limit`, sampled for /metrics."""
+    return env_for(
+        redis_url,
+        PW_MAX_JOBS=str(max_jobs),
+        PW_JOBS__NAP__LIMIT=str(limit),
+        PW_METRICS_PORT=str(metrics_port),
+        PW_METRICS_HOST="127.0.0.1",
+        PW_METRICS_SAMPLE_S="0.2",
+    )
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 async def test_a_full_type_parks_its_jobs_instead_of_claiming_them_again_and_again(
@@ -58,14 +70,7 @@ async def test_a_full_type_parks_its_jobs_instead_of_claiming_them_again_and_aga
     """Before: each free slot claimed a job of the full type, deferred it for ~0.5 s and
     claimed it again (176 deferrals in 1.6 s with a limit of 20 and `max_jobs` 50)."""
     port = free_port()
-    env = env_for(
-        redis_url,
-        PW_MAX_JOBS="20",
-        PW_JOBS__NAP__LIMIT="4",
-        PW_METRICS_PORT=str(port),
-        PW_METRICS_HOST="127.0.0.1",
-        PW_METRICS_SAMPLE_S="0.2",
-    )
+    env = nap_env(redis_url, port, max_jobs=20, limit=4)
     pool = await arq_pool(redis_url)
     jobs = await enqueue_naps(pool, 60, seconds=0.1)
     worker = WorkerProcess(env, tmp_path / "worker.log", settings=SETTINGS)
@@ -138,14 +143,7 @@ async def test_the_metrics_port_shows_how_many_jobs_wait_parked_per_type(
     redis_url: str, redis: Redis, tmp_path: Path
 ) -> None:
     gate, port = "test:nap:gate", free_port()
-    env = env_for(
-        redis_url,
-        PW_MAX_JOBS="10",
-        PW_JOBS__NAP__LIMIT="2",
-        PW_METRICS_PORT=str(port),
-        PW_METRICS_HOST="127.0.0.1",
-        PW_METRICS_SAMPLE_S="0.2",
-    )
+    env = nap_env(redis_url, port, max_jobs=10, limit=2)
     pool = await arq_pool(redis_url)
     jobs = await enqueue_naps(pool, 12, gate=gate)
     worker = WorkerProcess(env, tmp_path / "worker.log", settings=SETTINGS)
