@@ -309,9 +309,6 @@ async def test_the_throttle_and_the_daily_cap_hold_across_two_workers(
         **FAST,
         PW_OUTREACH__DAILY_CAP=str(cap),
         PW_OUTREACH__SENDS_PER_SECOND=str(throttle),
-        # The per-minute throttle off: it would book a slot for each of the 21 waiters, and
-        # it counts them with the sends: a longer wait, only to find the cap spent.
-        PW_OUTREACH__SENDS_PER_MINUTE="0",
     )
     ids = await queue_drafts(redis, *(f"p{n}@firm{n}.example" for n in range(approved)))
     pool = await create_pool(

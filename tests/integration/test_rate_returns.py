@@ -69,13 +69,19 @@ async def test_waiting_callers_come_back_one_by_one_not_as_a_herd(
     assert refusals <= callers
 
 
+async def two_a_second_and_full(redis: Redis) -> RateLimiter:
+    """A limiter of 2 LLM requests a second whose window the two it just let through fill."""
+    limiter = RateLimiter(redis, KEYS, {"llm": (Rate(2, "s"),)})
+    await limiter.acquire("llm")
+    await limiter.acquire("llm")
+    return limiter
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(30)
 async def test_a_slot_booked_for_a_waiter_that_never_returns_lapses(redis: Redis) -> None:
-    limiter = RateLimiter(redis, KEYS, {"llm": (Rate(2, "s"),)})
+    limiter = await two_a_second_and_full(redis)
     booked = KEYS.rate_booked("llm", "s")
-    await limiter.acquire("llm")
-    await limiter.acquire("llm")
     with pytest.raises(Deferred) as deferred:
         await limiter.acquire("llm")  # its job is deleted meanwhile: it never asks again
     # Two sent this millisecond leave the held window (1.25 s) in at most that long.
@@ -110,10 +116,8 @@ async def test_waiters_are_booked_one_behind_another(redis: Redis) -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(30)
 async def test_a_waiter_held_up_by_one_that_came_back_late_keeps_its_place(redis: Redis) -> None:
-    limiter = RateLimiter(redis, KEYS, {"llm": (Rate(2, "s"),)})
+    limiter = await two_a_second_and_full(redis)
     booked = KEYS.rate_booked("llm", "s")
-    await limiter.acquire("llm")
-    await limiter.acquire("llm")
     delays = []
     for _ in range(4):  # two slots as the first two leave, two more a window after those
         with pytest.raises(Deferred) as deferred:
